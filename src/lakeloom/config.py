@@ -1,0 +1,161 @@
+"""Workspace configuration: ``conf/lakeloom.yml``, targets, environment overrides.
+
+A workspace is a folder. Its state lives under ``<workspace>/.lakeloom/``. The config
+file is optional; every value has an embedded default (local Spark, SQLite, a Delta
+warehouse under ``.lakeloom/warehouse``).
+
+``conf/lakeloom.yml``::
+
+    store: {url: sqlite:///...}            # default: .lakeloom/lakeloom.db
+    spark: {master: "local[*]", conf: {k: v}}
+    engine: {max_parallel_tasks: 8}
+    catalog: {default_catalog: main, default_schema: default, catalogs: [main, dev]}
+    plugins: {disable: [name, ...]}
+    secrets: {file: ~/.lakeloom/secrets.yml}
+    targets:
+      prod: {spark: {master: "spark://host:7077"}}
+
+The active target is ``--target`` / ``LAKELOOM_TARGET``; its mapping is deep-merged
+over the top level. ``LAKELOOM_STORE_URL`` and ``LAKELOOM_SPARK_MASTER`` override last.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_RELATIVE_PATH = Path("conf") / "lakeloom.yml"
+STATE_DIR_NAME = ".lakeloom"
+
+
+class ConfigError(ValueError):
+    """The workspace config file is invalid."""
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@dataclass
+class Workspace:
+    """Paths and settings of one workspace. Cheap to build; creates folders lazily."""
+
+    root: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR_NAME
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return Path(self.settings.get("catalog", {}).get("warehouse") or self.state_dir / "warehouse")
+
+    @property
+    def catalog_dir(self) -> Path:
+        """Where the table catalog keeps its metadata (shared by every process)."""
+        return self.state_dir / "catalog"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.state_dir / "checkpoints"
+
+    @property
+    def dbfs_root(self) -> Path:
+        return Path(self.settings.get("dbfs", {}).get("root") or self.state_dir / "dbfs")
+
+    @property
+    def volumes_root(self) -> Path:
+        return Path(self.settings.get("volumes", {}).get("root") or self.state_dir / "volumes")
+
+    @property
+    def store_url(self) -> str:
+        url = os.environ.get("LAKELOOM_STORE_URL") or self.settings.get("store", {}).get("url")
+        return url or f"sqlite:///{self.state_dir / 'lakeloom.db'}"
+
+    @property
+    def spark_master(self) -> str:
+        return os.environ.get("LAKELOOM_SPARK_MASTER") or self.settings.get("spark", {}).get("master") or "local[*]"
+
+    @property
+    def spark_conf(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (self.settings.get("spark", {}).get("conf") or {}).items()}
+
+    @property
+    def max_parallel_tasks(self) -> int:
+        return int(self.settings.get("engine", {}).get("max_parallel_tasks", 8))
+
+    @property
+    def default_catalog(self) -> str:
+        return self.settings.get("catalog", {}).get("default_catalog", "main")
+
+    @property
+    def default_schema(self) -> str:
+        return self.settings.get("catalog", {}).get("default_schema", "default")
+
+    @property
+    def catalogs(self) -> list[str]:
+        names = list(self.settings.get("catalog", {}).get("catalogs", []) or [])
+        if self.default_catalog not in names:
+            names.insert(0, self.default_catalog)
+        return names
+
+    @property
+    def disabled_plugins(self) -> set[str]:
+        names = set(self.settings.get("plugins", {}).get("disable", []) or [])
+        env = os.environ.get("LAKELOOM_DISABLE_PLUGINS", "")
+        names.update(n.strip() for n in env.split(",") if n.strip())
+        return names
+
+    @property
+    def secrets_file(self) -> Path | None:
+        p = self.settings.get("secrets", {}).get("file")
+        return Path(os.path.expanduser(p)) if p else None
+
+    @property
+    def job_paths(self) -> list[Path]:
+        """Folders or globs (relative to the root) searched for job files by `jobs list`."""
+        globs = self.settings.get("jobs", {}).get("include") or ["pipelines/*/jobs/*.yml", "jobs/*.yml"]
+        found: list[Path] = []
+        for g in globs:
+            found.extend(sorted(self.root.glob(g)))
+        return found
+
+    def ensure_state_dir(self) -> Path:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return self.state_dir
+
+
+def load_workspace(root: str | Path | None = None, target: str | None = None) -> Workspace:
+    """Build the workspace for ``root`` (default: ``LAKELOOM_WORKSPACE`` or the cwd)."""
+    root_path = Path(root or os.environ.get("LAKELOOM_WORKSPACE") or os.getcwd()).resolve()
+    target = target or os.environ.get("LAKELOOM_TARGET") or None
+    settings: dict[str, Any] = {}
+    cfg = root_path / CONFIG_RELATIVE_PATH
+    if cfg.exists():
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(cfg.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{cfg}: invalid YAML: {e}") from e
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{cfg}: the top level must be a mapping")
+        targets = loaded.pop("targets", {}) or {}
+        settings = loaded
+        if target:
+            if target not in targets:
+                raise ConfigError(f"{cfg}: unknown target {target!r} (known: {', '.join(targets) or 'none'})")
+            settings = _deep_merge(settings, targets[target] or {})
+    elif target:
+        raise ConfigError(f"target {target!r} requested but {cfg} does not exist")
+    return Workspace(root=root_path, settings=settings, target=target)

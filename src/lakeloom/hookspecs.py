@@ -1,0 +1,125 @@
+"""Every hook lakeloom calls, grouped by lifecycle. Plugins implement them with
+``@lakeloom.hookimpl``; built-ins are plugins too (see ``plugin_manager``).
+
+Threading: registration hooks run once, on the thread that builds the plugin
+manager. Run hooks run on the coordinator thread; task hooks run on the task's
+worker thread, with the task's ``TaskContext`` current.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from lakeloom.config import Workspace
+    from lakeloom.runtime.context import TaskContext
+    from lakeloom.spec.models import Job
+    from lakeloom.spec.tasktype import TaskOutput, TaskType
+
+PROJECT = "lakeloom"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- registration -----------------------------------------------------------
+
+@hookspec
+def lakeloom_task_types() -> list[TaskType]:
+    """Return the task types this plugin provides.
+
+    Called once when the plugin manager is built, on the calling thread. Each
+    ``TaskType`` owns one job-spec key (``notebook_task``, ``shell_task``, ...); two
+    plugins owning the same key is an error reported by ``lakeloom plugins`` and
+    ``validate``. Return an empty list (or nothing) when the plugin has none.
+    """
+
+
+@hookspec
+def lakeloom_triggers() -> list[Any]:
+    """Return trigger kinds (``periodic``, ``file_arrival``, ...) this plugin provides.
+
+    Called once at start-up of ``lakeloom serve``; each item names the ``trigger``
+    key it owns and how to watch for it. Not firstresult: every plugin's list counts.
+    """
+
+
+@hookspec
+def lakeloom_notifiers() -> list[Any]:
+    """Return notification destination kinds (``email``, ``slack``, ``webhook``, ...).
+
+    Called once when notifications are first needed. Not firstresult.
+    """
+
+
+@hookspec
+def lakeloom_jobs(workspace: Workspace) -> list[tuple[Job, str]]:
+    """Return jobs contributed by an installed pipeline package.
+
+    Called by ``lakeloom jobs list``, ``lakeloom run <name>`` and ``serve``, on the
+    calling thread. Each item is ``(job, source)`` where ``source`` is the path of the
+    file it came from (relative paths inside the job resolve against its folder).
+    The usual implementation is ``load_job_file(Path(__file__).parent / "jobs/x.yml")``.
+    """
+
+
+@hookspec
+def lakeloom_spark_conf(workspace: Workspace) -> dict[str, str]:
+    """Return Spark settings this plugin needs.
+
+    Called once per run, on the thread that creates the shared SparkSession, before
+    it is created. Results are merged in plugin order; the workspace's own
+    ``spark.conf`` wins over every plugin.
+    """
+
+
+# --- run lifecycle ----------------------------------------------------------
+
+@hookspec
+def lakeloom_before_run(run: dict[str, Any], job: Job) -> None:
+    """Called on the coordinator thread when a run starts (or a repair begins),
+    after it is recorded RUNNING and before any task starts. ``run`` is the Jobs
+    API ``Run`` shape. Exceptions are logged and do not fail the run.
+    """
+
+
+@hookspec
+def lakeloom_after_run(run: dict[str, Any], job: Job) -> None:
+    """Called on the coordinator thread once the run is TERMINATED and its final
+    state is recorded. ``run`` is the final ``Run`` shape. Exceptions are logged.
+    """
+
+
+# --- task lifecycle ---------------------------------------------------------
+
+@hookspec
+def lakeloom_before_task(ctx: TaskContext) -> None:
+    """Called on the task's worker thread before each attempt's ``run``, with the
+    attempt's context current. An exception here fails the attempt.
+    """
+
+
+@hookspec
+def lakeloom_after_task(ctx: TaskContext, output: TaskOutput, result_state: str) -> None:
+    """Called on the task's worker thread after each attempt ends, successfully or
+    not, with its ``result_state`` (SUCCESS, FAILED, TIMEDOUT, CANCELED).
+    Exceptions are logged and do not change the result.
+    """
+
+
+@hookspec
+def lakeloom_on_task_error(ctx: TaskContext, error: BaseException) -> None:
+    """Called on the task's worker thread when an attempt raises, before the
+    retry decision. Exceptions are logged.
+    """
+
+
+# --- governance -------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def lakeloom_authorize(principal: str, privilege: str, securable: str) -> bool | None:
+    """Decide whether ``principal`` holds ``privilege`` (e.g. ``SELECT``, ``MODIFY``)
+    on ``securable`` (``catalog.schema.table``). firstresult: the first non-None
+    answer wins; None from every plugin means "no opinion" and the catalog's own
+    grants decide. Called on the thread that touches the securable.
+    """

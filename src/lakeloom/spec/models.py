@@ -1,0 +1,280 @@
+"""Pydantic models of jobs and tasks, with the Jobs API 2.2 field names."""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+# Databricks fields with no local meaning: accepted, ignored, reported as warnings.
+IGNORED_TASK_FIELDS = frozenset({
+    "existing_cluster_id", "new_cluster", "job_cluster_key", "environment_key", "libraries",
+    "warehouse_id", "compute", "source", "compute_key", "gen_ai_compute_task",
+})
+IGNORED_JOB_FIELDS = frozenset({
+    "environments", "git_source", "performance_target", "budget_policy_id", "usage_policy_id",
+    "edit_mode", "deployment", "parent_path", "format", "access_control_list", "lifecycle",
+    "environment_variables",
+})
+
+
+class Strict(BaseModel):
+    """Base for lakeloom's own models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _IgnoringDatabricksOnly(Strict):
+    """Pops Databricks-only keys before validation and remembers them for warnings."""
+
+    ignored_field_names: ClassVar[frozenset[str]] = frozenset()
+    _ignored: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _drop_ignored(cls, data: Any, handler: Any) -> Any:
+        ignored: list[str] = []
+        if isinstance(data, dict):
+            ignored = [k for k in data if k in cls.ignored_field_names]
+            data = {k: v for k, v in data.items() if k not in cls.ignored_field_names}
+        model = handler(data)
+        model._ignored = ignored
+        return model
+
+    @property
+    def ignored_fields(self) -> list[str]:
+        """Databricks-only keys that were present and ignored."""
+        return list(self._ignored)
+
+
+class RunIf(str, Enum):
+    ALL_SUCCESS = "ALL_SUCCESS"
+    AT_LEAST_ONE_SUCCESS = "AT_LEAST_ONE_SUCCESS"
+    NONE_FAILED = "NONE_FAILED"
+    ALL_DONE = "ALL_DONE"
+    AT_LEAST_ONE_FAILED = "AT_LEAST_ONE_FAILED"
+    ALL_FAILED = "ALL_FAILED"
+
+
+PauseStatus = Literal["PAUSED", "UNPAUSED"]
+
+
+class TaskDependency(Strict):
+    task_key: str
+    outcome: Literal["true", "false"] | None = None
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _bool_outcome(cls, v: Any) -> Any:
+        return str(v).lower() if isinstance(v, bool) else v
+
+
+class JobParameter(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    default: str
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _stringify(cls, v: Any) -> Any:
+        return _to_param_string(v)
+
+
+def _to_param_string(v: Any) -> Any:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return v
+
+
+class CronSchedule(Strict):
+    quartz_cron_expression: str
+    timezone_id: str = "UTC"
+    pause_status: PauseStatus = "UNPAUSED"
+
+
+class Periodic(Strict):
+    interval: int = Field(gt=0)
+    unit: Literal["MINUTES", "HOURS", "DAYS", "WEEKS"]
+
+
+class FileArrival(Strict):
+    url: str
+    min_time_between_triggers_seconds: int = Field(default=0, ge=0)
+    wait_after_last_change_seconds: int = Field(default=0, ge=0)
+
+
+class TableUpdate(Strict):
+    table_names: list[str] = Field(min_length=1)
+    condition: Literal["ANY_UPDATED", "ALL_UPDATED"] = "ANY_UPDATED"
+    min_time_between_triggers_seconds: int = Field(default=0, ge=0)
+    wait_after_last_change_seconds: int = Field(default=0, ge=0)
+
+
+class TriggerSettings(Strict):
+    pause_status: PauseStatus = "UNPAUSED"
+    periodic: Periodic | None = None
+    file_arrival: FileArrival | None = None
+    table_update: TableUpdate | None = None
+    # Databricks' table trigger used to be called `table`.
+    table: TableUpdate | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TriggerSettings:
+        kinds = [k for k in ("periodic", "file_arrival", "table_update", "table") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError(f"trigger needs exactly one of periodic, file_arrival, table_update (got {kinds or 'none'})")
+        return self
+
+
+class Continuous(Strict):
+    pause_status: PauseStatus = "UNPAUSED"
+    task_retry_mode: Literal["NEVER", "ON_FAILURE"] = "NEVER"
+
+
+class QueueSettings(Strict):
+    enabled: bool
+
+
+class EmailNotifications(Strict):
+    on_start: list[str] = Field(default_factory=list)
+    on_success: list[str] = Field(default_factory=list)
+    on_failure: list[str] = Field(default_factory=list)
+    on_duration_warning_threshold_exceeded: list[str] = Field(default_factory=list)
+    on_streaming_backlog_exceeded: list[str] = Field(default_factory=list)
+    no_alert_for_skipped_runs: bool = False
+
+
+class WebhookRef(Strict):
+    id: str
+
+
+class WebhookNotifications(Strict):
+    on_start: list[WebhookRef] = Field(default_factory=list, max_length=3)
+    on_success: list[WebhookRef] = Field(default_factory=list, max_length=3)
+    on_failure: list[WebhookRef] = Field(default_factory=list, max_length=3)
+    on_duration_warning_threshold_exceeded: list[WebhookRef] = Field(default_factory=list, max_length=3)
+    on_streaming_backlog_exceeded: list[WebhookRef] = Field(default_factory=list, max_length=3)
+
+
+class NotificationSettings(Strict):
+    no_alert_for_skipped_runs: bool = False
+    no_alert_for_canceled_runs: bool = False
+    alert_on_last_attempt: bool = False
+
+
+class HealthRule(Strict):
+    metric: Literal[
+        "RUN_DURATION_SECONDS", "STREAMING_BACKLOG_BYTES", "STREAMING_BACKLOG_RECORDS",
+        "STREAMING_BACKLOG_SECONDS", "STREAMING_BACKLOG_FILES",
+    ]
+    op: Literal["GREATER_THAN"] = "GREATER_THAN"
+    value: int
+
+
+class Health(Strict):
+    rules: list[HealthRule] = Field(default_factory=list)
+
+
+class RunAs(Strict):
+    user_name: str | None = None
+    service_principal_name: str | None = None
+    group_name: str | None = None
+
+    @property
+    def principal(self) -> str | None:
+        return self.user_name or self.service_principal_name or self.group_name
+
+
+class Permission(Strict):
+    user_name: str | None = None
+    group_name: str | None = None
+    service_principal_name: str | None = None
+    level: Literal["CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE", "IS_OWNER"]
+
+
+class Task(_IgnoringDatabricksOnly):
+    """One task of a job. Exactly one ``<kind>_task`` block names its type."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    ignored_field_names: ClassVar[frozenset[str]] = IGNORED_TASK_FIELDS
+
+    task_key: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$")
+    description: str | None = None
+    depends_on: list[TaskDependency] = Field(default_factory=list)
+    run_if: RunIf = RunIf.ALL_SUCCESS
+    disabled: bool = False
+    timeout_seconds: int = Field(default=0, ge=0)
+    max_retries: int = Field(default=0, ge=-1)
+    min_retry_interval_millis: int = Field(default=0, ge=0)
+    retry_on_timeout: bool = False
+    health: Health | None = None
+    email_notifications: EmailNotifications | None = None
+    webhook_notifications: WebhookNotifications | None = None
+    notification_settings: NotificationSettings | None = None
+
+    @model_validator(mode="after")
+    def _only_task_blocks_extra(self) -> Task:
+        extra = self.model_extra or {}
+        unknown = [k for k in extra if not k.endswith("_task")]
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+        return self
+
+    @property
+    def task_blocks(self) -> dict[str, Any]:
+        """The ``*_task`` blocks present (a valid task has exactly one)."""
+        return dict(self.model_extra or {})
+
+    @property
+    def kind(self) -> str:
+        """The task kind key, e.g. ``notebook_task``; validation guarantees there is one."""
+        blocks = self.task_blocks
+        if len(blocks) != 1:
+            raise ValueError(f"task {self.task_key!r} has {len(blocks)} *_task blocks")
+        return next(iter(blocks))
+
+    @property
+    def settings_raw(self) -> Any:
+        return self.task_blocks[self.kind]
+
+
+class Job(_IgnoringDatabricksOnly):
+    """A job: the ``JobSettings`` of the Jobs API."""
+
+    ignored_field_names: ClassVar[frozenset[str]] = IGNORED_JOB_FIELDS
+
+    name: str
+    description: str | None = None
+    tasks: list[Task] = Field(min_length=1)
+    parameters: list[JobParameter] = Field(default_factory=list)
+    timeout_seconds: int = Field(default=0, ge=0)
+    max_concurrent_runs: int = Field(default=1, ge=0, le=1000)
+    tags: dict[str, str] = Field(default_factory=dict)
+    job_clusters: list[dict[str, Any]] = Field(default_factory=list)
+    email_notifications: EmailNotifications | None = None
+    webhook_notifications: WebhookNotifications | None = None
+    notification_settings: NotificationSettings | None = None
+    health: Health | None = None
+    schedule: CronSchedule | None = None
+    trigger: TriggerSettings | None = None
+    continuous: Continuous | None = None
+    queue: QueueSettings | None = None
+    run_as: RunAs | None = None
+    permissions: list[Permission] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _exclusive_triggers(self) -> Job:
+        if self.continuous and (self.schedule or self.trigger):
+            raise ValueError("continuous cannot be combined with schedule or trigger")
+        return self
+
+    def task(self, key: str) -> Task:
+        for t in self.tasks:
+            if t.task_key == key:
+                return t
+        raise KeyError(key)
+
+    @property
+    def parameter_defaults(self) -> dict[str, str]:
+        return {p.name: p.default for p in self.parameters}
