@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from lakeloom.config import Workspace
-    from lakeloom.spec.models import Task
+    from lakeloom.spec.models import Job, Task
 
 _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar("lakeloom_task_context", default=None)
 
@@ -34,8 +34,20 @@ class RunServices(Protocol):
 
     def run_nested_task(self, ctx: TaskContext, task: Task, *, input_value: Any, iteration: int) -> dict[str, Any]: ...
 
-    def run_child_job(self, ctx: TaskContext, job_ref: str | int, parameters: dict[str, str], *,
-                      run_type: str = "JOB_RUN", timeout_seconds: int = 0) -> dict[str, Any]: ...
+    def run_child_job(self, ctx: TaskContext, job: Job | str | int, parameters: dict[str, str], *,
+                      run_type: str = "JOB_RUN", timeout_seconds: int = 0,
+                      base_dir: Path | None = None) -> ChildRunResult: ...
+
+
+@dataclass
+class ChildRunResult:
+    """The outcome of a child run started by a task (run_job_task, dbutils.notebook.run)."""
+
+    run_id: int
+    result_state: str
+    state_message: str
+    #: ``TaskOutput.output`` of each task of the child run, by task key.
+    outputs: dict[str, dict[str, Any]]
 
 
 class TaskValues:
@@ -96,6 +108,16 @@ class TaskContext:
     input_value: Any = None
     #: Free-form per-attempt state that plugins need to share (e.g. notebook widgets).
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Secret values read during this attempt; the engine replaces them with
+    #: ``[REDACTED]`` in captured output, logs, errors and stored outputs.
+    redactions: set[str] = field(default_factory=set)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value read by this attempt replaced."""
+        for secret in sorted(self.redactions, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, "[REDACTED]")
+        return text
 
     @property
     def spark(self) -> SparkSession:

@@ -51,6 +51,10 @@ class TaskType:
         key_value_parameters: job parameters are pushed down to tasks of this kind.
         resolve_references: resolve ``{{...}}`` in every string of the settings
             before ``run``. Control-flow kinds that resolve lazily set this False.
+        parameters_field: the settings field holding the task's key-value
+            parameters (``base_parameters``, ``parameters``, ``named_parameters``).
+            The engine puts those, resolved, with the job parameters pushed down
+            (job parameters win, as in Databricks) into ``ctx.parameters``.
     """
 
     key: str
@@ -60,4 +64,5 @@ class TaskType:
     validate: Callable[[Any, Path], list[SpecIssue]] | None = None
     key_value_parameters: bool = False
     resolve_references: bool = True
+    parameters_field: str | None = None
     description: str = ""
