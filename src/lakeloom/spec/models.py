@@ -4,7 +4,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 # Databricks fields with no local meaning: accepted, ignored, reported as warnings.
 IGNORED_TASK_FIELDS = frozenset({
@@ -34,12 +34,27 @@ class _IgnoringDatabricksOnly(Strict):
     @classmethod
     def _drop_ignored(cls, data: Any, handler: Any) -> Any:
         ignored: list[str] = []
+        unknown: dict[str, Any] = {}
         if isinstance(data, dict):
             ignored = [k for k in data if k in cls.ignored_field_names]
-            data = {k: v for k, v in data.items() if k not in cls.ignored_field_names}
-        model = handler(data)
+            unknown = {k: v for k, v in data.items()
+                       if k not in cls.ignored_field_names and k not in cls.model_fields and not cls._extra_key_ok(k)}
+            data = {k: v for k, v in data.items() if k not in cls.ignored_field_names and k not in unknown}
+        # Report unknown keys together with every other error, not instead of them.
+        line_errors: list[Any] = [{"type": "extra_forbidden", "loc": (k,), "input": v} for k, v in unknown.items()]
+        try:
+            model = handler(data)
+        except ValidationError as e:
+            raise ValidationError.from_exception_data(
+                cls.__name__, line_errors + e.errors(include_url=False)) from None  # type: ignore[arg-type]
+        if line_errors:
+            raise ValidationError.from_exception_data(cls.__name__, line_errors)  # type: ignore[arg-type]
         model._ignored = ignored
         return model
+
+    @classmethod
+    def _extra_key_ok(cls, key: str) -> bool:
+        return False
 
     @property
     def ignored_fields(self) -> list[str]:
@@ -213,13 +228,9 @@ class Task(_IgnoringDatabricksOnly):
     webhook_notifications: WebhookNotifications | None = None
     notification_settings: NotificationSettings | None = None
 
-    @model_validator(mode="after")
-    def _only_task_blocks_extra(self) -> Task:
-        extra = self.model_extra or {}
-        unknown = [k for k in extra if not k.endswith("_task")]
-        if unknown:
-            raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
-        return self
+    @classmethod
+    def _extra_key_ok(cls, key: str) -> bool:
+        return key.endswith("_task")
 
     @property
     def task_blocks(self) -> dict[str, Any]:

@@ -66,3 +66,11 @@ class TaskType:
     resolve_references: bool = True
     parameters_field: str | None = None
     description: str = ""
+
+
+class TaskFailed(Exception):
+    """Raise from ``TaskType.run`` to fail the attempt but still record ``output``."""
+
+    def __init__(self, message: str, output: TaskOutput | None = None) -> None:
+        super().__init__(message)
+        self.output = output or TaskOutput()

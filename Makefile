@@ -1,0 +1,27 @@
+# Two entry points: `make demo` and `make test`. Both create .venv and install what
+# they need; re-running is cheap (a stamp file keyed on the dependency files).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEPS   := pyproject.toml $(wildcard plugins/*/pyproject.toml) $(wildcard pipelines/*/pyproject.toml)
+STAMP  := $(VENV)/.stamp-$(shell cat $(DEPS) 2>/dev/null | sha1sum | cut -c1-12)
+LOCAL_PACKAGES := $(foreach d,$(wildcard plugins/*/pyproject.toml pipelines/*/pyproject.toml),-e $(dir $(d)))
+
+.PHONY: demo test setup clean
+
+$(STAMP): $(DEPS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]' $(LOCAL_PACKAGES)
+	rm -f $(VENV)/.stamp-* && touch $@
+
+setup: $(STAMP)
+	$(BIN)/lakeloom setup
+
+demo: setup
+	$(BIN)/lakeloom run pipelines/retail/jobs/daily.job.yml
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf .lakeloom spark-warehouse metastore_db derby.log test-artifacts

@@ -1,0 +1,131 @@
+"""One task attempt, executed on a worker thread with its context and log capture."""
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lakeloom.engine import states as st
+from lakeloom.runtime import logcapture
+from lakeloom.runtime.context import TaskCancelled, TaskContext, TaskValues, activate
+from lakeloom.runtime.references import resolve_deep
+from lakeloom.spec.models import Task
+from lakeloom.spec.tasktype import TaskFailed, TaskOutput
+
+if TYPE_CHECKING:
+    from lakeloom.engine.session import RunSession
+
+
+@dataclass
+class AttemptPlan:
+    task: Task
+    attempt_number: int
+    task_run_id: int
+    cancel_event: threading.Event
+    job_group: str
+    iteration: int | None = None
+    input_value: Any = None
+    has_input: bool = False
+
+
+@dataclass
+class AttemptResult:
+    result_state: str
+    output: dict[str, Any] = field(default_factory=dict)
+    condition_outcome: str | None = None
+    error_type: str | None = None
+    message: str = ""
+    trace: str | None = None
+    child_run_ids: list[int] = field(default_factory=list)
+    params: dict[str, Any] | None = None
+    log_path: str | None = None
+
+
+def _key_value_parameters(tt: Any, settings: Any, job_parameters: dict[str, str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if tt.parameters_field:
+        raw = getattr(settings, tt.parameters_field, None)
+        if isinstance(raw, dict):
+            params = {str(k): v if isinstance(v, str) else _stringify(v) for k, v in raw.items()}
+    if tt.key_value_parameters:
+        params.update(job_parameters)  # Databricks: the job parameter wins over a task parameter of that name
+    return params
+
+
+def _stringify(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
+    """Run one attempt; never raises (every failure becomes a FAILED result)."""
+    task = plan.task
+    log_path = session.log_path(task.task_key, plan.attempt_number, plan.iteration)
+    ctx: TaskContext | None = None
+    sink = logcapture.LogSink(log_path, redact=lambda text: ctx.redact(text) if ctx else text)
+    result = AttemptResult(st.SUCCESS, log_path=str(log_path))
+    with logcapture.capture(sink):
+        try:
+            tt = session.pm.task_types[task.kind]
+            scope = session.reference_scope(plan)
+            raw = task.settings_raw if task.settings_raw is not None else {}
+            if tt.resolve_references:
+                raw = resolve_deep(raw, scope)
+            settings = tt.settings_model.model_validate(raw)
+            params = _key_value_parameters(tt, settings, session.job_parameters)
+            result.params = params or None
+            ctx = TaskContext(
+                run_id=session.run_id, job_id=session.job_id, job_name=session.job.name, task_key=task.task_key,
+                task_run_id=plan.task_run_id, attempt_number=plan.attempt_number,
+                execution_count=plan.attempt_number + 1, parameters=params,
+                job_parameters=dict(session.job_parameters),
+                task_values=TaskValues(session.task_values, task.task_key),
+                logger=session.task_logger(task.task_key), workspace=session.workspace,
+                base_dir=session.base_dir, cancel_event=plan.cancel_event,
+                spark_provider=session.spark_binder(plan.job_group, task.task_key),
+                resolver=scope.resolve, services=session.services, task=task, input_value=plan.input_value)
+            with activate(ctx):
+                session.pm.hook.lakeloom_before_task(ctx=ctx)
+                if tt.needs_spark:
+                    ctx.spark  # noqa: B018 - start (or join) the shared session before the clock matters
+                output = tt.run(ctx, settings) or TaskOutput()
+                result.output = _redacted(ctx, output.output)
+                result.condition_outcome = output.condition_outcome
+                result.child_run_ids = list(output.child_run_ids)
+                _call_quietly(session, "lakeloom_after_task", ctx=ctx, output=output, result_state=st.SUCCESS)
+        except BaseException as e:  # noqa: BLE001 - a task may raise anything, SystemExit included
+            cancelled = plan.cancel_event.is_set() or isinstance(e, TaskCancelled)
+            result.result_state = st.CANCELED if cancelled else st.FAILED
+            result.error_type = type(e).__name__
+            text = f"{type(e).__name__}: {e}"
+            result.message = ctx.redact(text) if ctx else text
+            trace = traceback.format_exc()
+            result.trace = ctx.redact(trace) if ctx else trace
+            if isinstance(e, TaskFailed) and ctx is not None:
+                result.output = _redacted(ctx, e.output.output)
+                result.child_run_ids = list(e.output.child_run_ids)
+            sink.write(trace)
+            if ctx is not None:
+                with activate(ctx):
+                    _call_quietly(session, "lakeloom_on_task_error", ctx=ctx, error=e)
+                    _call_quietly(session, "lakeloom_after_task", ctx=ctx, output=TaskOutput(),
+                                  result_state=result.result_state)
+    sink.close()
+    return result
+
+
+def _redacted(ctx: TaskContext, output: dict[str, Any]) -> dict[str, Any]:
+    if not ctx.redactions or not output:
+        return output
+    import json
+
+    return json.loads(ctx.redact(json.dumps(output, default=str)))
+
+
+def _call_quietly(session: RunSession, hook: str, **kwargs: Any) -> None:
+    try:
+        getattr(session.pm.hook, hook)(**kwargs)
+    except Exception:  # a broken observer must not change the task's result
+        session.log.exception("hook %s failed", hook)

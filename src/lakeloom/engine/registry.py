@@ -1,0 +1,77 @@
+"""Finding jobs: by file path, by name in the workspace's job files, from installed
+pipeline packages (``lakeloom_jobs``), or by id in the store."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lakeloom.spec.loader import JobSpecError, LoadedJob, LineMap, SpecError, load_job_documents, load_job_file
+from lakeloom.spec.models import Job
+
+if TYPE_CHECKING:
+    from lakeloom.config import Workspace
+    from lakeloom.plugin_manager import LakeloomPluginManager
+    from lakeloom.store.store import RunStore
+
+
+def workspace_jobs(workspace: Workspace, pm: LakeloomPluginManager) -> list[tuple[LoadedJob | None, str, str]]:
+    """Every job the workspace and installed packages provide: (job or None, source, error)."""
+    found: list[tuple[LoadedJob | None, str, str]] = []
+    seen: set[Path] = set()
+    for path in workspace.job_paths:
+        seen.add(path.resolve())
+        try:
+            for d in load_job_documents(path):
+                found.append((d, str(path), ""))
+        except JobSpecError as e:
+            found.append((None, str(path), str(e)))
+    for items in pm.hook.lakeloom_jobs(workspace=workspace):
+        for item in items or []:
+            if isinstance(item, LoadedJob):
+                if item.source.resolve() not in seen:
+                    found.append((item, str(item.source), ""))
+                continue
+            job, source = item
+            found.append((LoadedJob(job, Path(source).resolve(), None, LineMap()), str(source), ""))
+    return found
+
+
+def resolve_job(target: str | Path | LoadedJob | Job, workspace: Workspace, pm: LakeloomPluginManager,
+                *, job_key: str | None = None, store: RunStore | None = None,
+                base_dir: Path | None = None) -> LoadedJob:
+    """A job from a file path, a job name, a ``job_id`` (int or digits), or a model."""
+    if isinstance(target, LoadedJob):
+        return target
+    if isinstance(target, Job):
+        return LoadedJob(target, (base_dir or workspace.root) / "<inline>", None, LineMap())
+    text = str(target)
+    path = Path(text)
+    if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
+        path = base_dir / path
+    if path.suffix in (".yml", ".yaml", ".json") or path.exists():
+        if not path.exists():
+            raise JobSpecError([SpecError(text, None, "job file not found")])
+        return load_job_file(path, job_key)
+    if store is not None and text.isdigit():
+        row = store.get_job(int(text))
+        if row is not None:
+            return loaded_from_store_row(row)
+    matches = [d for d, _, _ in workspace_jobs(workspace, pm)
+               if d is not None and (d.job.name == text or d.key == text)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        where = ", ".join(str(m.source) for m in matches)
+        raise JobSpecError([SpecError(text, None, f"several jobs are named {text!r}: {where}")])
+    if store is not None:
+        rows = store.find_jobs(text)
+        if rows:
+            return loaded_from_store_row(rows[-1])
+    raise JobSpecError([SpecError(text, None, "no job file or job with that name (see `lakeloom jobs list`)")])
+
+
+def loaded_from_store_row(row: dict) -> LoadedJob:
+    job = Job.model_validate(json.loads(row["settings_json"]))
+    source = Path(row["source"]) if row.get("source") else Path.cwd() / "<store>"
+    return LoadedJob(job, source, row.get("job_key"), LineMap())

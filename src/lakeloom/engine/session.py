@@ -1,0 +1,208 @@
+"""RunSession: the state shared by every task of one run (store, Spark, task values)."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from lakeloom.engine import states as st
+from lakeloom.runtime.references import ReferenceScope, TaskRef
+from lakeloom.store.store import RunStore, now_ms
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from lakeloom.config import Workspace
+    from lakeloom.engine.attempt import AttemptPlan, AttemptResult
+    from lakeloom.engine.coordinator import TaskState
+    from lakeloom.plugin_manager import LakeloomPluginManager
+    from lakeloom.runtime.context import RunServices
+    from lakeloom.spec.models import Job
+
+
+class RunTaskValues:
+    """Task values of one run: an in-memory view, written through to the store."""
+
+    def __init__(self, store: RunStore, run_id: int, initial: dict[str, dict[str, Any]] | None = None) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._values: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (initial or {}).items()}
+        self._lock = threading.Lock()
+
+    def set(self, task_key: str, key: str, value: Any) -> None:
+        self._store.set_task_value(self._run_id, task_key, key, value)
+        with self._lock:
+            self._values.setdefault(task_key, {})[key] = value
+
+    def get(self, task_key: str, key: str) -> Any:
+        with self._lock:
+            return self._values[task_key][key]
+
+    def of(self, task_key: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._values.get(task_key, {}))
+
+    def clear(self, task_keys: list[str]) -> None:
+        self._store.clear_task_values(self._run_id, task_keys)
+        with self._lock:
+            for k in task_keys:
+                self._values.pop(k, None)
+
+
+@dataclass
+class TaskRecord:
+    """What references can see of a task's latest attempt in this run."""
+
+    result_state: str | None = None
+    task_run_id: int | None = None
+    execution_count: int = 0
+    error_code: str | None = None
+    output: dict[str, Any] = field(default_factory=dict)
+
+
+class RunSession:
+    """Run-wide services for the coordinator and the attempts of one run."""
+
+    def __init__(self, *, workspace: Workspace, pm: LakeloomPluginManager, store: RunStore, job: Job,
+                 job_id: int, run_id: int, base_dir: Path, job_parameters: dict[str, str],
+                 start_time_ms: int, trigger_type: str, trigger_info: dict[str, Any] | None,
+                 spark: Callable[[], SparkSession], spark_started: Callable[[], bool],
+                 services: RunServices, repair_id: int | None = None, repair_count: int = 0,
+                 task_values: dict[str, dict[str, Any]] | None = None,
+                 records: dict[str, TaskRecord] | None = None, watch_store_cancel: bool = True) -> None:
+        self.workspace = workspace
+        self.pm = pm
+        self.store = store
+        self.job = job
+        self.job_id = job_id
+        self.run_id = run_id
+        self.base_dir = base_dir
+        self.job_parameters = job_parameters
+        self.start_time = datetime.fromtimestamp(start_time_ms / 1000, tz=timezone.utc)
+        self.trigger_type = trigger_type
+        self.trigger_info = trigger_info or {}
+        self._spark = spark
+        self._spark_started = spark_started
+        self.services = services
+        self.repair_id = repair_id
+        self.repair_count = repair_count
+        self.task_values = RunTaskValues(store, run_id, task_values)
+        self.records: dict[str, TaskRecord] = dict(records or {})
+        self._keys_by_task_run: dict[int, tuple[str, bool]] = {}
+        self.watch_store_cancel = watch_store_cancel
+        self.cancel_grace_seconds = float(workspace.settings.get("engine", {}).get("cancel_grace_seconds", 5))
+        self.log = logging.getLogger("lakeloom.engine")
+        self._lock = threading.Lock()
+
+    # --- paths and loggers ----------------------------------------------------------
+
+    def log_path(self, task_key: str, attempt: int, iteration: int | None) -> Path:
+        base = self.workspace.logs_dir / str(self.run_id) / task_key
+        if iteration is not None:
+            base = base / f"iteration-{iteration}"
+        return base / f"{attempt}.log"
+
+    def task_logger(self, task_key: str) -> logging.Logger:
+        return logging.getLogger(f"lakeloom.task.{task_key}")
+
+    # --- Spark ---------------------------------------------------------------------
+
+    def spark_binder(self, job_group: str, pool: str) -> Callable[[], SparkSession]:
+        """A provider that binds the calling thread to the attempt's job group and pool."""
+        bound: set[int] = set()
+
+        def provide() -> SparkSession:
+            spark = self._spark()
+            ident = threading.get_ident()
+            if ident not in bound:
+                from lakeloom.runtime.spark import bind_task_thread
+
+                bind_task_thread(spark, job_group, pool, f"lakeloom run {self.run_id} task {pool}")
+                bound.add(ident)
+            return spark
+
+        return provide
+
+    def cancel_spark_group(self, job_group: str) -> None:
+        if not self._spark_started():
+            return
+        try:
+            from lakeloom.runtime.spark import cancel_job_group
+
+            cancel_job_group(self._spark(), job_group)
+        except Exception:  # cancelling is best effort; the attempt is stopped either way
+            self.log.exception("could not cancel Spark job group %s", job_group)
+
+    # --- references ------------------------------------------------------------------
+
+    def reference_scope(self, plan: AttemptPlan) -> ReferenceScope:
+        notebook = plan.task.task_blocks.get("notebook_task")
+        return ReferenceScope(
+            job_id=self.job_id, job_name=self.job.name, run_id=self.run_id, start_time=self.start_time,
+            task_name=plan.task.task_key, task_run_id=plan.task_run_id, repair_count=self.repair_count,
+            job_parameters=self.job_parameters, trigger_type=self.trigger_type, trigger_info=self.trigger_info,
+            trigger_time=self.trigger_info.get("time"), execution_count=plan.attempt_number + 1,
+            attempt_number=plan.attempt_number,
+            task_notebook_path=notebook.get("notebook_path") if isinstance(notebook, dict) else None,
+            task_lookup=self._task_ref, input_value=plan.input_value, has_input=plan.has_input)
+
+    def _task_ref(self, task_key: str) -> TaskRef | None:
+        rec = self.records.get(task_key)
+        if rec is None:
+            return None
+        output = rec.output.get("sql_output") or {}
+        return TaskRef(values=self.task_values.of(task_key), result_state=rec.result_state, run_id=rec.task_run_id,
+                       execution_count=rec.execution_count, error_code=rec.error_code, output=output)
+
+    # --- recording -------------------------------------------------------------------
+
+    def record_attempt_start(self, key: str, number: int, iteration: int | None,
+                             parent_task_run_id: int | None) -> int:
+        task_run_id = self.store.start_task_run(
+            self.run_id, key, attempt_number=number, execution_count=number + 1, repair_id=self.repair_id,
+            parent_task_run_id=parent_task_run_id, iteration=iteration)
+        nested = iteration is not None
+        with self._lock:
+            self._keys_by_task_run[task_run_id] = (key, nested)
+            if not nested:
+                rec = self.records.setdefault(key, TaskRecord())
+                rec.task_run_id, rec.execution_count, rec.result_state = task_run_id, number + 1, None
+        return task_run_id
+
+    def record_attempt_end(self, task_run_id: int, result: AttemptResult) -> None:
+        life = "TERMINATED"
+        code = st.termination(result.result_state)["code"]
+        self.store.update_task_run(
+            task_run_id, life_cycle_state=life, result_state=result.result_state, end_time=now_ms(),
+            state_message=result.message[:4000], termination_code=code, error_type=result.error_type,
+            error_trace=result.trace, output_json=json.dumps(result.output, default=str) if result.output else None,
+            condition_outcome=result.condition_outcome, log_path=result.log_path,
+            params_json=json.dumps(result.params) if result.params else None,
+            child_run_ids_json=json.dumps(result.child_run_ids) if result.child_run_ids else None)
+        with self._lock:
+            key, nested = self._keys_by_task_run.get(task_run_id, ("", True))
+            if not nested:
+                rec = self.records.setdefault(key, TaskRecord())
+                rec.result_state = result.result_state
+                rec.output = result.output
+                rec.error_code = code if result.result_state != st.SUCCESS else None
+
+    def record_skipped(self, key: str, result_state: str, message: str, ts: TaskState, iteration: int | None,
+                       parent_task_run_id: int | None) -> int:
+        task_run_id = self.store.start_task_run(
+            self.run_id, key, attempt_number=ts.attempt_number, execution_count=ts.attempt_number,
+            repair_id=self.repair_id, life_cycle_state="SKIPPED" if result_state != st.CANCELED else "TERMINATED",
+            result_state=result_state, state_message=message, parent_task_run_id=parent_task_run_id,
+            iteration=iteration, end=True, termination_code=st.termination(result_state)["code"])
+        if iteration is None:
+            with self._lock:
+                rec = self.records.setdefault(key, TaskRecord())
+                rec.result_state, rec.task_run_id = result_state, task_run_id
+        return task_run_id
+
+    def event(self, type_: str, message: str = "", **data: Any) -> None:
+        self.store.add_event(self.run_id, type_, message, data=data or None)

@@ -1,0 +1,162 @@
+"""Static validation of jobs: everything ``lakeloom validate`` checks, without a JVM."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from lakeloom.spec.graph import ancestors, find_cycle
+from lakeloom.spec.loader import JobSpecError, LoadedJob, SpecError, load_job_documents, validation_errors
+from lakeloom.spec.models import Task
+
+if TYPE_CHECKING:
+    from lakeloom.plugin_manager import LakeloomPluginManager
+
+
+def parse_settings(task: Task, pm: LakeloomPluginManager) -> BaseModel:
+    """The task's ``*_task`` block parsed with its plugin's settings model."""
+    return pm.task_types[task.kind].settings_model.model_validate(task.settings_raw)
+
+
+def validate_loaded(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[SpecError]:
+    """Every problem in one parsed job (warnings included, with severity='warning')."""
+    job, src = loaded.job, str(loaded.source)
+    errors: list[SpecError] = []
+    for name in job.ignored_fields:
+        errors.append(SpecError(src, loaded.line_of(name), "Databricks-only field ignored locally",
+                                field=name, severity="warning"))
+    keys: dict[str, int] = {}
+    for i, task in enumerate(job.tasks):
+        if task.task_key in keys:
+            errors.append(SpecError(src, loaded.line_of("tasks", i, "task_key"),
+                                    f"duplicate task key (first defined as task #{keys[task.task_key] + 1})",
+                                    task.task_key, "task_key"))
+        else:
+            keys[task.task_key] = i
+    by_key = {t.task_key: t for t in job.tasks}
+    for i, task in enumerate(job.tasks):
+        errors.extend(_check_task(loaded, pm, task, ("tasks", i), by_key))
+    cycle = find_cycle(job)
+    if cycle:
+        errors.append(SpecError(src, loaded.task_line(cycle[0], "depends_on"),
+                                "dependency cycle: " + " -> ".join(cycle), cycle[0], "depends_on"))
+    elif not [e for e in errors if e.severity == "error"]:
+        errors.extend(_check_references(loaded, pm))
+    return errors
+
+
+def _check_task(loaded: LoadedJob, pm: LakeloomPluginManager, task: Task, path: tuple[Any, ...],
+                by_key: dict[str, Task], nested: bool = False) -> list[SpecError]:
+    src = str(loaded.source)
+    out: list[SpecError] = []
+
+    def err(msg: str, field: str | None, *sub: Any) -> None:
+        out.append(SpecError(src, loaded.line_of(*path, *sub), msg, task.task_key, field))
+
+    for name in task.ignored_fields:
+        out.append(SpecError(src, loaded.line_of(*path, name), "Databricks-only field ignored locally",
+                             task.task_key, name, severity="warning"))
+    if not nested:
+        for j, dep in enumerate(task.depends_on):
+            field = f"depends_on[{j}].task_key"
+            if dep.task_key not in by_key:
+                err(f"depends on unknown task {dep.task_key!r}", field, "depends_on", j)
+            elif dep.task_key == task.task_key:
+                err("a task cannot depend on itself", field, "depends_on", j)
+            elif dep.outcome is not None and _kind(by_key[dep.task_key]) != "condition_task":
+                err(f"'outcome' is only allowed on a dependency on a condition_task ({dep.task_key!r} is not one)",
+                    f"depends_on[{j}].outcome", "depends_on", j, "outcome")
+    blocks = list(task.task_blocks)
+    if len(blocks) != 1:
+        kinds = ", ".join(sorted(pm.task_types))
+        msg = ("no task type: add exactly one *_task block" if not blocks
+               else f"exactly one *_task block allowed, found {', '.join(blocks)}")
+        err(f"{msg} (installed kinds: {kinds})", "*_task", *(blocks[1:2] or []))
+        return out
+    kind = blocks[0]
+    if kind not in pm.task_types:
+        err(f"unknown task kind {kind!r}; installed kinds: {', '.join(sorted(pm.task_types))}", kind, kind)
+        return out
+    tt = pm.task_types[kind]
+    raw = task.settings_raw
+    if raw is None:
+        raw = {}
+    try:
+        settings = tt.settings_model.model_validate(raw)
+    except ValidationError as e:
+        for se in validation_errors(e, src, {}, loaded.lines, loaded.prefix + path + (kind,)):
+            out.append(SpecError(src, se.line, se.message, task.task_key, f"{kind}.{se.field}" if se.field else kind))
+        return out
+    if tt.validate is not None:
+        for issue in tt.validate(settings, loaded.base_dir):
+            err(issue.message, f"{kind}.{issue.field}", kind, *issue.field.split("."))
+    nested_task = getattr(settings, "task", None)
+    if kind == "for_each_task" and isinstance(nested_task, Task):
+        if nested_task.task_blocks.keys() == {"for_each_task"}:
+            err("a for_each_task cannot contain another for_each_task", f"{kind}.task", kind, "task")
+        else:
+            out.extend(_check_task(loaded, pm, nested_task, path + (kind, "task"), by_key, nested=True))
+    return out
+
+
+def _kind(task: Task) -> str | None:
+    blocks = list(task.task_blocks)
+    return blocks[0] if len(blocks) == 1 else None
+
+
+def _strings(obj: Any, field: str = "") -> list[tuple[str, str]]:
+    if isinstance(obj, str):
+        return [(field, obj)] if "{{" in obj else []
+    if isinstance(obj, dict):
+        return [s for k, v in obj.items() for s in _strings(v, f"{field}.{k}" if field else str(k))]
+    if isinstance(obj, list):
+        return [s for i, v in enumerate(obj) for s in _strings(v, f"{field}[{i}]")]
+    return []
+
+
+def _check_references(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[SpecError]:
+    from lakeloom.runtime import references
+
+    job = loaded.job
+    task_keys = {t.task_key for t in job.tasks}
+    params = {p.name for p in job.parameters}
+    out: list[SpecError] = []
+    for i, task in enumerate(job.tasks):
+        upstream = ancestors(job, task.task_key)
+        kind = task.kind
+        blocks = [(kind, task.settings_raw, False)]
+        if kind == "for_each_task" and isinstance(task.settings_raw, dict):
+            inner = dict(task.settings_raw)
+            nested = inner.pop("task", None)
+            blocks = [(kind, inner, False)]
+            if isinstance(nested, dict):
+                blocks.append((f"{kind}.task", nested, True))
+        for prefix, block, in_for_each in blocks:
+            for field, text in _strings(block):
+                for msg in references.check(text, task_keys=task_keys, job_parameter_names=params,
+                                            in_for_each=in_for_each, upstream_of=upstream):
+                    out.append(SpecError(str(loaded.source), loaded.line_of("tasks", i, kind),
+                                         msg, task.task_key, f"{prefix}.{field}"))
+    return out
+
+
+def validate_file(path: str | Path, pm: LakeloomPluginManager) -> tuple[list[LoadedJob], list[SpecError]]:
+    """Load and check every job of a file; never raises for user errors."""
+    try:
+        docs = load_job_documents(path)
+    except JobSpecError as e:
+        return [], e.errors
+    errors: list[SpecError] = []
+    for d in docs:
+        errors.extend(validate_loaded(d, pm))
+    return docs, errors
+
+
+def require_valid(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[SpecError]:
+    """Raise JobSpecError when the job has errors; return its warnings."""
+    problems = validate_loaded(loaded, pm)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise JobSpecError(errors)
+    return problems

@@ -1,0 +1,157 @@
+"""Built-in plugin: ``python_task``, ``spark_python_task`` and ``python_wheel_task``."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import runpy
+import sys
+import threading
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from pydantic import Field, model_validator
+
+from lakeloom.hookspecs import hookimpl
+from lakeloom.runtime.context import TaskContext
+from lakeloom.spec.models import Strict
+from lakeloom.spec.tasktype import SpecIssue, TaskOutput, TaskType
+
+
+class PythonTask(Strict):
+    """``python_task: {function: "pkg.module:callable", parameters: {k: v}}``."""
+
+    function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class SparkPythonTask(Strict):
+    python_file: str
+    parameters: list[str] = Field(default_factory=list)
+    source: str | None = None
+
+
+class PythonWheelTask(Strict):
+    package_name: str
+    entry_point: str
+    parameters: list[str] | None = None
+    named_parameters: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _one_style(self) -> PythonWheelTask:
+        if self.parameters is not None and self.named_parameters is not None:
+            raise ValueError("use either parameters or named_parameters, not both")
+        return self
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    module_name, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{spec} is not callable")
+    return obj
+
+
+def _run_python(ctx: TaskContext, settings: PythonTask) -> TaskOutput:
+    fn = load_callable(settings.function)
+    kwargs = dict(settings.parameters)
+    sig = inspect.signature(fn)
+    if "ctx" in sig.parameters:
+        kwargs["ctx"] = ctx
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    if not accepts_any:
+        unknown = [k for k in kwargs if k not in sig.parameters]
+        if unknown:
+            raise TypeError(f"{settings.function} does not accept parameter(s) {', '.join(unknown)}")
+    value = fn(**kwargs)
+    return TaskOutput(output={"result": value} if value is not None else {})
+
+
+_argv_lock = threading.Lock()
+
+
+@contextmanager
+def _argv(argv: list[str]) -> Iterator[None]:
+    # sys.argv is process-global: scripts that read it run one at a time.
+    with _argv_lock:
+        saved = sys.argv
+        sys.argv = argv
+        try:
+            yield
+        finally:
+            sys.argv = saved
+
+
+def _run_script(ctx: TaskContext, settings: SparkPythonTask) -> TaskOutput:
+    path = _script_path(ctx.base_dir, settings.python_file)
+    if not path.exists():
+        raise FileNotFoundError(f"python_file not found: {path}")
+    with _argv([str(path), *settings.parameters]):
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                raise RuntimeError(f"{path.name} exited with status {e.code}") from e
+    return TaskOutput()
+
+
+def _script_path(base_dir: Path, python_file: str) -> Path:
+    text = python_file.removeprefix("file:")
+    p = Path(text)
+    return p if p.is_absolute() else (base_dir / p).resolve()
+
+
+def _wheel_argv(settings: PythonWheelTask) -> list[str]:
+    if settings.named_parameters is not None:
+        return [settings.package_name, *(f"--{k}={v}" for k, v in settings.named_parameters.items())]
+    return [settings.package_name, *(settings.parameters or [])]
+
+
+def _wheel_entry(settings: PythonWheelTask) -> Callable[[], Any]:
+    try:
+        dist = metadata.distribution(settings.package_name)
+    except metadata.PackageNotFoundError:
+        dist = None
+    if dist is not None:
+        for ep in dist.entry_points:
+            if ep.name == settings.entry_point:
+                return ep.load()
+    # Databricks falls back to calling $package.$entryPoint() directly.
+    module = importlib.import_module(settings.package_name.replace("-", "_"))
+    fn = getattr(module, settings.entry_point, None)
+    if fn is None:
+        raise LookupError(f"entry point {settings.entry_point!r} not found in distribution or package "
+                          f"{settings.package_name!r}")
+    return fn
+
+
+def _run_wheel(ctx: TaskContext, settings: PythonWheelTask) -> TaskOutput:
+    fn = _wheel_entry(settings)
+    with _argv(_wheel_argv(settings)):
+        try:
+            value = fn()
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                raise RuntimeError(f"{settings.package_name}:{settings.entry_point} exited with status {e.code}") from e
+            value = None
+    return TaskOutput(output={"result": value} if value is not None else {})
+
+
+def _validate_script(settings: SparkPythonTask, base_dir: Path) -> list[SpecIssue]:
+    path = _script_path(base_dir, settings.python_file)
+    return [] if path.exists() else [SpecIssue("python_file", f"file not found: {path}")]
+
+
+@hookimpl
+def lakeloom_task_types() -> list[TaskType]:
+    return [
+        TaskType("python_task", PythonTask, _run_python, parameters_field="parameters",
+                 description="call a Python function from an installed package"),
+        TaskType("spark_python_task", SparkPythonTask, _run_script, needs_spark=True,
+                 validate=_validate_script, description="run a Python file as __main__"),
+        TaskType("python_wheel_task", PythonWheelTask, _run_wheel, parameters_field="named_parameters",
+                 key_value_parameters=False, description="call an installed distribution's entry point"),
+    ]

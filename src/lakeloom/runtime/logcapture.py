@@ -1,0 +1,159 @@
+"""Per-attempt capture of stdout, stderr and ``logging`` by thread.
+
+``sys.stdout``/``sys.stderr`` are replaced once by streams that route each write to
+the sink of the task running on the writing thread (or to the real stream outside
+tasks), so the output of parallel tasks never mixes. Threads a task starts inherit
+its sink: ``threading.Thread.start`` is wrapped to carry it over, because threads do
+not inherit thread-locals or contextvars.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Callable, TextIO
+
+_local = threading.local()
+_install_lock = threading.Lock()
+_installed = False
+_inherited: dict[int, LogSink] = {}
+
+
+class LogSink:
+    """Where one attempt's output goes: a file, line-buffered, with secrets redacted."""
+
+    def __init__(self, path: Path, redact: Callable[[str], str] | None = None, echo: TextIO | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = open(path, "a", encoding="utf-8", buffering=1)
+        self._redact = redact
+        self._lock = threading.Lock()
+        self._echo = echo
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        if not text or self.closed:
+            return
+        if self._redact is not None:
+            text = self._redact(text)
+        with self._lock:
+            self._file.write(text)
+            if self._echo is not None:
+                self._echo.write(text)
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self._file.close()
+
+
+def current_sink() -> LogSink | None:
+    sink = getattr(_local, "sink", None)
+    if sink is None:
+        sink = _inherited.get(threading.get_ident())
+    return sink
+
+
+class _RoutingStream(io.TextIOBase):
+    def __init__(self, fallback: TextIO, name: str) -> None:
+        self._fallback = fallback
+        self.name = name
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        sink = current_sink()
+        if sink is not None and not sink.closed:
+            sink.write(text)
+        else:
+            self._fallback.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._fallback.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fallback.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._fallback, "encoding", "utf-8")
+
+
+class _RoutingHandler(logging.Handler):
+    """Sends log records emitted on a task's thread into that task's sink."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sink = current_sink()
+        if sink is None or sink.closed:
+            return
+        try:
+            sink.write(self.format(record) + "\n")
+        except Exception:  # a logging failure must never fail the task
+            self.handleError(record)
+
+
+def install() -> None:
+    """Route stdout/stderr/logging by thread. Idempotent; cheap after the first call."""
+    global _installed
+    if _installed:
+        return
+    with _install_lock:
+        if _installed:
+            return
+        if not isinstance(sys.stdout, _RoutingStream):
+            sys.stdout = _RoutingStream(sys.stdout, "<stdout>")  # type: ignore[assignment]
+        if not isinstance(sys.stderr, _RoutingStream):
+            sys.stderr = _RoutingStream(sys.stderr, "<stderr>")  # type: ignore[assignment]
+        handler = _RoutingHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        if logging.getLogger().level > logging.INFO:
+            logging.getLogger().setLevel(logging.INFO)
+        _wrap_thread_start()
+        _installed = True
+
+
+def _wrap_thread_start() -> None:
+    original_start = threading.Thread.start
+    original_bootstrap = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+
+    def start(self: threading.Thread) -> None:
+        sink = current_sink()
+        if sink is not None:
+            self._lakeloom_sink = sink  # type: ignore[attr-defined]
+        original_start(self)
+
+    # _bootstrap_inner runs on the new thread for every Thread, whatever its run().
+    def bootstrap_inner(self: threading.Thread) -> None:
+        sink = getattr(self, "_lakeloom_sink", None)
+        if sink is None:
+            return original_bootstrap(self)
+        ident = threading.get_ident()
+        _inherited[ident] = sink
+        try:
+            original_bootstrap(self)
+        finally:
+            _inherited.pop(ident, None)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+    threading.Thread._bootstrap_inner = bootstrap_inner  # type: ignore[attr-defined]
+
+
+class capture:
+    """``with capture(sink):`` routes this thread's output to ``sink``."""
+
+    def __init__(self, sink: LogSink) -> None:
+        self.sink = sink
+        self._previous: LogSink | None = None
+
+    def __enter__(self) -> LogSink:
+        self._previous = getattr(_local, "sink", None)
+        _local.sink = self.sink
+        return self.sink
+
+    def __exit__(self, *exc: object) -> None:
+        _local.sink = self._previous

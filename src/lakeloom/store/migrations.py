@@ -1,0 +1,39 @@
+"""Schema creation and upgrades. Each step moves the store one version forward."""
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from lakeloom.store import schema as s
+
+#: version -> step that upgrades a store from ``version - 1``. Version 1 is creation.
+STEPS: dict[int, Callable[[Connection], None]] = {}
+
+
+class StoreVersionError(RuntimeError):
+    """The store was written by a newer lakeloom."""
+
+
+def current_version(conn: Connection) -> int | None:
+    if not conn.dialect.has_table(conn, s.meta.name):
+        return None
+    row = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else None
+
+
+def migrate(conn: Connection) -> int:
+    """Create or upgrade the schema; return the version now in force."""
+    version = current_version(conn)
+    if version is None:
+        s.metadata.create_all(conn)
+        conn.execute(s.meta.insert().values(key="schema_version", value=str(s.SCHEMA_VERSION)))
+        return s.SCHEMA_VERSION
+    if version > s.SCHEMA_VERSION:
+        raise StoreVersionError(
+            f"the run store has schema version {version}; this lakeloom understands up to {s.SCHEMA_VERSION}")
+    for v in range(version + 1, s.SCHEMA_VERSION + 1):
+        STEPS[v](conn)
+        conn.execute(s.meta.update().where(s.meta.c.key == "schema_version").values(value=str(v)))
+    return s.SCHEMA_VERSION

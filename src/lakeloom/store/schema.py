@@ -1,0 +1,120 @@
+"""Tables of the run store (SQLAlchemy Core). Bump SCHEMA_VERSION on any change and
+add a migration step in ``store.migrations``."""
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table,
+                        Text, UniqueConstraint)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "lakeloom_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("job_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(512), nullable=False),
+    Column("source", Text),  # job file the settings came from, if any
+    Column("job_key", String(256)),  # key inside a bundle file
+    Column("settings_json", Text, nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+    Column("updated_time", BigInteger, nullable=False),
+    Column("creator", String(256)),
+    Column("deployed", Boolean, nullable=False, default=False),
+    UniqueConstraint("name", "source", name="uq_jobs_name_source"),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.job_id"), nullable=False),
+    Column("run_name", String(512), nullable=False),
+    Column("run_type", String(32), nullable=False, default="JOB_RUN"),
+    Column("trigger_type", String(32), nullable=False, default="ONE_TIME"),
+    Column("trigger_info_json", Text),
+    Column("parent_run_id", Integer),
+    Column("parent_task_run_id", Integer),
+    Column("job_parameters_json", Text, nullable=False, default="{}"),
+    Column("only_json", Text),
+    Column("settings_json", Text, nullable=False),  # snapshot of the job settings the run used
+    Column("base_dir", Text),
+    Column("life_cycle_state", String(32), nullable=False),
+    Column("result_state", String(40)),
+    Column("state_message", Text, nullable=False, default=""),
+    Column("termination_code", String(40)),
+    Column("termination_type", String(32)),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("repair_count", Integer, nullable=False, default=0),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("owner_pid", Integer),
+    Column("owner_host", String(256)),
+    Column("owner_started", String(64)),  # process start marker, defeats pid reuse
+    Column("run_as", String(256)),
+    Column("idempotency_token", String(64)),
+    Index("ix_runs_job_start", "job_id", "start_time"),
+    Index("ix_runs_state", "life_cycle_state"),
+    Index("ix_runs_start", "start_time"),
+)
+
+task_runs = Table(
+    "task_runs", metadata,
+    Column("task_run_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.run_id"), nullable=False),
+    Column("task_key", String(256), nullable=False),
+    Column("attempt_number", Integer, nullable=False, default=0),
+    Column("execution_count", Integer, nullable=False, default=1),
+    Column("repair_id", Integer),
+    Column("parent_task_run_id", Integer),  # for_each iterations point at their for_each task run
+    Column("iteration", Integer),
+    Column("life_cycle_state", String(32), nullable=False),
+    Column("result_state", String(40)),
+    Column("state_message", Text, nullable=False, default=""),
+    Column("termination_code", String(40)),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("error_type", String(256)),
+    Column("error_trace", Text),
+    Column("output_json", Text),
+    Column("condition_outcome", String(8)),
+    Column("params_json", Text),
+    Column("child_run_ids_json", Text),
+    Column("log_path", Text),
+    Index("ix_task_runs_run", "run_id", "task_key", "attempt_number"),
+)
+
+task_values = Table(
+    "task_values", metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("task_key", String(256), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value_json", Text, nullable=False),
+)
+
+repairs = Table(
+    "repairs", metadata,
+    Column("repair_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.run_id"), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("life_cycle_state", String(32), nullable=False),
+    Column("result_state", String(40)),
+    Column("rerun_tasks_json", Text, nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("task_run_id", Integer),
+    Column("time", BigInteger, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("data_json", Text),
+    Index("ix_events_run", "run_id", "event_id"),
+)

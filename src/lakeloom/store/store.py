@@ -1,0 +1,323 @@
+"""The run store: jobs, runs, task attempts, task values, repairs and events.
+
+SQLite (WAL, ``synchronous=NORMAL``: a committed row survives a killed process) by
+default, any SQLAlchemy URL (PostgreSQL) otherwise. Every write is its own short
+transaction, so a crash never loses what was already recorded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from lakeloom.store import schema as s
+
+ACTIVE_STATES = ("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED", "WAITING_FOR_RETRY")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _process_marker(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux), so a reused pid is not mistaken for ours."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int, marker: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    current = _process_marker(pid)
+    return marker is None or current is None or current == marker
+
+
+class RunStore:
+    """Thread-safe access to the store. Writes are serialised by one lock."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._conn: Connection | None = None
+        self._migrate()
+        self.pid = os.getpid()
+        self.host = socket.gethostname()
+        self.marker = _process_marker(self.pid)
+
+    # --- plumbing -------------------------------------------------------------
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _write(self, stmt: Any, params: Any = None) -> Any:
+        with self._lock:
+            conn = self._connection()
+            try:
+                result = conn.execute(stmt, params) if params is not None else conn.execute(stmt)
+                conn.commit()
+                return result
+            except Exception:
+                conn.rollback()
+                raise
+
+    def _read(self, stmt: Any) -> list[Any]:
+        with self._lock:
+            conn = self._connection()
+            rows = conn.execute(stmt).mappings().all()
+            conn.commit()  # end the read transaction so other processes' writes become visible
+            return list(rows)
+
+    def _migrate(self) -> None:
+        from lakeloom.store.migrations import migrate
+
+        with self.engine.begin() as conn:
+            migrate(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self.engine.dispose()
+
+    # --- jobs -------------------------------------------------------------------
+
+    def upsert_job(self, name: str, settings: dict[str, Any], source: str | None, job_key: str | None = None,
+                   *, deployed: bool = False, creator: str | None = None) -> int:
+        """The job's id, creating or updating the row for (name, source)."""
+        payload = json.dumps(settings, sort_keys=True)
+        with self._lock:
+            rows = self._read(select(s.jobs.c.job_id, s.jobs.c.settings_json).where(
+                and_(s.jobs.c.name == name, s.jobs.c.source.is_(None) if source is None else s.jobs.c.source == source)))
+            t = now_ms()
+            if rows:
+                job_id = rows[0]["job_id"]
+                if rows[0]["settings_json"] != payload or deployed:
+                    values: dict[str, Any] = {"settings_json": payload, "updated_time": t, "job_key": job_key}
+                    if deployed:
+                        values["deployed"] = True
+                    self._write(update(s.jobs).where(s.jobs.c.job_id == job_id).values(**values))
+                return int(job_id)
+            res = self._write(insert(s.jobs).values(
+                name=name, source=source, job_key=job_key, settings_json=payload, created_time=t,
+                updated_time=t, deployed=deployed, creator=creator))
+            return int(res.inserted_primary_key[0])
+
+    def get_job(self, job_id: int) -> dict[str, Any] | None:
+        rows = self._read(select(s.jobs).where(s.jobs.c.job_id == job_id))
+        return dict(rows[0]) if rows else None
+
+    def find_jobs(self, name: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._read(select(s.jobs).where(s.jobs.c.name == name))]
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._read(select(s.jobs).order_by(s.jobs.c.job_id))]
+
+    # --- runs -------------------------------------------------------------------
+
+    def create_run(self, *, job_id: int, run_name: str, settings: dict[str, Any], job_parameters: dict[str, str],
+                   trigger_type: str = "ONE_TIME", trigger_info: dict[str, Any] | None = None,
+                   run_type: str = "JOB_RUN", parent_run_id: int | None = None,
+                   parent_task_run_id: int | None = None, only: list[str] | None = None,
+                   base_dir: str | None = None, run_as: str | None = None,
+                   life_cycle_state: str = "PENDING") -> int:
+        res = self._write(insert(s.runs).values(
+            job_id=job_id, run_name=run_name, run_type=run_type, trigger_type=trigger_type,
+            trigger_info_json=json.dumps(trigger_info) if trigger_info else None,
+            parent_run_id=parent_run_id, parent_task_run_id=parent_task_run_id,
+            job_parameters_json=json.dumps(job_parameters), only_json=json.dumps(only) if only else None,
+            settings_json=json.dumps(settings), base_dir=base_dir, life_cycle_state=life_cycle_state,
+            state_message="", start_time=now_ms(), owner_pid=self.pid, owner_host=self.host,
+            owner_started=self.marker, run_as=run_as))
+        return int(res.inserted_primary_key[0])
+
+    def update_run(self, run_id: int, **values: Any) -> None:
+        self._write(update(s.runs).where(s.runs.c.run_id == run_id).values(**values))
+
+    def claim_run(self, run_id: int) -> None:
+        """Record this process as the one driving ``run_id`` (for orphan detection)."""
+        self.update_run(run_id, owner_pid=self.pid, owner_host=self.host, owner_started=self.marker)
+
+    def get_run(self, run_id: int) -> dict[str, Any] | None:
+        rows = self._read(select(s.runs).where(s.runs.c.run_id == run_id))
+        return dict(rows[0]) if rows else None
+
+    def list_runs(self, *, job_id: int | None = None, active_only: bool = False, completed_only: bool = False,
+                  limit: int = 25, offset: int = 0, parent_run_id: int | None = None,
+                  include_children: bool = True) -> list[dict[str, Any]]:
+        q = select(s.runs)
+        if job_id is not None:
+            q = q.where(s.runs.c.job_id == job_id)
+        if active_only:
+            q = q.where(s.runs.c.life_cycle_state.in_(ACTIVE_STATES))
+        if completed_only:
+            q = q.where(s.runs.c.life_cycle_state.notin_(ACTIVE_STATES))
+        if parent_run_id is not None:
+            q = q.where(s.runs.c.parent_run_id == parent_run_id)
+        elif not include_children:
+            q = q.where(s.runs.c.parent_run_id.is_(None))
+        q = q.order_by(s.runs.c.start_time.desc(), s.runs.c.run_id.desc()).limit(limit).offset(offset)
+        return [dict(r) for r in self._read(q)]
+
+    def request_cancel(self, run_id: int) -> None:
+        self.update_run(run_id, cancel_requested=True)
+
+    def cancel_requested(self, run_id: int) -> bool:
+        rows = self._read(select(s.runs.c.cancel_requested).where(s.runs.c.run_id == run_id))
+        return bool(rows and rows[0]["cancel_requested"])
+
+    # --- task runs ----------------------------------------------------------------
+
+    def start_task_run(self, run_id: int, task_key: str, *, attempt_number: int, execution_count: int,
+                       repair_id: int | None, life_cycle_state: str = "RUNNING", result_state: str | None = None,
+                       state_message: str = "", parent_task_run_id: int | None = None,
+                       iteration: int | None = None, end: bool = False, params: dict[str, Any] | None = None,
+                       termination_code: str | None = None) -> int:
+        t = now_ms()
+        res = self._write(insert(s.task_runs).values(
+            run_id=run_id, task_key=task_key, attempt_number=attempt_number, execution_count=execution_count,
+            repair_id=repair_id, parent_task_run_id=parent_task_run_id, iteration=iteration,
+            life_cycle_state=life_cycle_state, result_state=result_state, state_message=state_message,
+            start_time=t, end_time=t if end else None, params_json=json.dumps(params) if params else None,
+            termination_code=termination_code))
+        return int(res.inserted_primary_key[0])
+
+    def update_task_run(self, task_run_id: int, **values: Any) -> None:
+        self._write(update(s.task_runs).where(s.task_runs.c.task_run_id == task_run_id).values(**values))
+
+    def task_runs(self, run_id: int) -> list[dict[str, Any]]:
+        q = select(s.task_runs).where(s.task_runs.c.run_id == run_id).order_by(s.task_runs.c.task_run_id)
+        return [dict(r) for r in self._read(q)]
+
+    def get_task_run(self, task_run_id: int) -> dict[str, Any] | None:
+        rows = self._read(select(s.task_runs).where(s.task_runs.c.task_run_id == task_run_id))
+        return dict(rows[0]) if rows else None
+
+    # --- task values ----------------------------------------------------------------
+
+    def set_task_value(self, run_id: int, task_key: str, key: str, value: Any) -> None:
+        payload = json.dumps(value)
+        with self._lock:
+            tv = s.task_values
+            where = and_(tv.c.run_id == run_id, tv.c.task_key == task_key, tv.c.key == key)
+            res = self._write(update(tv).where(where).values(value_json=payload))
+            if res.rowcount == 0:
+                self._write(insert(tv).values(run_id=run_id, task_key=task_key, key=key, value_json=payload))
+
+    def task_values(self, run_id: int) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for r in self._read(select(s.task_values).where(s.task_values.c.run_id == run_id)):
+            out.setdefault(r["task_key"], {})[r["key"]] = json.loads(r["value_json"])
+        return out
+
+    def clear_task_values(self, run_id: int, task_keys: Iterable[str]) -> None:
+        keys = list(task_keys)
+        if keys:
+            from sqlalchemy import delete
+
+            self._write(delete(s.task_values).where(
+                and_(s.task_values.c.run_id == run_id, s.task_values.c.task_key.in_(keys))))
+
+    # --- repairs and events -----------------------------------------------------------
+
+    def create_repair(self, run_id: int, rerun_tasks: list[str]) -> int:
+        res = self._write(insert(s.repairs).values(run_id=run_id, start_time=now_ms(), life_cycle_state="RUNNING",
+                                                   rerun_tasks_json=json.dumps(rerun_tasks)))
+        return int(res.inserted_primary_key[0])
+
+    def finish_repair(self, repair_id: int, result_state: str) -> None:
+        self._write(update(s.repairs).where(s.repairs.c.repair_id == repair_id).values(
+            end_time=now_ms(), life_cycle_state="TERMINATED", result_state=result_state))
+
+    def repairs(self, run_id: int) -> list[dict[str, Any]]:
+        q = select(s.repairs).where(s.repairs.c.run_id == run_id).order_by(s.repairs.c.repair_id)
+        return [dict(r) for r in self._read(q)]
+
+    def add_event(self, run_id: int, type_: str, message: str = "", *, task_run_id: int | None = None,
+                  data: dict[str, Any] | None = None) -> None:
+        self._write(insert(s.events).values(run_id=run_id, task_run_id=task_run_id, time=now_ms(), type=type_,
+                                            message=message, data_json=json.dumps(data) if data else None))
+
+    def events(self, run_id: int) -> list[dict[str, Any]]:
+        q = select(s.events).where(s.events.c.run_id == run_id).order_by(s.events.c.event_id)
+        return [dict(r) for r in self._read(q)]
+
+    def count_runs(self) -> int:
+        return int(self._read(select(func.count().label("n")).select_from(s.runs))[0]["n"])
+
+    # --- recovery ------------------------------------------------------------------
+
+    def reap_orphans(self) -> list[int]:
+        """Mark runs whose driving process is gone FAILED (DRIVER_ERROR); return their ids.
+
+        A liveness check of the recorded process on this host, never a timeout, so a
+        long run is never reaped while its process lives.
+        """
+        rows = self._read(select(s.runs).where(and_(
+            s.runs.c.life_cycle_state.in_(("PENDING", "RUNNING", "TERMINATING", "WAITING_FOR_RETRY")),
+            s.runs.c.owner_host == self.host)))
+        reaped = []
+        for r in rows:
+            if r["owner_pid"] is None or process_alive(r["owner_pid"], r["owner_started"]):
+                continue
+            t = now_ms()
+            msg = f"the lakeloom process driving this run (pid {r['owner_pid']}) died"
+            with self._lock:
+                self._write(update(s.task_runs).where(and_(
+                    s.task_runs.c.run_id == r["run_id"], s.task_runs.c.end_time.is_(None))).values(
+                    life_cycle_state="INTERNAL_ERROR", result_state="FAILED", end_time=t,
+                    termination_code="DRIVER_ERROR", state_message=msg))
+                self._write(update(s.repairs).where(and_(
+                    s.repairs.c.run_id == r["run_id"], s.repairs.c.end_time.is_(None))).values(
+                    end_time=t, life_cycle_state="TERMINATED", result_state="FAILED"))
+                self._write(update(s.runs).where(s.runs.c.run_id == r["run_id"]).values(
+                    life_cycle_state="INTERNAL_ERROR", result_state="FAILED", end_time=t, state_message=msg,
+                    termination_code="DRIVER_ERROR", termination_type="INTERNAL_ERROR"))
+            self.add_event(r["run_id"], "run_orphaned", msg)
+            reaped.append(int(r["run_id"]))
+        return reaped
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+_stores: dict[str, RunStore] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(url: str) -> RunStore:
+    """One RunStore per URL per process."""
+    with _stores_lock:
+        if url not in _stores:
+            _stores[url] = RunStore(url)
+        return _stores[url]
