@@ -97,17 +97,19 @@ class _RoutingHandler(logging.Handler):
 
 
 def install() -> None:
-    """Route stdout/stderr/logging by thread. Idempotent; cheap after the first call."""
+    """Route stdout/stderr/logging by thread. Cheap; called at the start of every run.
+
+    The stream check runs every time because test runners and CLI harnesses swap
+    ``sys.stdout`` and later restore it, dropping our wrapper.
+    """
     global _installed
-    if _installed:
-        return
     with _install_lock:
-        if _installed:
-            return
         if not isinstance(sys.stdout, _RoutingStream):
             sys.stdout = _RoutingStream(sys.stdout, "<stdout>")  # type: ignore[assignment]
         if not isinstance(sys.stderr, _RoutingStream):
             sys.stderr = _RoutingStream(sys.stderr, "<stderr>")  # type: ignore[assignment]
+        if _installed:
+            return
         handler = _RoutingHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)
