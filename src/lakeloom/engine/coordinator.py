@@ -99,7 +99,8 @@ class Coordinator:
         if self.parent_cancel is not None or self.s.watch_store_cancel:
             self._timer(0.2, "poll_cancel", None)
         for key, ts in self.state.items():
-            if key in self.tasks and ts.result_state is None and self._deps_done(key):
+            # A skip earlier in this scan (e.g. a disabled root) may already have queued ``key``.
+            if key in self.tasks and ts.result_state is None and key not in self.ready and self._deps_done(key):
                 self._consider(key)
         while self._unfinished():
             self._start_ready()
