@@ -1,0 +1,130 @@
+"""Compile the JVM half of the catalog (``jvm/*.scala``) into a cached jar.
+
+There is no sbt or Maven build: the Scala compiler that ships in ``pyspark/jars`` compiles the
+sources against Spark's own jars (about 5 s), once per source/Spark version. The jar is cached
+under ``~/.cache/lakeloom/jars/lakeloom-catalog-<hash>.jar`` (``$LAKELOOM_CACHE_DIR`` or
+``$XDG_CACHE_HOME/lakeloom`` move it), where the hash covers the sources and the Spark version,
+so editing a ``.scala`` file triggers a rebuild and nothing else does.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+SOURCES_DIR = Path(__file__).with_name("jvm")
+JAR_PREFIX = "lakeloom-catalog-"
+
+
+class CatalogBuildError(RuntimeError):
+    """The catalog's Scala sources could not be compiled."""
+
+
+def cache_dir() -> Path:
+    """lakeloom's per-user cache folder."""
+    if env := os.environ.get("LAKELOOM_CACHE_DIR"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lakeloom"
+
+
+def pyspark_jars_dir() -> Path:
+    """``pyspark/jars`` of the installed pyspark, found without importing pyspark."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise CatalogBuildError("pyspark is not installed; the catalog jar is compiled against its jars")
+    jars = Path(next(iter(spec.submodule_search_locations))) / "jars"
+    if not jars.is_dir():
+        raise CatalogBuildError(f"{jars} does not exist: this pyspark install has no jars folder")
+    return jars
+
+
+def spark_version() -> str:
+    """Version of the installed pyspark distribution."""
+    return importlib.metadata.version("pyspark")
+
+
+def source_files() -> list[Path]:
+    """The Scala sources of the catalog, in a stable order."""
+    files = sorted(SOURCES_DIR.glob("*.scala"))
+    if not files:
+        raise CatalogBuildError(f"no Scala sources in {SOURCES_DIR}")
+    return files
+
+
+def sources_digest() -> str:
+    """Hash of the Scala sources and the Spark version: the cache key of the jar."""
+    h = hashlib.sha256(f"spark={spark_version()}\n".encode())
+    for f in source_files():
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def catalog_jar_path() -> Path:
+    """Where the jar for the current sources lives (whether or not it is built yet)."""
+    return cache_dir() / "jars" / f"{JAR_PREFIX}{sources_digest()}.jar"
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise CatalogBuildError("java is not on PATH (and JAVA_HOME is not set): Java 17 is required")
+    return found
+
+
+def _scala_jar(jars: Path, name: str) -> Path:
+    found = sorted(jars.glob(f"{name}-2.13.*.jar"))
+    if not found:
+        raise CatalogBuildError(f"{jars} has no {name}-2.13.*.jar; cannot compile the catalog")
+    return found[-1]
+
+
+def build_catalog_jar(*, force: bool = False, timeout: float = 600) -> Path:
+    """Return the catalog jar, compiling it first if the cached one is missing or stale.
+
+    Safe to call from several processes at once: a file lock serialises the compile, and the
+    jar is moved into place atomically. Raises :class:`CatalogBuildError` with the compiler
+    output when compilation fails.
+    """
+    jar = catalog_jar_path()
+    if jar.is_file() and not force:
+        return jar
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    with open(jar.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if jar.is_file() and not force:
+            return jar
+        _compile(jar, timeout)
+    return jar
+
+
+def _compile(jar: Path, timeout: float) -> None:
+    jars = pyspark_jars_dir()
+    compiler_cp = os.pathsep.join(
+        str(_scala_jar(jars, n)) for n in ("scala-compiler", "scala-library", "scala-reflect")
+    )
+    tmp = jar.with_name(f".{jar.name}.{os.getpid()}.tmp.jar")
+    cmd = [
+        _java(), "-Xss8m", "-cp", compiler_cp, "scala.tools.nsc.Main",
+        "-usejavacp", "-nowarn", "-cp", str(jars / "*"), "-d", str(tmp),
+        *(str(f) for f in source_files()),
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise CatalogBuildError(f"compiling {SOURCES_DIR} timed out after {timeout:.0f}s") from e
+    try:
+        if proc.returncode != 0 or not tmp.is_file():
+            output = (proc.stdout + proc.stderr).strip()[-4000:]
+            raise CatalogBuildError(f"compiling the catalog sources in {SOURCES_DIR} failed:\n{output}")
+        os.replace(tmp, jar)
+    finally:
+        tmp.unlink(missing_ok=True)

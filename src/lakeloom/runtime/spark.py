@@ -1,0 +1,211 @@
+"""The shared Spark session of a run, and the per-task-thread Spark bindings.
+
+One session per run, created lazily (a job with no Spark task starts no JVM), configured with
+Delta Lake and lakeloom's catalogs, shared by the run's task threads. Each task attempt binds
+its thread to its own job group (for cancel and timeout) and FAIR scheduler pool.
+
+Importing this module does not import pyspark.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from lakeloom.catalog import catalog_spark_conf, install_python_shims, merge_conf
+from lakeloom.runtime.delta_jars import ensure_delta_jars
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from lakeloom.config import Workspace
+
+log = logging.getLogger(__name__)
+
+POOL_PROPERTY = "spark.scheduler.pool"
+DEFAULT_SHUFFLE_PARTITIONS = "4"
+
+# Not forwarded to spark-submit: the cluster decides its master and its workers' Python.
+_LOCAL_ONLY_KEYS = frozenset({"spark.master", "spark.pyspark.python", "spark.pyspark.driver.python"})
+
+
+def _is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def spark_conf(
+    workspace: Workspace, plugin_conf: dict[str, str] | None = None, *, app_name: str = "lakeloom"
+) -> dict[str, str]:
+    """The full Spark configuration lakeloom uses for ``workspace``.
+
+    Precedence, lowest first: lakeloom defaults, the catalog settings, ``plugin_conf`` (what
+    plugins return from ``lakeloom_spark_conf``), then ``spark.conf`` of the workspace config.
+    ``spark.jars`` and ``spark.sql.extensions`` are merged rather than replaced. Fetches the
+    Delta jars and compiles the catalog jar if they are missing.
+    """
+    master = workspace.spark_master
+    defaults = {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.jars": ",".join(str(p) for p in ensure_delta_jars()),
+        # No Hive/Derby metastore: lakeloom's catalogs hold the persistent tables.
+        "spark.sql.catalogImplementation": "in-memory",
+        "spark.sql.warehouse.dir": (workspace.warehouse_dir / "_spark_catalog").resolve().as_uri(),
+        "spark.sql.sources.default": "delta",
+        # Pools named by tasks but absent from an allocation file are created with defaults.
+        "spark.scheduler.mode": "FAIR",
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": DEFAULT_SHUFFLE_PARTITIONS,
+        "spark.log.level": "WARN",
+    }
+    if _is_local(master):
+        # Delta's snapshot state is rebuilt with 50 partitions by default: ~1 s per small
+        # table read on a laptop. Clusters keep Delta's default.
+        defaults["spark.databricks.delta.snapshotPartitions"] = "2"
+    return merge_conf(defaults, catalog_spark_conf(workspace), plugin_conf or {}, workspace.spark_conf)
+
+
+def spark_submit_conf(workspace: Workspace, plugin_conf: dict[str, str] | None = None) -> dict[str, str]:
+    """The settings to pass to ``spark-submit --conf`` so a cluster session matches a local one.
+
+    ``spark.master`` and the Python interpreter are left to spark-submit and the cluster. A
+    session created by spark-submit is reused by :class:`SparkSessionProvider`.
+    """
+    return {k: v for k, v in spark_conf(workspace, plugin_conf).items() if k not in _LOCAL_ONLY_KEYS}
+
+
+def spark_submit_args(workspace: Workspace, plugin_conf: dict[str, str] | None = None) -> list[str]:
+    """:func:`spark_submit_conf` as ``["--conf", "key=value", ...]`` arguments."""
+    args: list[str] = []
+    for key, value in spark_submit_conf(workspace, plugin_conf).items():
+        args += ["--conf", f"{key}={value}"]
+    return args
+
+
+class SparkSessionProvider:
+    """Creates the run's SparkSession on first use and shares it between threads.
+
+    If a SparkSession is already running in the process (spark-submit, a notebook, the test
+    suite), :meth:`get` reuses it and :meth:`stop` leaves it running.
+    """
+
+    def __init__(
+        self, workspace: Workspace, plugin_conf: dict[str, str] | None = None, app_name: str = "lakeloom"
+    ) -> None:
+        self.workspace = workspace
+        self.plugin_conf = dict(plugin_conf or {})
+        self.app_name = app_name
+        self._lock = threading.Lock()
+        self._spark: SparkSession | None = None
+        self._owned = False
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`get` has produced a session (no JVM is started to answer)."""
+        return self._spark is not None
+
+    @property
+    def owns_session(self) -> bool:
+        """Whether this provider created the session (and so will stop it)."""
+        return self._owned
+
+    def conf(self) -> dict[str, str]:
+        """The Spark settings a new session gets (see :func:`spark_conf`)."""
+        return spark_conf(self.workspace, self.plugin_conf, app_name=self.app_name)
+
+    def get(self) -> SparkSession:
+        """Return the session, creating it on the first call. Thread-safe."""
+        spark = self._spark
+        if spark is not None:
+            return spark
+        with self._lock:
+            if self._spark is None:
+                self._spark = self._reuse_active() or self._create()
+                install_python_shims()
+            return self._spark
+
+    def _reuse_active(self) -> SparkSession | None:
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession() or SparkSession._instantiatedSession
+        if active is None or active.sparkContext._jsc is None:  # stopped sessions linger
+            return None
+        catalog_key = f"spark.sql.catalog.{self.workspace.default_catalog}"
+        if active.conf.get(catalog_key, None) is None:
+            log.warning(
+                "reusing a SparkSession without lakeloom's catalog settings (%s is not set): "
+                "three-level names will not resolve; start it with lakeloom.runtime.spark.spark_submit_args()",
+                catalog_key,
+            )
+        self._owned = False
+        return active
+
+    def _create(self) -> SparkSession:
+        from pyspark.sql import SparkSession
+
+        conf = self.conf()
+        # Python workers use PYSPARK_PYTHON when the conf is overridden away; keep them on ours.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        self.workspace.catalog_dir.mkdir(parents=True, exist_ok=True)
+        self.workspace.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        builder = SparkSession.builder
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        self._owned = True
+        log.info("started Spark %s (master %s)", spark.version, conf["spark.master"])
+        return spark
+
+    def stop(self) -> None:
+        """Stop the session if this provider created it; forget it either way."""
+        with self._lock:
+            spark, owned = self._spark, self._owned
+            self._spark, self._owned = None, False
+        if spark is not None and owned:
+            spark.stop()
+
+
+def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description: str = "") -> None:
+    """Tag the Spark jobs the calling thread starts: job group ``job_group`` (cancellable, with
+    interrupt on cancel) in FAIR pool ``pool``.
+
+    PySpark pins each Python thread to its own JVM thread, so these local properties apply to
+    the calling thread only. Call :func:`unbind_task_thread` before reusing the thread.
+    """
+    sc = spark.sparkContext
+    sc.setJobGroup(job_group, description or job_group, interruptOnCancel=True)
+    sc.setLocalProperty(POOL_PROPERTY, pool)
+
+
+def unbind_task_thread(spark: SparkSession) -> None:
+    """Clear the job group and pool of the calling thread (e.g. a pooled worker thread)."""
+    sc = spark.sparkContext
+    sc._jsc.clearJobGroup()
+    sc.setLocalProperty(POOL_PROPERTY, None)  # type: ignore[arg-type]
+
+
+@contextmanager
+def task_thread(spark: SparkSession, job_group: str, pool: str, description: str = "") -> Iterator[None]:
+    """:func:`bind_task_thread` for the duration of a ``with`` block."""
+    bind_task_thread(spark, job_group, pool, description)
+    try:
+        yield
+    finally:
+        unbind_task_thread(spark)
+
+
+def cancel_job_group(spark: SparkSession, job_group: str) -> None:
+    """Cancel every active Spark job of ``job_group`` (running tasks are interrupted)."""
+    spark.sparkContext.cancelJobGroup(job_group)
+
+
+def active_job_ids(spark: SparkSession, job_group: str) -> list[int]:
+    """Ids of the jobs of ``job_group`` that Spark still tracks (running or recently finished)."""
+    return list(spark.sparkContext.statusTracker().getJobIdsForGroup(job_group))
