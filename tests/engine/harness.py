@@ -11,6 +11,9 @@ from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.plugin_manager import build_plugin_manager
 
+#: The folder holding ll_tasks/harness, for subprocesses that must import them.
+HERE_FOR_SUBPROCESS = str(Path(__file__).resolve().parent)
+
 
 def task(key: str, fn: str = "ok", *, deps: Iterable[Any] = (), **fields: Any) -> dict[str, Any]:
     """A python_task calling ``ll_tasks:<fn>``; ``params=`` sets its parameters."""
@@ -49,6 +52,12 @@ class Harness:
             **job_fields: Any) -> Path:
         self._n += 1
         path = self.root / (filename or f"job{self._n}.yml")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump({"name": name, "tasks": tasks, **job_fields}, sort_keys=False))
+        return path
+
+    @staticmethod
+    def write_job_file(path: Path, tasks: list[dict[str, Any]], *, name: str = "test-job", **job_fields: Any) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump({"name": name, "tasks": tasks, **job_fields}, sort_keys=False))
         return path
