@@ -105,13 +105,14 @@ def _kind(task: Task) -> str | None:
     return blocks[0] if len(blocks) == 1 else None
 
 
-def _strings(obj: Any, field: str = "") -> list[tuple[str, str]]:
+def _strings(obj: Any, field: str = "", path: tuple[Any, ...] = ()) -> list[tuple[str, tuple[Any, ...], str]]:
+    """Every string holding ``{{`` in ``obj``: (field name, YAML path below the block, text)."""
     if isinstance(obj, str):
-        return [(field, obj)] if "{{" in obj else []
+        return [(field, path, obj)] if "{{" in obj else []
     if isinstance(obj, dict):
-        return [s for k, v in obj.items() for s in _strings(v, f"{field}.{k}" if field else str(k))]
+        return [s for k, v in obj.items() for s in _strings(v, f"{field}.{k}" if field else str(k), path + (k,))]
     if isinstance(obj, list):
-        return [s for i, v in enumerate(obj) for s in _strings(v, f"{field}[{i}]")]
+        return [s for i, v in enumerate(obj) for s in _strings(v, f"{field}[{i}]", path + (i,))]
     return []
 
 
@@ -125,18 +126,18 @@ def _check_references(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[Spec
     for i, task in enumerate(job.tasks):
         upstream = ancestors(job, task.task_key)
         kind = task.kind
-        blocks = [(kind, task.settings_raw, False)]
+        blocks = [(kind, (kind,), task.settings_raw, False)]
         if kind == "for_each_task" and isinstance(task.settings_raw, dict):
             inner = dict(task.settings_raw)
             nested = inner.pop("task", None)
-            blocks = [(kind, inner, False)]
+            blocks = [(kind, (kind,), inner, False)]
             if isinstance(nested, dict):
-                blocks.append((f"{kind}.task", nested, True))
-        for prefix, block, in_for_each in blocks:
-            for field, text in _strings(block):
+                blocks.append((f"{kind}.task", (kind, "task"), nested, True))
+        for prefix, yaml_path, block, in_for_each in blocks:
+            for field, sub, text in _strings(block):
                 for msg in references.check(text, task_keys=task_keys, job_parameter_names=params,
                                             in_for_each=in_for_each, upstream_of=upstream):
-                    out.append(SpecError(str(loaded.source), loaded.line_of("tasks", i, kind),
+                    out.append(SpecError(str(loaded.source), loaded.line_of("tasks", i, *yaml_path, *sub),
                                          msg, task.task_key, f"{prefix}.{field}"))
     return out
 
