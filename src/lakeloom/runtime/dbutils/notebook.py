@@ -1,0 +1,119 @@
+"""``dbutils.notebook``: ``exit`` ends the notebook, ``run`` starts a child notebook run."""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from lakeloom.runtime.context import TaskContext, current_context
+
+_log = logging.getLogger("lakeloom.dbutils")
+
+#: ``ctx.extras`` key: stack of notebook files being executed (``%run`` pushes).
+NOTEBOOK_STACK_KEY = "lakeloom.notebook.stack"
+#: ``ctx.extras`` key: run ids of child runs started by this attempt.
+CHILD_RUNS_KEY = "lakeloom.child_run_ids"
+#: ``ctx.extras`` key: value passed to ``exit`` outside a notebook (scripts, wheels).
+EXIT_VALUE_KEY = "lakeloom.notebook.exit_value"
+NOTEBOOK_SUFFIXES = (".py", ".ipynb", ".sql")
+
+
+class NotebookExit(BaseException):
+    """Raised by ``dbutils.notebook.exit`` to stop the notebook successfully.
+
+    A BaseException, so a user's ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, value: str) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+class NotebookRunError(Exception):
+    """A notebook started by ``dbutils.notebook.run`` failed, timed out or was cancelled."""
+
+    def __init__(self, message: str, run_id: int | None = None, result_state: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.result_state = result_state
+
+
+def resolve_notebook_path(path: str, base: Path) -> Path:
+    """The notebook file ``path`` names, relative to ``base``; tries the Databricks
+    habit of leaving out the extension (``.py``, ``.ipynb``, ``.sql``)."""
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        p = base / p
+    candidates = [p] if p.suffix in NOTEBOOK_SUFFIXES else [p.with_name(p.name + s) for s in NOTEBOOK_SUFFIXES] + [p]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    tried = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(f"notebook {path!r} not found (tried {tried})")
+
+
+def current_notebook_dir(ctx: TaskContext) -> Path:
+    """The folder of the notebook being executed (``%run`` aware), else the job's folder."""
+    stack = ctx.extras.get(NOTEBOOK_STACK_KEY) or []
+    return Path(stack[-1]).parent if stack else ctx.base_dir
+
+
+def _stringify(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+class NotebookUtil:
+    """``dbutils.notebook``."""
+
+    def exit(self, value: Any = "") -> None:
+        """End the notebook successfully; ``value`` (as a string) is its result.
+
+        Outside a notebook (a script or wheel task) the value is only recorded.
+        """
+        text = _stringify(value)
+        ctx = current_context()
+        if ctx is not None and ctx.extras.get(NOTEBOOK_STACK_KEY):
+            raise NotebookExit(text)
+        if ctx is not None:
+            ctx.extras[EXIT_VALUE_KEY] = text
+        _log.info("dbutils.notebook.exit(%r) outside a notebook: value recorded, execution continues", text)
+
+    def run(self, path: str, timeout_seconds: int = 0, arguments: dict[str, Any] | None = None,
+            *_args: Any, **_kwargs: Any) -> str | None:
+        """Run notebook ``path`` (relative to the calling notebook) as a child run
+        (``run_type`` WORKFLOW_RUN) with ``arguments`` as its widgets; return its
+        ``exit`` value (None when it did not call exit). ``timeout_seconds`` = 0
+        means no timeout. Raises NotebookRunError when the child does not succeed.
+        """
+        ctx = current_context()
+        if ctx is None:
+            raise RuntimeError("dbutils.notebook.run needs a running lakeloom task (use `lakeloom run`)")
+        from lakeloom.spec.models import Job
+
+        notebook = resolve_notebook_path(path, current_notebook_dir(ctx))
+        task_key = re.sub(r"[^A-Za-z0-9_\-]", "_", notebook.stem)[:100] or "notebook"
+        params = {str(k): _stringify(v) for k, v in (arguments or {}).items()}
+        job = Job.model_validate({
+            "name": f"{ctx.job_name} > {notebook.name}",
+            "tasks": [{"task_key": task_key,
+                       "notebook_task": {"notebook_path": str(notebook), "base_parameters": params}}],
+        })
+        result = ctx.services.run_child_job(ctx, job, {}, run_type="WORKFLOW_RUN",
+                                            timeout_seconds=int(timeout_seconds or 0), base_dir=notebook.parent)
+        ctx.extras.setdefault(CHILD_RUNS_KEY, []).append(result.run_id)
+        if result.result_state != "SUCCESS":
+            what = "timed out" if result.result_state == "TIMEDOUT" else f"ended {result.result_state}"
+            raise NotebookRunError(
+                f"dbutils.notebook.run({path!r}): child run {result.run_id} {what}"
+                + (f" after {timeout_seconds} s" if result.result_state == "TIMEDOUT" else "")
+                + (f": {result.state_message}" if result.state_message else ""),
+                run_id=result.run_id, result_state=result.result_state)
+        output = result.outputs.get(task_key) or {}
+        return (output.get("notebook_output") or {}).get("result")
+
+    def help(self, method: str | None = None) -> None:
+        """Print the methods."""
+        print("dbutils.notebook: exit(value), run(path, timeout_seconds, arguments)")
