@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from lakeloom.spec.graph import ancestors, find_cycle
+from lakeloom.spec.graph import ancestors, find_cycle, upstream_map
 from lakeloom.spec.loader import JobSpecError, LoadedJob, SpecError, load_job_documents, validation_errors
 from lakeloom.spec.models import Task
 
@@ -123,8 +123,8 @@ def _check_references(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[Spec
     task_keys = {t.task_key for t in job.tasks}
     params = {p.name for p in job.parameters}
     out: list[SpecError] = []
+    up = upstream_map(job)  # built once: rebuilding it per task made validation quadratic
     for i, task in enumerate(job.tasks):
-        upstream = ancestors(job, task.task_key)
         kind = task.kind
         blocks = [(kind, (kind,), task.settings_raw, False)]
         if kind == "for_each_task" and isinstance(task.settings_raw, dict):
@@ -133,12 +133,16 @@ def _check_references(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[Spec
             blocks = [(kind, (kind,), inner, False)]
             if isinstance(nested, dict):
                 blocks.append((f"{kind}.task", (kind, "task"), nested, True))
-        for prefix, yaml_path, block, in_for_each in blocks:
-            for field, sub, text in _strings(block):
-                for msg in references.check(text, task_keys=task_keys, job_parameter_names=params,
-                                            in_for_each=in_for_each, upstream_of=upstream):
-                    out.append(SpecError(str(loaded.source), loaded.line_of("tasks", i, *yaml_path, *sub),
-                                         msg, task.task_key, f"{prefix}.{field}"))
+        strings = [(prefix, yaml_path, in_for_each, found) for prefix, yaml_path, block, in_for_each in blocks
+                   for found in _strings(block)]
+        if not strings:
+            continue
+        upstream = ancestors(job, task.task_key, up)
+        for prefix, yaml_path, in_for_each, (field, sub, text) in strings:
+            for msg in references.check(text, task_keys=task_keys, job_parameter_names=params,
+                                        in_for_each=in_for_each, upstream_of=upstream):
+                out.append(SpecError(str(loaded.source), loaded.line_of("tasks", i, *yaml_path, *sub),
+                                     msg, task.task_key, f"{prefix}.{field}"))
     return out
 
 

@@ -50,8 +50,9 @@ def find_cycle(job: Job) -> list[str] | None:
     return None
 
 
-def ancestors(job: Job, key: str) -> set[str]:
-    return _closure(upstream_map(job), [key])
+def ancestors(job: Job, key: str, up: dict[str, list[str]] | None = None) -> set[str]:
+    """Every task ``key`` transitively depends on; pass ``up`` (``upstream_map``) when asking repeatedly."""
+    return _closure(up if up is not None else upstream_map(job), [key])
 
 
 def descendants(job: Job, key: str) -> set[str]:
