@@ -85,6 +85,8 @@ class Coordinator:
         self.parent_task_run_id = parent_task_run_id
         self.input_value = input_value
         self.has_input = has_input
+        # Counted, not recomputed: the loop asks after every event (O(n) per event was O(n^2) per run).
+        self._remaining = sum(1 for k in self.tasks if self.state[k].result_state is None)
 
     # --- public -----------------------------------------------------------------
 
@@ -123,7 +125,7 @@ class Coordinator:
     # --- loop internals ---------------------------------------------------------------
 
     def _unfinished(self) -> bool:
-        return any(self.state[k].result_state is None for k in self.tasks)
+        return self._remaining > 0
 
     def _timer(self, delay: float, kind: str, payload: Any) -> None:
         heapq.heappush(self.timers, (time.monotonic() + delay, next(self._seq), kind, payload))
@@ -180,6 +182,8 @@ class Coordinator:
         self._finish(key, result)
 
     def _finish(self, key: str, result: str) -> None:
+        if self.state[key].result_state is None and key in self.tasks:
+            self._remaining -= 1
         self.state[key].result_state = result
         for nxt in self.down.get(key, []):
             if self.state[nxt].result_state is None and self._deps_done(nxt) and nxt not in self.ready \
