@@ -127,6 +127,11 @@ def test_trigger_time_falls_back_to_start_time() -> None:
     assert resolve("{{job.trigger.time.iso_date}}", make_scope(trigger_time=None)) == "2024-05-04"
 
 
+def test_trigger_time_may_be_epoch_millis() -> None:
+    scope = make_scope(trigger_time=int(TRIGGER.timestamp() * 1000))
+    assert resolve("{{job.trigger.time.iso_datetime}}", scope) == "2024-05-06T01:02:03.000Z"
+
+
 def test_commit_timestamp_accepts_epoch_millis_and_iso_strings() -> None:
     for stamp in (int(COMMIT.timestamp() * 1000), "2024-05-03T23:59:58+00:00"):
         info = {"table_update": {"updated_tables": ["c.s.t"], "c.s.t": {"version": 1, "commit_timestamp": stamp}}}

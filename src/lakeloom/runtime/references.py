@@ -81,7 +81,8 @@ class ReferenceScope:
     ``{"file_arrival": {"location": "s3://..."}, "table_update": {"updated_tables":
     ["c.s.t"], "c.s.t": {"version": 3, "commit_timestamp": datetime(...)}}}``.
     ``attempt_number`` (0 on the first attempt) backs the deprecated
-    ``{{task_retry_count}}``.
+    ``{{task_retry_count}}``. Times are aware datetimes (naive ones are taken as UTC);
+    ``trigger_time`` and ``commit_timestamp`` may also be epoch milliseconds.
     """
 
     job_id: int
@@ -94,7 +95,7 @@ class ReferenceScope:
     job_parameters: dict[str, str] = field(default_factory=dict)
     trigger_type: str = "ONE_TIME"
     trigger_info: dict[str, Any] = field(default_factory=dict)
-    trigger_time: datetime | None = None
+    trigger_time: datetime | int | None = None
     execution_count: int = 1
     attempt_number: int = 0
     task_notebook_path: str | None = None
@@ -221,8 +222,8 @@ def _time_arg(ref: str, arg: str) -> Callable[[datetime], Any]:
 def _time_getter(ref: str, which: str, arg: str) -> Getter:
     fmt = _time_arg(ref, arg)
     if which == "start":
-        return lambda scope: fmt(_utc(scope.start_time))
-    return lambda scope: fmt(_utc(scope.trigger_time or scope.start_time))
+        return lambda scope: fmt(_as_datetime(scope.start_time))
+    return lambda scope: fmt(_as_datetime(scope.trigger_time if scope.trigger_time is not None else scope.start_time))
 
 
 def _dig(ref: str, value: Any, path: tuple[str, ...], what: str) -> Any:
