@@ -9,7 +9,7 @@ executed notebook is saved as ``.ipynb`` next to the task's log.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -46,6 +46,20 @@ def executed_notebook_path(ctx: TaskContext) -> Path:
     return ctx.workspace.logs_dir / str(ctx.run_id) / ctx.task_key / f"{ctx.attempt_number}.ipynb"
 
 
+def notebook_redactor(ctx: TaskContext) -> Callable[[str], str]:
+    """``ctx.redact`` that also catches secrets as they appear HTML-escaped in display tables."""
+    import html
+
+    def redact(text: str) -> str:
+        for secret in sorted(ctx.redactions, key=len, reverse=True):
+            if secret:
+                for form in dict.fromkeys((secret, html.escape(secret), html.escape(secret, quote=False))):
+                    text = text.replace(form, "[REDACTED]")
+        return text
+
+    return redact
+
+
 def run_notebook_task(ctx: TaskContext, settings: NotebookTaskSettings) -> TaskOutput:
     """Run the notebook; save the executed copy; raise NotebookCellError on failure."""
     from lakeloom.plugins.notebook_task.executor import NotebookRunner
@@ -58,7 +72,7 @@ def run_notebook_task(ctx: TaskContext, settings: NotebookTaskSettings) -> TaskO
     result = NotebookRunner(ctx, path).run()
     saved = executed_notebook_path(ctx)
     try:
-        write_executed_notebook(result, saved, ctx.redact, {
+        write_executed_notebook(result, saved, notebook_redactor(ctx), {
             "run_id": ctx.run_id, "job_id": ctx.job_id, "task_key": ctx.task_key,
             "attempt_number": ctx.attempt_number, "parameters": dict(ctx.parameters)})
     except OSError as e:  # losing the copy must not hide the notebook's own outcome

@@ -82,13 +82,13 @@ def run_script(ctx: TaskContext, sql_text: str, parameters: Mapping[str, str], s
 
 
 def to_jsonable(value: Any) -> Any:
-    """A JSON-friendly copy of a Spark value (dates as ISO strings, decimals exact)."""
+    """A JSON-friendly copy of a Spark value (dates as ISO strings, decimals as exact strings)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else str(value)
+        return str(value)  # exact, and one JSON type per column
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray)):

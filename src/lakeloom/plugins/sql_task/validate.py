@@ -4,8 +4,18 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from lakeloom.plugins.sql_task.splitter import SqlSyntaxError, split_statements, strip_comments
+from lakeloom.plugins.sql_task.splitter import SqlSyntaxError, scan, split_statements, strip_comments
 from lakeloom.spec.tasktype import SpecIssue
+
+
+def _mask_bodies(sql: str) -> str:
+    """Dollar-quoted bodies (``$$ ... $$``, Python UDFs) as same-length string literals:
+    sqlglot does not tokenize them, and positions after them must not move."""
+    parts = []
+    for kind, s, e in scan(sql):
+        seg = sql[s:e]
+        parts.append("'" + "".join(c if c == "\n" else " " for c in seg[1:-1]) + "'" if kind == "body" else seg)
+    return "".join(parts)
 
 
 def sql_syntax_errors(sql_text: str, label: str, *, line_offset: int = 0) -> list[str]:
@@ -33,7 +43,7 @@ def sql_syntax_errors(sql_text: str, label: str, *, line_offset: int = 0) -> lis
             lead_lines = stmt.text[: len(stmt.text) - len(stmt.text.lstrip())].count("\n")
             base_line = stmt.line - (code[: len(code) - len(code.lstrip())].count("\n") - lead_lines)
             try:
-                sqlglot.parse(stmt.text, read="databricks")
+                sqlglot.parse(_mask_bodies(stmt.text), read="databricks")
             except ParseError as e:
                 err = e.errors[0] if e.errors else {}
                 line = base_line + int(err.get("line") or 1) - 1 + line_offset
