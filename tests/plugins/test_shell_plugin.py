@@ -193,8 +193,12 @@ def test_cwd_is_relative_to_the_job_folder(shell: TaskType, monkeypatch: pytest.
     assert run.error is None
     assert stdout.text(run.ident) == f"{(tmp_path / 'scripts').resolve()}\n"
 
-    run = Running(shell, make_ctx(tmp_path / "scripts"), {"command": "pwd -P"}).join()
-    assert stdout.text(run.ident) == f"{(tmp_path / 'scripts').resolve()}\n"
+
+def test_cwd_defaults_to_the_job_folder(shell: TaskType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    stdout = capture_stdout(monkeypatch)
+    run = Running(shell, make_ctx(tmp_path), {"command": "pwd -P"}).join()
+    assert run.error is None
+    assert stdout.text(run.ident) == f"{tmp_path.resolve()}\n"
 
 
 def test_missing_cwd_fails_before_running(shell: TaskType, monkeypatch: pytest.MonkeyPatch,
