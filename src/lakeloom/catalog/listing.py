@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 from lakeloom.catalog.names import DEFAULT_CATALOG, DEFAULT_SCHEMA, split_qualified
 
@@ -73,6 +74,14 @@ class TableInfo:
     @property
     def is_view(self) -> bool:
         return self.table_type == "VIEW"
+
+    @property
+    def local_path(self) -> Path | None:
+        """``storage_location`` as a local path (``None`` for views and non-``file:`` storage)."""
+        if not self.storage_location:
+            return None
+        url = urlparse(self.storage_location)
+        return Path(unquote(url.path)) if url.scheme in ("", "file") else None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -135,6 +135,8 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
     schemaDir(ident.namespace()).resolve("tables").resolve(normalize(ident.name()) + ".json")
   private def fullName(ident: Identifier): Seq[String] =
     Seq(catalogName, schemaName(ident.namespace()), normalize(ident.name()))
+  // For error messages: never throws, even for names the store would reject (e.g. Delta paths).
+  private def displayName(ident: Identifier): Seq[String] = catalogName +: ident.namespace().toSeq :+ ident.name()
 
   private def requireNamespace(namespace: Array[String]): Unit =
     if (!namespaceExists(namespace)) throw new NoSuchNamespaceException((catalogName +: namespace.toSeq).toSeq)
@@ -189,7 +191,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
     }.toArray
 
   override def loadTable(ident: Identifier): Table = {
-    val entry = readEntry(ident).filterNot(isView).getOrElse(throw new NoSuchTableException(fullName(ident)))
+    val entry = readEntry(ident).filterNot(isView).getOrElse(throw new NoSuchTableException(displayName(ident)))
     SparkInternals.v1Table(toCatalogTable(entry))
   }
 
@@ -239,7 +241,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
         case (k, v) if k.startsWith(TableCatalog.OPTION_PREFIX) && k != "option.path" =>
           k.stripPrefix(TableCatalog.OPTION_PREFIX) -> v
       }.asJava,
-      "owner" -> props.getOrElse(TableCatalog.PROP_OWNER, SparkInternals.currentUser),
+      "owner" -> props.get(TableCatalog.PROP_OWNER).filter(_.nonEmpty).getOrElse(SparkInternals.currentUser),
       "created_at" -> now, "updated_at" -> now, "table_id" -> UUID.randomUUID().toString,
       "format_version" -> FormatVersion)
     entry.set[JsonNode]("columns", Mapper.readTree(SparkInternals.columnsToStruct(columns).json))
@@ -252,7 +254,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
   }
 
   override def alterTable(ident: Identifier, changes: TableChange*): Table = {
-    val entry = readEntry(ident).filterNot(isView).getOrElse(throw new NoSuchTableException(fullName(ident)))
+    val entry = readEntry(ident).filterNot(isView).getOrElse(throw new NoSuchTableException(displayName(ident)))
     val props = entry.`with`("properties")
     changes.foreach {
       case p: TableChange.SetProperty if p.property() == TableCatalog.PROP_COMMENT => entry.put("comment", p.value())
@@ -277,7 +279,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
   }
 
   override def renameTable(oldIdent: Identifier, newIdent: Identifier): Unit = {
-    val entry = readEntry(oldIdent).getOrElse(throw new NoSuchTableException(fullName(oldIdent)))
+    val entry = readEntry(oldIdent).getOrElse(throw new NoSuchTableException(displayName(oldIdent)))
     val target = if (newIdent.namespace().isEmpty) Identifier.of(oldIdent.namespace(), newIdent.name()) else newIdent
     requireNamespace(target.namespace())
     val Seq(c, s, t) = fullName(target)
@@ -319,7 +321,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
       "name" -> t, "catalog_name" -> c, "schema_name" -> s, "full_name" -> s"$c.$s.$t",
       "table_type" -> "VIEW", "comment" -> props.get(TableCatalog.PROP_COMMENT).orNull,
       "properties" -> props.filter { case (k, _) => !ReservedProps(k) }.asJava,
-      "owner" -> props.getOrElse(TableCatalog.PROP_OWNER, SparkInternals.currentUser),
+      "owner" -> props.get(TableCatalog.PROP_OWNER).filter(_.nonEmpty).getOrElse(SparkInternals.currentUser),
       "created_at" -> existing.flatMap(e => Option(e.get("created_at")).map(_.asLong())).getOrElse(now),
       "updated_at" -> now, "table_id" -> UUID.randomUUID().toString, "format_version" -> FormatVersion,
       "view" -> obj(
@@ -371,7 +373,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
     val md = metadata.asScala.toMap
     val entry = obj("name" -> s, "catalog_name" -> catalogName, "full_name" -> s"$catalogName.$s",
       "comment" -> md.get(SupportsNamespaces.PROP_COMMENT).orNull,
-      "owner" -> md.getOrElse(SupportsNamespaces.PROP_OWNER, SparkInternals.currentUser),
+      "owner" -> md.get(SupportsNamespaces.PROP_OWNER).filter(_.nonEmpty).getOrElse(SparkInternals.currentUser),
       "properties" -> md.filter { case (k, _) => !Set(SupportsNamespaces.PROP_COMMENT, SupportsNamespaces.PROP_OWNER,
         SupportsNamespaces.PROP_LOCATION)(k) }.asJava,
       "created_at" -> System.currentTimeMillis(), "format_version" -> FormatVersion)

@@ -1,0 +1,37 @@
+"""Shared fixtures. One SparkSession serves the whole pytest session (startup dominates)."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from lakeloom.config import Workspace
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+SPARK_TEST_SETTINGS = {
+    "spark": {"master": "local[2]"},
+    "catalog": {"catalogs": ["main", "dev"]},
+}
+
+
+@pytest.fixture(scope="session")
+def spark_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The workspace behind the session-wide ``spark`` fixture (catalogs ``main`` and ``dev``)."""
+    return Workspace(root=tmp_path_factory.mktemp("spark-workspace"), settings=SPARK_TEST_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def spark(spark_workspace: Workspace) -> Iterator[SparkSession]:
+    """The one SparkSession of the test run, with Delta and lakeloom's catalogs.
+
+    Tests must leave it as they found it: current catalog ``main``, schema ``default``.
+    """
+    from lakeloom.runtime.spark import SparkSessionProvider
+
+    provider = SparkSessionProvider(spark_workspace, app_name="lakeloom-tests")
+    session = provider.get()
+    yield session
+    provider.stop()
