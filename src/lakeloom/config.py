@@ -130,6 +130,21 @@ class Workspace:
             found.extend(sorted(self.root.glob(g)))
         return found
 
+    @property
+    def workspace_id(self) -> int:
+        """A stable numeric id for ``{{workspace.id}}``: from the config, else derived from the path."""
+        configured = self.settings.get("workspace", {}).get("id")
+        if configured is not None:
+            return int(configured)
+        import hashlib
+
+        return int(hashlib.sha1(str(self.root).encode()).hexdigest()[:12], 16)
+
+    @property
+    def url(self) -> str:
+        """``{{workspace.url}}``: the dashboard's base URL when configured, else the folder as a file URL."""
+        return str(self.settings.get("workspace", {}).get("url") or self.root.as_uri())
+
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return self.state_dir

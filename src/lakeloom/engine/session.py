@@ -148,7 +148,8 @@ class RunSession:
             trigger_time=self.trigger_info.get("time"), execution_count=plan.attempt_number + 1,
             attempt_number=plan.attempt_number,
             task_notebook_path=notebook.get("notebook_path") if isinstance(notebook, dict) else None,
-            task_lookup=self._task_ref, input_value=plan.input_value, has_input=plan.has_input)
+            task_lookup=self._task_ref, input_value=plan.input_value, has_input=plan.has_input,
+            workspace_id=self.workspace.workspace_id, workspace_url=self.workspace.url)
 
     def _task_ref(self, task_key: str) -> TaskRef | None:
         rec = self.records.get(task_key)

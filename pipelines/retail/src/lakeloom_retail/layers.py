@@ -90,6 +90,10 @@ def gold_daily_revenue() -> dict:
         SELECT order_date, region, category, COUNT(*) AS orders, SUM(quantity) AS units,
                CAST(SUM(amount) AS DECIMAL(14,2)) AS revenue
         FROM {SCHEMA}.silver_orders GROUP BY order_date, region, category""")
+    # Created here, once, so the parallel for-each iterations only ever overwrite their own partition.
+    spark.sql(f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.gold_region_summary
+                  (region STRING, order_date DATE, orders BIGINT, revenue DECIMAL(14,2))
+                  USING DELTA PARTITIONED BY (region)""")
     regions = [r.region for r in spark.sql(
         f"SELECT DISTINCT region FROM {SCHEMA}.gold_daily_revenue ORDER BY region").collect()]
     context().task_values.set("regions", regions)
@@ -122,11 +126,15 @@ def quality_gate(max_reject_ratio: str) -> dict:
 
 def publish_region(region: str, run_date: str) -> dict:
     """One for-each iteration: the region's daily summary into ``gold_region_summary``."""
+    from pyspark.sql import functions as F
+
     spark = _spark()
-    df = spark.sql(f"""
-        SELECT :region AS region, order_date, SUM(orders) AS orders, CAST(SUM(revenue) AS DECIMAL(14,2)) AS revenue
-        FROM {SCHEMA}.gold_daily_revenue WHERE region = :region GROUP BY order_date""", args={"region": region})
-    _upsert(df, f"{SCHEMA}.gold_region_summary", ["region", "order_date"])
+    df = (spark.table(f"{SCHEMA}.gold_daily_revenue").where(F.col("region") == region)
+          .groupBy("order_date").agg(F.sum("orders").alias("orders"),
+                                     F.sum("revenue").cast("decimal(14,2)").alias("revenue"))
+          .select(F.lit(region).alias("region"), "order_date", "orders", "revenue"))
+    (df.write.format("delta").mode("overwrite").option("replaceWhere", f"region = '{region}'")
+     .saveAsTable(f"{SCHEMA}.gold_region_summary"))
     row = df.collect()
     print(f"{region}: {row}")
     return {"region": region, "days": len(row)}
