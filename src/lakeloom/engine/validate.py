@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -116,6 +116,19 @@ def _strings(obj: Any, field: str = "", path: tuple[Any, ...] = ()) -> list[tupl
     return []
 
 
+class _LazyAncestors:
+    """``in`` test on a task's ancestors, computed only if a reference names another task."""
+
+    def __init__(self, job: Any, key: str, up: dict[str, list[str]]) -> None:
+        self._args = (job, key, up)
+        self._set: set[str] | None = None
+
+    def __contains__(self, item: object) -> bool:
+        if self._set is None:
+            self._set = ancestors(*self._args)
+        return item in self._set
+
+
 def _check_references(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[SpecError]:
     from lakeloom.runtime import references
 
@@ -137,10 +150,10 @@ def _check_references(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[Spec
                    for found in _strings(block)]
         if not strings:
             continue
-        upstream = ancestors(job, task.task_key, up)
+        upstream = _LazyAncestors(job, task.task_key, up)
         for prefix, yaml_path, in_for_each, (field, sub, text) in strings:
             for msg in references.check(text, task_keys=task_keys, job_parameter_names=params,
-                                        in_for_each=in_for_each, upstream_of=upstream):
+                                        in_for_each=in_for_each, upstream_of=cast(set[str], upstream)):
                 out.append(SpecError(str(loaded.source), loaded.line_of("tasks", i, *yaml_path, *sub),
                                      msg, task.task_key, f"{prefix}.{field}"))
     return out
