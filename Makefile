@@ -19,6 +19,8 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/lakeloom run pipelines/retail/jobs/daily.job.yml
+	@$(BIN)/lakeloom tables
+	@echo "Run history: $(BIN)/lakeloom runs list  ·  task logs: .lakeloom/logs/<run_id>/<task_key>/"
 
 test: setup
 	$(BIN)/python -m pytest

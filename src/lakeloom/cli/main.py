@@ -313,6 +313,28 @@ def plugins(state: State, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--catalog", help="Only this catalog.")
+@click.option("--schema", help="Only this schema.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def tables(state: State, catalog: str | None, schema: str | None, as_json: bool) -> None:
+    """Tables in the workspace's catalog, with where their data lives (no JVM)."""
+    from lakeloom.catalog.listing import list_tables
+
+    ws = state.workspace()
+    infos = list_tables(ws, catalog, schema)
+    rows = [{"name": f"{t.catalog}.{t.schema}.{t.name}", "type": t.table_type, "format": t.data_source_format,
+             "location": t.storage_location} for t in infos]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from lakeloom.cli.render import table
+
+    table(f"Tables in {ws.root}", ["table", "type", "format", "location"],
+          [[r["name"], r["type"] or "", r["format"] or "", r["location"] or ""] for r in rows])
+
+
+@cli.command()
 @pass_state
 def setup(state: State) -> None:
     """Fetch the Delta Lake jars and build the table-catalog jar (idempotent)."""

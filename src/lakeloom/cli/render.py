@@ -1,6 +1,7 @@
 """Terminal rendering of runs (rich), shared by the CLI commands."""
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -8,8 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets a wide fixed width instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 STATE_STYLE = {
     "SUCCESS": "green", "SUCCESS_WITH_FAILURES": "yellow", "FAILED": "red", "TIMEDOUT": "red",
