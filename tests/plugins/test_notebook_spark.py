@@ -50,7 +50,7 @@ def test_secret_values_are_redacted_from_the_saved_notebook(spark, tmp_path: Pat
     monkeypatch.setenv("LAKELOOM_SECRET_LAKELOOM_TEST__DB_PASSWORD", secret)
     ctx = make_ctx(Workspace(root=tmp_path), spark=spark, base_dir=NOTEBOOKS)
     out = run(ctx, "secrets.py")
-    assert out.output["notebook_output"]["result"] == secret  # the engine redacts stored outputs
+    assert out.output["notebook_output"]["result"] == "[REDACTED]"
     assert ctx.redactions == {secret}
     text = executed_notebook_path(ctx).read_text(encoding="utf-8")
     assert secret not in text and json.dumps(secret)[1:-1] not in text

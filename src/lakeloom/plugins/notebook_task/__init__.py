@@ -79,7 +79,8 @@ def run_notebook_task(ctx: TaskContext, settings: NotebookTaskSettings) -> TaskO
         ctx.logger.warning("could not save the executed notebook to %s: %s", saved, e)
     if result.error is not None:
         raise result.error
-    value = result.exit_value
+    # Redacted here too: the stored output is JSON, where a secret's escaped form would slip by.
+    value = None if result.exit_value is None else notebook_redactor(ctx)(result.exit_value)
     truncated = value is not None and len(value.encode("utf-8")) > MAX_RESULT_BYTES
     if truncated:
         value = value.encode("utf-8")[:MAX_RESULT_BYTES].decode("utf-8", errors="ignore")
