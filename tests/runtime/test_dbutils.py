@@ -193,9 +193,15 @@ def test_shim_makes_the_sdk_return_lakeloom_objects_in_a_fresh_interpreter(tmp_p
         "from databricks.sdk import WorkspaceClient\n"
         "print('OK', type(spark).__name__)\n"
     )
+    from lakeloom.runtime.shims import SHIM_DIR
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
+    # an earlier install in this process exported the shim to children: start without it
+    env["PYTHONPATH"] = os.pathsep.join(p for p in env.get("PYTHONPATH", "").split(os.pathsep)
+                                        if p and p != str(SHIM_DIR))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "OK LazyProxy"
     assert install_runtime_shims().name == "_site"
+    assert str(SHIM_DIR) in os.environ["PYTHONPATH"].split(os.pathsep)  # inherited by child processes
