@@ -26,6 +26,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "lakeloom.plugins.condition_task",
     "lakeloom.plugins.for_each_task",
     "lakeloom.plugins.run_job_task",
+    "lakeloom.plugins.notebook_task",
+    "lakeloom.plugins.sql_task",
 )
 
 

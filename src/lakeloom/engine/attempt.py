@@ -116,12 +116,21 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
     return result
 
 
-def _redacted(ctx: TaskContext, output: dict[str, Any]) -> dict[str, Any]:
-    if not ctx.redactions or not output:
-        return output
-    import json
+def _redacted(ctx: TaskContext, output: Any) -> Any:
+    """``output`` with secrets replaced in every string, keys included.
 
-    return json.loads(ctx.redact(json.dumps(output, default=str)))
+    Redacting each string before JSON encoding matters: a secret with quotes,
+    backslashes or non-ASCII characters would otherwise be stored escaped and missed.
+    """
+    if not ctx.redactions:
+        return output
+    if isinstance(output, str):
+        return ctx.redact(output)
+    if isinstance(output, dict):
+        return {_redacted(ctx, k): _redacted(ctx, v) for k, v in output.items()}
+    if isinstance(output, (list, tuple)):
+        return [_redacted(ctx, v) for v in output]
+    return output
 
 
 def _call_quietly(session: RunSession, hook: str, **kwargs: Any) -> None:
