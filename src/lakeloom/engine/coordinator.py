@@ -74,7 +74,8 @@ class Coordinator:
         self.pool = DaemonPool(max_parallel)
         self.max_parallel = max_parallel
         self.running: dict[str, Attempt] = {}
-        self.ready: list[str] = []
+        # Insertion-ordered set: FIFO start order with O(1) membership (a list made fan-outs O(n^2)).
+        self.ready: dict[str, None] = {}
         self.timers: list[tuple[float, int, str, Any]] = []
         self._seq = itertools.count()
         self.cancelled = False
@@ -138,7 +139,7 @@ class Coordinator:
                 ts = self.state[payload]
                 if ts.waiting_retry and ts.result_state is None:
                     ts.waiting_retry = False
-                    self.ready.append(payload)
+                    self.ready[payload] = None
             elif kind == "deadline":
                 if not payload.finished and payload.stop_reason is None:
                     self._stop_attempt(payload, st.TIMEDOUT)
@@ -174,7 +175,7 @@ class Coordinator:
                    st.UPSTREAM_FAILED: "an upstream task failed", st.UPSTREAM_CANCELED: "an upstream task was cancelled",
                    st.CANCELED: "the run was cancelled before the task started"}.get(verdict, verdict)
             return self._skip(key, verdict, msg)
-        self.ready.append(key)
+        self.ready[key] = None
 
     def _skip(self, key: str, result: str, message: str) -> None:
         ts = self.state[key]
@@ -192,7 +193,8 @@ class Coordinator:
 
     def _start_ready(self) -> None:
         while self.ready and len(self.running) < self.max_parallel:
-            key = self.ready.pop(0)
+            key = next(iter(self.ready))
+            del self.ready[key]
             ts = self.state[key]
             if ts.result_state is not None:
                 continue
