@@ -12,6 +12,14 @@ warehouse under ``.lakeloom/warehouse``).
     catalog: {default_catalog: main, default_schema: default, catalogs: [main, dev]}
     plugins: {disable: [name, ...]}
     secrets: {file: ~/.lakeloom/secrets.yml}
+    server: {host: 127.0.0.1, port: 8080, public_url: ..., drain_grace_seconds: 30, warm_spark: true}
+    notifications:
+      email: {host: smtp.example.com, port: 587, starttls: true, username: u,
+              password: "{{secrets/smtp/password}}", from: lakeloom@example.com}
+      destinations:
+        ops-slack: {type: slack, url: "{{secrets/slack/webhook}}"}
+        audit: {type: webhook, url: https://..., secret: "{{secrets/hooks/audit}}"}
+      retry: {max_attempts: 4, backoff_seconds: 1, max_backoff_seconds: 30}
     targets:
       prod: {spark: {master: "spark://host:7077"}}
 
@@ -144,6 +152,69 @@ class Workspace:
     def url(self) -> str:
         """``{{workspace.url}}``: the dashboard's base URL when configured, else the folder as a file URL."""
         return str(self.settings.get("workspace", {}).get("url") or self.root.as_uri())
+
+    # --- serve: server, notifications, secrets ------------------------------------
+
+    @property
+    def server(self) -> dict[str, Any]:
+        """``server:`` settings (host, port, public_url, drain_grace_seconds, warm_spark, ...)."""
+        return dict(self.settings.get("server", {}) or {})
+
+    @property
+    def public_url(self) -> str:
+        """Base URL of the server, for links in notifications (``server.public_url``)."""
+        srv = self.server
+        if srv.get("public_url"):
+            return str(srv["public_url"]).rstrip("/")
+        return f"http://{srv.get('host', '127.0.0.1')}:{srv.get('port', 8080)}"
+
+    def run_page_url(self, run_id: int) -> str:
+        return f"{self.public_url}/runs/{run_id}"
+
+    @property
+    def notifications(self) -> dict[str, Any]:
+        """``notifications:`` settings: ``email`` (SMTP for email_notifications), ``destinations``
+        (``{id: {type: email|slack|webhook, ...}}`` for webhook_notifications ids) and ``retry``."""
+        return dict(self.settings.get("notifications", {}) or {})
+
+    @property
+    def notification_destinations(self) -> dict[str, dict[str, Any]]:
+        dests = self.notifications.get("destinations", {}) or {}
+        if not isinstance(dests, dict):
+            raise ConfigError("notifications.destinations must be a mapping of id -> {type: ..., ...}")
+        return {str(k): dict(v or {}) for k, v in dests.items()}
+
+    def secret(self, scope: str, key: str) -> str:
+        """A secret: ``LAKELOOM_SECRET_<SCOPE>__<KEY>`` or the ``secrets.file`` YAML (as dbutils.secrets)."""
+        import re
+
+        def norm(name: str) -> str:
+            return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+        env = os.environ.get(f"LAKELOOM_SECRET_{norm(scope)}__{norm(key)}")
+        if env is not None:
+            return env
+        path = self.secrets_file
+        if path is not None and path.exists():
+            import yaml
+
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            if isinstance(data, dict) and isinstance(data.get("scopes"), dict):
+                data = data["scopes"]
+            value = (data.get(scope) or {}).get(key) if isinstance(data, dict) else None
+            if value is not None:
+                return str(value)
+        raise ConfigError(f"secret {scope}/{key} not found (set LAKELOOM_SECRET_{norm(scope)}__{norm(key)} "
+                          f"or add it to the secrets file)")
+
+    def resolve_secrets(self, value: Any) -> Any:
+        """``value`` with ``{{secrets/<scope>/<key>}}`` references replaced by the secrets."""
+        if not isinstance(value, str) or "{{secrets/" not in value:
+            return value
+        import re
+
+        return re.sub(r"\{\{\s*secrets/([^/}]+)/([^}]+?)\s*\}\}",
+                      lambda m: self.secret(m.group(1), m.group(2)), value)
 
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,9 @@ import pluggy
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
+    from lakeloom.notifications import Notifier
     from lakeloom.runtime.context import TaskContext
+    from lakeloom.scheduler.base import TriggerKind
     from lakeloom.spec.models import Job
     from lakeloom.spec.tasktype import TaskOutput, TaskType
 
@@ -36,19 +38,28 @@ def lakeloom_task_types() -> list[TaskType]:
 
 
 @hookspec
-def lakeloom_triggers() -> list[Any]:
-    """Return trigger kinds (``periodic``, ``file_arrival``, ...) this plugin provides.
+def lakeloom_triggers() -> list[TriggerKind]:
+    """Return the trigger kinds this plugin provides (``cron``, ``periodic``, ``file_arrival``, ...).
 
-    Called once at start-up of ``lakeloom serve``; each item names the ``trigger``
-    key it owns and how to watch for it. Not firstresult: every plugin's list counts.
+    Called once when ``lakeloom serve`` builds its scheduler, on that thread. Each item
+    follows ``lakeloom.scheduler.base.TriggerKind``: a ``key``, ``settings_of(job)``
+    (the job's settings block the kind drives, or None), ``paused(job)`` and
+    ``evaluate(env, entry, state, now_ms) -> Decision``. ``evaluate`` runs on the
+    scheduler thread and must not have side effects: the scheduler persists the returned
+    state and claims the fire so it happens once across processes. A job is driven by the
+    first kind (in plugin registration order) whose ``settings_of`` answers. Not firstresult.
     """
 
 
 @hookspec
-def lakeloom_notifiers() -> list[Any]:
-    """Return notification destination kinds (``email``, ``slack``, ``webhook``, ...).
+def lakeloom_notifiers() -> list[Notifier]:
+    """Return notification destination types (``email``, ``slack``, ``webhook``, ...).
 
-    Called once when notifications are first needed. Not firstresult.
+    Called once per process and store, when the first notification is sent. Each item
+    follows ``lakeloom.notifications.Notifier``: a ``key`` (the destination ``type`` in
+    ``notifications.destinations``) and ``send(note, destination, workspace)``, called on
+    the delivery thread; it raises ``DeliveryError`` (retryable or not) on failure. The
+    first plugin registered for a key wins. Not firstresult.
     """
 
 
@@ -76,17 +87,22 @@ def lakeloom_spark_conf(workspace: Workspace) -> dict[str, str]:
 # --- run lifecycle ----------------------------------------------------------
 
 @hookspec
-def lakeloom_before_run(run: dict[str, Any], job: Job) -> None:
+def lakeloom_before_run(run: dict[str, Any], job: Job, engine: Any) -> None:
     """Called on the coordinator thread when a run starts (or a repair begins),
     after it is recorded RUNNING and before any task starts. ``run`` is the Jobs
-    API ``Run`` shape. Exceptions are logged and do not fail the run.
+    API ``Run`` shape; ``engine`` is the ``lakeloom.engine.api.Engine`` running it
+    (its ``workspace``, ``pm`` and ``store``). Exceptions are logged and do not fail
+    the run.
     """
 
 
 @hookspec
-def lakeloom_after_run(run: dict[str, Any], job: Job) -> None:
-    """Called on the coordinator thread once the run is TERMINATED and its final
-    state is recorded. ``run`` is the final ``Run`` shape. Exceptions are logged.
+def lakeloom_after_run(run: dict[str, Any], job: Job, engine: Any) -> None:
+    """Called once the run has ended and its final state is recorded: on the
+    coordinator thread, or on the thread that decided a run never starts (skipped
+    over ``max_concurrent_runs``, cancelled while QUEUED, failed to start). ``run`` is
+    the final ``Run`` shape; ``engine`` as for ``lakeloom_before_run``. Exceptions
+    are logged.
     """
 
 

@@ -28,6 +28,14 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "lakeloom.plugins.run_job_task",
     "lakeloom.plugins.notebook_task",
     "lakeloom.plugins.sql_task",
+    "lakeloom.plugins.triggers.schedule",
+    "lakeloom.plugins.triggers.file_arrival",
+    "lakeloom.plugins.triggers.table_update",
+    "lakeloom.plugins.triggers.continuous",
+    "lakeloom.plugins.notify.notifications",
+    "lakeloom.plugins.notify.email_notifier",
+    "lakeloom.plugins.notify.slack_notifier",
+    "lakeloom.plugins.notify.webhook_notifier",
 )
 
 

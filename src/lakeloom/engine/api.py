@@ -6,14 +6,15 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from lakeloom.engine import states as st
 from lakeloom.engine.coordinator import Coordinator, TaskState
 from lakeloom.engine.registry import resolve_job
+from lakeloom.engine.services import EngineServices
 from lakeloom.engine.session import RunSession, TaskRecord
 from lakeloom.engine.validate import require_valid
-from lakeloom.runtime.context import ChildRunResult, TaskContext
+from lakeloom.runtime.context import TaskContext
 from lakeloom.spec.graph import descendants, select_only
 from lakeloom.spec.loader import JobSpecError, LoadedJob, SpecError
 from lakeloom.spec.models import Job, Task
@@ -23,6 +24,15 @@ from lakeloom.store.store import RunStore, now_ms, open_store
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
     from lakeloom.plugin_manager import LakeloomPluginManager
+
+
+class SparkProvider(Protocol):
+    """A source of one run's Spark session (``SparkSessionProvider`` has this shape)."""
+
+    @property
+    def started(self) -> bool: ...
+
+    def get(self) -> Any: ...
 
 log = logging.getLogger("lakeloom.engine")
 
@@ -76,8 +86,16 @@ class Engine:
                parent: TaskContext | None = None, timeout_seconds: int | None = None,
                base_dir: Path | None = None, run_as: str | None = None,
                on_created: Callable[[int], None] | None = None,
-               cancel_event: threading.Event | None = None) -> dict[str, Any]:
-        """Validate, record and execute one run; return the final ``Run`` shape."""
+               cancel_event: threading.Event | None = None, job_id: int | None = None,
+               run_id: int | None = None, spark_provider: SparkProvider | None = None) -> dict[str, Any]:
+        """Validate, record and execute one run; return the final ``Run`` shape.
+
+        ``job_id`` runs the job under that existing id (jobs of the store, e.g. created
+        through the API) instead of upserting it by name and source. ``run_id`` starts an
+        already recorded run (QUEUED or PENDING, e.g. created by the run executor)
+        instead of recording a new one. ``spark_provider`` (``get()`` and ``started``)
+        gives this run its own Spark session, e.g. a ``newSession()`` of a warm one.
+        """
         loaded = resolve_job(target, self.workspace, self.pm, job_key=job_key, store=self.store, base_dir=base_dir)
         for warning in require_valid(loaded, self.pm):
             log.warning(warning.format())
@@ -85,14 +103,20 @@ class Engine:
         job_params = merged_parameters(job, params or {}, loaded)
         selected = select_only(job, only) if only else None
         settings = job.model_dump(mode="json", exclude_none=True, by_alias=True)
-        job_id = self.store.upsert_job(job.name, settings, str(loaded.source), loaded.key)
-        run_id = self.store.create_run(
-            job_id=job_id, run_name=job.name, settings=settings, job_parameters=job_params,
-            trigger_type=trigger_type, trigger_info=_jsonable(trigger_info), run_type=run_type,
-            parent_run_id=parent.run_id if parent else None,
-            parent_task_run_id=parent.task_run_id if parent else None, only=sorted(selected) if selected else None,
-            base_dir=str(loaded.base_dir), run_as=run_as or (job.run_as.principal if job.run_as else None),
-            life_cycle_state="RUNNING")
+        if job_id is None:
+            job_id = self.store.upsert_job(job.name, settings, str(loaded.source), loaded.key)
+        if run_id is None:
+            run_id = self.store.create_run(
+                job_id=job_id, run_name=job.name, settings=settings, job_parameters=job_params,
+                trigger_type=trigger_type, trigger_info=_jsonable(trigger_info), run_type=run_type,
+                parent_run_id=parent.run_id if parent else None,
+                parent_task_run_id=parent.task_run_id if parent else None,
+                only=sorted(selected) if selected else None, base_dir=str(loaded.base_dir),
+                run_as=run_as or (job.run_as.principal if job.run_as else None), life_cycle_state="RUNNING")
+        else:
+            self.store.update_run(run_id, life_cycle_state="RUNNING", start_time=now_ms(),
+                                  settings_json=json.dumps(settings), base_dir=str(loaded.base_dir))
+            self.store.claim_run(run_id)
         if on_created:
             on_created(run_id)
         tasks = [t for t in job.tasks if selected is None or t.task_key in selected]
@@ -101,16 +125,19 @@ class Engine:
         row = self.store.get_run(run_id)
         assert row is not None
         session = self._session(loaded, job_id, run_id, job_params, row["start_time"], trigger_type, trigger_info,
-                                watch_store_cancel=parent is None)
+                                watch_store_cancel=parent is None, spark_provider=spark_provider)
         return self._execute(session, tasks, initial=None, timeout=job.timeout_seconds if timeout_seconds is None
                              else timeout_seconds, parent_cancel=parent.cancel_event if parent else cancel_event)
 
     def _session(self, loaded: LoadedJob, job_id: int, run_id: int, job_params: dict[str, str], start_ms: int,
-                 trigger_type: str, trigger_info: dict[str, Any] | None, **kw: Any) -> RunSession:
+                 trigger_type: str, trigger_info: dict[str, Any] | None, *,
+                 spark_provider: SparkProvider | None = None, **kw: Any) -> RunSession:
+        spark, started = (spark_provider.get, lambda: spark_provider.started) if spark_provider else (
+            self.spark, self.spark_started)
         return RunSession(workspace=self.workspace, pm=self.pm, store=self.store, job=loaded.job, job_id=job_id,
                           run_id=run_id, base_dir=loaded.base_dir, job_parameters=job_params,
                           start_time_ms=start_ms, trigger_type=trigger_type, trigger_info=trigger_info,
-                          spark=self.spark, spark_started=self.spark_started, services=EngineServices(self), **kw)
+                          spark=spark, spark_started=started, services=EngineServices(self), **kw)
 
     def _execute(self, session: RunSession, tasks: list[Task], *, initial: dict[str, TaskState] | None,
                  timeout: int, parent_cancel: threading.Event | None, repair_id: int | None = None) -> dict[str, Any]:
@@ -120,7 +147,7 @@ class Engine:
         self._install_runtime_shims()
         run_id = session.run_id
         before = run_shape(self.store, run_id, include_tasks=False) or {}
-        _quiet(self.pm.hook.lakeloom_before_run, run=before, job=session.job)
+        _quiet(self.pm.hook.lakeloom_before_run, run=before, job=session.job, engine=self)
         coord = Coordinator(session, tasks, initial=initial, max_parallel=self.workspace.max_parallel_tasks,
                             timeout_seconds=timeout, parent_cancel=parent_cancel)
         self.active[run_id] = coord
@@ -139,7 +166,7 @@ class Engine:
             f"{len(failed)} task(s) did not succeed: {', '.join(failed)}" if failed else result.lower())
         self._finish(run_id, result, message, repair_id)
         final = run_shape(self.store, run_id) or {}
-        _quiet(self.pm.hook.lakeloom_after_run, run=final, job=session.job)
+        _quiet(self.pm.hook.lakeloom_after_run, run=final, job=session.job, engine=self)
         return final
 
     def _finish(self, run_id: int, result: str, message: str, repair_id: int | None) -> None:
@@ -177,8 +204,13 @@ class Engine:
     # --- repair -----------------------------------------------------------------------
 
     def repair(self, run_id: int, *, rerun_tasks: list[str] | None = None, rerun_all_failed: bool = False,
-               rerun_dependents: bool = False, params: dict[str, str] | None = None) -> dict[str, Any]:
-        """Re-run tasks inside run ``run_id``, keeping earlier attempts and the other tasks' values."""
+               rerun_dependents: bool = False, params: dict[str, str] | None = None,
+               spark_provider: SparkProvider | None = None,
+               on_repair: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Re-run tasks inside run ``run_id``, keeping earlier attempts and the other tasks' values.
+
+        ``on_repair(repair_id)`` is called once the repair is recorded, before tasks start.
+        """
         row = self.store.get_run(run_id)
         if row is None:
             raise JobSpecError([SpecError(f"run {run_id}", None, "no such run")])
@@ -211,6 +243,8 @@ class Engine:
         old_params = json.loads(row["job_parameters_json"] or "{}")
         job_params = {**old_params, **(params or {})} if params else old_params
         repair_id = self.store.create_repair(run_id, sorted(chosen))
+        if on_repair is not None:
+            on_repair(repair_id)
         repair_count = len(self.store.repairs(run_id))
         self.store.update_run(run_id, life_cycle_state="RUNNING", result_state=None, end_time=None,
                               repair_count=repair_count, cancel_requested=False, job_parameters_json=json.dumps(job_params),
@@ -237,7 +271,8 @@ class Engine:
             values.pop(k, None)
         session = self._session(loaded, row["job_id"], run_id, job_params, row["start_time"], row["trigger_type"],
                                 json.loads(row["trigger_info_json"] or "null"), repair_id=repair_id,
-                                repair_count=repair_count, task_values=values, records=records)
+                                repair_count=repair_count, task_values=values, records=records,
+                                spark_provider=spark_provider)
         session.task_values.clear(sorted(chosen))
         tasks = [t if row["only_json"] is None else _without_unselected_deps(t, in_run)
                  for t in job.tasks if t.task_key in in_run]
@@ -257,42 +292,6 @@ class Engine:
 
         job = Job.model_validate(json.loads(row["settings_json"]))
         return LoadedJob(job, Path(row["base_dir"] or ".") / "<snapshot>", None, LineMap())
-
-
-class EngineServices:
-    """``RunServices`` for tasks: for_each iterations and child runs."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def run_nested_task(self, ctx: TaskContext, task: Task, *, input_value: Any, iteration: int) -> dict[str, Any]:
-        session = self.engine.active[ctx.run_id].s if ctx.run_id in self.engine.active else None
-        if session is None:
-            raise RuntimeError(f"run {ctx.run_id} is not driven by this process")
-        nested = task.model_copy(update={"depends_on": []})
-        coord = Coordinator(session, [nested], max_parallel=1, parent_cancel=ctx.cancel_event, iteration=iteration,
-                            parent_task_run_id=ctx.task_run_id, input_value=input_value, has_input=True)
-        result = coord.run()[task.task_key]
-        ts = coord.state[task.task_key]
-        row = session.store.get_task_run(ts.task_run_id) if ts.task_run_id else None
-        return {"result_state": result, "task_run_id": ts.task_run_id, "attempts": ts.attempts_made,
-                "output": json.loads(row["output_json"]) if row and row["output_json"] else {},
-                "error": row["state_message"] if row else ""}
-
-    def run_child_job(self, ctx: TaskContext, job: Job | str | int, parameters: dict[str, str], *,
-                      run_type: str = "JOB_RUN", timeout_seconds: int = 0,
-                      base_dir: Path | None = None) -> ChildRunResult:
-        created: list[int] = []
-        final = self.engine.submit(job if not isinstance(job, int) else str(job), params=parameters,
-                                   trigger_type="RUN_JOB_TASK", run_type=run_type, parent=ctx,
-                                   timeout_seconds=timeout_seconds or None, base_dir=base_dir or ctx.base_dir,
-                                   on_created=created.append)
-        outputs: dict[str, dict[str, Any]] = {}
-        for r in self.engine.store.task_runs(final["run_id"]):
-            if r["iteration"] is None and r["output_json"]:
-                outputs[r["task_key"]] = json.loads(r["output_json"])
-        return ChildRunResult(final["run_id"], final["state"].get("result_state", st.FAILED),
-                              final["state"].get("state_message", ""), outputs)
 
 
 def merged_parameters(job: Job, overrides: dict[str, str], loaded: LoadedJob | None = None) -> dict[str, str]:

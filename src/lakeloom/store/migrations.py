@@ -12,6 +12,16 @@ from lakeloom.store import schema as s
 STEPS: dict[int, Callable[[Connection], None]] = {}
 
 
+def _step_2(conn: Connection) -> None:
+    """Version 2 (``lakeloom serve``): schedule tick claims, trigger state, job pause
+    controls, API tokens, notification deliveries, and an index for queue scans."""
+    s.metadata.create_all(conn, tables=list(s.V2_TABLES))
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_runs_job_state ON runs (job_id, life_cycle_state)")
+
+
+STEPS[2] = _step_2
+
+
 class StoreVersionError(RuntimeError):
     """The store was written by a newer lakeloom."""
 
@@ -28,6 +38,7 @@ def migrate(conn: Connection) -> int:
     version = current_version(conn)
     if version is None:
         s.metadata.create_all(conn)
+        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_runs_job_state ON runs (job_id, life_cycle_state)")
         conn.execute(s.meta.insert().values(key="schema_version", value=str(s.SCHEMA_VERSION)))
         return s.SCHEMA_VERSION
     if version > s.SCHEMA_VERSION:

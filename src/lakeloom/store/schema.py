@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -118,3 +118,68 @@ events = Table(
     Column("data_json", Text),
     Index("ix_events_run", "run_id", "event_id"),
 )
+
+
+# --- version 2: serve (scheduler, triggers, auth, notifications) ------------------
+
+schedule_ticks = Table(
+    "schedule_ticks", metadata,
+    Column("tick_id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, nullable=False),
+    Column("scheduled_time", BigInteger, nullable=False),  # epoch ms of the due tick
+    Column("kind", String(32), nullable=False),
+    Column("claimed_time", BigInteger, nullable=False),
+    Column("owner", String(300), nullable=False),  # host:pid of the claiming process
+    Column("run_id", Integer),
+    UniqueConstraint("job_id", "scheduled_time", name="uq_schedule_ticks_job_time"),
+)
+
+trigger_state = Table(
+    "trigger_state", metadata,
+    Column("job_id", Integer, primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("version", Integer, nullable=False, default=0),  # compare-and-set guard between processes
+    Column("state_json", Text, nullable=False),
+    Column("updated_time", BigInteger, nullable=False),
+)
+
+job_controls = Table(
+    "job_controls", metadata,
+    Column("job_id", Integer, primary_key=True),
+    Column("pause_status", String(16)),  # PAUSED / UNPAUSED override of the settings, or NULL
+    Column("updated_time", BigInteger, nullable=False),
+    Column("updated_by", String(256)),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("principal", String(256), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),  # sha256 hex; the token is never stored
+    Column("comment", Text, nullable=False, default=""),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_time", BigInteger, nullable=False),
+    Column("expiry_time", BigInteger),
+    Column("revoked_time", BigInteger),
+    Column("last_used_time", BigInteger),
+)
+
+notification_deliveries = Table(
+    "notification_deliveries", metadata,
+    Column("delivery_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("task_run_id", Integer),
+    Column("task_key", String(256)),
+    Column("event_type", String(64), nullable=False),
+    Column("notifier", String(64), nullable=False),
+    Column("destination", String(512), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # DELIVERED, RETRYING, FAILED
+    Column("http_status", Integer),
+    Column("error", Text),
+    Column("time", BigInteger, nullable=False),
+    Index("ix_deliveries_run", "run_id", "delivery_id"),
+)
+
+#: Tables added by schema version 2 (created by migration step 2 on a version-1 store).
+V2_TABLES = (schedule_ticks, trigger_state, job_controls, api_tokens, notification_deliveries)

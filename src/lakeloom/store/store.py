@@ -18,6 +18,7 @@ from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, inse
 from sqlalchemy.engine import Connection
 
 from lakeloom.store import schema as s
+from lakeloom.store.control import ControlStoreMixin
 
 # Per-attempt writes use constant statements with bound parameters: building a fresh
 # ``insert().values(...)`` per call cost more (statement construction and cache-key
@@ -52,7 +53,7 @@ def process_alive(pid: int, marker: str | None) -> bool:
     return marker is None or current is None or current == marker
 
 
-class RunStore:
+class RunStore(ControlStoreMixin):
     """Thread-safe access to the store. Writes are serialised by one lock."""
 
     def __init__(self, url: str) -> None:

@@ -1,0 +1,129 @@
+"""What a trigger kind is: the contract between the scheduler and trigger plugins.
+
+A trigger plugin returns :class:`TriggerKind` objects from ``lakeloom_triggers``. The
+scheduler asks each job's kind to :meth:`~TriggerKind.evaluate` it whenever the
+kind's last answer said to look again. Evaluation is a pure decision over the kind's
+persisted state; the scheduler does the side effects (persisting state, claiming,
+starting runs), so no kind can fire twice across processes:
+
+* a :class:`Fire` with ``tick_ms`` is claimed with a UNIQUE (job, tick) row first;
+* any other fire only happens if its new state wins a compare-and-set on the store.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from lakeloom.config import Workspace
+    from lakeloom.spec.models import Job
+    from lakeloom.store.store import RunStore
+
+
+class Clock(Protocol):
+    """Time source of the scheduler (injectable: tests pass a :class:`ManualClock`)."""
+
+    def now_ms(self) -> int: ...
+
+
+class SystemClock:
+    """The wall clock."""
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+
+class ManualClock:
+    """A clock that only moves when told to (for tests and simulations)."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.t = int(start_ms)
+
+    def now_ms(self) -> int:
+        return self.t
+
+    def advance(self, seconds: float) -> int:
+        self.t += int(seconds * 1000)
+        return self.t
+
+    def set(self, ms: int) -> None:
+        self.t = int(ms)
+
+
+@dataclass
+class Fire:
+    """Start a run (``action="run"``) or repair the job's latest run (``action="repair"``)."""
+
+    trigger_type: str  # Jobs API trigger: PERIODIC, FILE_ARRIVAL, TABLE, CONTINUOUS, ...
+    trigger_info: dict[str, Any] = field(default_factory=dict)
+    tick_ms: int | None = None  # claimed as a UNIQUE (job, scheduled time) tick when set
+    action: str = "run"
+    repair_run_id: int | None = None
+
+
+@dataclass
+class Decision:
+    """The result of one evaluation: an optional fire, the new state, when to look again."""
+
+    fire: Fire | None = None
+    state: dict[str, Any] | None = None  # None: leave the stored state as it is
+    next_check_ms: int | None = None  # None: only when woken (e.g. a run of the job ended)
+
+
+@dataclass
+class JobEntry:
+    """A deployed job as the scheduler sees it."""
+
+    job_id: int
+    job: Job
+    creator: str | None
+    settings: Any  # the kind's settings block (CronSchedule, Periodic, FileArrival, ...)
+    kind: TriggerKind
+    paused: bool = False
+    next_check_ms: int = 0
+
+
+@dataclass
+class TriggerEnv:
+    """What a kind may look at while evaluating: the workspace, the store, settings."""
+
+    workspace: Workspace
+    store: RunStore
+    poll_ms: int = 10_000  # how often event triggers (files, tables) look again
+
+    def local_path(self, url: str) -> Path:
+        """A trigger URL as a local path: ``dbfs:/`` and ``/Volumes/`` map to the workspace's roots."""
+        if url.startswith("dbfs:/"):
+            return self.workspace.dbfs_root / url[len("dbfs:/"):].lstrip("/")
+        if url.startswith("/Volumes/"):
+            return self.workspace.volumes_root / url[len("/Volumes/"):]
+        if url.startswith("file:"):
+            from urllib.parse import unquote, urlparse
+
+            return Path(unquote(urlparse(url).path))
+        p = Path(url)
+        return p if p.is_absolute() else self.workspace.root / p
+
+    def latest_run(self, job_id: int) -> dict[str, Any] | None:
+        rows = self.store.list_runs(job_id=job_id, limit=1, include_children=False)
+        return rows[0] if rows else None
+
+    def busy(self, job_id: int) -> bool:
+        return self.store.active_run_count(job_id) > 0 or bool(self.store.queued_runs(job_id))
+
+
+class TriggerKind(Protocol):
+    """One kind of trigger. ``key`` names it (``cron``, ``periodic``, ``file_arrival``, ...)."""
+
+    key: str
+
+    def settings_of(self, job: Job) -> Any | None:
+        """This kind's settings block of ``job`` if the kind drives the job, else None."""
+
+    def paused(self, job: Job) -> bool:
+        """Whether the job's own settings pause this trigger (``pause_status: PAUSED``)."""
+
+    def evaluate(self, env: TriggerEnv, entry: JobEntry, state: dict[str, Any] | None, now_ms: int) -> Decision:
+        """Decide at ``now_ms`` given the persisted ``state`` (None the first time)."""
