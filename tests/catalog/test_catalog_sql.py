@@ -117,6 +117,16 @@ def test_drop_table_deletes_managed_data(spark, spark_workspace: Workspace) -> N
     assert not spark.catalog.tableExists("main.dropping.t")
 
 
+def test_rename_and_create_like(spark, spark_workspace: Workspace) -> None:
+    spark.sql("CREATE SCHEMA main.renames")
+    spark.sql("CREATE TABLE main.renames.a (id INT, v STRING) USING DELTA PARTITIONED BY (v)")
+    spark.sql("ALTER TABLE main.renames.a RENAME TO main.renames.b")
+    assert [t.name for t in list_tables(spark_workspace, "main", "renames")] == ["b"]
+    spark.sql("CREATE TABLE main.renames.c LIKE main.renames.b")
+    entry = get_table(spark_workspace, "main.renames.c")
+    assert entry is not None and entry.table_type == "MANAGED" and entry.partition_columns == ["v"]
+
+
 def test_external_table_data_survives_drop(spark, tmp_path: Path) -> None:
     spark.sql("CREATE SCHEMA main.ext")
     path = tmp_path / "ext_t"

@@ -138,12 +138,16 @@ class SparkSessionProvider:
         if active is None or active.sparkContext._jsc is None:  # stopped sessions linger
             return None
         catalog_key = f"spark.sql.catalog.{self.workspace.default_catalog}"
+        store = active.conf.get(f"{catalog_key}.store", None)
         if active.conf.get(catalog_key, None) is None:
             log.warning(
                 "reusing a SparkSession without lakeloom's catalog settings (%s is not set): "
                 "three-level names will not resolve; start it with lakeloom.runtime.spark.spark_submit_args()",
                 catalog_key,
             )
+        elif store != str(self.workspace.catalog_dir.resolve()):
+            log.warning("reusing a SparkSession whose catalog store is %s, not this workspace's %s",
+                        store, self.workspace.catalog_dir.resolve())
         self._owned = False
         return active
 

@@ -160,6 +160,13 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
       properties: util.Map[String, String]): Table =
     createTable(ident, SparkInternals.structToColumns(schema), partitions, properties)
 
+  override def createTableLike(ident: Identifier, info: TableInfo, source: Table): Table = {
+    authorize("CREATE_TABLE", securable(ident))
+    val props = new util.HashMap[String, String](info.properties())
+    Option(source.properties().get(TableCatalog.PROP_PROVIDER)).foreach(props.putIfAbsent(TableCatalog.PROP_PROVIDER, _))
+    delta.createTable(ident, info.columns(), info.partitions(), prepareCreate(ident, props))
+  }
+
   override def stageCreate(
       ident: Identifier, columns: Array[Column], partitions: Array[Transform],
       properties: util.Map[String, String]): StagedTable = {

@@ -253,6 +253,12 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
     loadTable(ident)
   }
 
+  // Delta registers non-Delta tables through this (deprecated) variant.
+  override def createTable(
+      ident: Identifier, schema: StructType, partitions: Array[Transform],
+      properties: util.Map[String, String]): Table =
+    createTable(ident, SparkInternals.structToColumns(schema), partitions, properties)
+
   override def alterTable(ident: Identifier, changes: TableChange*): Table = {
     val entry = readEntry(ident).filterNot(isView).getOrElse(throw new NoSuchTableException(displayName(ident)))
     val props = entry.`with`("properties")
@@ -280,7 +286,12 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
 
   override def renameTable(oldIdent: Identifier, newIdent: Identifier): Unit = {
     val entry = readEntry(oldIdent).getOrElse(throw new NoSuchTableException(displayName(oldIdent)))
-    val target = if (newIdent.namespace().isEmpty) Identifier.of(oldIdent.namespace(), newIdent.name()) else newIdent
+    // Spark hands over the new name as typed: `t2`, `s.t2` or `main.s.t2`.
+    val target = newIdent.namespace() match {
+      case Array() => Identifier.of(oldIdent.namespace(), newIdent.name())
+      case Array(c, s) if c.equalsIgnoreCase(catalogName) => Identifier.of(Array(s), newIdent.name())
+      case _ => newIdent
+    }
     requireNamespace(target.namespace())
     val Seq(c, s, t) = fullName(target)
     entry.put("name", t).put("schema_name", s).put("full_name", s"$c.$s.$t")
