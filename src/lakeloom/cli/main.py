@@ -344,6 +344,15 @@ def setup(state: State) -> None:
         click.echo(line)
 
 
+def _register_commands() -> None:
+    from lakeloom.cli.submit import submit
+
+    cli.add_command(submit)
+
+
+_register_commands()
+
+
 def main() -> None:
     cli(prog_name="lakeloom")
 

@@ -155,6 +155,9 @@ class SparkSessionProvider:
         from pyspark.sql import SparkSession
 
         conf = self.conf()
+        if os.environ.get("PYSPARK_GATEWAY_PORT"):
+            # Launched by spark-submit: its --master and --name are the user's choice, not the workspace's.
+            conf = {k: v for k, v in conf.items() if k not in ("spark.master", "spark.app.name")}
         # Python workers use PYSPARK_PYTHON when the conf is overridden away; keep them on ours.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         self.workspace.catalog_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +167,7 @@ class SparkSessionProvider:
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
         self._owned = True
-        log.info("started Spark %s (master %s)", spark.version, conf["spark.master"])
+        log.info("started Spark %s (master %s)", spark.version, spark.sparkContext.master)
         return spark
 
     def stop(self) -> None:

@@ -1,0 +1,76 @@
+"""``lakeloom submit``: run a job inside a Spark cluster's driver through spark-submit."""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+
+def spark_submit_binary() -> str:
+    """spark-submit from SPARK_HOME, else the one installed with pyspark, else PATH."""
+    home = os.environ.get("SPARK_HOME")
+    candidates = [Path(home) / "bin" / "spark-submit"] if home else []
+    candidates.append(Path(sys.executable).parent / "spark-submit")
+    for c in candidates:
+        if c.exists():
+            return str(c)
+    found = shutil.which("spark-submit")
+    if not found:
+        raise click.ClickException("spark-submit not found: set SPARK_HOME or install pyspark")
+    return found
+
+
+def build_command(workspace: object, master: str | None, run_args: list[str], extra: tuple[str, ...]) -> list[str]:
+    from lakeloom.runtime.spark import spark_submit_args
+
+    entry = Path(__file__).with_name("spark_entry.py")
+    cmd = [spark_submit_binary()]
+    if master:
+        cmd += ["--master", master]
+    cmd += ["--name", "lakeloom", *spark_submit_args(workspace), *extra]  # type: ignore[arg-type]
+    cmd += [str(entry), "--workspace", str(workspace.root), "run", *run_args]  # type: ignore[attr-defined]
+    return cmd
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("target")
+@click.option("--master", help="Spark master URL (spark://, k8s://, yarn, local[*]); default: spark-submit's.")
+@click.option("--job", "job_key")
+@click.option("--param", "-p", "params", multiple=True)
+@click.option("--only")
+@click.option("--spark-arg", "spark_args", multiple=True, help="Extra spark-submit argument (repeatable).")
+@click.option("--print", "print_only", is_flag=True, help="Print the spark-submit command instead of running it.")
+@click.pass_obj
+def submit(state: object, target: str, master: str | None, job_key: str | None, params: tuple[str, ...],
+           only: str | None, spark_args: tuple[str, ...], print_only: bool) -> None:
+    """Run a job on a Spark cluster with spark-submit (the same job, conf and catalog as `run`)."""
+    run_args = [target]
+    if job_key:
+        run_args += ["--job", job_key]
+    for p in params:
+        run_args += ["--param", p]
+    if only:
+        run_args += ["--only", only]
+    cmd = build_command(state.workspace(), master, run_args, spark_args)  # type: ignore[attr-defined]
+    if print_only:
+        click.echo(shlex.join(cmd))
+        return
+    env = dict(os.environ)
+    env.setdefault("SPARK_HOME", _pyspark_home())
+    # The driver and the Python workers must use this interpreter, which has lakeloom installed.
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.execve(cmd[0], cmd, env)
+
+
+def _pyspark_home() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise click.ClickException("pyspark is not installed; set SPARK_HOME")
+    return str(Path(list(spec.submodule_search_locations)[0]))
