@@ -13,9 +13,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
-    from lakeloom.notifications import Notifier
     from lakeloom.runtime.context import TaskContext
-    from lakeloom.scheduler.base import TriggerKind
     from lakeloom.spec.models import Job
     from lakeloom.spec.tasktype import TaskOutput, TaskType
 
@@ -38,7 +36,7 @@ def lakeloom_task_types() -> list[TaskType]:
 
 
 @hookspec
-def lakeloom_triggers() -> list[TriggerKind]:
+def lakeloom_triggers() -> list[Any]:
     """Return the trigger kinds this plugin provides (``cron``, ``periodic``, ``file_arrival``, ...).
 
     Called once when ``lakeloom serve`` builds its scheduler, on that thread. Each item
@@ -52,7 +50,7 @@ def lakeloom_triggers() -> list[TriggerKind]:
 
 
 @hookspec
-def lakeloom_notifiers() -> list[Notifier]:
+def lakeloom_notifiers() -> list[Any]:
     """Return notification destination types (``email``, ``slack``, ``webhook``, ...).
 
     Called once per process and store, when the first notification is sent. Each item
@@ -125,8 +123,10 @@ def lakeloom_after_task(ctx: TaskContext, output: TaskOutput, result_state: str)
 
 @hookspec
 def lakeloom_on_task_error(ctx: TaskContext, error: BaseException) -> None:
-    """Called on the task's worker thread when an attempt raises, before the
-    retry decision. Exceptions are logged.
+    """Called on the task's worker thread when an attempt raises (or is cancelled),
+    with the attempt's context current and ``error`` the exception, before the
+    coordinator decides whether to retry. Use it to enrich error reports or page
+    someone; return nothing. Exceptions raised here are logged and ignored.
     """
 
 

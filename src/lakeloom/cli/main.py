@@ -223,7 +223,7 @@ def runs_logs(state: State, run_id: int, task_key: str, attempt: int | None) -> 
         if r["iteration"] is not None:
             click.echo(f"--- iteration {r['iteration']} attempt {r['attempt_number']} ---")
         p = Path(r["log_path"])
-        click.echo(p.read_text(errors="replace") if p.exists() else f"(log file {p} is missing)", nl=False)
+        click.echo(p.read_text(errors="replace") if p.exists() else "(the task wrote no output)\n", nl=False)
 
 
 @runs.command("output")
@@ -351,6 +351,20 @@ def _register_commands() -> None:
 
 
 _register_commands()
+
+
+def _command(module: str, attr: str) -> click.Command:
+    """A command from its own module (those modules import only click at module level)."""
+    import importlib
+
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+cli.add_command(_command("lakeloom.cli.serve", "serve"))
+cli.add_command(_command("lakeloom.cli.deploy", "deploy"))
+cli.add_command(_command("lakeloom.cli.tokens", "tokens"))
+jobs.add_command(_command("lakeloom.cli.pause", "pause"))
+jobs.add_command(_command("lakeloom.cli.pause", "unpause"))
 
 
 def main() -> None:

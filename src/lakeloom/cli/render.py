@@ -84,7 +84,21 @@ def show_run(run: dict[str, Any], store: Any) -> None:
             console.print(Text(f"\n{t['task_key']} attempt {t['attempt_number']}: {row['state_message']}",
                                style="red bold"))
             console.print(Text(row["error_trace"].rstrip()))
+    if hasattr(store, "deliveries"):
+        show_deliveries(store.deliveries(run["run_id"]))
     if run.get("repair_history") and len(run["repair_history"]) > 1:
         table("Repair history", ["type", "id", "started", "result", "rerun"], [
             [h["type"], str(h["id"]), fmt_time(h["start_time"]), state_text(h["state"].get("result_state")),
              ", ".join(h.get("rerun_tasks", []))] for h in run["repair_history"]])
+
+
+def show_deliveries(deliveries: list[dict[str, Any]]) -> None:
+    """Notification delivery attempts of a run (``lakeloom runs show``)."""
+    if not deliveries:
+        return
+    style = {"DELIVERED": "green", "RETRYING": "yellow", "FAILED": "red"}
+    table("Notifications", ["time", "event", "task", "via", "to", "attempt", "status", "detail"], [
+        [fmt_time(d["time"]), d["event_type"], d["task_key"] or "", d["notifier"], d["destination"],
+         str(d["attempt"]), Text(d["status"], style=style.get(d["status"], "")),
+         (f"HTTP {d['http_status']} " if d["http_status"] else "") + (d["error"] or "")[:80]]
+        for d in deliveries])

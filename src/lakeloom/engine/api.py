@@ -243,13 +243,13 @@ class Engine:
         old_params = json.loads(row["job_parameters_json"] or "{}")
         job_params = {**old_params, **(params or {})} if params else old_params
         repair_id = self.store.create_repair(run_id, sorted(chosen))
-        if on_repair is not None:
-            on_repair(repair_id)
         repair_count = len(self.store.repairs(run_id))
         self.store.update_run(run_id, life_cycle_state="RUNNING", result_state=None, end_time=None,
                               repair_count=repair_count, cancel_requested=False, job_parameters_json=json.dumps(job_params),
                               termination_code=None, termination_type=None, state_message="")
         self.store.claim_run(run_id)
+        if on_repair is not None:
+            on_repair(repair_id)
         self.store.add_event(run_id, "repair_started", f"rerunning {', '.join(sorted(chosen))}")
         values = self.store.task_values(run_id)
         initial: dict[str, TaskState] = {}

@@ -135,13 +135,14 @@ class ControlStoreMixin:
         self._write(update(s.jobs).where(s.jobs.c.job_id == job_id).values(**values))
 
     def create_job(self, name: str, settings: dict[str, Any], *, creator: str | None,
-                   source: str | None = None, job_key: str | None = None) -> int:
-        """A new job row (API-created jobs: no source, always a new id)."""
+                   source: str | None = None, job_key: str | None = None, deployed: bool = True) -> int:
+        """A new job row (API-created jobs: no source, always a new id). ``deployed=False`` keeps it
+        out of the scheduler and ``jobs/list`` (one-time ``runs/submit`` runs)."""
         t = _now_ms()
         res = self._write(insert(s.jobs).values(
             name=name, source=source, job_key=job_key,
             settings_json=json.dumps(settings, sort_keys=True), created_time=t, updated_time=t,
-            deployed=True, creator=creator))
+            deployed=deployed, creator=creator))
         return int(res.inserted_primary_key[0])
 
     def delete_job(self, job_id: int) -> None:
@@ -184,6 +185,32 @@ class ControlStoreMixin:
             life_cycle_state="PENDING", owner_pid=self.pid, owner_host=self.host,
             owner_started=getattr(self, "marker", None)))
         return bool(res.rowcount == 1)
+
+    def list_runs_page(self, *, job_ids: list[int] | None = None, active_only: bool = False,
+                       completed_only: bool = False, run_type: str | None = None, start_from: int | None = None,
+                       start_to: int | None = None, limit: int = 25, offset: int = 0,
+                       after: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+        """Runs newest first; ``after`` = (start_time, run_id) of the previous page's last run (keyset
+        paging, so deep pages cost the same as the first). ``job_ids`` limits to those jobs."""
+        r = s.runs
+        q = select(r)
+        if job_ids is not None:
+            q = q.where(r.c.job_id.in_(job_ids)) if len(job_ids) != 1 else q.where(r.c.job_id == job_ids[0])
+        if active_only:
+            q = q.where(r.c.life_cycle_state.in_(("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED",
+                                                  "WAITING_FOR_RETRY")))
+        if completed_only:
+            q = q.where(r.c.life_cycle_state.in_(("TERMINATED", "SKIPPED", "INTERNAL_ERROR")))
+        if run_type:
+            q = q.where(r.c.run_type == run_type)
+        if start_from is not None:
+            q = q.where(r.c.start_time >= start_from)
+        if start_to is not None:
+            q = q.where(r.c.start_time <= start_to)
+        if after is not None:
+            q = q.where((r.c.start_time < after[0]) | and_(r.c.start_time == after[0], r.c.run_id < after[1]))
+        q = q.order_by(r.c.start_time.desc(), r.c.run_id.desc()).limit(limit).offset(offset)
+        return [dict(row) for row in self._read(q)]
 
     def run_by_idempotency_token(self, job_id: int, token: str) -> int | None:
         rows = self._read(select(s.runs.c.run_id).where(and_(s.runs.c.job_id == job_id,

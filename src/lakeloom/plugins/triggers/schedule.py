@@ -11,7 +11,7 @@ from typing import Any
 
 from lakeloom.hookspecs import hookimpl
 from lakeloom.scheduler.base import Decision, Fire, JobEntry, TriggerEnv
-from lakeloom.scheduler.cron import CronSchedule, from_ms, ms
+from lakeloom.spec.cron import CronSchedule, from_ms, ms
 from lakeloom.spec.models import Job
 
 _UNIT_MS = {"MINUTES": 60_000, "HOURS": 3_600_000, "DAYS": 86_400_000, "WEEKS": 604_800_000}
