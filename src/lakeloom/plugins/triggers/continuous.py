@@ -39,10 +39,14 @@ class ContinuousKind:
             return Decision(next_check_ms=now_ms + env.poll_ms)  # already reacted to this run
         failed = bool(latest) and (latest["result_state"] in _FAILED or latest["life_cycle_state"] == "INTERNAL_ERROR")
         failures = int(state.get("failures", 0)) + 1 if failed else 0
-        if failed and latest and latest["end_time"]:
-            wait = min(max_backoff, 1000 * 2 ** (failures - 1))
-            if now_ms < int(latest["end_time"]) + wait:
-                return Decision(next_check_ms=int(latest["end_time"]) + wait)
+        if failed:
+            # Measured on the scheduler's clock from when the failure was first seen.
+            if state.get("backoff_for") != list(marker):
+                until = now_ms + min(max_backoff, 1000 * 2 ** (failures - 1))
+                return Decision(state={**state, "backoff_for": list(marker), "backoff_until": until},
+                                next_check_ms=until)
+            if now_ms < int(state.get("backoff_until", 0)):
+                return Decision(next_check_ms=int(state["backoff_until"]))
         new_state = {"after": marker[0], "after_repairs": marker[1], "failures": failures}
         max_repairs = int(conf.get("continuous_repairs", 3))
         if failed and latest and entry.settings.task_retry_mode == "ON_FAILURE" and \
