@@ -70,10 +70,12 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
         try:
             tt = session.pm.task_types[task.kind]
             scope = session.reference_scope(plan)
-            raw = task.settings_raw if task.settings_raw is not None else {}
-            if tt.resolve_references:
-                raw = resolve_deep(raw, scope)
-            settings = tt.settings_model.model_validate(raw)
+            settings = session.static_settings(task, tt)
+            if settings is None:
+                raw = task.settings_raw if task.settings_raw is not None else {}
+                if tt.resolve_references:
+                    raw = resolve_deep(raw, scope)
+                settings = tt.settings_model.model_validate(raw)
             params = _key_value_parameters(tt, settings, session.job_parameters)
             result.params = params or None
             ctx = TaskContext(

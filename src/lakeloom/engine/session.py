@@ -97,6 +97,22 @@ class RunSession:
         self.cancel_grace_seconds = float(workspace.settings.get("engine", {}).get("cancel_grace_seconds", 5))
         self.log = logging.getLogger("lakeloom.engine")
         self._lock = threading.Lock()
+        self._static_settings: dict[tuple[str, int], Any] = {}
+
+    # --- settings ---------------------------------------------------------------------
+
+    def static_settings(self, task: Any, tt: Any) -> Any:
+        """The parsed settings of a task whose settings hold no ``{{...}}`` reference.
+
+        Parsed once per run and reused by every attempt; None when the settings have
+        references (they are then resolved and parsed per attempt).
+        """
+        key = (task.task_key, id(task))
+        if key not in self._static_settings:
+            raw = task.settings_raw if task.settings_raw is not None else {}
+            has_refs = tt.resolve_references and "{{" in json.dumps(raw, default=str)
+            self._static_settings[key] = None if has_refs else tt.settings_model.model_validate(raw)
+        return self._static_settings[key]
 
     # --- paths and loggers ----------------------------------------------------------
 

@@ -22,12 +22,16 @@ _inherited: dict[int, LogSink] = {}
 
 
 class LogSink:
-    """Where one attempt's output goes: a file, line-buffered, with secrets redacted."""
+    """Where one attempt's output goes: a file, line-buffered, with secrets redacted.
+
+    The file is created on the first write: most orchestration-only tasks print
+    nothing, and creating a folder and a file per attempt was the largest per-task
+    cost of the engine. A task that wrote nothing has no log file.
+    """
 
     def __init__(self, path: Path, redact: Callable[[str], str] | None = None, echo: TextIO | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file = open(path, "a", encoding="utf-8", buffering=1)
+        self._file: TextIO | None = None
         self._redact = redact
         self._lock = threading.Lock()
         self._echo = echo
@@ -39,6 +43,9 @@ class LogSink:
         if self._redact is not None:
             text = self._redact(text)
         with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8", buffering=1)
             self._file.write(text)
             if self._echo is not None:
                 self._echo.write(text)
@@ -46,7 +53,8 @@ class LogSink:
     def close(self) -> None:
         with self._lock:
             self.closed = True
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
 
 
 def current_sink() -> LogSink | None:
