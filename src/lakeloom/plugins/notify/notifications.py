@@ -78,9 +78,10 @@ def _send(disp: Dispatcher, note: Notification, owner: Job | Task) -> None:
 
 
 def _note(event: str, run: dict[str, Any], job: Job, disp: Dispatcher, **kw: Any) -> Notification:
+    latest = {t["task_key"]: t for t in run.get("tasks", []) if "iteration" not in t}  # the last attempt of each
     failing = [{"task_key": t["task_key"], "result_state": t["state"].get("result_state", ""),
                 "error": t["state"].get("state_message", "")}
-               for t in run.get("tasks", []) if t["state"].get("result_state") in _FAILED and "iteration" not in t]
+               for t in latest.values() if t["state"].get("result_state") in _FAILED]
     duration = (run["end_time"] - run["start_time"]) / 1000 if run.get("end_time") else None
     return Notification(event, int(run.get("job_id", 0)), job.name, int(run["run_id"]),
                         disp.workspace.run_page_url(int(run["run_id"])), dict(run.get("state", {})),
