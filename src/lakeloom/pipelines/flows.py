@@ -1,0 +1,290 @@
+"""Running the flows of one dataset: materialized views, streaming tables, Auto CDC, sinks.
+
+Materialized views are recomputed and swapped in with ``CREATE OR REPLACE TABLE AS SELECT``
+(one Delta commit, so readers see the old or the new content, never a mix). Streaming
+flows are Structured Streaming queries with a checkpoint per flow under the pipeline's
+storage and an ``availableNow`` trigger: each update processes what arrived since the last
+one and stops.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from lakeloom.pipelines.expectations import (
+    Expectation,
+    ExpectationMetrics,
+    apply_expectations,
+    measure_expectations,
+    metrics_from_row,
+    obs_name,
+    violation_message,
+)
+from lakeloom.pipelines.model import Dataset, FlowDef, PipelineDefinitionError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.streaming import StreamingQuery
+
+    from lakeloom.pipelines.graph import UpdateGraph
+
+
+class FlowError(Exception):
+    """A flow failed; the message names the dataset and flow."""
+
+
+@dataclass
+class FlowResult:
+    """What one flow did in this update."""
+
+    flow: str
+    dataset: str
+    status: str = "COMPLETED"
+    rows_written: int = 0
+    mode: str = ""
+    metrics: ExpectationMetrics | None = None
+    expectations: list[Expectation] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def checkpoint_dir(storage: Path, ds: Dataset, flow: FlowDef) -> Path:
+    return storage / "checkpoints" / ds.name.lower() / flow.name.lower()
+
+
+@contextmanager
+def flow_conf(graph: UpdateGraph, ds: Dataset, flow: FlowDef) -> Iterator[None]:
+    """The dataset's and flow's ``spark_conf`` set on the update session while the flow runs."""
+    conf = {**ds.spark_conf, **flow.spark_conf}
+    session = graph.session
+    saved = {k: session.conf.get(k, None) for k in conf}
+    for k, v in conf.items():
+        session.conf.set(k, str(v))
+    previous, graph.current_flow = graph.current_flow, flow.name
+    try:
+        yield
+    finally:
+        graph.current_flow = previous
+        for k, v in saved.items():
+            if v is None:
+                session.conf.unset(k)
+            else:
+                session.conf.set(k, v)
+
+
+def query_dataframe(graph: UpdateGraph, ds: Dataset, flow: FlowDef) -> DataFrame:
+    """Call the flow's query (Python function or SQL) and check it returned a DataFrame."""
+    from pyspark.sql import DataFrame
+
+    if flow.sql is not None:
+        df = graph.session.sql(flow.sql)
+    else:
+        assert flow.func is not None
+        df = flow.func()
+    if not isinstance(df, DataFrame):
+        raise PipelineDefinitionError(f"{flow.location or ds.location}: the query function of {flow.label} must "
+                                      f"return a DataFrame, got {type(df).__name__}")
+    return df
+
+
+def conform(graph: UpdateGraph, ds: Dataset, df: DataFrame) -> DataFrame:
+    """Select and cast to the dataset's declared ``schema`` (when it has one)."""
+    from pyspark.sql import functions as F
+
+    if ds.schema is None:
+        return df
+    schema = ds.schema
+    if isinstance(schema, str):
+        try:
+            schema = graph.session.createDataFrame([], schema).schema
+        except Exception:  # noqa: BLE001 - DDL with generated columns etc.: the table enforces it
+            return df
+    have = {c.lower(): c for c in df.columns}
+    missing = [f.name for f in schema.fields if f.name.lower() not in have]
+    if missing:
+        raise PipelineDefinitionError(f"{ds.location}: {ds.label} declares column(s) {missing} that its query "
+                                      f"does not produce (query columns: {df.columns})")
+    return df.select(*[F.col(f"`{have[f.name.lower()]}`").cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def create_table(graph: UpdateGraph, ds: Dataset, schema: Any) -> None:
+    """Create the empty Delta table of a streaming dataset if it does not exist yet."""
+    session = graph.session
+    target = graph.qualified(ds)
+    if session.catalog.tableExists(target):
+        return
+    if isinstance(ds.schema, str):
+        try:
+            session.createDataFrame([], ds.schema)
+        except Exception:  # noqa: BLE001 - let SQL handle generated columns and constraints
+            graph.raw_sql(f"CREATE TABLE {target} ({ds.schema}) USING DELTA")
+            return
+    writer = _with_layout(session.createDataFrame([], schema).writeTo(target), ds)
+    writer.create()
+
+
+def _with_layout(writer: Any, ds: Dataset) -> Any:
+    from pyspark.sql import functions as F
+
+    writer = writer.using("delta")
+    if ds.format and ds.format.lower() != "delta":
+        raise PipelineDefinitionError(f"{ds.location}: {ds.label} has format {ds.format!r}; lakeloom stores "
+                                      "pipeline datasets as Delta tables")
+    if ds.partition_cols:
+        writer = writer.partitionedBy(*[F.col(f"`{c}`") for c in ds.partition_cols])
+    if ds.cluster_by:
+        writer = writer.clusterBy(*ds.cluster_by)
+    for k, v in ds.table_properties.items():
+        writer = writer.tableProperty(k, str(v))
+    if ds.comment:
+        writer = writer.tableProperty("comment", ds.comment)
+    return writer
+
+
+def write_materialized_view(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame) -> FlowResult:
+    """Recompute ``ds`` and replace the table in one Delta commit."""
+    expectations = ds.expectations + flow.expectations
+    target = graph.qualified(ds)
+    with _measured(conform(graph, ds, df), expectations, ds, flow) as (out, metrics):
+        _with_layout(out.writeTo(target), ds).createOrReplace()
+    rows = metrics.rows - metrics.dropped if metrics is not None else last_commit_rows(graph, target)
+    return FlowResult(flow.name, ds.name, rows_written=rows, mode="COMPLETE", metrics=metrics,
+                      expectations=expectations)
+
+
+@contextmanager
+def _measured(df: DataFrame, expectations: list[Expectation], ds: Dataset,
+              flow: FlowDef) -> Iterator[tuple[DataFrame, ExpectationMetrics | None]]:
+    """Batch expectations: ``df`` cached, counted once, checked, then written from the cache."""
+    if not expectations:
+        yield df, None
+        return
+    cached = df.persist()
+    try:
+        yield measure_expectations(cached, expectations, dataset=ds.name, flow=flow.name)
+    finally:
+        cached.unpersist()
+
+
+def last_commit_rows(graph: UpdateGraph, target: str) -> int:
+    """``numOutputRows`` of the table's latest Delta commit (no data is read)."""
+    row = graph.raw_sql(f"DESCRIBE HISTORY {target} LIMIT 1").select("operationMetrics").first()
+    metrics = (row[0] if row else None) or {}
+    return int(metrics.get("numOutputRows") or 0)
+
+
+def append_stream(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame,
+                  cancel: threading.Event | None) -> FlowResult:
+    """Run a streaming flow into its table until the available input is processed."""
+    expectations = ds.expectations + flow.expectations
+    df = conform(graph, ds, df)
+    out = apply_expectations(df, expectations, dataset=ds.name, flow=flow.name) if expectations else df
+    create_table(graph, ds, out.schema)
+    writer = (out.writeStream.format("delta").outputMode("append")
+              .option("checkpointLocation", str(checkpoint_dir(graph.storage, ds, flow)))
+              .option("mergeSchema", "true").trigger(availableNow=True))
+    query = writer.toTable(graph.qualified(ds))
+    rows, metrics = await_query(query, cancel, obs_name(flow.name), expectations)
+    return FlowResult(flow.name, ds.name, rows_written=rows - metrics.dropped, mode="APPEND",
+                      metrics=metrics if expectations else None, expectations=expectations)
+
+
+def append_once(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame) -> FlowResult:
+    """A batch ``once`` flow: appended on the first update (and after a full refresh) only."""
+    marker = checkpoint_dir(graph.storage, ds, flow) / "_once_done"
+    if marker.exists():
+        return FlowResult(flow.name, ds.name, status="SKIPPED", mode="ONCE")
+    expectations = ds.expectations + flow.expectations
+    target = graph.qualified(ds)
+    with _measured(conform(graph, ds, df), expectations, ds, flow) as (out, metrics):
+        create_table(graph, ds, out.schema)
+        out.writeTo(target).option("mergeSchema", "true").append()
+    rows = metrics.rows - metrics.dropped if metrics is not None else last_commit_rows(graph, target)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("done\n")
+    return FlowResult(flow.name, ds.name, rows_written=rows, mode="ONCE", metrics=metrics, expectations=expectations)
+
+
+def write_sink(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame,
+               cancel: threading.Event | None) -> FlowResult:
+    """A streaming flow into an external sink (any streaming format, with the sink's options)."""
+    if not df.isStreaming:
+        raise PipelineDefinitionError(f"{flow.location}: {flow.label} into sink {ds.name!r} must be a streaming query")
+    options = dict(ds.sink_options)
+    writer = (df.writeStream.format(ds.format or "delta").options(**options)
+              .option("checkpointLocation", str(checkpoint_dir(graph.storage, ds, flow))).trigger(availableNow=True))
+    table = options.pop("tableName", None)
+    query = writer.toTable(table) if table else writer.start()
+    rows, _ = await_query(query, cancel, obs_name(flow.name), [])
+    return FlowResult(flow.name, ds.name, rows_written=rows, mode="APPEND")
+
+
+def await_query(query: StreamingQuery, cancel: threading.Event | None, observed: str,
+                expectations: list[Expectation]) -> tuple[int, ExpectationMetrics]:
+    """Wait for an ``availableNow`` query (stopping it on cancel); rows read and observed metrics."""
+    try:
+        while not query.awaitTermination(0.5):
+            if cancel is not None and cancel.is_set():
+                query.stop()
+                raise FlowError("cancelled")
+    except FlowError:
+        raise
+    except Exception as e:
+        raise FlowError(violation_message(e) or _first_line(e)) from e
+    rows = 0
+    metrics = ExpectationMetrics()
+    for progress in query.recentProgress:
+        rows += int(progress["numInputRows"] or 0)
+        row = (progress.get("observedMetrics") or {}).get(observed) if hasattr(progress, "get") else None
+        if row is not None:
+            metrics.add(metrics_from_row(row.asDict() if hasattr(row, "asDict") else dict(row), expectations))
+    return rows, metrics
+
+
+def run_cdc(graph: UpdateGraph, ds: Dataset, flow: FlowDef, cancel: threading.Event | None) -> FlowResult:
+    """An Auto CDC flow: the source's change events merged into ``ds`` batch by batch."""
+    from lakeloom.pipelines.cdc import CdcPlan, apply_scd1, apply_scd2, create_target
+
+    assert flow.cdc is not None
+    spec = flow.cdc
+    source = graph.session.readStream.table(spec.source)
+    plan = CdcPlan.build(spec, source.columns, f"{flow.location}: Auto CDC {flow.label} into {ds.name!r}")
+    target = graph.qualified(ds)
+    create_target(graph.session, target, plan.target_schema(source), ds.table_properties, ds.comment)
+    state = checkpoint_dir(graph.storage, ds, flow) / "scd1_state"
+    applied = [0]
+
+    def apply(batch: DataFrame, batch_id: int) -> None:
+        if spec.stored_as_scd_type == 2:
+            applied[0] += apply_scd2(batch, plan, target)
+        else:
+            applied[0] += apply_scd1(batch, plan, target, state)
+
+    if not source.isStreaming:
+        apply(source, 0)
+        return FlowResult(flow.name, ds.name, rows_written=applied[0], mode=f"SCD{spec.stored_as_scd_type}")
+    query = (source.writeStream.foreachBatch(apply)
+             .option("checkpointLocation", str(checkpoint_dir(graph.storage, ds, flow) / "stream"))
+             .trigger(availableNow=True).start())
+    await_query(query, cancel, obs_name(flow.name), [])
+    return FlowResult(flow.name, ds.name, rows_written=applied[0], mode=f"SCD{spec.stored_as_scd_type}")
+
+
+def _first_line(err: BaseException) -> str:
+    java = getattr(err, "java_exception", None)
+    text = str(java.toString() if java is not None else err).strip()
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("JVM stacktrace"):
+            return line.strip()
+    return type(err).__name__
+
+
+def timed(fn: Any, *args: Any) -> FlowResult:
+    start = time.perf_counter()
+    result: FlowResult = fn(*args)
+    result.seconds = round(time.perf_counter() - start, 3)
+    return result

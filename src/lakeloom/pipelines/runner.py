@@ -1,0 +1,382 @@
+"""A pipeline update: load the graph, build every selected dataset in dependency order, log.
+
+The update runs in a child session of the run's SparkSession (``newSession``: same
+SparkContext and catalogs, own SQL conf, temporary views and current catalog/schema), so the
+pipeline's ``configuration``, its target ``catalog.schema`` and its views stay private to it.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+from lakeloom.pipelines.eventlog import EventLog
+from lakeloom.pipelines.flows import (
+    FlowError,
+    FlowResult,
+    append_once,
+    append_stream,
+    checkpoint_dir,
+    flow_conf,
+    query_dataframe,
+    run_cdc,
+    timed,
+    write_materialized_view,
+    write_sink,
+)
+from lakeloom.pipelines.graph import UpdateGraph, UpstreamFailed, activated
+from lakeloom.pipelines.model import Dataset, PipelineDefinitionError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from lakeloom.config import Workspace
+    from lakeloom.pipelines.registry import PipelineRegistry
+    from lakeloom.pipelines.spec import LoadedPipeline
+
+log = logging.getLogger("lakeloom.pipelines")
+
+
+@dataclass
+class UpdateOptions:
+    """What to refresh. With a selection, only the named datasets are updated."""
+
+    full_refresh: bool = False
+    refresh_selection: list[str] = field(default_factory=list)
+    full_refresh_selection: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+@dataclass
+class DatasetResult:
+    name: str
+    kind: str
+    status: str = "PENDING"
+    rows_written: int = 0
+    flows: list[FlowResult] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    schema: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class UpdateResult:
+    """The outcome of one update (``lakeloom pipeline run`` prints it; pipeline_task returns it)."""
+
+    pipeline: str
+    update_id: str
+    status: str = "RUNNING"
+    datasets: dict[str, DatasetResult] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    def as_output(self) -> dict[str, Any]:
+        """A JSON-friendly summary (``pipeline_output`` of a pipeline_task)."""
+        return {
+            "pipeline": self.pipeline, "update_id": self.update_id, "state": self.status, "error": self.error,
+            "duration_seconds": self.seconds, "order": self.order,
+            "datasets": {k: {"kind": d.kind, "status": d.status, "rows_written": d.rows_written,
+                             "inputs": d.inputs, "error": d.error, "schema": d.schema,
+                             "expectations": [_expectation_row(f, e) for f in d.flows if f.metrics
+                                              for e in f.expectations]}
+                         for k, d in self.datasets.items()},
+        }
+
+
+def _expectation_row(f: FlowResult, e: Any) -> dict[str, Any]:
+    assert f.metrics is not None
+    failed = f.metrics.failed.get(e.name, 0)
+    return {"flow": f.flow, "name": e.name, "action": e.action, "passed_records": f.metrics.rows - failed,
+            "failed_records": failed}
+
+
+class PipelineUpdateFailed(Exception):
+    """The update failed; ``result`` has the per-dataset outcome."""
+
+    def __init__(self, message: str, result: UpdateResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class _Update:
+    def __init__(self, loaded: LoadedPipeline, workspace: Workspace, options: UpdateOptions,
+                 cancel: threading.Event | None) -> None:
+        self.loaded, self.spec, self.options, self.cancel = loaded, loaded.spec, options, cancel
+        self.storage = loaded.storage_dir(workspace)
+        self.workspace = workspace
+        self.events = EventLog(self.storage, self.spec.name)
+        self.result = UpdateResult(self.spec.name, self.events.update_id)
+        self.selected: set[str] | None = None
+        self.full: set[str] = set()
+        self.graph: UpdateGraph | None = None
+        self.registry: PipelineRegistry | None = None
+
+    # --- building one dataset ------------------------------------------------------
+    def build(self, ds: Dataset) -> None:
+        assert self.graph is not None and self.registry is not None
+        if self.cancel is not None and self.cancel.is_set():
+            raise FlowError("cancelled")
+        res = self.result.datasets.setdefault(ds.name.lower(), DatasetResult(ds.name, ds.kind))
+        flows = self.registry.flows_into(ds)
+        if self.options.dry_run:
+            self._plan(ds, res, flows)
+            return
+        if ds.kind != "view" and self.selected is not None and ds.name.lower() not in self.selected:
+            res.status = "SKIPPED"
+            return
+        if ds.name.lower() in self.full:
+            self._reset(ds)
+        for flow in flows:
+            self.events.emit("flow_progress", f"Flow '{flow.name}' is RUNNING.", dataset=ds.name, flow=flow.name,
+                             status="RUNNING", details={"flow_progress": {"status": "RUNNING"}})
+            try:
+                with flow_conf(self.graph, ds, flow):
+                    result = timed(self._run_flow, ds, flow)
+            except PipelineDefinitionError:
+                raise
+            except BaseException as e:
+                upstream = _upstream(e)
+                status = "SKIPPED" if upstream else "FAILED"
+                message = (f"skipped: upstream dataset {upstream!r} failed" if upstream
+                           else _message(e, ds, flow.name))
+                res.status, res.error = status, message
+                res.flows.append(FlowResult(flow.name, ds.name, status=status, error=message))
+                self.events.emit("flow_progress", f"Flow '{flow.name}' has {status}.", level="ERROR",
+                                 dataset=ds.name, flow=flow.name, status=status, error=message,
+                                 details={"flow_progress": {"status": status}})
+                log.error("pipeline %s: %s %s: %s", self.spec.name, ds.name, status.lower(), message)
+                raise FlowError(message) from e
+            res.flows.append(result)
+            res.rows_written += result.rows_written
+            details: dict[str, Any] = {"flow_progress": {"status": result.status, "mode": result.mode,
+                                                         "metrics": {"num_output_rows": result.rows_written},
+                                                         "seconds": result.seconds}}
+            if result.metrics is not None and result.expectations:
+                details["flow_progress"]["data_quality"] = result.metrics.as_event(result.expectations, ds.name)
+            self.events.emit("flow_progress", f"Flow '{flow.name}' has {result.status}.", dataset=ds.name,
+                             flow=flow.name, status=result.status, rows_written=result.rows_written, details=details)
+        res.status = "COMPLETED"
+        log.info("pipeline %s: %s %s (%d rows)", self.spec.name, ds.kind, ds.name, res.rows_written)
+
+    def _run_flow(self, ds: Dataset, flow: Any) -> FlowResult:
+        assert self.graph is not None
+        graph = self.graph
+        if ds.kind == "view":
+            df = query_dataframe(graph, ds, flow)
+            if ds.expectations or flow.expectations:
+                from lakeloom.pipelines.expectations import apply_expectations
+
+                df = apply_expectations(df, ds.expectations + flow.expectations, dataset=ds.name, flow=flow.name)
+            graph.dataframes[ds.name.lower()] = df
+            if "." not in ds.name:
+                df.createOrReplaceTempView(ds.name)
+            return FlowResult(flow.name, ds.name, mode="VIEW")
+        if flow.cdc is not None:
+            return run_cdc(graph, ds, flow, self.cancel)
+        df = query_dataframe(graph, ds, flow)
+        if ds.kind == "sink":
+            return write_sink(graph, ds, flow, df, self.cancel)
+        if flow.once:
+            return append_once(graph, ds, flow, df)
+        if df.isStreaming and ds.kind != "materialized_view":
+            return append_stream(graph, ds, flow, df, self.cancel)
+        if df.isStreaming:
+            raise PipelineDefinitionError(f"{flow.location or ds.location}: {ds.label} is a materialized view, "
+                                          "but its query reads a stream; use spark.read / batch sources")
+        if ds.kind == "materialized_view" or len(self.registry.flows_into(ds)) == 1:  # type: ignore[union-attr]
+            return write_materialized_view(graph, ds, flow, df)
+        raise PipelineDefinitionError(f"{flow.location}: {flow.label} into {ds.label} returns a batch DataFrame; "
+                                      "flows into a streaming table need a streaming read (or once=True)")
+
+    def _plan(self, ds: Dataset, res: DatasetResult, flows: list[Any]) -> None:
+        from lakeloom.pipelines.cdc import CdcPlan
+        from lakeloom.pipelines.expectations import apply_expectations
+        from lakeloom.pipelines.flows import conform
+
+        assert self.graph is not None
+        graph = self.graph
+        frames = []
+        for flow in flows:
+            with flow_conf(graph, ds, flow):
+                if flow.cdc is not None:
+                    source = graph.session.readStream.table(flow.cdc.source)
+                    plan = CdcPlan.build(flow.cdc, source.columns, f"{flow.location}: Auto CDC {flow.label}")
+                    frames.append(graph.session.createDataFrame([], plan.target_schema(source)))
+                    continue
+                df = conform(graph, ds, query_dataframe(graph, ds, flow))
+                exps = ds.expectations + flow.expectations
+                frames.append(apply_expectations(df, exps, dataset=ds.name, flow=flow.name) if exps else df)
+        if not frames:
+            res.status = "PLANNED"
+            return
+        df = frames[0]
+        for other in frames[1:]:
+            df = df.unionByName(other, allowMissingColumns=True)
+        graph.dataframes[ds.name.lower()] = df
+        if "." not in ds.name:
+            df.createOrReplaceTempView(ds.name)
+        if ds.kind == "table":
+            res.kind = "streaming_table" if df.isStreaming else "materialized_view"
+        res.schema, res.status = df.schema.simpleString(), "PLANNED"
+
+    def _reset(self, ds: Dataset) -> None:
+        """Full refresh: empty the table and forget every checkpoint and CDC state of ``ds``."""
+        assert self.graph is not None and self.registry is not None
+        for flow in self.registry.flows_into(ds):
+            shutil.rmtree(checkpoint_dir(self.storage, ds, flow), ignore_errors=True)
+            shutil.rmtree(self.storage / "autoloader" / flow.name, ignore_errors=True)
+        target = self.graph.qualified(ds)
+        if ds.stored and ds.kind != "materialized_view" and self.graph.session.catalog.tableExists(target):
+            self.graph.raw_sql(f"DELETE FROM {target}")
+
+    # --- the whole update --------------------------------------------------------------
+    def select(self, registry: PipelineRegistry) -> None:
+        names = {n.lower() for n in self.options.refresh_selection + self.options.full_refresh_selection}
+        unknown = sorted(n for n in names if n not in registry.datasets)
+        if unknown:
+            known = ", ".join(sorted(d.name for d in registry.datasets.values()))
+            raise PipelineDefinitionError(f"{self.loaded.label}: no dataset(s) {unknown} in pipeline "
+                                          f"{self.spec.name!r} (datasets: {known})")
+        self.selected = names or None
+        if self.options.full_refresh:
+            self.full = {k for k, d in registry.datasets.items() if d.stored}
+        else:
+            self.full = {n.lower() for n in self.options.full_refresh_selection}
+
+    def run(self, session: SparkSession) -> UpdateResult:
+        from lakeloom.pipelines.registry import load_graph
+
+        self.events.emit("create_update", f"Update {self.result.update_id} started.",
+                         details={"create_update": {"full_refresh": self.options.full_refresh,
+                                                    "refresh_selection": self.options.refresh_selection,
+                                                    "full_refresh_selection": self.options.full_refresh_selection,
+                                                    "validate_only": self.options.dry_run}})
+        registry = self.registry = load_graph(self.loaded, session)
+        for k, v in registry.sql_conf.items():
+            session.conf.set(k, v)
+        self.select(registry)
+        self.graph = UpdateGraph(registry, session, self.spec.catalog, self.spec.schema_name,
+                                 "plan" if self.options.dry_run else "run", self.build, self.storage, self.workspace)
+        with activated(self.graph):
+            for ds in registry.datasets.values():
+                try:
+                    self.graph.ensure(ds)
+                except UpstreamFailed:
+                    continue
+        for key, res in self.result.datasets.items():
+            res.inputs = list(self.graph.edges.get(key, []))
+        for flow in registry.flows.values():
+            self.events.emit("flow_definition", f"Flow '{flow.name}' is defined as writing to '{flow.target}'.",
+                             dataset=flow.target, flow=flow.name,
+                             details={"flow_definition": {"output_dataset": flow.target,
+                                                          "input_datasets": self.graph.edges.get(flow.target.lower(), []),
+                                                          "source": flow.location,
+                                                          "kind": "AUTO_CDC" if flow.cdc else "SQL" if flow.sql else "PYTHON"}})
+        self.result.order = [self.result.datasets[k].name for k in self.graph.order if k in self.result.datasets]
+        return self.result
+
+
+def _upstream(e: BaseException) -> str | None:
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, UpstreamFailed):
+            return seen.dataset
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _message(e: BaseException, ds: Dataset, flow: str) -> str:
+    from lakeloom.pipelines.expectations import violation_message
+    from lakeloom.pipelines.flows import _first_line
+
+    text = violation_message(e) or (str(e) if isinstance(e, FlowError) else f"{type(e).__name__}: {_first_line(e)}")
+    return f"dataset {ds.name!r}, flow {flow!r}: {text}"
+
+
+def run_update(spark: SparkSession, loaded: LoadedPipeline, workspace: Workspace,
+               options: UpdateOptions | None = None, *, cancel: threading.Event | None = None) -> UpdateResult:
+    """Run (or with ``options.dry_run`` plan) one update of ``loaded``. Raises PipelineUpdateFailed."""
+    options = options or UpdateOptions()
+    update = _Update(loaded, workspace, options, cancel)
+    start = time.perf_counter()
+    session = spark.newSession()
+    result = update.result
+    try:
+        with _active(session, spark):
+            _prepare_session(session, loaded, dry_run=options.dry_run)
+            update.run(session)
+        failed = [d for d in result.datasets.values() if d.status in ("FAILED", "SKIPPED") and d.error]
+        result.status = "FAILED" if failed else "COMPLETED"
+        if failed:
+            result.error = "; ".join(d.error for d in failed if d.status == "FAILED") or failed[0].error
+    except BaseException as e:
+        result.status = "CANCELED" if cancel is not None and cancel.is_set() else "FAILED"
+        result.error = str(e) if isinstance(e, (PipelineDefinitionError, FlowError)) else f"{type(e).__name__}: {e}"
+        if not isinstance(e, Exception):
+            raise
+    finally:
+        result.seconds = round(time.perf_counter() - start, 3)
+        update.events.emit("update_progress", f"Update {result.update_id} is {result.status}.",
+                           level="ERROR" if result.status == "FAILED" else "INFO", status=result.status,
+                           error=result.error, details={"update_progress": {"state": result.status,
+                                                                            "seconds": result.seconds}})
+        if not options.dry_run:
+            try:
+                update.events.flush(spark)
+            except Exception as e:  # noqa: BLE001 - never hide the update's own outcome
+                log.error("pipeline %s: could not write the event log: %s", loaded.spec.name, e)
+    if result.status != "COMPLETED":
+        raise PipelineUpdateFailed(f"pipeline {loaded.spec.name!r} update {result.update_id} {result.status}: "
+                                   f"{result.error}", result)
+    return result
+
+
+def _prepare_session(session: SparkSession, loaded: LoadedPipeline, *, dry_run: bool) -> None:
+    from lakeloom.catalog.names import quote_part
+
+    spec = loaded.spec
+    for k, v in spec.configuration.items():
+        session.conf.set(k, v)
+    catalog, schema = spec.catalog.lower(), spec.schema_name.lower()
+    session.catalog.setCurrentCatalog(catalog)
+    if not dry_run:
+        session.sql(f"CREATE SCHEMA IF NOT EXISTS {quote_part(catalog)}.{quote_part(schema)}")
+    if dry_run and not session.catalog.databaseExists(f"{catalog}.{schema}"):
+        return
+    session.catalog.setCurrentDatabase(schema)
+
+
+class _active:  # noqa: N801 - a context manager
+    """Make ``session`` the active session (Python and JVM) while the update runs."""
+
+    def __init__(self, session: SparkSession, parent: SparkSession) -> None:
+        self.session, self.parent = session, parent
+
+    def __enter__(self) -> None:
+        from pyspark.sql import SparkSession
+
+        self.saved = SparkSession._activeSession
+        SparkSession._activeSession = self.session
+        SparkSession._get_j_spark_session_class(self.session._jvm).setActiveSession(self.session._jsparkSession)
+
+    def __exit__(self, *exc: object) -> None:
+        from pyspark.sql import SparkSession
+
+        restored = self.saved or self.parent
+        SparkSession._activeSession = restored
+        SparkSession._get_j_spark_session_class(restored._jvm).setActiveSession(restored._jsparkSession)
+
+
+def iter_results(result: UpdateResult) -> Iterator[DatasetResult]:
+    """Dataset results in build order, then any not built."""
+    seen = set()
+    for name in result.order:
+        seen.add(name.lower())
+        yield result.datasets[name.lower()]
+    for key, d in result.datasets.items():
+        if key not in seen:
+            yield d

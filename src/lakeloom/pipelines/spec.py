@@ -1,0 +1,269 @@
+"""Pipeline resources: the YAML model and the loaders (standalone or inside a bundle).
+
+A pipeline is defined either in its own ``*.pipeline.yml`` (a bare mapping, or the
+bundle shape) or under ``resources: {pipelines: {<key>: {...}}}`` of a bundle file next to
+its jobs::
+
+    resources:
+      pipelines:
+        retail_dlt:
+          name: retail_dlt
+          catalog: main
+          schema: retail_dlt
+          libraries: [{glob: {include: transformations/**}}, {file: {path: gold.sql}}]
+          configuration: {landing: .lakeloom/volumes/main/retail/landing}
+
+Loading never starts a JVM; errors name the file, the line and the field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from lakeloom.spec.loader import JobSpecError, LineMap, SpecError, _compose, validation_errors
+from lakeloom.spec.models import Strict, _IgnoringDatabricksOnly
+
+if TYPE_CHECKING:
+    from lakeloom.config import Workspace
+
+#: Databricks pipeline settings with no local meaning: accepted, ignored.
+IGNORED_PIPELINE_FIELDS = frozenset({
+    "clusters", "continuous", "channel", "edition", "photon", "serverless", "notifications",
+    "budget_policy_id", "allow_duplicate_names", "deployment", "filters", "trigger", "id",
+    "root_path", "environment", "permissions", "run_as", "tags", "target", "gateway_definition",
+    "ingestion_definition", "restart_window", "event_log",
+})
+
+
+class GlobLibrary(Strict):
+    include: str
+
+
+class PathLibrary(Strict):
+    path: str
+
+
+class Library(Strict):
+    """One entry of ``libraries``: exactly one of ``glob``, ``file``, ``notebook``."""
+
+    glob: GlobLibrary | None = None
+    file: PathLibrary | None = None
+    notebook: PathLibrary | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Library:
+        kinds = [k for k in ("glob", "file", "notebook") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"a library needs exactly one of glob, file, notebook (got {kinds or 'none'})")
+        return self
+
+
+class PipelineSpec(_IgnoringDatabricksOnly):
+    """The settings of one pipeline (Databricks pipeline settings, local subset)."""
+
+    ignored_field_names: ClassVar[frozenset[str]] = IGNORED_PIPELINE_FIELDS
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$")
+    catalog: str = "main"
+    schema_: str = Field(default="default", alias="schema")
+    libraries: list[Library] = Field(min_length=1)
+    configuration: dict[str, str] = Field(default_factory=dict)
+    storage: str | None = None
+    development: bool = False
+
+    @classmethod
+    def _extra_key_ok(cls, key: str) -> bool:
+        return key == "schema"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_alias(cls, data: Any) -> Any:
+        # Legacy pipelines name the schema `target`.
+        if isinstance(data, dict) and "schema" not in data and isinstance(data.get("target"), str):
+            data = {**data, "schema": data["target"]}
+        return data
+
+    @field_validator("configuration", mode="before")
+    @classmethod
+    def _stringify(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): ("true" if x is True else "false" if x is False else str(x)) for k, x in v.items()}
+        return v
+
+    @property
+    def schema_name(self) -> str:
+        return self.schema_
+
+
+@dataclass
+class LoadedPipeline:
+    """A parsed pipeline with where it came from."""
+
+    spec: PipelineSpec
+    source: Path
+    key: str | None
+    lines: LineMap
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    @property
+    def label(self) -> str:
+        return f"{self.source}" + (f" (pipeline {self.key!r})" if self.key else "")
+
+    def storage_dir(self, workspace: Workspace) -> Path:
+        """Checkpoints, Auto Loader schemas and the event log live here."""
+        if self.spec.storage:
+            p = Path(self.spec.storage.removeprefix("file:").removeprefix("dbfs:"))
+            return p if p.is_absolute() else workspace.root / p
+        return workspace.state_dir / "pipelines" / self.spec.name
+
+    def library_files(self) -> list[Path]:
+        """Every source file, in declaration order (globs sorted). Raises JobSpecError if one is missing."""
+        out: list[Path] = []
+        errors: list[SpecError] = []
+        for i, lib in enumerate(self.spec.libraries):
+            line = self.lines.line_of(("libraries", i))
+            if lib.glob is not None:
+                pattern = lib.glob.include
+                matches = sorted(p for p in self.base_dir.glob(pattern)
+                                 if p.is_file() and p.suffix in (".py", ".sql", ".ipynb"))
+                if pattern.endswith("**"):
+                    matches = sorted(p for p in self.base_dir.glob(pattern + "/*")
+                                     if p.is_file() and p.suffix in (".py", ".sql", ".ipynb")) or matches
+                if not matches:
+                    errors.append(SpecError(str(self.source), line, f"glob {pattern!r} matches no .py or .sql file",
+                                            field=f"libraries[{i}].glob.include"))
+                out.extend(m for m in matches if m not in out)
+                continue
+            kind = "file" if lib.file is not None else "notebook"
+            raw = (lib.file or lib.notebook).path  # type: ignore[union-attr]
+            found = _find_source(self.base_dir, raw, notebook=kind == "notebook")
+            if found is None:
+                errors.append(SpecError(str(self.source), line, f"{kind} {raw!r} not found",
+                                        field=f"libraries[{i}].{kind}.path"))
+            elif found not in out:
+                out.append(found)
+        if errors:
+            raise JobSpecError(errors)
+        return out
+
+
+def _find_source(base: Path, raw: str, *, notebook: bool) -> Path | None:
+    p = Path(raw)
+    p = p if p.is_absolute() else base / p
+    candidates = [p] + ([p.with_name(p.name + ext) for ext in (".py", ".sql", ".ipynb")] if notebook else [])
+    return next((c.resolve() for c in candidates if c.is_file()), None)
+
+
+def _pipeline_documents(data: Any, source: str, lines: LineMap) -> list[tuple[str | None, dict[str, Any], tuple]]:
+    if not isinstance(data, dict):
+        raise JobSpecError([SpecError(source, lines.line_of(()), "a pipeline file must be a mapping")])
+    if "resources" in data:
+        resources = data["resources"]
+        pipelines = resources.get("pipelines") if isinstance(resources, dict) else None
+        if pipelines is None:
+            return []
+        if not isinstance(pipelines, dict):
+            raise JobSpecError([SpecError(source, lines.line_of(("resources", "pipelines")),
+                                          "resources.pipelines must be a mapping", field="resources.pipelines")])
+        docs = []
+        for key, body in pipelines.items():
+            if not isinstance(body, dict):
+                raise JobSpecError([SpecError(source, lines.line_of(("resources", "pipelines", key)),
+                                              f"pipeline {key!r} must be a mapping")])
+            docs.append((str(key), {"name": str(key), **body}, ("resources", "pipelines", key)))
+        return docs
+    return [(None, data, ())]
+
+
+def load_pipeline_documents(path: str | Path) -> list[LoadedPipeline]:
+    """Every pipeline defined in a file (standalone or bundle). Raises JobSpecError."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise JobSpecError([SpecError(str(path), None, f"cannot read pipeline file: {e.strerror or e}")]) from None
+    data, lines = _compose(text, str(path))
+    if data is None:
+        raise JobSpecError([SpecError(str(path), 1, "the pipeline file is empty")])
+    out, errors = [], []
+    for key, body, prefix in _pipeline_documents(data, str(path), lines):
+        try:
+            spec = PipelineSpec.model_validate(body)
+        except ValidationError as e:
+            errors.extend(validation_errors(e, str(path), body, lines, prefix))
+            continue
+        sub = LineMap({k[len(prefix):]: v for k, v in lines.lines.items() if k[:len(prefix)] == prefix})
+        out.append(LoadedPipeline(spec, p.resolve(), key, sub))
+    if errors:
+        raise JobSpecError(errors)
+    return out
+
+
+def load_pipeline(ref: str | Path, *, base_dir: Path | None = None,
+                  workspace: Workspace | None = None) -> LoadedPipeline:
+    """A pipeline by path (``x.pipeline.yml``, or ``bundle.yml`` with one pipeline), by
+    ``path:key``, or by key/name among the YAML files of ``base_dir`` and the workspace's
+    ``pipelines/*`` folders."""
+    text = str(ref)
+    base = base_dir or Path.cwd()
+    file_part, _, key = text.partition("::") if "::" in text else (text, "", "")
+    path = Path(file_part)
+    if not path.is_absolute():
+        path = base / path
+    if path.suffix in (".yml", ".yaml") or path.is_file():
+        if not path.is_file():
+            raise JobSpecError([SpecError(text, None, "pipeline file not found")])
+        docs = load_pipeline_documents(path)
+        if key:
+            docs = [d for d in docs if key in (d.key, d.spec.name)]
+        if len(docs) != 1:
+            names = ", ".join(str(d.key or d.spec.name) for d in load_pipeline_documents(path)) or "none"
+            raise JobSpecError([SpecError(str(path), None,
+                                          f"expected one pipeline{' named ' + repr(key) if key else ''}, "
+                                          f"found {len(docs)} (pipelines: {names})")])
+        return docs[0]
+    matches = [d for d in candidate_pipelines(base, workspace) if text in (d.key, d.spec.name)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        where = ", ".join(str(m.source) for m in matches)
+        raise JobSpecError([SpecError(text, None, f"several pipelines are named {text!r}: {where}")])
+    raise JobSpecError([SpecError(text, None, f"no pipeline file or pipeline named {text!r} "
+                                              f"in {base} or the workspace's pipelines/ folders")])
+
+
+def candidate_pipelines(base: Path, workspace: Workspace | None = None) -> list[LoadedPipeline]:
+    """Pipelines defined in YAML files of ``base`` (and its parent, for ``jobs/`` folders) and the
+    workspace's ``pipelines/*/`` trees. Files that fail to parse are skipped."""
+    files: list[Path] = []
+    roots = [base, base.parent] + ([workspace.root / "pipelines"] if workspace else [])
+    for root in roots:
+        if not root.is_dir():
+            continue
+        pattern = "*/**/*.y*ml" if root == (workspace.root / "pipelines" if workspace else None) else "*.y*ml"
+        for f in sorted(root.glob(pattern)):
+            if f.resolve() not in files:
+                files.append(f.resolve())
+    out: list[LoadedPipeline] = []
+    seen: set[tuple[Path, str | None]] = set()
+    for f in files:
+        try:
+            text = f.read_text()
+        except OSError:
+            continue
+        if "pipelines" not in text and not f.name.endswith((".pipeline.yml", ".pipeline.yaml")):
+            continue
+        try:
+            for d in load_pipeline_documents(f):
+                if (d.source, d.key) not in seen:
+                    seen.add((d.source, d.key))
+                    out.append(d)
+        except JobSpecError:
+            continue
+    return out

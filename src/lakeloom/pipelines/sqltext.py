@@ -1,0 +1,175 @@
+"""Small SQL text helpers: statement splitting, balanced parentheses, and the pipeline-only
+query syntax (``STREAM(x)``, ``read_files(...)``, ``LIVE.x``) rewritten to temporary views."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _skip_quoted(text: str, i: int) -> int:
+    """Index just past the quoted literal/identifier starting at ``text[i]``."""
+    q = text[i]
+    j = i + 1
+    while j < len(text):
+        if text[j] == "\\" and q != "`":
+            j += 2
+            continue
+        if text[j] == q:
+            if j + 1 < len(text) and text[j + 1] == q:
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    return len(text)
+
+
+def split_statements(text: str) -> list[tuple[str, int]]:
+    """Statements of a SQL script with comments removed, each with its 1-based start line."""
+    out: list[tuple[str, int]] = []
+    buf: list[str] = []
+    start_line: int | None = None
+    i, n = 0, len(text)
+
+    def flush() -> None:
+        nonlocal buf, start_line
+        stmt = "".join(buf).strip()
+        if stmt:
+            out.append((stmt, start_line or 1))
+        buf, start_line = [], None
+
+    while i < n:
+        ch = text[i]
+        if ch == "-" and text.startswith("--", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if ch == "/" and text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+            buf.append(" ")
+            continue
+        if ch == ";":
+            flush()
+            i += 1
+            continue
+        if start_line is None and not ch.isspace():
+            start_line = text.count("\n", 0, i) + 1
+        if ch in "'\"`":
+            j = _skip_quoted(text, i)
+            buf.append(text[i:j])
+            i = j
+            continue
+        buf.append(ch)
+        i += 1
+    flush()
+    return out
+
+
+def balanced(text: str, where: str) -> tuple[str, str]:
+    """Split ``(inner) rest`` at the parenthesis matching ``text[0]``; returns (inner, rest)."""
+    if not text.startswith("("):
+        raise ValueError(f"{where}: expected '('")
+    depth, i = 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "'\"`":
+            i = _skip_quoted(text, i)
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[1:i], text[i + 1:].lstrip()
+        i += 1
+    raise ValueError(f"{where}: unbalanced parentheses")
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside parentheses and quotes."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "'\"`":
+            i = _skip_quoted(text, i)
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return [p for p in parts if p.strip()]
+
+
+@dataclass
+class Rewritten:
+    """A query with pipeline-only syntax replaced by temporary view names."""
+
+    sql: str
+    #: view name -> ("stream", table name) | ("files", (streaming, path, options))
+    views: dict[str, tuple[str, Any]] = field(default_factory=dict)
+
+
+_READ_FILES = re.compile(r"\b(?P<stream>STREAM\s*\(?\s*)?read_files\s*(?=\()", re.IGNORECASE)
+_STREAM = re.compile(r"\bSTREAM\s*(?:\(\s*(?P<a>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))*)\s*\)|\s(?!(?:FROM|WHERE|AS|JOIN|ON|GROUP|ORDER|LIMIT|UNION|SELECT)\b)(?P<b>(?:`[^`]+`|\w+)"
+                     r"(?:\.(?:`[^`]+`|\w+))*))", re.IGNORECASE)
+_LIVE = re.compile(r"\bLIVE\s*\.\s*", re.IGNORECASE)
+
+
+def rewrite_query(sql: str, prefix: str = "__ll_src") -> Rewritten:
+    """Replace ``[STREAM] read_files(...)``, ``STREAM(x)`` / ``STREAM x`` and ``LIVE.`` with
+    temporary view names; the caller creates the views. Text inside quotes is untouched."""
+    out = Rewritten(sql)
+    if not re.search(r"\b(STREAM|read_files|LIVE)\b", sql, re.IGNORECASE):
+        return out
+    text = sql
+    while True:
+        m = _READ_FILES.search(text)
+        if not m:
+            break
+        inner, rest = balanced(text[m.end():], "read_files")
+        streaming = bool(m.group("stream"))
+        if streaming and m.group("stream").rstrip().endswith("("):
+            rest = rest.lstrip()
+            if rest.startswith(")"):
+                rest = rest[1:]
+        path, options = parse_read_files_args(inner)
+        name = f"{prefix}_{len(out.views)}"
+        out.views[name] = ("files", (streaming, path, options))
+        text = text[:m.start()] + name + " " + rest
+    text = _LIVE.sub("", text)
+
+    def stream(m: re.Match[str]) -> str:
+        name = f"{prefix}_{len(out.views)}"
+        out.views[name] = ("stream", (m.group("a") or m.group("b")).strip())
+        return name if m.group("a") else " " + name
+
+    out.sql = _STREAM.sub(stream, text)
+    return out
+
+
+def parse_read_files_args(inner: str) -> tuple[str, dict[str, str]]:
+    """``'path', format => 'json', header => true`` into (path, options)."""
+    items = split_top_level(inner)
+    if not items:
+        raise ValueError("read_files needs a path")
+    path = _literal(items[0])
+    options: dict[str, str] = {}
+    for item in items[1:]:
+        m = re.match(r"^\s*`?([\w.]+)`?\s*=>\s*(.+?)\s*$", item, re.DOTALL)
+        if not m:
+            raise ValueError(f"read_files: cannot parse argument {item.strip()!r} (expected name => value)")
+        options[m.group(1)] = _literal(m.group(2))
+    return path, options
+
+
+def _literal(text: str) -> str:
+    t = text.strip()
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
+        return t[1:-1].replace(t[0] * 2, t[0])
+    return t

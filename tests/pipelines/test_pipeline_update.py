@@ -1,0 +1,101 @@
+"""Pipeline updates on real Spark + Delta: Auto Loader ingestion, incremental streaming
+tables, expectations, SQL and Python datasets in one graph, event log, full refresh."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import land_json, write_pipeline
+from lakeloom.config import Workspace
+from lakeloom.pipelines.eventlog import read_events, summarize
+from lakeloom.pipelines.runner import PipelineUpdateFailed, UpdateOptions, run_update
+
+pytestmark = pytest.mark.spark
+
+INGEST = {
+    # Declared downstream-first on purpose: order comes from the reads.
+    "src/gold.sql": """
+        -- gold: recomputed every update
+        CREATE OR REFRESH MATERIALIZED VIEW revenue_by_region
+          COMMENT 'revenue per region'
+        AS SELECT region, count(*) AS orders, sum(amount) AS revenue
+           FROM silver_orders GROUP BY region;
+    """,
+    "src/silver.py": """
+        from pyspark import pipelines as dp
+        from pyspark.sql import functions as F
+
+        @dp.table(comment="valid orders")
+        @dp.expect_or_drop("positive_amount", "amount > 0")
+        @dp.expect("has_region", "region IS NOT NULL")
+        def silver_orders():
+            return spark.readStream.table("bronze_orders").select(
+                "order_id", F.col("amount").cast("double").alias("amount"), "region")
+    """,
+    "src/bronze.py": """
+        from pyspark import pipelines as dp
+
+        @dp.table
+        def bronze_orders():
+            return (spark.readStream.format("cloudFiles")
+                    .option("cloudFiles.format", "json")
+                    .option("cloudFiles.inferColumnTypes", "true")
+                    .load(spark.conf.get("test.landing")))
+    """,
+}
+
+
+def _orders(start: int, n: int, bad: int = 0) -> list[dict]:
+    rows = [{"order_id": start + i, "amount": 10.0 + i, "region": ["emea", "amer"][i % 2]} for i in range(n)]
+    for i in range(bad):
+        rows[i]["amount"] = -1.0
+    return rows
+
+
+def test_incremental_ingestion_expectations_sql_and_event_log(spark, spark_workspace: Workspace,
+                                                              tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    land_json(landing / "d1", "orders.json", _orders(0, 6, bad=1))
+    loaded = write_pipeline(tmp_path / "p", "ingest", INGEST, configuration={"test.landing": str(landing)})
+
+    first = run_update(spark, loaded, spark_workspace)
+    assert first.status == "COMPLETED"
+    assert first.order == ["bronze_orders", "silver_orders", "revenue_by_region"]
+    assert first.datasets["silver_orders"].inputs == ["bronze_orders"]
+    assert first.datasets["revenue_by_region"].inputs == ["silver_orders"]
+    assert spark.table("main.ingest.bronze_orders").count() == 6
+    assert spark.table("main.ingest.silver_orders").count() == 5
+    assert first.datasets["silver_orders"].rows_written == 5
+    silver_dq = first.as_output()["datasets"]["silver_orders"]["expectations"]
+    assert {e["name"]: (e["passed_records"], e["failed_records"]) for e in silver_dq} == {
+        "positive_amount": (5, 1), "has_region": (6, 0)}
+
+    land_json(landing / "d2", "orders.json", _orders(100, 2))
+    second = run_update(spark, loaded, spark_workspace)
+    assert second.datasets["bronze_orders"].rows_written == 2  # only the new file
+    assert second.datasets["silver_orders"].rows_written == 2
+    assert spark.table("main.ingest.silver_orders").count() == 7
+    gold = {r.region: r.orders for r in spark.table("main.ingest.revenue_by_region").collect()}
+    assert gold == {"emea": 3, "amer": 4}
+    history = spark.sql("DESCRIBE HISTORY main.ingest.revenue_by_region").collect()
+    assert [h.operation for h in history][0] == "CREATE OR REPLACE TABLE AS SELECT"
+
+    events = read_events(tmp_path / "p" / "storage")
+    updates = summarize(events)
+    assert [u.status for u in updates] == ["COMPLETED", "COMPLETED"]
+    assert updates[0].dropped_records == 1 and updates[1].rows_written == second.datasets["bronze_orders"].rows_written + 2 + 2
+    progress = [e for e in events if e["event_type"] == "flow_progress" and e["dataset"] == "silver_orders"
+                and e["status"] == "COMPLETED"]
+    dq = json.loads(progress[0]["details"])["flow_progress"]["data_quality"]
+    assert dq["dropped_records"] == 1
+    from_sql = spark.sql(f"SELECT count(*) FROM delta.`{tmp_path / 'p' / 'storage' / 'system' / 'events'}` "
+                         "WHERE event_type = 'flow_definition'").first()[0]
+    assert from_sql == 6
+
+    # Full refresh of one streaming table: truncated and reprocessed from every file.
+    third = run_update(spark, loaded, spark_workspace, UpdateOptions(full_refresh_selection=["bronze_orders"]))
+    assert third.datasets["bronze_orders"].rows_written == 8
+    assert third.datasets["silver_orders"].status == "SKIPPED"
+    assert spark.table("main.ingest.bronze_orders").count() == 8
