@@ -134,3 +134,15 @@ def test_sdk_auth_and_permissions(server: LiveServer) -> None:
                           schedule=jobs.CronSchedule(quartz_cron_expression="not cron", timezone_id="UTC"))
     with pytest.raises(NotFound):
         owner.jobs.get_run(987654)
+    import json
+    import urllib.error
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.url}/openapi.json") as resp:
+        paths = json.loads(resp.read())["paths"]
+    assert {"/api/2.2/jobs/run-now", "/api/2.2/jobs/runs/list", "/api/2.2/jobs/runs/repair"} <= set(paths)
+    try:
+        urllib.request.urlopen(f"{server.url}/api/2.2/jobs/list")
+        raise AssertionError("expected 401")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401 and json.loads(e.read())["error_code"] == "UNAUTHENTICATED"
