@@ -286,3 +286,22 @@ def test_validate_does_not_start_a_jvm(tmp_path: Path, pm: LakeloomPluginManager
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_bad_cron_and_timezone_are_reported_at_their_lines(tmp_path: Path, pm: LakeloomPluginManager) -> None:
+    path, text = write(tmp_path, """
+        name: nightly
+        schedule:
+          quartz_cron_expression: "0 61 * * * ?"
+          timezone_id: Mars/Olympus
+        tasks:
+          - task_key: a
+            python_task: {function: "m:f"}
+    """)
+    _, errors = validate_file(path, pm)
+    by_field = {e.field: e for e in errors}
+    cron = by_field["schedule.quartz_cron_expression"]
+    assert cron.line == line_of(text, "quartz_cron_expression") and "out of range" in cron.message
+    tz = by_field["schedule.timezone_id"]
+    assert tz.line == line_of(text, "timezone_id") and "Mars/Olympus" in tz.message
+    assert all(e.file == str(path) for e in errors) and len(errors) == 2

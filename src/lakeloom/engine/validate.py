@@ -34,6 +34,16 @@ def validate_loaded(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[SpecEr
                                     task.task_key, "task_key"))
         else:
             keys[task.task_key] = i
+    if job.schedule is not None:
+        from lakeloom.spec.cron import CronError, validate as validate_cron, zone
+
+        sched = job.schedule
+        for field, check in (("quartz_cron_expression", lambda: validate_cron(sched.quartz_cron_expression)),
+                             ("timezone_id", lambda: zone(sched.timezone_id))):
+            try:
+                check()
+            except CronError as e:
+                errors.append(SpecError(src, loaded.line_of("schedule", field), str(e), field=f"schedule.{field}"))
     by_key = {t.task_key: t for t in job.tasks}
     for i, task in enumerate(job.tasks):
         errors.extend(_check_task(loaded, pm, task, ("tasks", i), by_key))
