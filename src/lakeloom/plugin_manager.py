@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "lakeloom.plugins.run_job_task",
     "lakeloom.plugins.notebook_task",
     "lakeloom.plugins.sql_task",
+    "lakeloom.plugins.pipeline_task",
     "lakeloom.plugins.triggers.schedule",
     "lakeloom.plugins.triggers.file_arrival",
     "lakeloom.plugins.triggers.table_update",

@@ -363,6 +363,7 @@ def _command(module: str, attr: str) -> click.Command:
 cli.add_command(_command("lakeloom.cli.serve", "serve"))
 cli.add_command(_command("lakeloom.cli.deploy", "deploy"))
 cli.add_command(_command("lakeloom.cli.tokens", "tokens"))
+cli.add_command(_command("lakeloom.cli.pipeline", "pipeline"))
 jobs.add_command(_command("lakeloom.cli.pause", "pause"))
 jobs.add_command(_command("lakeloom.cli.pause", "unpause"))
 
