@@ -87,23 +87,26 @@ def column_names(value: Any, arg: str) -> list[str] | None:
         return None
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"create_auto_cdc_flow: {arg} must be a list of column names, got {type(value).__name__}")
-    return [column_sql(v).strip("`") for v in value]
+    out = []
+    for v in value:
+        e = column_expr(v)
+        out.append((e if isinstance(e, str) else str(e.__dict__["_jc"].toString())).strip("`"))
+    return out
 
 
-def column_sql(value: Any) -> str:
-    """SQL text of a column expression: strings as is, Columns through their expression."""
+def column_expr(value: Any) -> Any:
+    """A column expression kept as SQL text (strings, Connect Columns) or as a classic Column."""
     if isinstance(value, str):
         return value
-    expr = getattr(value, "_expr", None)
-    if expr is not None:  # Spark Connect Column (what pyspark's own create_auto_cdc_flow builds)
-        return str(expr)
-    jc = getattr(value, "_jc", None)
-    if jc is not None:
-        try:
-            return str(jc.expr().sql())
-        except Exception:  # noqa: BLE001 - fall back to the column's display form
-            return str(jc.toString())
+    module = type(value).__module__
+    if module.startswith("pyspark.sql.connect"):  # what pyspark's own create_auto_cdc_flow builds
+        return str(value.__dict__["_expr"])
+    if module.startswith("pyspark.sql"):
+        return value
     raise TypeError(f"expected a SQL expression string or a Column, got {type(value).__name__}")
+
+
+column_sql = column_expr
 
 
 def create_auto_cdc_flow(target: str, source: str, keys: list[Any], sequence_by: Any,
@@ -141,8 +144,8 @@ def create_auto_cdc_flow(target: str, source: str, keys: list[Any], sequence_by:
     if not key_names:
         raise PipelineDefinitionError(f"create_auto_cdc_flow into {target!r}: at least one key is required")
     cdc = CdcSpec(
-        source=source, keys=key_names, sequence_by=column_sql(sequence_by),
-        apply_as_deletes=column_sql(apply_as_deletes) if apply_as_deletes is not None else None,
+        source=source, keys=key_names, sequence_by=column_expr(sequence_by),
+        apply_as_deletes=column_expr(apply_as_deletes) if apply_as_deletes is not None else None,
         column_list=column_names(column_list, "column_list"),
         except_column_list=column_names(except_column_list, "except_column_list"),
         stored_as_scd_type=scd,

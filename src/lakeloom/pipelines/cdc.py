@@ -64,10 +64,10 @@ class CdcPlan:
         """Source rows as (columns, sequence, is-delete)."""
         from pyspark.sql import functions as F
 
-        delete = F.coalesce(F.expr(self.spec.apply_as_deletes), F.lit(False)) if self.spec.apply_as_deletes \
-            else F.lit(False)
+        deletes = self.spec.apply_as_deletes
+        delete = F.coalesce(_expr(deletes), F.lit(False)) if deletes is not None else F.lit(False)
         return source.select(*[F.col(f"`{c}`") for c in self.columns],
-                             F.expr(self.spec.sequence_by).alias(SEQ), delete.alias(DEL))
+                             _expr(self.spec.sequence_by).alias(SEQ), delete.alias(DEL))
 
     def target_schema(self, source: DataFrame) -> Any:
         from pyspark.sql.types import StructField, StructType
@@ -78,6 +78,12 @@ class CdcPlan:
             seq_type = ev[SEQ].dataType
             fields += [StructField(START, seq_type, True), StructField(END, seq_type, True)]
         return StructType([StructField(f.name, f.dataType, True) for f in fields])
+
+
+def _expr(e: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.expr(e) if isinstance(e, str) else e
 
 
 def _q(c: str) -> str:

@@ -77,10 +77,10 @@ class PipelineRegistry(GraphElementRegistry):
 
     def register_auto_cdc_flow(self, flow: Any) -> None:
         """pyspark's own ``AutoCdcFlow`` (SCD type 1, Connect columns turned into SQL text)."""
-        from lakeloom.pipelines.api import column_names, column_sql
+        from lakeloom.pipelines.api import column_expr, column_names
 
-        cdc = CdcSpec(flow.source, column_names(flow.keys, "keys") or [], column_sql(flow.sequence_by),
-                      column_sql(flow.apply_as_deletes) if flow.apply_as_deletes is not None else None,
+        cdc = CdcSpec(flow.source, column_names(flow.keys, "keys") or [], column_expr(flow.sequence_by),
+                      column_expr(flow.apply_as_deletes) if flow.apply_as_deletes is not None else None,
                       column_names(flow.column_list, "column_list"),
                       column_names(flow.except_column_list, "except_column_list"),
                       int(str(flow.stored_as_scd_type or 1)))

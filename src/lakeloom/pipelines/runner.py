@@ -123,7 +123,16 @@ class _Update:
         res = self.result.datasets.setdefault(ds.name.lower(), DatasetResult(ds.name, ds.kind))
         flows = self.registry.flows_into(ds)
         if self.options.dry_run:
-            self._plan(ds, res, flows)
+            try:
+                self._plan(ds, res, flows)
+            except PipelineDefinitionError:
+                raise
+            except BaseException as e:
+                upstream = _upstream(e)
+                res.status = "SKIPPED" if upstream else "FAILED"
+                res.error = (f"skipped: upstream dataset {upstream!r} failed" if upstream
+                             else _message(e, ds, flows[0].name if flows else ds.name))
+                raise FlowError(res.error) from e
             return
         if ds.kind != "view" and self.selected is not None and ds.name.lower() not in self.selected:
             res.status = "SKIPPED"
@@ -152,6 +161,8 @@ class _Update:
                 raise FlowError(message) from e
             res.flows.append(result)
             res.rows_written += result.rows_written
+            if res.kind == "table":
+                res.kind = "materialized_view" if result.mode == "COMPLETE" else "streaming_table"
             details: dict[str, Any] = {"flow_progress": {"status": result.status, "mode": result.mode,
                                                          "metrics": {"num_output_rows": result.rows_written},
                                                          "seconds": result.seconds}}
@@ -309,7 +320,7 @@ def run_update(spark: SparkSession, loaded: LoadedPipeline, workspace: Workspace
         with _active(session, spark):
             _prepare_session(session, loaded, dry_run=options.dry_run)
             update.run(session)
-        failed = [d for d in result.datasets.values() if d.status in ("FAILED", "SKIPPED") and d.error]
+        failed = [d for d in result.datasets.values() if d.status in ("FAILED", "SKIPPED", "PENDING") and d.error]
         result.status = "FAILED" if failed else "COMPLETED"
         if failed:
             result.error = "; ".join(d.error for d in failed if d.status == "FAILED") or failed[0].error

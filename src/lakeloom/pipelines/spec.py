@@ -138,7 +138,7 @@ class LoadedPipeline:
                 if not matches:
                     errors.append(SpecError(str(self.source), line, f"glob {pattern!r} matches no .py or .sql file",
                                             field=f"libraries[{i}].glob.include"))
-                out.extend(m for m in matches if m not in out)
+                out.extend(m.resolve() for m in matches if m.resolve() not in out)
                 continue
             kind = "file" if lib.file is not None else "notebook"
             raw = (lib.file or lib.notebook).path  # type: ignore[union-attr]

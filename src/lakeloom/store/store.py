@@ -27,6 +27,11 @@ _INSERT_TASK_RUN = insert(s.task_runs)
 _UPDATE_TASK_RUN = update(s.task_runs).where(s.task_runs.c.task_run_id == bindparam("_task_run_id"))
 
 ACTIVE_STATES = ("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED", "WAITING_FOR_RETRY")
+#: Task run ids of run ``r`` are ``r * TASK_RUN_ID_STRIDE + 1, + 2, ...``. Job runs and task
+#: runs share one id space in the Jobs API (``runs/get-output`` takes either), so the two
+#: must never collide; a fixed range per run costs nothing per attempt.
+TASK_RUN_ID_STRIDE = 10**9
+
 
 
 def now_ms() -> int:
@@ -71,6 +76,7 @@ class RunStore(ControlStoreMixin):
         self._sqlite = url.startswith("sqlite")
         self._compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
         self._migrate()
+        self._task_run_seq: dict[int, int] = {}
         self.pid = os.getpid()
         self.host = socket.gethostname()
         self.marker = _process_marker(self.pid)
@@ -237,7 +243,7 @@ class RunStore(ControlStoreMixin):
                        termination_code: str | None = None) -> int:
         t = now_ms()
         rowid = self._fast_write(_INSERT_TASK_RUN, dict(
-            run_id=run_id, task_key=task_key, attempt_number=attempt_number, execution_count=execution_count,
+            task_run_id=self._next_task_run_id(run_id), run_id=run_id, task_key=task_key, attempt_number=attempt_number, execution_count=execution_count,
             repair_id=repair_id, parent_task_run_id=parent_task_run_id, iteration=iteration,
             life_cycle_state=life_cycle_state, result_state=result_state, state_message=state_message,
             start_time=t, end_time=t if end else None, params_json=json.dumps(params) if params else None,
@@ -246,6 +252,18 @@ class RunStore(ControlStoreMixin):
         return int(rowid)
 
     def update_task_run(self, task_run_id: int, **values: Any) -> None:
+    def _next_task_run_id(self, run_id: int) -> int:
+        with self._lock:
+            last = self._task_run_seq.get(run_id)
+            if last is None:
+                if len(self._task_run_seq) > 10_000:  # a long-lived serve process: re-read on demand
+                    self._task_run_seq.clear()
+                rows = self._read(select(func.max(s.task_runs.c.task_run_id).label("m")).where(
+                    s.task_runs.c.run_id == run_id))
+                last = max(rows[0]["m"] or 0, run_id * TASK_RUN_ID_STRIDE)
+            self._task_run_seq[run_id] = last + 1
+            return last + 1
+
         self._fast_write(_UPDATE_TASK_RUN, {**values, "_task_run_id": task_run_id})
 
     def task_runs(self, run_id: int) -> list[dict[str, Any]]:
