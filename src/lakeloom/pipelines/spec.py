@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 IGNORED_PIPELINE_FIELDS = frozenset({
     "clusters", "continuous", "channel", "edition", "photon", "serverless", "notifications",
     "budget_policy_id", "allow_duplicate_names", "deployment", "filters", "trigger", "id",
-    "root_path", "environment", "permissions", "run_as", "tags", "target", "gateway_definition",
+    "root_path", "environment", "permissions", "run_as", "tags", "gateway_definition",
     "ingestion_definition", "restart_window", "event_log",
 })
 
@@ -76,14 +76,16 @@ class PipelineSpec(_IgnoringDatabricksOnly):
 
     @classmethod
     def _extra_key_ok(cls, key: str) -> bool:
-        return key == "schema"
+        return key in ("schema", "target")
 
     @model_validator(mode="before")
     @classmethod
     def _target_alias(cls, data: Any) -> Any:
         # Legacy pipelines name the schema `target`.
-        if isinstance(data, dict) and "schema" not in data and isinstance(data.get("target"), str):
-            data = {**data, "schema": data["target"]}
+        if isinstance(data, dict) and "target" in data:
+            data = dict(data)
+            target = data.pop("target")
+            data.setdefault("schema", target)
         return data
 
     @field_validator("configuration", mode="before")

@@ -60,7 +60,7 @@ def _validate(settings: PipelineTask, base_dir: Path) -> list[SpecIssue]:
         loaded = load_pipeline(settings.ref, base_dir=base_dir)
         loaded.library_files()
     except JobSpecError as e:
-        return [SpecIssue(field, err.format()) for err in e.errors]
+        return [SpecIssue(field, err.message if err.file == settings.ref else err.format()) for err in e.errors]
     return []
 
 

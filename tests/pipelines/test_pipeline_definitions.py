@@ -1,0 +1,161 @@
+"""Pipeline definitions without a JVM: YAML resources, SQL statements, query rewriting, and
+collecting Python (``dp`` / ``dlt``) and SQL sources through pyspark's registry."""
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lakeloom.pipelines.expectations import Expectation, parse_sql_constraint
+from lakeloom.pipelines.model import PipelineDefinitionError
+from lakeloom.pipelines.registry import PipelineRegistry, load_graph
+from lakeloom.pipelines.spec import load_pipeline, load_pipeline_documents
+from lakeloom.pipelines.sqltext import rewrite_query, split_statements
+from lakeloom.spec.loader import JobSpecError
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text).lstrip())
+
+
+def test_bundle_and_standalone_pipeline_resources(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "bundle.yml": """
+            resources:
+              jobs:
+                j: {name: j, tasks: [{task_key: p, pipeline_task: {pipeline_id: sales}}]}
+              pipelines:
+                sales:
+                  catalog: main
+                  target: sales_db
+                  libraries: [{glob: {include: src/*}}, {file: {path: extra.sql}}]
+                  configuration: {flag: true, n: 3}
+                  continuous: false
+        """,
+        "src/a.py": "x = 1\n", "src/b.sql": "SELECT 1", "extra.sql": "SELECT 2",
+        "solo.pipeline.yml": "name: solo\nschema: s\nlibraries: [{notebook: {path: src/a}}]\n",
+    })
+    (sales,) = load_pipeline_documents(tmp_path / "bundle.yml")
+    assert (sales.key, sales.spec.name, sales.spec.schema_name) == ("sales", "sales", "sales_db")
+    assert sales.spec.configuration == {"flag": "true", "n": "3"}
+    assert sales.spec.ignored_fields == ["continuous"]
+    assert [p.name for p in sales.library_files()] == ["a.py", "b.sql", "extra.sql"]
+    assert load_pipeline("sales", base_dir=tmp_path).source == sales.source
+    assert load_pipeline(str(tmp_path / "bundle.yml") + "::sales").key == "sales"
+    solo = load_pipeline("solo.pipeline.yml", base_dir=tmp_path)
+    assert [p.name for p in solo.library_files()] == ["a.py"]  # notebook path without extension
+
+
+def test_pipeline_errors_name_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pipeline.yml"
+    bad.write_text("name: bad\nlibraries:\n  - {file: {path: missing.py}}\nbogus: 1\n")
+    with pytest.raises(JobSpecError) as e:
+        load_pipeline(bad)
+    assert f"{bad}:4: field 'bogus': unknown field" in str(e.value)
+    bad.write_text("name: bad\nlibraries:\n  - {file: {path: missing.py}}\n")
+    with pytest.raises(JobSpecError, match=r"bad.pipeline.yml:3: field 'libraries\[0\].file.path': file 'missing.py' not found"):
+        load_pipeline(bad).library_files()
+    with pytest.raises(JobSpecError, match="no pipeline file or pipeline named 'nope'"):
+        load_pipeline("nope", base_dir=tmp_path)
+
+
+def test_sql_statements_and_constraints() -> None:
+    stmts = split_statements("-- c\nSET a = 1;\n/* x; */ SELECT ';' AS s;\n\nSELECT 2")
+    assert stmts == [("SET a = 1", 2), ("SELECT ';' AS s", 3), ("SELECT 2", 5)]
+    e = parse_sql_constraint("CONSTRAINT ok EXPECT (a > 0 AND (b IS NULL)) ON VIOLATION DROP ROW", where="f:1")
+    assert e == Expectation("ok", "a > 0 AND (b IS NULL)", "drop")
+    assert parse_sql_constraint("CONSTRAINT f EXPECT (x) ON VIOLATION FAIL UPDATE", where="").action == "fail"
+    assert parse_sql_constraint("id INT", where="") is None
+
+
+def test_query_rewriting_for_stream_read_files_and_live() -> None:
+    r = rewrite_query("SELECT * FROM STREAM(LIVE.raw) r JOIN live.dim d ON r.id = d.id", prefix="v")
+    assert r.sql == "SELECT * FROM v_0 r JOIN dim d ON r.id = d.id"
+    assert r.views == {"v_0": ("stream", "raw")}
+    r = rewrite_query("SELECT * FROM STREAM read_files('/in/x', format => 'csv', header => true)", prefix="v")
+    assert r.views == {"v_0": ("files", (True, "/in/x", {"format": "csv", "header": "true"}))}
+    assert rewrite_query("SELECT stream FROM t").sql == "SELECT stream FROM t"
+
+
+def _collect(tmp_path: Path, files: dict[str, str]) -> PipelineRegistry:
+    _write(tmp_path, files)
+    (tmp_path / "p.pipeline.yml").write_text("name: p\nlibraries: [{glob: {include: src/*}}]\n")
+    return load_graph(load_pipeline(tmp_path / "p.pipeline.yml"), None)  # type: ignore[arg-type]
+
+
+def test_python_and_sql_sources_collected_through_the_registry(tmp_path: Path) -> None:
+    reg = _collect(tmp_path, {
+        "src/a.py": """
+            from pyspark import pipelines as dp
+
+            @dp.expect("above", "x > 0")       # above the dataset decorator
+            @dp.table(name="events", comment="c", partition_cols=["d"])
+            @dp.expect_or_drop("below", "y IS NOT NULL")
+            def make_events():
+                return spark.readStream.table("raw")
+
+            dp.create_streaming_table("dim")
+            dp.create_auto_cdc_flow(target="dim", source="events", keys=["id"], sequence_by="ts",
+                                    stored_as_scd_type=2, track_history_except_column_list=["note"])
+            assert make_events is None
+        """,
+        "src/b.py": """
+            import dlt
+
+            @dlt.view
+            @dlt.expect_all_or_fail({"k": "k IS NOT NULL"})
+            def v():
+                return dlt.read("events")
+        """,
+        "src/c.sql": """
+            CREATE OR REFRESH STREAMING TABLE raw (CONSTRAINT id_ok EXPECT (id IS NOT NULL) ON VIOLATION FAIL UPDATE)
+              PARTITIONED BY (d) TBLPROPERTIES ('quality' = 'bronze')
+            AS SELECT * FROM STREAM read_files('/landing', format => 'json');
+            CREATE FLOW backfill AS INSERT INTO ONCE raw BY NAME SELECT * FROM read_files('/old', format => 'json');
+            APPLY CHANGES INTO dim2 FROM STREAM(events) KEYS (id) APPLY AS DELETE WHEN op = 'D'
+              SEQUENCE BY ts COLUMNS * EXCEPT (op) STORED AS SCD TYPE 2 TRACK HISTORY ON (name, city);
+            CREATE STREAMING TABLE dim2;
+        """,
+    })
+    kinds = {d.name: d.kind for d in reg.datasets.values()}
+    assert kinds == {"events": "streaming_table", "dim": "streaming_table", "v": "view", "raw": "streaming_table",
+                     "dim2": "streaming_table"}
+    events = reg.flows["events"]
+    assert sorted(e.name for e in events.expectations) == ["above", "below"]
+    assert reg.datasets["events"].partition_cols == ["d"] and reg.datasets["events"].location.endswith("a.py:4")
+    assert reg.flows["dim"].cdc.stored_as_scd_type == 2
+    assert reg.flows["dim"].cdc.track_history_except_column_list == ["note"]
+    assert reg.flows["v"].expectations == [Expectation("k", "k IS NOT NULL", "fail")]
+    raw = reg.datasets["raw"]
+    assert raw.expectations[0].action == "fail" and raw.table_properties == {"quality": "bronze"}
+    assert reg.flows["backfill"].once and reg.flows["backfill"].target == "raw"
+    cdc2 = reg.flows["dim2"].cdc
+    assert (cdc2.source, cdc2.keys, cdc2.apply_as_deletes, cdc2.except_column_list,
+            cdc2.track_history_column_list) == ("events", ["id"], "op = 'D'", ["op"], ["name", "city"])
+    import pyspark.pipelines as dp
+
+    assert "dlt" not in sys.modules and not hasattr(dp, "expect")  # only while loading
+
+
+def test_definition_errors_name_the_source(tmp_path: Path) -> None:
+    with pytest.raises(PipelineDefinitionError, match=r"a.py:\d+: dataset 'x' is defined twice"):
+        _collect(tmp_path / "1", {"src/a.py": """
+            from pyspark import pipelines as dp
+            dp.create_streaming_table("x")
+            dp.create_streaming_table("x")
+        """})
+    with pytest.raises(PipelineDefinitionError, match="flow 'f'.* targets 'nowhere', which is not defined"):
+        _collect(tmp_path / "2", {"src/a.py": """
+            from pyspark import pipelines as dp
+            @dp.append_flow(target="nowhere")
+            def f():
+                return None
+        """})
+    with pytest.raises(PipelineDefinitionError, match=r"b.sql:2: unsupported statement"):
+        _collect(tmp_path / "3", {"src/b.sql": "CREATE MATERIALIZED VIEW m AS SELECT 1;\nDROP TABLE m"})
+    with pytest.raises(PipelineDefinitionError, match=r"c.py:2: loading the pipeline source failed: NameError"):
+        _collect(tmp_path / "4", {"src/c.py": "x = 1\nundefined_name()\n"})
