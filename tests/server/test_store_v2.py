@@ -14,7 +14,7 @@ from lakeloom.store.store import RunStore
 def test_v1_store_upgrades_to_v2_keeping_its_runs(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'v1.db'}"
     eng = create_engine(url)
-    v1_tables = [t for t in schema.metadata.sorted_tables if t not in schema.V2_TABLES]
+    v1_tables = [t for t in schema.metadata.sorted_tables if t not in schema.V2_TABLES + schema.V3_TABLES]
     with eng.begin() as conn:
         schema.metadata.create_all(conn, tables=v1_tables)
         conn.execute(schema.meta.insert().values(key="schema_version", value="1"))
@@ -31,9 +31,10 @@ def test_v1_store_upgrades_to_v2_keeping_its_runs(tmp_path: Path) -> None:
     names = set(inspect(store.engine).get_table_names())
     assert {t.name for t in schema.V2_TABLES} <= names
     with store.engine.connect() as conn:
-        assert conn.execute(text("select value from lakeloom_meta")).scalar() == str(schema.SCHEMA_VERSION) == "2"
+        assert conn.execute(text("select value from lakeloom_meta")).scalar() == str(schema.SCHEMA_VERSION) == "3"
         indexes = {i["name"] for i in inspect(conn).get_indexes("runs")}
-    assert "ix_runs_job_state" in indexes
+    assert {"ix_runs_job_state", "ix_runs_result_start", "ix_runs_trigger_start"} <= indexes
+    assert "ui_sessions" in names
     assert store.get_run(1)["run_name"] == "old"
     assert store.claim_tick(1, 60_000, "cron") and not store.claim_tick(1, 60_000, "cron")
     assert store.cas_trigger_state(1, "cron", 0, {"since": 1})

@@ -108,6 +108,10 @@ def create_app(ctx: ServerContext, *, on_startup: list[Callable[[], None]] | Non
         app.include_router(api_jobs.router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
         app.include_router(api_runs.router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
 
+    from lakeloom.server.dashboard import install_dashboard
+
+    install_dashboard(app)
+
     @app.get("/.well-known/databricks-config", include_in_schema=False)
     def host_metadata() -> dict[str, Any]:
         """What the databricks-sdk probes at start-up: a workspace host with no OAuth endpoint."""

@@ -22,6 +22,16 @@ def _step_2(conn: Connection) -> None:
 STEPS[2] = _step_2
 
 
+def _step_3(conn: Connection) -> None:
+    """Version 3 (the dashboard): sign-in sessions and indexes for the runs page's filters."""
+    s.metadata.create_all(conn, tables=list(s.V3_TABLES))
+    for ddl in s.V3_INDEXES:
+        conn.exec_driver_sql(ddl)
+
+
+STEPS[3] = _step_3
+
+
 class StoreVersionError(RuntimeError):
     """The store was written by a newer lakeloom."""
 
@@ -39,6 +49,8 @@ def migrate(conn: Connection) -> int:
     if version is None:
         s.metadata.create_all(conn)
         conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_runs_job_state ON runs (job_id, life_cycle_state)")
+        for ddl in s.V3_INDEXES:
+            conn.exec_driver_sql(ddl)
         conn.execute(s.meta.insert().values(key="schema_version", value=str(s.SCHEMA_VERSION)))
         return s.SCHEMA_VERSION
     if version > s.SCHEMA_VERSION:

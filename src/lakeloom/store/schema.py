@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -183,3 +183,26 @@ notification_deliveries = Table(
 
 #: Tables added by schema version 2 (created by migration step 2 on a version-1 store).
 V2_TABLES = (schedule_ticks, trigger_state, job_controls, api_tokens, notification_deliveries)
+
+
+# --- version 3: the monitoring dashboard ---------------------------------------------
+
+ui_sessions = Table(
+    "ui_sessions", metadata,
+    Column("session_hash", String(128), primary_key=True),  # sha256 hex of the cookie value
+    Column("token_id", String(64), nullable=False),  # the API token signed in with; revoking it ends the session
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+    Column("expiry_time", BigInteger, nullable=False),
+)
+
+#: Tables added by schema version 3 (created by migration step 3).
+V3_TABLES = (ui_sessions,)
+
+#: Indexes added by schema version 3: the dashboard's run filters (state, trigger) stay
+#: index-ordered by start time, so a filtered page reads only the rows it shows.
+V3_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ix_runs_result_start ON runs (result_state, start_time)",
+    "CREATE INDEX IF NOT EXISTS ix_runs_trigger_start ON runs (trigger_type, start_time)",
+    "CREATE INDEX IF NOT EXISTS ix_runs_parent ON runs (parent_run_id)",
+)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from lakeloom.store import schema as s
 from lakeloom.store.control import ControlStoreMixin
+from lakeloom.store.ui import UiStoreMixin
 
 # Per-attempt writes use constant statements with bound parameters: building a fresh
 # ``insert().values(...)`` per call cost more (statement construction and cache-key
@@ -26,12 +27,12 @@ from lakeloom.store.control import ControlStoreMixin
 _INSERT_TASK_RUN = insert(s.task_runs)
 _UPDATE_TASK_RUN = update(s.task_runs).where(s.task_runs.c.task_run_id == bindparam("_task_run_id"))
 
-ACTIVE_STATES = ("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED", "WAITING_FOR_RETRY")
 #: Task run ids of run ``r`` are ``r * TASK_RUN_ID_STRIDE + 1, + 2, ...``. Job runs and task
 #: runs share one id space in the Jobs API (``runs/get-output`` takes either), so the two
 #: must never collide; a fixed range per run costs nothing per attempt.
 TASK_RUN_ID_STRIDE = 10**9
 
+ACTIVE_STATES = ("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED", "WAITING_FOR_RETRY")
 
 
 def now_ms() -> int:
@@ -58,7 +59,7 @@ def process_alive(pid: int, marker: str | None) -> bool:
     return marker is None or current is None or current == marker
 
 
-class RunStore(ControlStoreMixin):
+class RunStore(ControlStoreMixin, UiStoreMixin):
     """Thread-safe access to the store. Writes are serialised by one lock."""
 
     def __init__(self, url: str) -> None:
@@ -75,8 +76,8 @@ class RunStore(ControlStoreMixin):
         self._conn: Connection | None = None
         self._sqlite = url.startswith("sqlite")
         self._compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
-        self._migrate()
         self._task_run_seq: dict[int, int] = {}
+        self._migrate()
         self.pid = os.getpid()
         self.host = socket.gethostname()
         self.marker = _process_marker(self.pid)
@@ -251,7 +252,6 @@ class RunStore(ControlStoreMixin):
         assert rowid is not None
         return int(rowid)
 
-    def update_task_run(self, task_run_id: int, **values: Any) -> None:
     def _next_task_run_id(self, run_id: int) -> int:
         with self._lock:
             last = self._task_run_seq.get(run_id)
@@ -264,6 +264,7 @@ class RunStore(ControlStoreMixin):
             self._task_run_seq[run_id] = last + 1
             return last + 1
 
+    def update_task_run(self, task_run_id: int, **values: Any) -> None:
         self._fast_write(_UPDATE_TASK_RUN, {**values, "_task_run_id": task_run_id})
 
     def task_runs(self, run_id: int) -> list[dict[str, Any]]:
