@@ -57,8 +57,9 @@ def describe_cron(expression: str) -> str:
     """An English reading of a Quartz (or 5-field) cron expression; the expression itself
     when it is too unusual to read out."""
     fields = expression.split()
-    if len(fields) == 5:
-        fields = ["0", *fields]
+    if len(fields) == 5:  # plain cron: 0 = Sunday; Quartz numbers days from 1 = Sunday
+        dow = re.sub(r"\d", lambda m: str(int(m.group(0)) % 7 + 1), fields[4])
+        fields = ["0", *fields[:4], dow]
     if len(fields) not in (6, 7):
         return f"cron {expression}"
     sec, minute, hour, dom, month, dow = fields[:6]
