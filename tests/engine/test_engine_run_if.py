@@ -122,3 +122,13 @@ def test_run_result_comes_from_leaves(harness: Harness, tasks: list[dict], expec
     assert run["state"]["life_cycle_state"] == "TERMINATED"
     assert run["status"]["state"] == "TERMINATED"
     assert run["status"]["termination_details"]["code"] == code
+
+
+def test_failure_at_the_head_of_a_long_chain_skips_the_rest_without_recursion(harness: Harness) -> None:
+    # 3,000 downstream skips used to recurse _finish -> _consider -> _skip once per task.
+    tasks = [task("t0", "fail")] + [task(f"t{i}", deps=[f"t{i - 1}"]) for i in range(1, 3000)]
+    run = harness.run(tasks)
+    states = results(run)
+    assert states["t0"] == "FAILED"
+    assert {states[f"t{i}"] for i in range(1, 3000)} == {"UPSTREAM_FAILED"}
+    assert run["state"]["result_state"] == "FAILED"

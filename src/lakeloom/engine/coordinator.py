@@ -86,6 +86,8 @@ class Coordinator:
         self.parent_task_run_id = parent_task_run_id
         self.input_value = input_value
         self.has_input = has_input
+        self._to_consider: list[str] = []
+        self._considering = False
         # Counted, not recomputed: the loop asks after every event (O(n) per event was O(n^2) per run).
         self._remaining = sum(1 for k in self.tasks if self.state[k].result_state is None)
 
@@ -186,10 +188,20 @@ class Coordinator:
         if self.state[key].result_state is None and key in self.tasks:
             self._remaining -= 1
         self.state[key].result_state = result
-        for nxt in self.down.get(key, []):
-            if self.state[nxt].result_state is None and self._deps_done(nxt) and nxt not in self.ready \
-                    and nxt not in self.running:
-                self._consider(nxt)
+        self._to_consider.extend(self.down.get(key, []))
+        if self._considering:
+            return  # an outer _finish is draining the work list
+        # Iterative, not recursive: a failure early in a 10,000-task chain skips every
+        # task after it, which would otherwise recurse once per task.
+        self._considering = True
+        try:
+            while self._to_consider:
+                nxt = self._to_consider.pop()
+                if self.state[nxt].result_state is None and self._deps_done(nxt) and nxt not in self.ready \
+                        and nxt not in self.running:
+                    self._consider(nxt)
+        finally:
+            self._considering = False
 
     def _start_ready(self) -> None:
         while self.ready and len(self.running) < self.max_parallel:
