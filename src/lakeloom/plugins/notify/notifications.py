@@ -59,6 +59,11 @@ def _settings_of(obj: Job | Task) -> tuple[Any, Any, Any]:
     return obj.email_notifications, obj.webhook_notifications, obj.notification_settings
 
 
+def _notifies(owner: Job | Task) -> bool:
+    """Whether ``owner`` lists any recipient at all (most tasks do not: skip building notes)."""
+    return owner.email_notifications is not None or owner.webhook_notifications is not None
+
+
 def _send(disp: Dispatcher, note: Notification, owner: Job | Task) -> None:
     """Queue ``note`` for every recipient the job or task lists for its event type."""
     emails, hooks, _ = _settings_of(owner)
@@ -173,7 +178,7 @@ def lakeloom_before_task(ctx: TaskContext) -> None:
         return
     disp = entry[0]
     ns = task.notification_settings
-    if ctx.attempt_number == 0 or not (ns and ns.alert_on_last_attempt):
+    if _notifies(task) and (ctx.attempt_number == 0 or not (ns and ns.alert_on_last_attempt)):
         _send(disp, _task_note(ctx, ON_START, disp, {"life_cycle_state": "RUNNING"}), task)
     limit = _duration_limit(task)
     if limit is not None:
@@ -200,6 +205,10 @@ def lakeloom_after_task(ctx: TaskContext, output: TaskOutput, result_state: str)
     if entry is None or task is None:
         return
     disp = entry[0]
+    if not _notifies(task):
+        if result_state == "SUCCESS":
+            _sql_alert(ctx, task, output, disp)
+        return
     state = {"life_cycle_state": "TERMINATED", "result_state": result_state}
     if result_state == "SUCCESS":
         _send(disp, _task_note(ctx, ON_SUCCESS, disp, state), task)
