@@ -263,13 +263,32 @@ class Coordinator:
             result.result_state == st.TIMEDOUT and task.retry_on_timeout and att.stop_reason == st.TIMEDOUT
             and not self.timed_out)
         may_retry = task.max_retries == -1 or ts.attempts_made <= task.max_retries
-        if retryable and may_retry and not self.cancelled and not self.timed_out and \
+        backoff = self._continuous_retry_backoff(att.key) if retryable and not may_retry else None
+        if retryable and (may_retry or backoff is not None) and not self.cancelled and not self.timed_out and \
                 "condition_task" not in task.task_blocks:
             due_ms = att.started_wall_ms + task.min_retry_interval_millis
+            delay = (due_ms - now_ms()) / 1000 if backoff is None else backoff
             ts.waiting_retry = True
-            self._timer(max(0.0, (due_ms - now_ms()) / 1000), "retry", att.key)
+            self._timer(max(0.0, delay), "retry", att.key)
             return
         self._finish(att.key, result.result_state)
+
+    def _continuous_retry_backoff(self, key: str) -> float | None:
+        """Seconds to wait before retrying failed ``key`` under ``continuous.task_retry_mode:
+        ON_FAILURE``, or None when it is not retried.
+
+        Databricks retries a failed task of a continuous job while at least one other task
+        is still running its first attempt, with exponential backoff (1 s doubling, capped
+        at ``server.continuous_max_backoff_seconds``). Otherwise the run ends and the
+        continuous trigger repairs it or starts the next run.
+        """
+        continuous = self.s.job.continuous
+        if continuous is None or continuous.task_retry_mode != "ON_FAILURE" or self.iteration is not None:
+            return None
+        if not any(k != key and self.state[k].attempts_made == 1 for k in self.running):
+            return None
+        cap = float((self.s.workspace.settings.get("server", {}) or {}).get("continuous_max_backoff_seconds", 60))
+        return min(cap, 2.0 ** (self.state[key].attempts_made - 1))
 
     def _stop_attempt(self, att: Attempt, reason: str) -> None:
         att.stop_reason = reason

@@ -3,8 +3,10 @@
 A new run starts as soon as the previous one ends (trigger CONTINUOUS). After a
 failed run the next one waits an exponential backoff (1 s doubling up to
 ``server.continuous_max_backoff_seconds``, default 60 s). With
-``task_retry_mode: ON_FAILURE`` a failed run is first repaired in place (its failed
-tasks rerun) up to ``server.continuous_repairs`` times (default 3) before a new run.
+``task_retry_mode: ON_FAILURE`` a failed task is retried inside the run while another
+task is still running its first attempt (Databricks' rule, done by the run coordinator),
+and a run that still fails is repaired in place (its failed tasks rerun) up to
+``server.continuous_repairs`` times (default 3) before a new run.
 """
 from __future__ import annotations
 
