@@ -66,47 +66,13 @@ def run_engine(n: int, shape: str, root: Path) -> tuple[float, dict]:
     return elapsed, run
 
 
-def _lazy_log_sinks() -> None:
-    """Replace LogSink by one that creates the folder and file on the first write (what-if)."""
-    import threading
-
-    from lakeloom.runtime import logcapture
-
-    class LazySink(logcapture.LogSink):
-        def __init__(self, path, redact=None, echo=None):  # type: ignore[no-untyped-def]
-            self.path, self._file, self._redact, self._echo = path, None, redact, echo
-            self._lock, self.closed = threading.Lock(), False
-
-        def write(self, text: str) -> None:
-            if not text or self.closed:
-                return
-            with self._lock:
-                if self._file is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._file = open(self.path, "a", encoding="utf-8", buffering=1)
-                self._file.write(text)
-
-        def close(self) -> None:
-            with self._lock:
-                self.closed = True
-                if self._file is not None:
-                    self._file.close()
-
-    logcapture.LogSink = LazySink  # type: ignore[misc]
-    print("# WHAT-IF: lazy log files (not lakeloom's current behaviour)")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--shapes", default="chain,fanout")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", type=int, default=0, help="profile one run of this size (chain) and print hot spots")
-    ap.add_argument("--what-if-lazy-logs", action="store_true",
-                    help="EXPERIMENT, not lakeloom's behaviour: open each attempt's log file on its first write")
     args = ap.parse_args()
-    if args.what_if_lazy_logs:
-        _lazy_log_sinks()
     logging.getLogger("lakeloom").setLevel(logging.ERROR)
     sizes = [int(s) for s in args.sizes.split(",")]
     shapes = args.shapes.split(",")

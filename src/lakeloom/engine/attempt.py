@@ -69,9 +69,18 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
     with logcapture.capture(sink):
         try:
             tt = session.pm.task_types[task.kind]
-            scope = session.reference_scope(plan)
+            scopes: list[Any] = []
+
+            def resolver(text: str) -> str:
+                # The scope is built on first use: most attempts resolve nothing at run time.
+                if not scopes:
+                    scopes.append(session.reference_scope(plan))
+                return scopes[0].resolve(text)
+
             settings = session.static_settings(task, tt)
             if settings is None:
+                scope = session.reference_scope(plan)
+                scopes.append(scope)
                 raw = task.settings_raw if task.settings_raw is not None else {}
                 if tt.resolve_references:
                     raw = resolve_deep(raw, scope)
@@ -87,7 +96,7 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
                 logger=session.task_logger(task.task_key), workspace=session.workspace,
                 base_dir=session.base_dir, cancel_event=plan.cancel_event,
                 spark_provider=session.spark_binder(plan.job_group, task.task_key),
-                resolver=scope.resolve, services=session.services, task=task, input_value=plan.input_value)
+                resolver=resolver, services=session.services, task=task, input_value=plan.input_value)
             with activate(ctx):
                 session.pm.hook.lakeloom_before_task(ctx=ctx)
                 if tt.needs_spark:

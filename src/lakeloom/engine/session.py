@@ -98,6 +98,8 @@ class RunSession:
         self.log = logging.getLogger("lakeloom.engine")
         self._lock = threading.Lock()
         self._static_settings: dict[tuple[str, int], Any] = {}
+        self._logs_base: str | None = None
+        self._loggers: dict[str, logging.Logger] = {}
 
     # --- settings ---------------------------------------------------------------------
 
@@ -117,13 +119,16 @@ class RunSession:
     # --- paths and loggers ----------------------------------------------------------
 
     def log_path(self, task_key: str, attempt: int, iteration: int | None) -> Path:
-        base = self.workspace.logs_dir / str(self.run_id) / task_key
-        if iteration is not None:
-            base = base / f"iteration-{iteration}"
-        return base / f"{attempt}.log"
+        if self._logs_base is None:
+            self._logs_base = str(self.workspace.logs_dir / str(self.run_id))
+        sub = f"{task_key}/iteration-{iteration}" if iteration is not None else task_key
+        return Path(f"{self._logs_base}/{sub}/{attempt}.log")
 
     def task_logger(self, task_key: str) -> logging.Logger:
-        return logging.getLogger(f"lakeloom.task.{task_key}")
+        logger = self._loggers.get(task_key)
+        if logger is None:
+            logger = self._loggers[task_key] = logging.getLogger(f"lakeloom.task.{task_key}")
+        return logger
 
     # --- Spark ---------------------------------------------------------------------
 

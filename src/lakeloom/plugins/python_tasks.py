@@ -1,6 +1,7 @@
 """Built-in plugin: ``python_task``, ``spark_python_task`` and ``python_wheel_task``."""
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import runpy
@@ -55,10 +56,15 @@ def load_callable(spec: str) -> Callable[..., Any]:
     return obj
 
 
+@functools.lru_cache(maxsize=4096)
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
 def _run_python(ctx: TaskContext, settings: PythonTask) -> TaskOutput:
     fn = load_callable(settings.function)
     kwargs = dict(settings.parameters)
-    sig = inspect.signature(fn)
+    sig = _signature(fn)
     if "ctx" in sig.parameters:
         kwargs["ctx"] = ctx
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
