@@ -6,9 +6,10 @@ a fresh run starts. ``NEVER`` does neither. Runs are real python_task runs."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
+import yaml
 
 from serving import wait_until
 from test_scheduler import World, at, py
@@ -128,3 +129,30 @@ def test_never_mode_does_not_retry_a_task_in_the_run(world: World, tmp_path: Pat
     world.settle()
     assert [r["result_state"] for r in world.runs(job)] == ["FAILED"]
     assert attempts(world, run_id) == {"flaky": ["FAILED"], "stream": ["SUCCESS"]}
+
+
+def deploy(world: World, path: Path, tasks: list[dict[str, Any]], **fields: Any) -> int:
+    """Write a job file and record it as deployed from that file (like ``lakeloom deploy``)."""
+    settings = {"name": path.stem, "tasks": tasks, **fields}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return world.store.upsert_job(path.stem, settings, str(path), deployed=True, creator="tester")
+
+
+def test_a_repair_that_cannot_start_falls_back_to_a_new_run(world: World, tmp_path: Path) -> None:
+    source = world.ws.root / "jobs" / "ingest.yml"
+    continuous = {"pause_status": "UNPAUSED", "task_retry_mode": "ON_FAILURE"}
+    job = deploy(world, source, [py("a"), {**py("b", "fail"), "depends_on": [{"task_key": "a"}]}],
+                 continuous=continuous)
+    world.tick()
+    assert [r["result_state"] for r in world.runs(job)] == ["FAILED"]
+    # The user fixes the job by dropping the failing task: the failed run has nothing left to repair.
+    assert deploy(world, source, [py("a")], continuous=continuous) == job
+    world.tick(0.1)
+    world.tick(1.5)
+    runs = world.runs(job)
+    assert [(r["trigger_type"], r["result_state"], r["repair_count"]) for r in runs] == [
+        ("CONTINUOUS", "FAILED", 0), ("CONTINUOUS", "SUCCESS", 0)]
+    assert attempts(world, int(runs[1]["run_id"])) == {"a": ["SUCCESS"]}
+    world.tick(0.1)
+    assert len(world.runs(job)) == 3  # and the job keeps running

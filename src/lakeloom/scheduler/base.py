@@ -54,7 +54,8 @@ class ManualClock:
 
 @dataclass
 class Fire:
-    """Start a run (``action="run"``) or repair the job's latest run (``action="repair"``)."""
+    """Start a run (``action="run"``) or repair the job's latest run (``action="repair"``;
+    a repair that cannot start starts a run with ``trigger_type`` and ``trigger_info`` instead)."""
 
     trigger_type: str  # Jobs API trigger: PERIODIC, FILE_ARRIVAL, TABLE, CONTINUOUS, ...
     trigger_info: dict[str, Any] = field(default_factory=dict)

@@ -134,8 +134,12 @@ class Scheduler:
         run_as = (job.run_as.principal if job.run_as else None) or entry.creator
         if fire.action == "repair" and fire.repair_run_id is not None:
             log.info("job %s: repairing run %s (%s)", entry.job_id, fire.repair_run_id, fire.trigger_type)
-            self.executor.repair(fire.repair_run_id, rerun_all_failed=True)
-            return
+            try:
+                self.executor.repair(fire.repair_run_id, rerun_all_failed=True)
+                return
+            except Exception as e:  # the decision is already persisted: without a run the job would stall
+                log.warning("job %s: cannot repair run %s (%s); starting a new run instead",
+                            entry.job_id, fire.repair_run_id, e)
         info = dict(fire.trigger_info)
         launch = self.executor.start(entry.job_id, trigger_type=fire.trigger_type, trigger_info=info, run_as=run_as)
         if fire.tick_ms is not None:

@@ -53,7 +53,7 @@ class ContinuousKind:
         max_repairs = int(conf.get("continuous_repairs", 3))
         if failed and latest and entry.settings.task_retry_mode == "ON_FAILURE" and \
                 latest["life_cycle_state"] == "TERMINATED" and marker[1] < max_repairs:
-            return Decision(fire=Fire("CONTINUOUS_RESTART", action="repair", repair_run_id=latest_id),
+            return Decision(fire=Fire("CONTINUOUS", {"time": now_ms}, action="repair", repair_run_id=latest_id),
                             state=new_state, next_check_ms=now_ms + env.poll_ms)
         return Decision(fire=Fire("CONTINUOUS", {"time": now_ms}), state=new_state,
                         next_check_ms=now_ms + env.poll_ms)
