@@ -22,6 +22,7 @@ class Node:
     href: str
     note: str = ""  # run_if other than ALL_SUCCESS, condition outcome, attempts
     faded: bool = False
+    sub: str = ""  # second line: kind, and the state on run pages
 
 
 @dataclass
@@ -60,7 +61,7 @@ def _ranks(keys: list[str], deps: dict[str, list[str]]) -> dict[str, int]:
 
 
 def layout_dag(tasks: list[dict[str, Any]], states: dict[str, str], href: Callable[[str], str], *,
-               notes: dict[str, str] | None = None, faded: set[str] | None = None) -> Dag:
+               notes: dict[str, str] | None = None, faded: set[str] | None = None, show_state: bool = True) -> Dag:
     """Place ``tasks`` (job settings' task dicts) in layers by longest dependency path;
     within a layer, order by the mean position of the parents (two sweeps)."""
     keys = [t["task_key"] for t in tasks]
@@ -90,8 +91,10 @@ def layout_dag(tasks: list[dict[str, Any]], states: dict[str, str], href: Callab
         run_if = t.get("run_if")
         if run_if and run_if != "ALL_SUCCESS":
             note = f"{run_if}" + (f" · {note}" if note else "")
-        nodes.append(Node(k, task_kind(t), xy[k][0], xy[k][1], st, state_class(st), href(k), note,
-                          k in (faded or set())))
+        kind = task_kind(t)
+        sub = f"{kind[:12]} · {state_label(st)}" if show_state else kind
+        nodes.append(Node(k, kind, xy[k][0], xy[k][1], st if show_state else "", state_class(st) if show_state
+                          else "pending", href(k), note, k in (faded or set()), sub))
     edges = []
     for t in tasks:
         x2, y2 = xy[t["task_key"]]

@@ -182,10 +182,16 @@ class LogView:
     hit_count: int = 0
 
 
-def log_file(path: str | None, logs_root: Path) -> Path | None:
-    if not path:
-        return None
-    p = Path(path)
+def log_file(row: dict[str, Any], logs_root: Path) -> Path | None:
+    """An attempt's log file: the recorded path, or (while the attempt runs, before it is
+    recorded) where the engine writes it: ``<logs>/<run>/<task>[/iteration-<i>]/<attempt>.log``."""
+    if row.get("log_path"):
+        p = Path(row["log_path"])
+    else:
+        p = logs_root / str(row["run_id"]) / row["task_key"]
+        if row.get("iteration") is not None:
+            p = p / f"iteration-{row['iteration']}"
+        p = p / f"{row['attempt_number']}.log"
     return p if inside(p, logs_root) else None
 
 

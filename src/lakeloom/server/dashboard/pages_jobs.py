@@ -82,7 +82,7 @@ def job_page(job_id: int, request: Request, fragment: int = 0, user: UiUser = De
                       success_rate=(ok / len(finished)) if finished else None, live=summary["active"])
     settings = json.loads(access.row["settings_json"])
     tasks = settings.get("tasks", [])
-    dag = layout_dag(tasks, {}, lambda k: f"#task-{k}")
+    dag = layout_dag(tasks, {}, lambda k: f"#task-{k}", show_state=False)
     notifications = {k: settings[k] for k in ("email_notifications", "webhook_notifications",
                                               "notification_settings", "health") if settings.get(k)}
     task_notifications = {t["task_key"]: {k: t[k] for k in ("email_notifications", "webhook_notifications")

@@ -147,7 +147,7 @@ def run_log(run_id: int, task_run_id: int, request: Request, offset: int | None 
     row = ctx.store.get_task_run(task_run_id)
     if row is None or row["run_id"] != run_id:
         raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Task run {task_run_id} of run {run_id} does not exist.")
-    path = log_file(row.get("log_path"), ctx.engine.workspace.logs_dir)
+    path = log_file(row, ctx.engine.workspace.logs_dir)
     if download:
         if path is None or not path.is_file():
             return Response("(this attempt wrote no output)\n", media_type="text/plain; charset=utf-8")

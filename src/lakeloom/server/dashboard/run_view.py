@@ -144,6 +144,6 @@ def task_panel(ctx: ServerContext, run: dict[str, Any], tsettings: dict[str, dic
     view["pipeline"] = pipeline_view(output)
     view["result"] = output.get("result") if "result" in output else (
         (output.get("notebook_output") or {}).get("result"))
-    view["log"] = read_log(log_file(sel.get("log_path"), logs_root), query=query)
+    view["log"] = read_log(log_file(sel, logs_root), query=query)
     view["log_query"] = query or ""
     return view

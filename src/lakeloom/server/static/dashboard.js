@@ -61,7 +61,7 @@
           if (d) { d.open = true; }
         }
         localizeTimes(fresh);
-        document.dispatchEvent(new CustomEvent("lakeloom:updated"));
+        syncLog(fresh);
         pollRegion(fresh);
       }, function (status) {
         if (status !== 200 && status !== 401) { pollRegion(el); }  // transient error: try again
@@ -96,6 +96,26 @@
         if (status !== 200 && status !== 401) { window.setTimeout(step, TAIL_MS * 3); }
       });
     }, TAIL_MS);
+  }
+
+  /* The live panel may move on to a newer attempt (a retry, a repair): show that
+   * attempt's log too, unless the reader is looking at search results. */
+  function syncLog(region) {
+    var panel = region.querySelector("[data-selected-attempt]");
+    var section = document.getElementById("log-section");
+    var wanted = panel ? panel.getAttribute("data-selected-attempt") : "";
+    if (!wanted || (section && section.getAttribute("data-attempt") === wanted)) { return; }
+    if (new URLSearchParams(window.location.search).get("q")) { return; }
+    get(window.location.pathname + "?attempt=" + encodeURIComponent(wanted), function (html) {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var fresh = doc.getElementById("log-section");
+      if (!fresh) { return; }
+      fresh = document.importNode(fresh, true);
+      var current = document.getElementById("log-section");
+      if (current) { current.replaceWith(fresh); } else { region.after(fresh); }
+      var pre = document.getElementById("log");
+      if (pre) { pre.scrollTop = pre.scrollHeight; tailLog(pre); }
+    });
   }
 
   function followTaskAnchor() {
