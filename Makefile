@@ -7,6 +7,9 @@ DEPS   := pyproject.toml $(wildcard plugins/*/pyproject.toml) $(wildcard pipelin
 STAMP  := $(VENV)/.stamp-$(shell cat $(DEPS) 2>/dev/null | sha1sum | cut -c1-12)
 LOCAL_PACKAGES := $(foreach d,$(wildcard plugins/*/pyproject.toml pipelines/*/pyproject.toml),-e $(dir $(d)))
 
+CHROMIUM ?= /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: demo test setup clean
 
 $(STAMP): $(DEPS)
@@ -22,7 +25,12 @@ demo: setup
 	@$(BIN)/lakeloom tables
 	@echo "Run history: $(BIN)/lakeloom runs list  ·  task logs: .lakeloom/logs/<run_id>/<task_key>/"
 
-test: setup
+# The dashboard tests drive Debian's chromium; it is installed from Debian, never downloaded by a test tool.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: setup $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 clean:
