@@ -10,7 +10,7 @@ LOCAL_PACKAGES := $(foreach d,$(wildcard plugins/*/pyproject.toml pipelines/*/py
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup clean postgresql
 
 $(STAMP): $(DEPS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: setup $(CHROMIUM)
+# The PostgreSQL store tests start a throwaway cluster with Debian's initdb/pg_ctl; installed when missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
+test: setup $(CHROMIUM) postgresql
 	$(BIN)/python -m pytest
 
 clean:
