@@ -8,6 +8,7 @@ strict Content-Security-Policy (scripts only from ``/static``) on top of escapin
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Awaitable, Callable
 from urllib.parse import quote
@@ -19,6 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from lakeloom.server.dashboard.render import SECURITY_HEADERS, STATIC, render
 from lakeloom.server.dashboard.session import CsrfError, NeedsLogin
 from lakeloom.server.errors import ApiError
+
+log = logging.getLogger("lakeloom.dashboard")
 
 _API_PREFIXES = ("/api/", "/.well-known/", "/healthz", "/openapi.json", "/docs", "/redoc")
 
@@ -68,7 +71,12 @@ def install_dashboard(app: FastAPI) -> None:
         if _is_api(request.url.path):
             return await call_next(request)
         t0 = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as e:  # a page bug: show it as a page, keep the connection
+            log.exception("dashboard error on %s", request.url.path)
+            response = render(request, "error.html", status_code=500, title="Internal error", status=500,
+                              message=f"{type(e).__name__}: {e}")
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - t0) * 1000:.1f}"
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
