@@ -32,6 +32,23 @@ def _step_3(conn: Connection) -> None:
 STEPS[3] = _step_3
 
 
+def _step_4(conn: Connection) -> None:
+    """Version 4: task run ids as BIGINT. They are ``run_id * 10**9 + n``, so a PostgreSQL store
+    created with INTEGER columns failed to record any task of run 3 onwards (integer out of range).
+    SQLite's INTEGER is already 64-bit: nothing to do there."""
+    if conn.dialect.name == "sqlite":
+        return
+    for table, column in s.V4_TASK_RUN_ID_COLUMNS:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE BIGINT")
+    if conn.dialect.name == "postgresql":
+        seq = conn.exec_driver_sql("SELECT pg_get_serial_sequence('task_runs', 'task_run_id')").scalar()
+        if seq:
+            conn.exec_driver_sql(f"ALTER SEQUENCE {seq} AS BIGINT")
+
+
+STEPS[4] = _step_4
+
+
 class StoreVersionError(RuntimeError):
     """The store was written by a newer lakeloom."""
 

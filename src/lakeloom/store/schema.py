@@ -5,7 +5,12 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+#: Task run ids are ``run_id * 10**9 + n`` (see ``store.TASK_RUN_ID_STRIDE``): past run 2 they
+#: exceed 32 bits. SQLite's INTEGER is 64-bit (and ``INTEGER PRIMARY KEY`` must stay the rowid
+#: alias the fast path reads back); elsewhere (PostgreSQL) they are BIGINT.
+TaskRunId = BigInteger().with_variant(Integer(), "sqlite")
 
 metadata = MetaData()
 
@@ -38,7 +43,7 @@ runs = Table(
     Column("trigger_type", String(32), nullable=False, default="ONE_TIME"),
     Column("trigger_info_json", Text),
     Column("parent_run_id", Integer),
-    Column("parent_task_run_id", Integer),
+    Column("parent_task_run_id", TaskRunId),
     Column("job_parameters_json", Text, nullable=False, default="{}"),
     Column("only_json", Text),
     Column("settings_json", Text, nullable=False),  # snapshot of the job settings the run used
@@ -64,13 +69,13 @@ runs = Table(
 
 task_runs = Table(
     "task_runs", metadata,
-    Column("task_run_id", Integer, primary_key=True, autoincrement=True),
+    Column("task_run_id", TaskRunId, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.run_id"), nullable=False),
     Column("task_key", String(256), nullable=False),
     Column("attempt_number", Integer, nullable=False, default=0),
     Column("execution_count", Integer, nullable=False, default=1),
     Column("repair_id", Integer),
-    Column("parent_task_run_id", Integer),  # for_each iterations point at their for_each task run
+    Column("parent_task_run_id", TaskRunId),  # for_each iterations point at their for_each task run
     Column("iteration", Integer),
     Column("life_cycle_state", String(32), nullable=False),
     Column("result_state", String(40)),
@@ -111,7 +116,7 @@ events = Table(
     "events", metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, nullable=False),
-    Column("task_run_id", Integer),
+    Column("task_run_id", TaskRunId),
     Column("time", BigInteger, nullable=False),
     Column("type", String(64), nullable=False),
     Column("message", Text, nullable=False, default=""),
@@ -168,7 +173,7 @@ notification_deliveries = Table(
     "notification_deliveries", metadata,
     Column("delivery_id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, nullable=False),
-    Column("task_run_id", Integer),
+    Column("task_run_id", TaskRunId),
     Column("task_key", String(256)),
     Column("event_type", String(64), nullable=False),
     Column("notifier", String(64), nullable=False),
@@ -205,4 +210,15 @@ V3_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_runs_result_start ON runs (result_state, start_time)",
     "CREATE INDEX IF NOT EXISTS ix_runs_trigger_start ON runs (trigger_type, start_time)",
     "CREATE INDEX IF NOT EXISTS ix_runs_parent ON runs (parent_run_id)",
+)
+
+
+#: Columns holding task run ids that version 4 widens to BIGINT (PostgreSQL; SQLite's INTEGER
+#: already holds 64 bits).
+V4_TASK_RUN_ID_COLUMNS = (
+    ("runs", "parent_task_run_id"),
+    ("task_runs", "task_run_id"),
+    ("task_runs", "parent_task_run_id"),
+    ("events", "task_run_id"),
+    ("notification_deliveries", "task_run_id"),
 )
