@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from lakeloom.store import schema as s
 from lakeloom.store.control import ControlStoreMixin
@@ -89,23 +90,51 @@ class RunStore(ControlStoreMixin, UiStoreMixin):
             self._conn = self.engine.connect()
         return self._conn
 
+    # A failed statement must end its transaction: on PostgreSQL the shared connection otherwise
+    # stays "aborted" (or, after a lost connection, pending rollback) and every later call fails.
+    # A statement that fails because the connection was lost (server restart, idle kill) is run
+    # once more on a new connection: it never committed, so running it again is safe. A failed
+    # COMMIT is not retried (whether it took effect is unknown).
+
     def _write(self, stmt: Any, params: Any = None) -> Any:
         with self._lock:
-            conn = self._connection()
-            try:
-                result = conn.execute(stmt, params) if params is not None else conn.execute(stmt)
-                conn.commit()
+            for retry in (True, False):
+                conn = self._connection()
+                try:
+                    result = conn.execute(stmt, params) if params is not None else conn.execute(stmt)
+                except DBAPIError as e:
+                    conn.rollback()
+                    if retry and e.connection_invalidated:
+                        continue
+                    raise
+                except Exception:
+                    conn.rollback()
+                    raise
+                try:
+                    conn.commit()
+                except Exception:
+                    conn.rollback()
+                    raise
                 return result
-            except Exception:
-                conn.rollback()
-                raise
+            raise AssertionError("unreachable")
 
     def _read(self, stmt: Any) -> list[Any]:
         with self._lock:
-            conn = self._connection()
-            rows = conn.execute(stmt).mappings().all()
-            conn.commit()  # end the read transaction so other processes' writes become visible
-            return list(rows)
+            for retry in (True, False):
+                conn = self._connection()
+                try:
+                    rows = conn.execute(stmt).mappings().all()
+                    conn.commit()  # end the read transaction so other processes' writes become visible
+                    return list(rows)
+                except DBAPIError as e:
+                    conn.rollback()
+                    if retry and e.connection_invalidated:
+                        continue
+                    raise
+                except Exception:
+                    conn.rollback()
+                    raise
+            raise AssertionError("unreachable")
 
     def _migrate(self) -> None:
         from lakeloom.store.migrations import migrate
