@@ -57,10 +57,12 @@ def _define(kind: DatasetKind, query_function: QueryFunction | None, what: str, 
 
 
 def table(query_function: QueryFunction | None = None, **kwargs: Any) -> Any:
-    """``@dlt.table``: a streaming table or materialized view, by the kind of its query."""
-    if kwargs.pop("temporary", False):
-        return _define("materialized_view", query_function, "table", **kwargs)
-    return _define("table", query_function, "table", **kwargs)
+    """``@dlt.table``: a streaming table or materialized view, by the kind of its query.
+
+    ``temporary=True`` / ``private=True`` tables are not published: lakeloom keeps them as
+    pipeline-internal views (computed when read) instead of unpublished tables."""
+    private = kwargs.pop("temporary", False) | kwargs.pop("private", False)
+    return _define("view" if private else "table", query_function, "table", **kwargs)
 
 
 def materialized_view(query_function: QueryFunction | None = None, **kwargs: Any) -> Any:

@@ -147,13 +147,33 @@ def _with_layout(writer: Any, ds: Dataset) -> Any:
 
 def write_materialized_view(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame) -> FlowResult:
     """Recompute ``ds`` and replace the table in one Delta commit."""
+    from pyspark.sql import functions as F
+
     expectations = ds.expectations + flow.expectations
     target = graph.qualified(ds)
     with _measured(conform(graph, ds, df), expectations, ds, flow) as (out, metrics):
-        _with_layout(out.writeTo(target), ds).createOrReplace()
+        if _same_layout(graph, ds, target, out):
+            out.writeTo(target).overwrite(F.lit(True))
+        else:
+            _with_layout(out.writeTo(target), ds).createOrReplace()
     rows = metrics.rows - metrics.dropped if metrics is not None else last_commit_rows(graph, target)
     return FlowResult(flow.name, ds.name, rows_written=rows, mode="COMPLETE", metrics=metrics,
                       expectations=expectations)
+
+
+def _same_layout(graph: UpdateGraph, ds: Dataset, target: str, df: DataFrame) -> bool:
+    """Whether the existing table already has ``df``'s columns, the partitioning and the
+    properties of ``ds``: then an overwrite keeps the table's identity and history; otherwise
+    it is replaced (``CREATE OR REPLACE``). Either way the new content is one Delta commit."""
+    if not graph.session.catalog.tableExists(target):
+        return False
+    detail = graph.raw_sql(f"DESCRIBE DETAIL {target}").first()
+    current = graph.raw_sql(f"SELECT * FROM {target}").schema
+    same_columns = [(f.name, f.dataType) for f in current.fields] == [(f.name, f.dataType) for f in df.schema.fields]
+    props = dict(detail.properties or {})
+    return (same_columns and list(detail.partitionColumns or []) == list(ds.partition_cols or [])
+            and (detail.description or None) == (ds.comment or None)
+            and all(props.get(k) == str(v) for k, v in ds.table_properties.items()))
 
 
 @contextmanager
@@ -227,7 +247,7 @@ def await_query(query: StreamingQuery, cancel: threading.Event | None, observed:
                 expectations: list[Expectation]) -> tuple[int, ExpectationMetrics]:
     """Wait for an ``availableNow`` query (stopping it on cancel); rows read and observed metrics."""
     try:
-        while not query.awaitTermination(0.5):
+        while not query.awaitTermination(0.1):
             if cancel is not None and cancel.is_set():
                 query.stop()
                 raise FlowError("cancelled")
