@@ -33,13 +33,17 @@ STEPS[3] = _step_3
 
 
 def _step_4(conn: Connection) -> None:
-    """Version 4: task run ids as BIGINT. They are ``run_id * 10**9 + n``, so a PostgreSQL store
-    created with INTEGER columns failed to record any task of run 3 onwards (integer out of range).
-    SQLite's INTEGER is already 64-bit: nothing to do there."""
+    """Version 4: task run ids as BIGINT and user-supplied names as TEXT. Task run ids are
+    ``run_id * 10**9 + n``, so a PostgreSQL store created with INTEGER columns failed to record
+    any task of run 3 onwards (integer out of range); and PostgreSQL enforced VARCHAR lengths that
+    SQLite ignores (a 600-character job name failed). SQLite's INTEGER is already 64-bit and its
+    VARCHAR unbounded: nothing to do there."""
     if conn.dialect.name == "sqlite":
         return
     for table, column in s.V4_TASK_RUN_ID_COLUMNS:
         conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE BIGINT")
+    for table, column in s.V4_TEXT_COLUMNS:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT")
     if conn.dialect.name == "postgresql":
         seq = conn.exec_driver_sql("SELECT pg_get_serial_sequence('task_runs', 'task_run_id')").scalar()
         if seq:

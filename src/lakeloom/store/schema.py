@@ -23,13 +23,13 @@ meta = Table(
 jobs = Table(
     "jobs", metadata,
     Column("job_id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(512), nullable=False),
+    Column("name", Text, nullable=False),
     Column("source", Text),  # job file the settings came from, if any
-    Column("job_key", String(256)),  # key inside a bundle file
+    Column("job_key", Text),  # key inside a bundle file
     Column("settings_json", Text, nullable=False),
     Column("created_time", BigInteger, nullable=False),
     Column("updated_time", BigInteger, nullable=False),
-    Column("creator", String(256)),
+    Column("creator", Text),
     Column("deployed", Boolean, nullable=False, default=False),
     UniqueConstraint("name", "source", name="uq_jobs_name_source"),
 )
@@ -38,7 +38,7 @@ runs = Table(
     "runs", metadata,
     Column("run_id", Integer, primary_key=True, autoincrement=True),
     Column("job_id", Integer, ForeignKey("jobs.job_id"), nullable=False),
-    Column("run_name", String(512), nullable=False),
+    Column("run_name", Text, nullable=False),
     Column("run_type", String(32), nullable=False, default="JOB_RUN"),
     Column("trigger_type", String(32), nullable=False, default="ONE_TIME"),
     Column("trigger_info_json", Text),
@@ -60,7 +60,7 @@ runs = Table(
     Column("owner_pid", Integer),
     Column("owner_host", String(256)),
     Column("owner_started", String(64)),  # process start marker, defeats pid reuse
-    Column("run_as", String(256)),
+    Column("run_as", Text),
     Column("idempotency_token", String(64)),
     Index("ix_runs_job_start", "job_id", "start_time"),
     Index("ix_runs_state", "life_cycle_state"),
@@ -71,7 +71,7 @@ task_runs = Table(
     "task_runs", metadata,
     Column("task_run_id", TaskRunId, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.run_id"), nullable=False),
-    Column("task_key", String(256), nullable=False),
+    Column("task_key", Text, nullable=False),
     Column("attempt_number", Integer, nullable=False, default=0),
     Column("execution_count", Integer, nullable=False, default=1),
     Column("repair_id", Integer),
@@ -83,7 +83,7 @@ task_runs = Table(
     Column("termination_code", String(40)),
     Column("start_time", BigInteger, nullable=False),
     Column("end_time", BigInteger),
-    Column("error_type", String(256)),
+    Column("error_type", Text),
     Column("error_trace", Text),
     Column("output_json", Text),
     Column("condition_outcome", String(8)),
@@ -96,8 +96,8 @@ task_runs = Table(
 task_values = Table(
     "task_values", metadata,
     Column("run_id", Integer, primary_key=True),
-    Column("task_key", String(256), primary_key=True),
-    Column("key", String(256), primary_key=True),
+    Column("task_key", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
     Column("value_json", Text, nullable=False),
 )
 
@@ -153,13 +153,13 @@ job_controls = Table(
     Column("job_id", Integer, primary_key=True),
     Column("pause_status", String(16)),  # PAUSED / UNPAUSED override of the settings, or NULL
     Column("updated_time", BigInteger, nullable=False),
-    Column("updated_by", String(256)),
+    Column("updated_by", Text),
 )
 
 api_tokens = Table(
     "api_tokens", metadata,
     Column("token_id", String(64), primary_key=True),
-    Column("principal", String(256), nullable=False),
+    Column("principal", Text, nullable=False),
     Column("token_hash", String(128), nullable=False, unique=True),  # sha256 hex; the token is never stored
     Column("comment", Text, nullable=False, default=""),
     Column("is_admin", Boolean, nullable=False, default=False),
@@ -174,10 +174,10 @@ notification_deliveries = Table(
     Column("delivery_id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, nullable=False),
     Column("task_run_id", TaskRunId),
-    Column("task_key", String(256)),
+    Column("task_key", Text),
     Column("event_type", String(64), nullable=False),
-    Column("notifier", String(64), nullable=False),
-    Column("destination", String(512), nullable=False),
+    Column("notifier", Text, nullable=False),
+    Column("destination", Text, nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # DELIVERED, RETRYING, FAILED
     Column("http_status", Integer),
@@ -212,6 +212,19 @@ V3_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_runs_parent ON runs (parent_run_id)",
 )
 
+
+#: Names that come from users (job and task names, task value keys, principals, notification
+#: destinations): SQLite never enforced the VARCHAR lengths they had, PostgreSQL rejected longer
+#: values; version 4 makes them unbounded TEXT there too.
+V4_TEXT_COLUMNS = (
+    ("jobs", "name"), ("jobs", "job_key"), ("jobs", "creator"),
+    ("runs", "run_name"), ("runs", "run_as"),
+    ("task_runs", "task_key"), ("task_runs", "error_type"),
+    ("task_values", "task_key"), ("task_values", "key"),
+    ("job_controls", "updated_by"), ("api_tokens", "principal"),
+    ("notification_deliveries", "task_key"), ("notification_deliveries", "notifier"),
+    ("notification_deliveries", "destination"),
+)
 
 #: Columns holding task run ids that version 4 widens to BIGINT (PostgreSQL; SQLite's INTEGER
 #: already holds 64 bits).
