@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import land_json, write_pipeline
+from pipeline_helpers import land_json, write_pipeline
 from lakeloom.config import Workspace
 from lakeloom.pipelines.model import PipelineDefinitionError
 from lakeloom.pipelines.runner import PipelineUpdateFailed, UpdateOptions, run_update

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import land_json, write_pipeline
+from pipeline_helpers import land_json, write_pipeline
 from lakeloom.config import Workspace
 from lakeloom.pipelines.eventlog import read_events, summarize
 from lakeloom.pipelines.runner import PipelineUpdateFailed, UpdateOptions, run_update
@@ -99,3 +99,42 @@ def test_incremental_ingestion_expectations_sql_and_event_log(spark, spark_works
     assert third.datasets["bronze_orders"].rows_written == 8
     assert third.datasets["silver_orders"].status == "SKIPPED"
     assert spark.table("main.ingest.bronze_orders").count() == 8
+
+
+MULTI = {
+    "src/flows.sql": """
+        CREATE STREAMING TABLE all_orders;
+        CREATE FLOW from_web AS INSERT INTO all_orders BY NAME
+          SELECT order_id, amount, 'web' AS channel
+          FROM STREAM read_files('${test.landing}/web', format => 'json');
+        CREATE FLOW backfill AS INSERT INTO ONCE all_orders BY NAME
+          SELECT CAST(id AS BIGINT) AS order_id, 1.0D AS amount, 'legacy' AS channel FROM range(3);
+    """,
+    "src/store.py": """
+        from pyspark import pipelines as dp
+
+        @dp.append_flow(target="all_orders")
+        def from_store():
+            return (spark.readStream.format("cloudFiles").option("cloudFiles.format", "json")
+                    .option("cloudFiles.schemaHints", "order_id BIGINT, amount DOUBLE")
+                    .load(spark.conf.get("test.landing") + "/store")
+                    .selectExpr("order_id", "amount", "'store' AS channel"))
+    """,
+}
+
+
+def test_several_flows_feed_one_streaming_table(spark, spark_workspace: Workspace, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    land_json(landing / "web", "a.json", _orders(0, 3))
+    land_json(landing / "store", "a.json", _orders(10, 2))
+    loaded = write_pipeline(tmp_path / "p", "multi", MULTI, configuration={"test.landing": str(landing)})
+    run_update(spark, loaded, spark_workspace)
+    counts = {r.channel: r.n for r in spark.sql(
+        "SELECT channel, count(*) AS n FROM main.multi.all_orders GROUP BY channel").collect()}
+    assert counts == {"web": 3, "store": 2, "legacy": 3}
+    assert dict(spark.table("main.multi.all_orders").dtypes)["order_id"] == "bigint"
+    land_json(landing / "store", "b.json", _orders(20, 4))
+    again = run_update(spark, loaded, spark_workspace)
+    flows = {f.flow: (f.status, f.rows_written) for f in again.datasets["all_orders"].flows}
+    assert flows == {"from_web": ("COMPLETED", 0), "backfill": ("SKIPPED", 0), "from_store": ("COMPLETED", 4)}
+    assert spark.table("main.multi.all_orders").count() == 12

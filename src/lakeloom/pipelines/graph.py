@@ -136,7 +136,7 @@ class UpdateGraph:
         from lakeloom.pipelines.sqltext import rewrite_query
 
         self._views += 1
-        rewritten = rewrite_query(query, prefix=f"__ll_src_{self._views}")
+        rewritten = rewrite_query(self.substitute(query), prefix=f"__ll_src_{self._views}")
         for view, (kind, arg) in rewritten.views.items():
             if kind == "stream":
                 df = self.session.readStream.table(arg)
@@ -152,6 +152,15 @@ class UpdateGraph:
             if (ds.kind == "view" or self.mode == "plan") and "." not in ds.name:
                 self.dataframes[ds.name.lower()].createOrReplaceTempView(ds.name)
         return _originals["sql"](self.session, rewritten.sql, args, **kwargs)
+
+    def substitute(self, query: str) -> str:
+        """``${key}`` replaced by the session conf value (the pipeline's ``configuration``), as
+        Spark SQL does, before lakeloom takes ``read_files`` arguments apart."""
+        def value(m: re.Match[str]) -> str:
+            found = self.session.conf.get(m.group(1), None)
+            return m.group(0) if found is None else str(found)
+
+        return _VARIABLE.sub(value, query)
 
     def raw_sql(self, query: str) -> DataFrame:
         """Run lakeloom's own SQL on the update session, bypassing dependency tracking."""
@@ -170,6 +179,7 @@ class UpdateGraph:
         return str(p if p.is_absolute() or "://" in path else self.workspace.root / p)
 
 
+_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
 _RELATION = re.compile(r"'UnresolvedRelation \[([^\]]*)\]")
 
 

@@ -320,6 +320,8 @@ def run_update(spark: SparkSession, loaded: LoadedPipeline, workspace: Workspace
         with _active(session, spark):
             _prepare_session(session, loaded, dry_run=options.dry_run)
             update.run(session)
+        if cancel is not None and cancel.is_set():
+            raise FlowError("the update was cancelled")
         failed = [d for d in result.datasets.values() if d.status in ("FAILED", "SKIPPED", "PENDING") and d.error]
         result.status = "FAILED" if failed else "COMPLETED"
         if failed:
