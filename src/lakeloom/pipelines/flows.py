@@ -152,28 +152,30 @@ def write_materialized_view(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: 
     expectations = ds.expectations + flow.expectations
     target = graph.qualified(ds)
     with _measured(conform(graph, ds, df), expectations, ds, flow) as (out, metrics):
-        if _same_layout(graph, ds, target, out):
+        location = _same_layout(graph, ds, target, out)
+        if location is not None:
             out.writeTo(target).overwrite(F.lit(True))
         else:
             _with_layout(out.writeTo(target), ds).createOrReplace()
-    rows = metrics.rows - metrics.dropped if metrics is not None else last_commit_rows(graph, target)
+    rows = metrics.rows - metrics.dropped if metrics is not None else last_commit_rows(graph, target, location)
     return FlowResult(flow.name, ds.name, rows_written=rows, mode="COMPLETE", metrics=metrics,
                       expectations=expectations)
 
 
-def _same_layout(graph: UpdateGraph, ds: Dataset, target: str, df: DataFrame) -> bool:
-    """Whether the existing table already has ``df``'s columns, the partitioning and the
+def _same_layout(graph: UpdateGraph, ds: Dataset, target: str, df: DataFrame) -> str | None:
+    """The table's location if it already has ``df``'s columns, the partitioning and the
     properties of ``ds``: then an overwrite keeps the table's identity and history; otherwise
-    it is replaced (``CREATE OR REPLACE``). Either way the new content is one Delta commit."""
+    (None) it is replaced (``CREATE OR REPLACE``). Either way the new content is one Delta commit."""
     if not graph.session.catalog.tableExists(target):
-        return False
+        return None
     detail = graph.raw_sql(f"DESCRIBE DETAIL {target}").first()
     current = graph.raw_sql(f"SELECT * FROM {target}").schema
     same_columns = [(f.name, f.dataType) for f in current.fields] == [(f.name, f.dataType) for f in df.schema.fields]
     props = dict(detail.properties or {})
-    return (same_columns and list(detail.partitionColumns or []) == list(ds.partition_cols or [])
+    same = (same_columns and list(detail.partitionColumns or []) == list(ds.partition_cols or [])
             and (detail.description or None) == (ds.comment or None)
             and all(props.get(k) == str(v) for k, v in ds.table_properties.items()))
+    return str(detail.location) if same else None
 
 
 @contextmanager
@@ -190,8 +192,18 @@ def _measured(df: DataFrame, expectations: list[Expectation], ds: Dataset,
         cached.unpersist()
 
 
-def last_commit_rows(graph: UpdateGraph, target: str) -> int:
-    """``numOutputRows`` of the table's latest Delta commit (no data is read)."""
+def last_commit_rows(graph: UpdateGraph, target: str, location: str | None = None) -> int:
+    """``numOutputRows`` of the table's latest Delta commit (no data is read; with the table's
+    ``location`` straight from its last commit file, without a Spark query)."""
+    if location is not None:
+        import json
+
+        log_dir = Path(location.removeprefix("file:")) / "_delta_log"
+        commits = sorted(log_dir.glob("*.json")) if log_dir.is_dir() else []
+        for line in commits[-1].read_text().splitlines() if commits else []:
+            info = json.loads(line).get("commitInfo")
+            if info is not None:
+                return int((info.get("operationMetrics") or {}).get("numOutputRows") or 0)
     row = graph.raw_sql(f"DESCRIBE HISTORY {target} LIMIT 1").select("operationMetrics").first()
     metrics = (row[0] if row else None) or {}
     return int(metrics.get("numOutputRows") or 0)
