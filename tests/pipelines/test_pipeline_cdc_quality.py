@@ -62,17 +62,22 @@ def test_auto_cdc_scd1_and_scd2_with_late_events(spark, spark_workspace: Workspa
         {"id": 2, "name": "Bobby", "city": "Rome", "op": "U", "seq": 4},   # untracked change: in place
         {"id": 3, "name": None, "city": None, "op": "D", "seq": 6},         # delete
         {"id": 1, "name": "Ann", "city": "Paris", "op": "U", "seq": 4},    # late again, older than 5
+        {"id": 4, "name": "Di", "city": "Kyiv", "op": "U", "seq": 6},       # starts where 3 ended
     ])
     second = run_update(spark, loaded, spark_workspace)
-    assert second.datasets["customers_scd1"].rows_written == 2  # id 1 events are older than seq 5
+    assert second.datasets["customers_scd1"].rows_written == 3  # id 1 events are older than seq 5
     scd1 = {r.id: (r.name, r.city) for r in spark.table("main.cdc.customers_scd1").collect()}
-    assert scd1 == {1: ("Ann", "Bergen"), 2: ("Bobby", "Rome")}  # late events lose, 3 deleted
+    assert scd1 == {1: ("Ann", "Bergen"), 2: ("Bobby", "Rome"), 4: ("Di", "Kyiv")}  # late events lose, 3 deleted
     assert _scd2(spark) == sorted([(1, "Ann", "Bergen", 5, None), (1, "Ann", "Oslo", 1, 3), (1, "Ann", "Paris", 4, 5),
-                            (1, "Ann", "Tromso", 3, 4), (2, "Bobby", "Rome", 1, None), (3, "Cy", "Lima", 2, 6)])
+                            (1, "Ann", "Tromso", 3, 4), (2, "Bobby", "Rome", 1, None), (3, "Cy", "Lima", 2, 6),
+                            (4, "Di", "Kyiv", 6, None)])
 
-    land_json(landing, "b3.json", [{"id": 3, "name": "Cy", "city": "Quito", "op": "U", "seq": 2}])
-    run_update(spark, loaded, spark_workspace)  # a replayed (same sequence) event changes nothing
-    assert sorted(r.id for r in spark.table("main.cdc.customers_scd1").collect()) == [1, 2]
+    land_json(landing, "b3.json", [{"id": 3, "name": "Cy", "city": "Quito", "op": "U", "seq": 2},  # replayed seq
+                                   {"id": 4, "name": "Di", "city": "Lviv", "op": "U", "seq": 7}])
+    run_update(spark, loaded, spark_workspace)
+    assert sorted(r.id for r in spark.table("main.cdc.customers_scd1").collect()) == [1, 2, 4]
+    history = [row for row in _scd2(spark) if row[0] in (3, 4)]
+    assert history == [(3, "Cy", "Lima", 2, 6), (4, "Di", "Kyiv", 6, 7), (4, "Di", "Lviv", 7, None)]
 
 
 GUARDED = {

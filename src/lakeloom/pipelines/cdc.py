@@ -92,6 +92,15 @@ def _q(c: str) -> str:
 
 def apply_scd1(batch: DataFrame, plan: CdcPlan, target: str, state_path: Path) -> int:
     """Apply one micro-batch to an SCD type 1 target; returns the number of events applied."""
+    cached: list[DataFrame] = []
+    try:
+        return _apply_scd1(batch, plan, target, state_path, cached)
+    finally:
+        for df in cached:
+            df.unpersist()
+
+
+def _apply_scd1(batch: DataFrame, plan: CdcPlan, target: str, state_path: Path, cached: list[DataFrame]) -> int:
     from delta.tables import DeltaTable
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -108,7 +117,7 @@ def apply_scd1(batch: DataFrame, plan: CdcPlan, target: str, state_path: Path) -
         latest = (latest.join(state.select(*[_q(k) for k in keys], "__state_seq"), cond, "left")
                   .select(latest["*"], state["__state_seq"])
                   .where(F.col("__state_seq").isNull() | (F.col(SEQ) > F.col("__state_seq"))).drop("__state_seq"))
-    latest = latest.localCheckpoint()
+    latest = _cache(latest, cached)
     n = latest.count()
     if n == 0:
         return 0
@@ -135,6 +144,15 @@ def apply_scd1(batch: DataFrame, plan: CdcPlan, target: str, state_path: Path) -
 
 def apply_scd2(batch: DataFrame, plan: CdcPlan, target: str) -> int:
     """Apply one micro-batch to an SCD type 2 target; returns the number of events applied."""
+    cached: list[DataFrame] = []
+    try:
+        return _apply_scd2(batch, plan, target, cached)
+    finally:
+        for df in cached:
+            df.unpersist()
+
+
+def _apply_scd2(batch: DataFrame, plan: CdcPlan, target: str, cached: list[DataFrame]) -> int:
     from delta.tables import DeltaTable
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -142,7 +160,7 @@ def apply_scd2(batch: DataFrame, plan: CdcPlan, target: str) -> int:
     spark = batch.sparkSession
     keys = plan.spec.keys
     kq = [_q(k) for k in keys]
-    ev = plan.events(batch).dropDuplicates([*keys, SEQ, DEL]).localCheckpoint()
+    ev = _cache(plan.events(batch).dropDuplicates([*keys, SEQ, DEL]), cached)
     n = ev.count()
     if n == 0:
         return 0
@@ -150,9 +168,11 @@ def apply_scd2(batch: DataFrame, plan: CdcPlan, target: str) -> int:
     stored = DeltaTable.forName(spark, target).toDF().join(touched, [*keys], "left_semi")
     cols = [_q(c) for c in plan.columns]
     old_versions = stored.select(*cols, F.col(START).alias(SEQ), F.lit(False).alias(DEL))
-    starts = stored.select(*kq, F.col(START).alias("__s"))
+    # Distinct column names on both sides: `stored` joined with itself would make the key
+    # condition trivially true.
+    starts = stored.select(*[F.col(k).alias(f"__sk{i}") for i, k in enumerate(kq)], F.col(START).alias("__s"))
     ended = stored.where(F.col(END).isNotNull())
-    cond = [ended[_q(k)].eqNullSafe(starts[_q(k)]) for k in keys] + [ended[END] == starts["__s"]]
+    cond = [F.col(k).eqNullSafe(F.col(f"__sk{i}")) for i, k in enumerate(kq)] + [F.col(END) == F.col("__s")]
     old_deletes = (ended.join(starts, cond, "left_anti")
                    .select(*[F.col(c) if c[1:-1] in keys else F.lit(None).alias(c[1:-1]) for c in cols],
                            F.col(END).alias(SEQ), F.lit(True).alias(DEL)))
@@ -160,7 +180,7 @@ def apply_scd2(batch: DataFrame, plan: CdcPlan, target: str) -> int:
                                        else F.col(c) for c in cols], SEQ, DEL)
     new_ev = ev.join(old_versions.select(*kq, SEQ).union(old_deletes.select(*kq, SEQ)), [*keys, SEQ], "left_anti")
     events = old_versions.unionByName(old_deletes).unionByName(new_ev)
-    history = _history(events, plan).localCheckpoint()
+    history = _cache(_history(events, plan), cached)
     marker = touched.select(*[F.col(k).alias(f"__mk_{i}") for i, k in enumerate(kq)])
     rows = history.select(*cols, START, END, *[F.lit(None).cast(touched.schema[k].dataType).alias(f"__mk_{i}")
                                                for i, k in enumerate(keys)], F.lit(False).alias("__marker"))
@@ -174,6 +194,13 @@ def apply_scd2(batch: DataFrame, plan: CdcPlan, target: str) -> int:
     (DeltaTable.forName(spark, target).alias("t").merge(source.alias("s"), on)
      .whenMatchedDelete().whenNotMatchedInsert(condition="NOT s.__marker", values=values).execute())
     return n
+
+
+def _cache(df: DataFrame, cached: list[DataFrame]) -> DataFrame:
+    """``df`` persisted for the rest of the batch (count and MERGE read it once)."""
+    df = df.persist()
+    cached.append(df)
+    return df
 
 
 def _history(events: DataFrame, plan: CdcPlan) -> DataFrame:
