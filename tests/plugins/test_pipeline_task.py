@@ -96,6 +96,8 @@ def test_pipeline_task_in_a_job_and_the_cli(spark, tmp_path: Path) -> None:  # n
     out = json.loads(rows["refresh"]["output_json"])["pipeline_output"]
     assert out["state"] == "COMPLETED" and out["datasets"]["evens"]["rows_written"] == 5
     assert out["datasets"]["evens"]["expectations"][0]["failed_records"] == 5
+    assert [(e["event_type"], e["status"]) for e in out["event_log"] if e["dataset"] == "evens"][-2:] == [
+        ("flow_progress", "COMPLETED"), ("flow_definition", None)]
     check = json.loads(rows["check"]["output_json"])["sql_output"]["first_row"]
     assert check == {"n": 5, "s": 20}  # the pipeline's table, read by the next task
     assert rows["strict"]["result_state"] == "FAILED"

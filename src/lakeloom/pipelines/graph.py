@@ -219,6 +219,27 @@ class activated:  # noqa: N801 - used as a context manager
         _current.reset(self.token)
 
 
+class active_session:  # noqa: N801 - a context manager
+    """Make ``session`` the active session (Python and JVM) while the update runs."""
+
+    def __init__(self, session: SparkSession, parent: SparkSession) -> None:
+        self.session, self.parent = session, parent
+
+    def __enter__(self) -> None:
+        from pyspark.sql import SparkSession
+
+        self.saved = SparkSession._activeSession
+        SparkSession._activeSession = self.session
+        SparkSession._get_j_spark_session_class(self.session._jvm).setActiveSession(self.session._jsparkSession)
+
+    def __exit__(self, *exc: object) -> None:
+        from pyspark.sql import SparkSession
+
+        restored = self.saved or self.parent
+        SparkSession._activeSession = restored
+        SparkSession._get_j_spark_session_class(restored._jvm).setActiveSession(restored._jsparkSession)
+
+
 def install_read_hooks() -> None:
     """Patch pyspark's table readers and ``SparkSession.sql`` (idempotent, process-wide)."""
     from pyspark.sql import DataFrameReader, SparkSession

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
-from lakeloom.pipelines.eventlog import EventLog
+from lakeloom.pipelines.eventlog import EventLog, event_log_path
 from lakeloom.pipelines.flows import (
     FlowError,
     FlowResult,
@@ -27,7 +27,7 @@ from lakeloom.pipelines.flows import (
     write_materialized_view,
     write_sink,
 )
-from lakeloom.pipelines.graph import UpdateGraph, UpstreamFailed, activated
+from lakeloom.pipelines.graph import UpdateGraph, UpstreamFailed, activated, active_session
 from lakeloom.pipelines.model import Dataset, PipelineDefinitionError
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from lakeloom.pipelines.spec import LoadedPipeline
 
 log = logging.getLogger("lakeloom.pipelines")
+_COMPACT = ("event_type", "level", "dataset", "flow", "status", "rows_written", "message", "error")
 
 
 @dataclass
@@ -73,12 +74,16 @@ class UpdateResult:
     order: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    #: This update's events (compact: no ``details``), also appended to the event log table.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    event_log: str | None = None
 
     def as_output(self) -> dict[str, Any]:
         """A JSON-friendly summary (``pipeline_output`` of a pipeline_task)."""
         return {
             "pipeline": self.pipeline, "update_id": self.update_id, "state": self.status, "error": self.error,
-            "duration_seconds": self.seconds, "order": self.order,
+            "duration_seconds": self.seconds, "order": self.order, "event_log": self.events[:500],
+            "event_log_path": self.event_log,
             "datasets": {k: {"kind": d.kind, "status": d.status, "rows_written": d.rows_written,
                              "inputs": d.inputs, "error": d.error, "schema": d.schema,
                              "expectations": [_expectation_row(f, e) for f in d.flows if f.metrics
@@ -317,7 +322,7 @@ def run_update(spark: SparkSession, loaded: LoadedPipeline, workspace: Workspace
     session = spark.newSession()
     result = update.result
     try:
-        with _active(session, spark):
+        with active_session(session, spark):
             _prepare_session(session, loaded, dry_run=options.dry_run)
             update.run(session)
         if cancel is not None and cancel.is_set():
@@ -337,7 +342,10 @@ def run_update(spark: SparkSession, loaded: LoadedPipeline, workspace: Workspace
                            level="ERROR" if result.status == "FAILED" else "INFO", status=result.status,
                            error=result.error, details={"update_progress": {"state": result.status,
                                                                             "seconds": result.seconds}})
+        result.events = [{"timestamp": e["timestamp"].isoformat(), **{k: e[k] for k in _COMPACT}}
+                         for e in update.events.events]
         if not options.dry_run:
+            result.event_log = str(event_log_path(update.storage))
             try:
                 update.events.flush(spark)
             except Exception as e:  # noqa: BLE001 - never hide the update's own outcome
@@ -361,27 +369,6 @@ def _prepare_session(session: SparkSession, loaded: LoadedPipeline, *, dry_run: 
     if dry_run and not session.catalog.databaseExists(f"{catalog}.{schema}"):
         return
     session.catalog.setCurrentDatabase(schema)
-
-
-class _active:  # noqa: N801 - a context manager
-    """Make ``session`` the active session (Python and JVM) while the update runs."""
-
-    def __init__(self, session: SparkSession, parent: SparkSession) -> None:
-        self.session, self.parent = session, parent
-
-    def __enter__(self) -> None:
-        from pyspark.sql import SparkSession
-
-        self.saved = SparkSession._activeSession
-        SparkSession._activeSession = self.session
-        SparkSession._get_j_spark_session_class(self.session._jvm).setActiveSession(self.session._jsparkSession)
-
-    def __exit__(self, *exc: object) -> None:
-        from pyspark.sql import SparkSession
-
-        restored = self.saved or self.parent
-        SparkSession._activeSession = restored
-        SparkSession._get_j_spark_session_class(restored._jvm).setActiveSession(restored._jsparkSession)
 
 
 def iter_results(result: UpdateResult) -> Iterator[DatasetResult]:
