@@ -10,7 +10,7 @@ import pytest
 from pipeline_helpers import land_json, write_pipeline
 from lakeloom.config import Workspace
 from lakeloom.pipelines.eventlog import read_events, summarize
-from lakeloom.pipelines.runner import PipelineUpdateFailed, UpdateOptions, run_update
+from lakeloom.pipelines.runner import UpdateOptions, run_update
 
 pytestmark = pytest.mark.spark
 

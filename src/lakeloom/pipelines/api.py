@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from lakeloom.pipelines.expectations import Action, Expectation, checked, from_mapping
+from lakeloom.pipelines.expectations import Expectation, checked, from_mapping
 from lakeloom.pipelines.model import CdcSpec, FlowDef, PipelineDefinitionError
 
 if TYPE_CHECKING:
@@ -106,8 +106,6 @@ def column_expr(value: Any) -> Any:
     raise TypeError(f"expected a SQL expression string or a Column, got {type(value).__name__}")
 
 
-column_sql = column_expr
-
 
 def create_auto_cdc_flow(target: str, source: str, keys: list[Any], sequence_by: Any,
                          ignore_null_updates: bool = False, apply_as_deletes: Any = None,
@@ -182,5 +180,5 @@ EXTRAS: dict[str, Callable[..., Any]] = {
 }
 """Names set on ``pyspark.pipelines`` while lakeloom loads pipeline code."""
 
-__all__ = ["Action", "apply_changes", "create_auto_cdc_flow", "expect", "expect_all", "expect_all_or_drop",
+__all__ = ["apply_changes", "create_auto_cdc_flow", "expect", "expect_all", "expect_all_or_drop",
            "expect_all_or_fail", "expect_or_drop", "expect_or_fail", "read", "read_stream"]
