@@ -58,22 +58,38 @@ def checkpoint_dir(storage: Path, ds: Dataset, flow: FlowDef) -> Path:
 
 @contextmanager
 def flow_conf(graph: UpdateGraph, ds: Dataset, flow: FlowDef) -> Iterator[None]:
-    """The dataset's and flow's ``spark_conf`` set on the update session while the flow runs."""
+    """The dataset's and flow's ``spark_conf`` set on the update session while the flow runs.
+
+    A read can build an upstream dataset in the middle of a downstream flow; the settings of
+    the flows being built around it are taken away while it runs and put back afterwards, so a
+    flow only ever sees the update's configuration plus its own ``spark_conf``."""
     conf = {**ds.spark_conf, **flow.spark_conf}
     session = graph.session
+    baseline: dict[str, str | None] = {}
+    for outer_conf, outer_saved in graph.conf_stack:
+        for k in outer_conf:
+            baseline.setdefault(k, outer_saved[k])
+    outer_values = {k: session.conf.get(k, None) for k in baseline}
+    _set_conf(session, baseline)
     saved = {k: session.conf.get(k, None) for k in conf}
-    for k, v in conf.items():
-        session.conf.set(k, str(v))
+    _set_conf(session, {k: str(v) for k, v in conf.items()})
+    graph.conf_stack.append((conf, saved))
     previous, graph.current_flow = graph.current_flow, flow.name
     try:
         yield
     finally:
         graph.current_flow = previous
-        for k, v in saved.items():
-            if v is None:
-                session.conf.unset(k)
-            else:
-                session.conf.set(k, v)
+        graph.conf_stack.pop()
+        _set_conf(session, saved)
+        _set_conf(session, outer_values)
+
+
+def _set_conf(session: Any, values: dict[str, str | None]) -> None:
+    for k, v in values.items():
+        if v is None:
+            session.conf.unset(k)
+        else:
+            session.conf.set(k, v)
 
 
 def query_dataframe(graph: UpdateGraph, ds: Dataset, flow: FlowDef) -> DataFrame:
@@ -123,8 +139,11 @@ def create_table(graph: UpdateGraph, ds: Dataset, schema: Any) -> None:
         except Exception:  # noqa: BLE001 - let SQL handle generated columns and constraints
             graph.raw_sql(f"CREATE TABLE {target} ({ds.schema}) USING DELTA")
             return
-    writer = _with_layout(session.createDataFrame([], schema).writeTo(target), ds)
-    writer.create()
+    empty = session.createDataFrame([], schema)
+    if ds.cluster_by:
+        _create_clustered(graph, ds, target, empty, replace=False)
+        return
+    _with_layout(empty.writeTo(target), ds).create()
 
 
 def _with_layout(writer: Any, ds: Dataset) -> Any:
@@ -136,13 +155,45 @@ def _with_layout(writer: Any, ds: Dataset) -> Any:
                                       "pipeline datasets as Delta tables")
     if ds.partition_cols:
         writer = writer.partitionedBy(*[F.col(f"`{c}`") for c in ds.partition_cols])
-    if ds.cluster_by:
-        writer = writer.clusterBy(*ds.cluster_by)
     for k, v in ds.table_properties.items():
         writer = writer.tableProperty(k, str(v))
     if ds.comment:
         writer = writer.tableProperty("comment", ds.comment)
     return writer
+
+
+def _sql_string(value: Any) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _create_clustered(graph: UpdateGraph, ds: Dataset, target: str, df: DataFrame, *, replace: bool) -> None:
+    """``CREATE [OR REPLACE] TABLE ... CLUSTER BY ... AS SELECT`` (one Delta commit).
+
+    Delta 4.4 rejects ``clusterBy`` on ``DataFrameWriterV2`` and ``DataFrameWriter`` ("Partitioning
+    by expressions is not supported") and clustering through TBLPROPERTIES; only SQL ``CLUSTER BY``
+    creates a liquid-clustered table, so ``cluster_by`` datasets are written through SQL."""
+    from lakeloom.catalog.names import quote_part
+
+    if ds.format and ds.format.lower() != "delta":
+        _with_layout(df.writeTo(target), ds)  # raises the format error
+    if ds.partition_cols:
+        raise PipelineDefinitionError(f"{ds.location}: {ds.label} sets both partition_cols and cluster_by; "
+                                      "a Delta table is either partitioned or clustered")
+    graph._views += 1
+    view = f"__ll_clustered_{graph._views}"
+    df.createOrReplaceTempView(view)
+    props = {k: str(v) for k, v in ds.table_properties.items()}
+    clauses = [f"CLUSTER BY ({', '.join(quote_part(c) for c in ds.cluster_by or [])})"]
+    if ds.comment:
+        clauses.append(f"COMMENT {_sql_string(ds.comment)}")
+    if props:
+        clauses.append("TBLPROPERTIES (" + ", ".join(f"{_sql_string(k)} = {_sql_string(v)}"
+                                                     for k, v in props.items()) + ")")
+    try:
+        graph.raw_sql(f"CREATE {'OR REPLACE ' if replace else ''}TABLE {target} USING DELTA "
+                      f"{' '.join(clauses)} AS SELECT * FROM {quote_part(view)}")
+    finally:
+        graph.session.catalog.dropTempView(view)
 
 
 def write_materialized_view(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame) -> FlowResult:
@@ -155,6 +206,8 @@ def write_materialized_view(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: 
         location = _same_layout(graph, ds, target, out)
         if location is not None:
             out.writeTo(target).overwrite(F.lit(True))
+        elif ds.cluster_by:
+            _create_clustered(graph, ds, target, out, replace=True)
         else:
             _with_layout(out.writeTo(target), ds).createOrReplace()
     rows = metrics.rows - metrics.dropped if metrics is not None else last_commit_rows(graph, target, location)
@@ -172,7 +225,8 @@ def _same_layout(graph: UpdateGraph, ds: Dataset, target: str, df: DataFrame) ->
     current = graph.raw_sql(f"SELECT * FROM {target}").schema
     same_columns = [(f.name, f.dataType) for f in current.fields] == [(f.name, f.dataType) for f in df.schema.fields]
     props = dict(detail.properties or {})
-    same = (same_columns and list(detail.partitionColumns or []) == list(ds.partition_cols or [])
+    # An overwrite drops a table's clustering columns (Delta 4.4): clustered views are replaced.
+    same = (not ds.cluster_by and same_columns and list(detail.partitionColumns or []) == list(ds.partition_cols or [])
             and (detail.description or None) == (ds.comment or None)
             and all(props.get(k) == str(v) for k, v in ds.table_properties.items()))
     return str(detail.location) if same else None

@@ -59,6 +59,8 @@ class UpdateGraph:
     order: list[str] = field(default_factory=list)
     failed: dict[str, BaseException] = field(default_factory=dict)
     current_flow: str | None = None
+    #: ``(spark_conf, values it replaced)`` of the flows running (nested when a read builds upstream).
+    conf_stack: list[tuple[dict[str, Any], dict[str, str | None]]] = field(default_factory=list)
     _done: set[str] = field(default_factory=set)
     _stack: list[str] = field(default_factory=list)
     _views: int = 0
