@@ -218,7 +218,7 @@ VIEWS = {
         def from_view():
             return spark.read.table("evens_v").selectExpr("sum(id) AS s")
 
-        dp.create_streaming_table("events", comment="two sources")
+        dp.create_streaming_table("events", comment="two sources", cluster_by=["id"])
 
         def _source(sub):
             return (spark.readStream.format("cloudFiles").option("cloudFiles.format", "json")
@@ -247,7 +247,8 @@ def test_temporary_view_and_two_append_flows(spark, spark_workspace: Workspace, 
     assert not spark.catalog.tableExists("main.views.evens_v")
     assert [t.name for t in spark.catalog.listTables("main.views")] == sorted(["events", "from_view"])
     assert spark.table("main.views.events").count() == 5
-    assert spark.sql("DESCRIBE DETAIL main.views.events").first().description == "two sources"
+    detail = spark.sql("DESCRIBE DETAIL main.views.events").first()
+    assert detail.description == "two sources" and list(detail.clusteringColumns) == ["id"]
 
     land_json(landing / "b", "2.json", _rows(200, 1))
     second = run_update(spark, loaded, spark_workspace)
