@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -45,6 +45,8 @@ class Engine:
     pm: LakeloomPluginManager
     store: RunStore
     spark_provider: Any = None  # lakeloom.runtime.spark.SparkSessionProvider, created lazily
+    #: Coordinators of the runs this process is driving, by run id (for cancel and for_each).
+    active: dict[int, Coordinator] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, workspace: Workspace | None = None, pm: LakeloomPluginManager | None = None) -> Engine:
@@ -188,12 +190,6 @@ class Engine:
         self.store.request_cancel(run_id)
         return True
 
-    @property
-    def active(self) -> dict[int, Coordinator]:
-        if not hasattr(self, "_active"):
-            self._active: dict[int, Coordinator] = {}
-        return self._active
-
     def _install_runtime_shims(self) -> None:
         try:
             from lakeloom.runtime.dbutils import install_runtime_shims
@@ -284,10 +280,7 @@ class Engine:
         job_row = self.store.get_job(row["job_id"])
         source = job_row.get("source") if job_row else None
         if source and Path(source).exists():
-            try:
-                return resolve_job(source, self.workspace, self.pm, job_key=job_row.get("job_key"))
-            except JobSpecError:
-                raise
+            return resolve_job(source, self.workspace, self.pm, job_key=job_row.get("job_key"))
         from lakeloom.spec.loader import LineMap
 
         job = Job.model_validate(json.loads(row["settings_json"]))
