@@ -240,20 +240,21 @@ def test_temporary_view_and_two_append_flows(spark, spark_workspace: Workspace, 
     landing = tmp_path / "landing"
     land_json(landing / "a", "1.json", _rows(0, 2))
     land_json(landing / "b", "1.json", _rows(100, 3))
-    loaded = write_pipeline(tmp_path / "p", "views", VIEWS, configuration={"test.landing": str(landing)})
+    loaded = write_pipeline(tmp_path / "p", "views", VIEWS, schema="pipeline_views",
+                            configuration={"test.landing": str(landing)})
     first = run_update(spark, loaded, spark_workspace)
-    assert spark.table("main.views.from_view").first().s == 6
+    assert spark.table("main.pipeline_views.from_view").first().s == 6
     assert first.datasets["from_view"].inputs == ["evens_v"]
-    assert not spark.catalog.tableExists("main.views.evens_v")
-    assert [t.name for t in spark.catalog.listTables("main.views")] == sorted(["events", "from_view"])
-    assert spark.table("main.views.events").count() == 5
-    detail = spark.sql("DESCRIBE DETAIL main.views.events").first()
+    assert not spark.catalog.tableExists("main.pipeline_views.evens_v")
+    assert [t.name for t in spark.catalog.listTables("main.pipeline_views")] == sorted(["events", "from_view"])
+    assert spark.table("main.pipeline_views.events").count() == 5
+    detail = spark.sql("DESCRIBE DETAIL main.pipeline_views.events").first()
     assert detail.description == "two sources" and list(detail.clusteringColumns) == ["id"]
 
     land_json(landing / "b", "2.json", _rows(200, 1))
     second = run_update(spark, loaded, spark_workspace)
     assert {f.flow: f.rows_written for f in second.datasets["events"].flows} == {"from_a": 0, "from_b_flow": 1}
-    assert sorted(r.id for r in spark.table("main.views.events").collect()) == [0, 1, 100, 101, 102, 200]
+    assert sorted(r.id for r in spark.table("main.pipeline_views.events").collect()) == [0, 1, 100, 101, 102, 200]
 
 
 EVLOG = {
