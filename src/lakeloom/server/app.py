@@ -59,10 +59,8 @@ class ServerContext:
             self._token_seen[token_id] = now
         self.store.touch_token(token_id)
 
-    def job(self, job_id: Any) -> tuple[dict[str, Any], Job]:
-        """The stored job row and model, or 404."""
-        from lakeloom.spec.models import Job
-
+    def job_row(self, job_id: Any) -> dict[str, Any]:
+        """The stored job row, or 404 (also for an id that is not a number)."""
         try:
             jid = int(job_id)
         except (TypeError, ValueError):
@@ -70,6 +68,13 @@ class ServerContext:
         row = self.store.get_job(jid)
         if row is None:
             raise not_found(f"Job {jid} does not exist.")
+        return row
+
+    def job(self, job_id: Any) -> tuple[dict[str, Any], Job]:
+        """The stored job row and model, or 404."""
+        from lakeloom.spec.models import Job
+
+        row = self.job_row(job_id)
         return row, Job.model_validate(json.loads(row["settings_json"]))
 
     def run_row(self, run_id: Any) -> dict[str, Any]:

@@ -58,13 +58,7 @@ def parsed_job(ctx: ServerContext, row: dict[str, Any]) -> Job:
 
 def job_access(ctx: ServerContext, who: Principal, job_id: Any, need: str = "CAN_VIEW") -> JobAccess:
     """The job if ``who`` holds ``need`` on it; 404 / 403 otherwise."""
-    try:
-        jid = int(job_id)
-    except (TypeError, ValueError):
-        raise not_found(f"Job {job_id} does not exist.") from None
-    row = ctx.store.get_job(jid)
-    if row is None:
-        raise not_found(f"Job {jid} does not exist.")
+    row = ctx.job_row(job_id)
     job = parsed_job(ctx, row)
     access = JobAccess(row, job, job_level(who, job, row.get("creator")))
     if not access.can(need):
