@@ -1,4 +1,5 @@
-"""``dbutils.notebook``: ``exit`` ends the notebook, ``run`` starts a child notebook run."""
+"""``dbutils.notebook``: ``exit`` ends the notebook, ``run`` starts a child notebook run,
+``getContext()`` / ``entry_point`` give the Databricks notebook context object."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeloom.runtime.context import TaskContext, current_context
+from lakeloom.runtime.dbutils.notebook_context import EntryPoint, NotebookContext, current_notebook_context
 
 _log = logging.getLogger("lakeloom.dbutils")
 
@@ -114,6 +116,18 @@ class NotebookUtil:
         output = result.outputs.get(task_key) or {}
         return (output.get("notebook_output") or {}).get("result")
 
+    @property
+    def entry_point(self) -> EntryPoint:
+        """For ``entry_point.getDbutils().notebook().getContext()``, the classic way to
+        read the run context on Databricks."""
+        return EntryPoint()
+
+    def getContext(self) -> NotebookContext:
+        """The notebook context (job id, run ids, task key, notebook path, tags) of the
+        calling task; its Options are empty outside a task."""
+        return current_notebook_context()
+
     def help(self, method: str | None = None) -> None:
         """Print the methods."""
-        print("dbutils.notebook: exit(value), run(path, timeout_seconds, arguments)")
+        print("dbutils.notebook: exit(value), run(path, timeout_seconds, arguments), getContext(), "
+              "entry_point.getDbutils().notebook().getContext()")
