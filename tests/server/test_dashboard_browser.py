@@ -95,6 +95,7 @@ def page(browser: Any, env: Env) -> Iterator[Any]:
 def expect(locator: Any) -> Any:
     from playwright.sync_api import expect as pw_expect
 
+    pw_expect.set_options(timeout=LIVE_WAIT_MS)  # 5 s by default: too short on a busy 2-core CI machine
     return pw_expect(locator)
 
 

@@ -106,3 +106,21 @@ def test_log_search_tail_and_chunks(tmp_path: Path) -> None:
     assert text.endswith("\n") and 0 < offset <= 256_000 and "\x1b" not in text
     assert log_chunk(log, log.stat().st_size) == ("", log.stat().st_size)
     assert not read_log(tmp_path / "missing.log").exists
+
+
+def test_task_selection_prefers_failed_then_active_then_last_repaired() -> None:
+    from lakeloom.server.dashboard.run_view import _select
+
+    def att(key: str, trid: int, state: str, active: bool = False) -> dict[str, object]:
+        return {"task_key": key, "task_run_id": trid, "state": state, "active": active, "iteration": None}
+
+    failed = {"a": [att("a", 1, "SUCCESS")], "b": [att("b", 2, "FAILED")]}
+    assert _select(failed, [], None, None)[0] == "b"
+    running = {"a": [att("a", 1, "RUNNING", active=True)], "b": []}
+    assert _select(running, [], None, None)[0] == "a"
+    done = {"a": [att("a", 1, "SUCCESS")], "b": [att("b", 2, "FAILED"), att("b", 5, "SUCCESS")],
+            "c": [att("c", 3, "SUCCESS")]}
+    assert _select(done, [], None, None) == (None, None)  # a plain finished run: no panel
+    key, sel = _select(done, [], None, None, repaired=True)  # a finished repair: its newest attempt
+    assert key == "b" and sel is not None and sel["task_run_id"] == 5
+    assert _select(done, [], "c", None)[0] == "c"  # an explicit pick wins

@@ -39,7 +39,7 @@ def _attempt_view(a: dict[str, Any], now: int) -> dict[str, Any]:
 
 
 def _select(tops: dict[str, list[dict[str, Any]]], attempts: list[dict[str, Any]], task: str | None,
-            attempt: int | None) -> tuple[str | None, dict[str, Any] | None]:
+            attempt: int | None, repaired: bool = False) -> tuple[str | None, dict[str, Any] | None]:
     if attempt is not None:
         hit = next((a for a in attempts if a["task_run_id"] == attempt), None)
         if hit is not None:
@@ -54,6 +54,12 @@ def _select(tops: dict[str, list[dict[str, Any]]], attempts: list[dict[str, Any]
     for key, rows in tops.items():
         if rows and rows[-1]["active"]:
             return key, rows[-1]
+    if repaired:
+        # A repaired run that has finished: show what the last repair ran, not an empty
+        # panel (the repair may finish before the page that started it loads).
+        newest = max((rows[-1] for rows in tops.values() if rows), key=lambda a: a["task_run_id"], default=None)
+        if newest is not None:
+            return newest["task_key"], newest
     return None, None
 
 
@@ -93,7 +99,7 @@ def build_run_view(ctx: ServerContext, run: dict[str, Any], access: JobAccess, *
         table.append({"key": key, "kind": tsettings.get(key, {}), "state": last["state"] if last else (
             "EXCLUDED" if key in faded else "NOT_STARTED"), "attempts": len(rows), "last": last,
             "anchors": [a["task_run_id"] for a in rows]})
-    sel_key, sel = _select(tops, attempts, task, attempt)
+    sel_key, sel = _select(tops, attempts, task, attempt, repaired=bool(repairs))
     panel = task_panel(ctx, run, tsettings, attempts, tops, sel_key, sel, query) if sel_key else None
     for rep in repairs:
         rep["tasks"] = json.loads(rep["rerun_tasks_json"])
