@@ -89,3 +89,6 @@ def test_merge_conf_unions_list_settings_and_overrides_the_rest() -> None:
         {"spark.jars": "b.jar,c.jar", "spark.sql.shuffle.partitions": "8"},
     )
     assert merged == {"spark.jars": "a.jar,b.jar,c.jar", "spark.sql.shuffle.partitions": "8"}
+    # The driver class path (lakeloom's file systems) is a ':' list: a user's entry adds to it.
+    merged = merge_conf({"spark.driver.extraClassPath": "/x/fs.jar"}, {"spark.driver.extraClassPath": "/y/a.jar"})
+    assert merged == {"spark.driver.extraClassPath": "/x/fs.jar:/y/a.jar"}

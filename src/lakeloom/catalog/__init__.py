@@ -15,6 +15,7 @@ from lakeloom.catalog.conf import (
     catalog_names,
     catalog_spark_conf,
     merge_conf,
+    path_mapping_conf,
     prepare,
 )
 from lakeloom.catalog.listing import SchemaInfo, TableInfo, get_table, list_catalogs, list_schemas, list_tables
@@ -52,6 +53,7 @@ __all__ = [
     "list_schemas",
     "list_tables",
     "merge_conf",
+    "path_mapping_conf",
     "parse_name",
     "prepare",
     "qualify",

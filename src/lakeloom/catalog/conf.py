@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lakeloom.catalog.build import build_catalog_jar, catalog_jar_path
+from lakeloom.catalog.build import build_catalog_jar, build_fs_jar, catalog_jar_path, fs_jar_path
 from lakeloom.catalog.names import validate_catalog_name
 
 if TYPE_CHECKING:
@@ -20,9 +20,11 @@ CATALOG_EXTENSION_CLASS = "io.lakeloom.catalog.LakeloomSparkExtensions"
 STORE_CLASS = "io.unitycatalog.lakeloom.LakeloomStore"
 DELTA_SQL_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG_CLASS = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+LOCAL_FS_CLASS = "io.lakeloom.fs.LakeloomLocalFileSystem"
+DBFS_FS_CLASS = "io.lakeloom.fs.DbfsFileSystem"
 
-LIST_CONF_KEYS = frozenset({"spark.jars", "spark.sql.extensions"})
-"""Comma-separated settings that several sources contribute to: merge them, don't overwrite."""
+LIST_CONF_KEYS = {"spark.jars": ",", "spark.sql.extensions": ",", "spark.driver.extraClassPath": ":"}
+"""List settings (with their separators) that several sources contribute to: merge them, don't overwrite."""
 
 
 def catalog_names(workspace: Workspace) -> list[str]:
@@ -60,16 +62,36 @@ def catalog_spark_conf(workspace: Workspace, *, build: bool = True) -> dict[str,
     return conf
 
 
+def path_mapping_conf(workspace: Workspace, *, build: bool = True) -> dict[str, str]:
+    """Settings that make Spark resolve Databricks paths: ``/Volumes/<catalog>/<schema>/<volume>/...``
+    and ``dbfs:/...`` become files under the workspace's volumes and DBFS roots, the folders
+    ``dbutils.fs`` uses. The file systems' jar goes on the driver's class path (Hadoop loads
+    ``fs.file.impl`` before ``spark.jars`` are added), so this suits drivers that run the local
+    master; a cluster keeps its own file systems."""
+    jar = build_fs_jar() if build else fs_jar_path()
+    return {
+        "spark.driver.extraClassPath": str(jar),
+        "spark.hadoop.fs.file.impl": LOCAL_FS_CLASS,
+        "spark.hadoop.fs.dbfs.impl": DBFS_FS_CLASS,
+        "spark.hadoop.fs.AbstractFileSystem.file.impl": "io.lakeloom.fs.LakeloomLocalFs",
+        "spark.hadoop.fs.AbstractFileSystem.dbfs.impl": "io.lakeloom.fs.DbfsFs",
+        "spark.hadoop.fs.lakeloom.volumes.root": str(workspace.volumes_root.resolve()),
+        "spark.hadoop.fs.lakeloom.dbfs.root": str(workspace.dbfs_root.resolve()),
+    }
+
+
 def merge_conf(*sources: dict[str, str]) -> dict[str, str]:
     """Merge Spark settings left to right; later values win except for list settings
-    (``spark.jars``, ``spark.sql.extensions``), whose entries are unioned in order."""
+    (``spark.jars``, ``spark.sql.extensions``, ``spark.driver.extraClassPath``), whose entries
+    are unioned in order."""
     out: dict[str, str] = {}
     for source in sources:
         for key, value in source.items():
-            if key in LIST_CONF_KEYS and out.get(key):
-                items = [i.strip() for i in out[key].split(",") if i.strip()]
-                items += [i.strip() for i in str(value).split(",") if i.strip() and i.strip() not in items]
-                out[key] = ",".join(items)
+            sep = LIST_CONF_KEYS.get(key)
+            if sep and out.get(key):
+                items = [i.strip() for i in out[key].split(sep) if i.strip()]
+                items += [i.strip() for i in str(value).split(sep) if i.strip() and i.strip() not in items]
+                out[key] = sep.join(items)
             else:
                 out[key] = str(value)
     return out
@@ -88,6 +110,7 @@ def prepare(workspace: Workspace) -> list[Path]:
     catalog_names(workspace)
     jars = ensure_delta_jars()
     jars.append(build_catalog_jar())
+    build_fs_jar()
     workspace.catalog_dir.mkdir(parents=True, exist_ok=True)
     workspace.warehouse_dir.mkdir(parents=True, exist_ok=True)
     return jars

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from lakeloom.catalog import catalog_spark_conf, install_python_shims, merge_conf
+from lakeloom.catalog import catalog_spark_conf, install_python_shims, merge_conf, path_mapping_conf
 from lakeloom.runtime.delta_jars import ensure_delta_jars
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ def spark_conf(
         # Delta's snapshot state is rebuilt with 50 partitions by default: ~1 s per small
         # table read on a laptop. Clusters keep Delta's default.
         defaults["spark.databricks.delta.snapshotPartitions"] = "2"
+        defaults.update(path_mapping_conf(workspace))
     return merge_conf(defaults, catalog_spark_conf(workspace), plugin_conf or {}, workspace.spark_conf)
 
 

@@ -1,0 +1,98 @@
+// Databricks paths for Spark itself: `/Volumes/<catalog>/<schema>/<volume>/...` and `dbfs:/...`
+// resolve to the workspace's folders, so spark.read.json("/Volumes/main/raw/landing"), SQL
+// `json.`dbfs:/x``, streaming checkpoints and Delta tables at such paths work unmodified.
+//
+//   fs.file.impl = io.lakeloom.fs.LakeloomLocalFileSystem  (only /Volumes/... is remapped)
+//   fs.dbfs.impl = io.lakeloom.fs.DbfsFileSystem           (dbfs:/Volumes/... -> volumes, the rest -> dbfs root)
+//   fs.AbstractFileSystem.{file,dbfs}.impl = io.lakeloom.fs.{LakeloomLocalFs,DbfsFs}
+//                                   (the FileContext API, which Delta's log store writes through)
+//   fs.lakeloom.volumes.root, fs.lakeloom.dbfs.root       (local folders)
+//
+// Both are Hadoop's LocalFileSystem (checksums included) over a RawLocalFileSystem whose
+// pathToFile maps the logical path to the local file. RawLocalFileSystem labels a FileStatus
+// with the local file's path; statuses asked for by a logical path are relabelled with that
+// path, so listings stay under the path the user gave (partition discovery and Delta's log
+// listing compare them with it).
+package io.lakeloom.fs
+
+import java.io.File
+import java.net.URI
+
+import org.apache.hadoop.conf.Configuration
+import org.apache.hadoop.fs.{ChecksumFs, DelegateToFileSystem, FileStatus, LocalFileSystem, Path, RawLocalFileSystem}
+
+object PathMapping {
+  val VolumesRootKey = "fs.lakeloom.volumes.root"
+  val DbfsRootKey = "fs.lakeloom.dbfs.root"
+
+  def under(path: String, prefix: String): Option[String] =
+    if (path == prefix) Some("") else if (path.startsWith(prefix + "/")) Some(path.substring(prefix.length)) else None
+
+  def root(conf: Configuration, key: String): Option[String] =
+    Option(conf.get(key)).map(_.trim).filter(_.nonEmpty).map(r => new File(r).getAbsolutePath.stripSuffix("/"))
+}
+
+/** A raw local file system for `scheme` that maps logical paths (see [[local]]) to local files. */
+class MappedRawLocalFileSystem(scheme: String) extends RawLocalFileSystem {
+  import PathMapping._
+
+  @volatile private var volumesRoot: Option[String] = None
+  @volatile private var dbfsRoot: Option[String] = None
+
+  // Called by RawLocalFileSystem's constructor too, hence a def.
+  override def getUri: URI = URI.create(s"${Option(scheme).getOrElse("file")}:///")
+  override def getScheme: String = scheme
+
+  override def initialize(name: URI, conf: Configuration): Unit = {
+    volumesRoot = root(conf, VolumesRootKey)
+    dbfsRoot = root(conf, DbfsRootKey)
+    super.initialize(name, conf)
+  }
+
+  /** The local file a logical path names, or None when the path is not remapped. */
+  def local(path: Path): Option[String] = {
+    val p = path.toUri.getPath
+    if (p == null || !p.startsWith("/")) return None
+    val volume = volumesRoot.flatMap(r => under(p, "/Volumes").map(r + _))
+    if (scheme == "file") volume
+    else volume.orElse(dbfsRoot.map(_ + (if (p == "/") "" else p)))
+        .orElse(throw new IllegalStateException(s"$path: $DbfsRootKey is not set"))
+  }
+
+  override def pathToFile(path: Path): File = local(path) match {
+    case Some(f) => checkPath(path); new File(f)
+    case None => super.pathToFile(path)
+  }
+
+  private def relabel(f: Path, status: FileStatus): FileStatus = {
+    if (local(f).isDefined) status.setPath(makeQualified(f))
+    status
+  }
+
+  override def getFileStatus(f: Path): FileStatus = relabel(f, super.getFileStatus(f))
+  override def getFileLinkStatus(f: Path): FileStatus = relabel(f, super.getFileLinkStatus(f))
+
+  // A directory's children go through getFileStatus (relabelled); a file lists as itself.
+  override def listStatus(f: Path): Array[FileStatus] =
+    if (local(f).isDefined && pathToFile(f).isFile) Array(getFileStatus(f)) else super.listStatus(f)
+}
+
+/** `fs.file.impl`: the local file system, with `/Volumes/...` mapped into the workspace. */
+class LakeloomLocalFileSystem extends LocalFileSystem(new MappedRawLocalFileSystem("file"))
+
+/** `fs.dbfs.impl`: `dbfs:/...` as local files under the workspace's DBFS root. */
+class DbfsFileSystem extends LocalFileSystem(new MappedRawLocalFileSystem("dbfs")) {
+  override def getScheme: String = "dbfs"
+}
+
+/** The FileContext side of a mapped scheme (Hadoop's RawLocalFs, over the mapped file system). */
+class MappedRawLocalFs(uri: URI, conf: Configuration, scheme: String)
+    extends DelegateToFileSystem(uri, new MappedRawLocalFileSystem(scheme), conf, scheme, false) {
+  override def getUriDefaultPort: Int = -1
+}
+
+/** `fs.AbstractFileSystem.file.impl`: Hadoop's LocalFs with `/Volumes/...` mapped. */
+class LakeloomLocalFs(uri: URI, conf: Configuration) extends ChecksumFs(new MappedRawLocalFs(uri, conf, "file"))
+
+/** `fs.AbstractFileSystem.dbfs.impl`: `dbfs:/...` through the FileContext API. */
+class DbfsFs(uri: URI, conf: Configuration) extends ChecksumFs(new MappedRawLocalFs(uri, conf, "dbfs"))

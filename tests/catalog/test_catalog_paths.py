@@ -1,0 +1,84 @@
+"""Databricks paths in Spark itself: ``/Volumes/<catalog>/<schema>/<volume>/...`` and ``dbfs:/...``
+resolve to the workspace's volumes and DBFS folders for reads, writes, SQL on paths, Delta
+tables and streaming checkpoints, while every other local path is left alone."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lakeloom.catalog import path_mapping_conf
+from lakeloom.config import Workspace
+
+pytestmark = pytest.mark.spark
+
+
+def _landing(spark_workspace: Workspace, name: str) -> Path:
+    folder = spark_workspace.volumes_root / "main" / "paths" / name
+    for day, rows in (("2026-01-01", [1, 2]), ("2026-01-02", [3])):
+        (folder / f"day={day}").mkdir(parents=True, exist_ok=True)
+        (folder / f"day={day}" / "part.json").write_text("".join(json.dumps({"x": x}) + "\n" for x in rows))
+    return folder
+
+
+def test_spark_reads_volume_paths_with_partition_discovery(spark, spark_workspace: Workspace) -> None:
+    _landing(spark_workspace, "landing")
+    df = spark.read.json("/Volumes/main/paths/landing")
+    assert sorted((r.x, str(r.day)) for r in df.collect()) == [
+        (1, "2026-01-01"), (2, "2026-01-01"), (3, "2026-01-02")]
+    # Listings keep the path the reader gave, not the folder it maps to.
+    assert all(f.startswith("file:/Volumes/main/paths/landing/day=") for f in df.inputFiles())
+    one = spark.sql("SELECT count(*) FROM json.`/Volumes/main/paths/landing/day=2026-01-01/part.json`").first()[0]
+    assert one == 2
+
+
+def test_delta_table_and_stream_checkpoint_at_volume_paths(spark, spark_workspace: Workspace) -> None:
+    _landing(spark_workspace, "stream_in")
+    target = "/Volumes/main/paths/out/events"
+    spark.range(5).write.format("delta").mode("overwrite").save(target)
+    spark.range(3).write.format("delta").mode("append").save(target)
+    assert spark.read.format("delta").load(target).count() == 8
+    versions = [r.version for r in spark.sql(f"DESCRIBE HISTORY delta.`{target}`").collect()]
+    assert sorted(versions) == [0, 1]
+    local = spark_workspace.volumes_root / "main" / "paths" / "out" / "events"
+    assert (local / "_delta_log" / "00000000000000000001.json").is_file()
+
+    stream = (spark.readStream.schema("x long").json("/Volumes/main/paths/stream_in")
+              .writeStream.format("delta").option("checkpointLocation", "/Volumes/main/paths/chk/s")
+              .trigger(availableNow=True).start("/Volumes/main/paths/out/streamed"))
+    stream.awaitTermination()
+    assert spark.read.format("delta").load("/Volumes/main/paths/out/streamed").count() == 3
+    assert (spark_workspace.volumes_root / "main" / "paths" / "chk" / "s" / "offsets").is_dir()
+
+
+def test_dbfs_paths_read_and_write_under_the_dbfs_root(spark, spark_workspace: Workspace) -> None:
+    csv = spark_workspace.dbfs_root / "FileStore" / "paths" / "in.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    csv.write_text("a,b\n1,x\n2,y\n")
+    rows = spark.read.option("header", True).csv("dbfs:/FileStore/paths/in.csv").collect()
+    assert [(r.a, r.b) for r in rows] == [("1", "x"), ("2", "y")]
+    spark.range(4).write.mode("overwrite").parquet("dbfs:/tmp/paths/pq")
+    assert spark.read.parquet("dbfs:/tmp/paths/pq").count() == 4
+    assert list((spark_workspace.dbfs_root / "tmp" / "paths" / "pq").glob("part-*.parquet"))
+    spark.range(2).write.format("delta").mode("overwrite").save("dbfs:/Volumes/main/paths/out/via_dbfs")
+    assert (spark_workspace.volumes_root / "main" / "paths" / "out" / "via_dbfs" / "_delta_log").is_dir()
+
+
+def test_other_local_paths_are_untouched(spark, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    spark.range(3).write.mode("overwrite").parquet(str(plain))
+    assert spark.read.parquet(plain.as_uri()).count() == 3
+    assert list(plain.glob("part-*.parquet"))
+    missing = "/Volumes/main/paths/never_written"
+    with pytest.raises(Exception, match="PATH_NOT_FOUND|does not exist"):
+        spark.read.json(missing).collect()
+
+
+def test_path_mapping_conf_names_the_workspace_folders(tmp_path: Path) -> None:
+    ws = Workspace(root=tmp_path, settings={"volumes": {"root": str(tmp_path / "vols")}})
+    conf = path_mapping_conf(ws, build=False)
+    assert conf["spark.hadoop.fs.lakeloom.volumes.root"] == str((tmp_path / "vols").resolve())
+    assert conf["spark.hadoop.fs.lakeloom.dbfs.root"] == str(ws.dbfs_root.resolve())
+    assert conf["spark.hadoop.fs.file.impl"] == "io.lakeloom.fs.LakeloomLocalFileSystem"
+    assert conf["spark.driver.extraClassPath"].endswith(".jar")
