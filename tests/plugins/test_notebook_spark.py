@@ -39,6 +39,16 @@ def test_sql_cell_without_its_parameter_fails_naming_it(spark, tmp_path: Path) -
         run(ctx, "sql_cells.py")
 
 
+def test_sql_cells_substitute_legacy_widget_references(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    ctx = make_ctx(Workspace(root=tmp_path), spark=spark, base_dir=NOTEBOOKS)
+    out = run(ctx, "sql_legacy_widgets.py", min_id="3", view_name="nb_legacy_v")
+    # ids 3, 4, 5; a ${name} that is not a widget is left to Spark's own conf substitution
+    assert out.output["notebook_output"]["result"] == "3|from-spark-conf"
+    assert spark.catalog.tableExists("nb_legacy_v")
+    spark.catalog.dropTempView("nb_legacy_v")
+    spark.conf.unset("nb.legacy.note")
+
+
 def test_sql_notebook_with_python_cell(spark, tmp_path: Path) -> None:  # noqa: ANN001
     ctx = make_ctx(Workspace(root=tmp_path), spark=spark, base_dir=NOTEBOOKS)
     assert run(ctx, "report.sql", region="emea").output["notebook_output"]["result"] == "15"

@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import dataclasses
+import re
 import shlex
 import subprocess
 import threading
@@ -46,6 +48,17 @@ def run_magic(runner: NotebookRunner, nb: Notebook, cell: Cell, record: CellReco
     raise MagicError(f"unknown magic %{kind}")
 
 
+_WIDGET_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def substitute_widgets(text: str, values: dict[str, str]) -> str:
+    """Databricks' legacy ``${name}`` widget references in SQL cells, replaced by the
+    widget's value as text (as Databricks does). Names that are not widgets stay as written,
+    so Spark's own ``${spark.conf.key}`` substitution still applies. ``:name`` markers are
+    the safe form: Spark binds them as values."""
+    return _WIDGET_REF.sub(lambda m: values[m.group(1)] if m.group(1) in values else m.group(0), text)
+
+
 def _sql(runner: NotebookRunner, nb: Notebook, cell: Cell, record: CellRecord) -> None:
     from lakeloom.plugins.sql_task.execute import bind_arguments, run_sql
     from lakeloom.plugins.sql_task.splitter import split_statements
@@ -56,6 +69,8 @@ def _sql(runner: NotebookRunner, nb: Notebook, cell: Cell, record: CellRecord) -
     df = None
     for number, stmt in enumerate(statements, start=1):
         ctx.check_cancelled()
+        if "${" in stmt.text:
+            stmt = dataclasses.replace(stmt, text=substitute_widgets(stmt.text, values))
         args = bind_arguments(stmt, values, f"%sql cell {cell.index}")
         try:
             df = run_sql(ctx, stmt.text, args)
