@@ -49,6 +49,18 @@ def test_sql_cells_substitute_legacy_widget_references(spark, tmp_path: Path) ->
     spark.conf.unset("nb.legacy.note")
 
 
+def test_dataframe_display_method_and_cluster_tags(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    nb = tmp_path / "show.py"
+    nb.write_text("# Databricks notebook source\n"
+                  "spark.range(3).selectExpr('id', 'id * 10 AS tens').display()\n"
+                  "dbutils.notebook.exit(spark.conf.get('spark.databricks.clusterUsageTags.clusterName'))\n")
+    ctx = make_ctx(Workspace(root=tmp_path), spark=spark, base_dir=tmp_path)
+    assert run(ctx, "show.py").output["notebook_output"]["result"] == "lakeloom-local"
+    outputs = json.loads(executed_notebook_path(ctx).read_text())["cells"][0]["outputs"]
+    html = next(o["data"]["text/html"] for o in outputs if o["output_type"] == "display_data")
+    assert "<th>tens</th>" in html and "<td>2</td><td>20</td>" in html
+
+
 def test_sql_notebook_with_python_cell(spark, tmp_path: Path) -> None:  # noqa: ANN001
     ctx = make_ctx(Workspace(root=tmp_path), spark=spark, base_dir=NOTEBOOKS)
     assert run(ctx, "report.sql", region="emea").output["notebook_output"]["result"] == "15"

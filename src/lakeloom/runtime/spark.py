@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from lakeloom.catalog import catalog_spark_conf, install_python_shims, merge_conf, path_mapping_conf
+from lakeloom.runtime.dbutils.display import install_dataframe_display
 from lakeloom.runtime.delta_jars import ensure_delta_jars
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ def spark_conf(
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": DEFAULT_SHUFFLE_PARTITIONS,
         "spark.log.level": "WARN",
+        # Read by Databricks code that logs or branches on where it runs.
+        "spark.databricks.clusterUsageTags.clusterName": "lakeloom-local",
+        "spark.databricks.clusterUsageTags.clusterId": "lakeloom-local",
     }
     if _is_local(master):
         # Delta's snapshot state is rebuilt with 50 partitions by default: ~1 s per small
@@ -130,6 +134,7 @@ class SparkSessionProvider:
             if self._spark is None:
                 self._spark = self._reuse_active() or self._create()
                 install_python_shims()
+                install_dataframe_display()
             return self._spark
 
     def _reuse_active(self) -> SparkSession | None:
