@@ -178,6 +178,35 @@ def test_failed_child_run_fails_the_run_job_task(harness: Harness) -> None:
     assert child["parent_run_id"] == run["run_id"]
 
 
+def test_run_job_task_by_bundle_reference_to_a_job_of_the_same_file(harness: Harness) -> None:
+    import yaml
+
+    bundle = harness.root / "elsewhere" / "bundle.yml"  # not among the workspace's job files
+    bundle.parent.mkdir()
+    bundle.write_text(yaml.safe_dump({"resources": {"jobs": {
+        "parent": {"name": "Parent job", "tasks": [{"task_key": "call", "run_job_task": {
+            "job_id": "${resources.jobs.nightly_child.id}", "job_parameters": {"who": "bundle"}}}]},
+        "nightly_child": {"name": "Child (display name)", "parameters": [{"name": "who", "default": "x"}],
+                          "tasks": [task("c", "echo", params={"who": "{{job.parameters.who}}"})]},
+    }}}))
+    run = harness.engine.submit(str(bundle), job_key="parent")
+    assert run["state"]["result_state"] == "SUCCESS"
+    child = run_shape(harness.store, attempts(run, "call")[0]["run_job_output"]["run_id"])
+    assert child is not None and child["run_name"] == "Child (display name)"
+    out = task_output(harness.store, attempts(child, "c")[0]["run_id"])
+    assert out is not None and out["result"] == {"who": "bundle"}
+
+
+def test_run_job_task_job_id_must_be_an_id_or_a_bundle_reference() -> None:
+    from pydantic import ValidationError
+
+    from lakeloom.plugins.run_job_task import RunJobTask
+
+    assert RunJobTask.model_validate({"job_id": "42"}).job_id == 42
+    with pytest.raises(ValidationError, match=r"resources\.jobs\.<key>\.id"):
+        RunJobTask.model_validate({"job_id": "${resources.pipelines.p.id}"})
+
+
 def test_run_job_task_by_job_id(harness: Harness) -> None:
     first = harness.engine.submit(str(harness.job([task("x")], name="by-id")))
     run = harness.run([{"task_key": "call", "run_job_task": {"job_id": first["job_id"]}}])

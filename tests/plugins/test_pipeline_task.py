@@ -83,6 +83,13 @@ def test_validate_checks_the_pipeline_reference_without_a_jvm(tmp_path: Path) ->
     job.write_text(text.replace("numbrs", "numbers"))
     _, problems = validate_file(str(job), build_plugin_manager())
     assert [p for p in problems if p.severity == "error"] == []
+    # A bundle's own reference form names the pipeline by its resource key.
+    job.write_text(text.replace("pipeline_id: numbrs", "pipeline_id: '${resources.pipelines.numbers.id}'"))
+    _, problems = validate_file(str(job), build_plugin_manager())
+    assert [p for p in problems if p.severity == "error"] == []
+    job.write_text(text.replace("pipeline_id: numbrs", "pipeline_id: '${resources.pipelines.numbrs.id}'"))
+    _, problems = validate_file(str(job), build_plugin_manager())
+    assert any("no pipeline file or pipeline named 'numbrs'" in p.format() for p in problems)
 
 
 @pytest.mark.spark

@@ -48,7 +48,12 @@ class PipelineTask(Strict):
 
     @property
     def ref(self) -> str:
-        return str(self.pipeline_id if self.pipeline_id is not None else self.pipeline)
+        """What names the pipeline: a bundle reference ``${resources.pipelines.<key>.id}``
+        stands for ``<key>``."""
+        from lakeloom.spec.bundle_refs import bundle_resource_key
+
+        value = self.pipeline_id if self.pipeline_id is not None else self.pipeline
+        return bundle_resource_key(value, "pipelines") or str(value)
 
 
 def _validate(settings: PipelineTask, base_dir: Path) -> list[SpecIssue]:
