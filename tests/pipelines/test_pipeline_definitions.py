@@ -159,3 +159,19 @@ def test_definition_errors_name_the_source(tmp_path: Path) -> None:
         _collect(tmp_path / "3", {"src/b.sql": "CREATE MATERIALIZED VIEW m AS SELECT 1;\nDROP TABLE m"})
     with pytest.raises(PipelineDefinitionError, match=r"c.py:2: loading the pipeline source failed: NameError"):
         _collect(tmp_path / "4", {"src/c.py": "x = 1\nundefined_name()\n"})
+
+
+def test_sql_comments_and_properties_in_either_quote_style() -> None:
+    from lakeloom.pipelines.sql import register_sql_text
+
+    reg = PipelineRegistry("quotes")
+    register_sql_text(reg, textwrap.dedent('''
+        CREATE OR REFRESH MATERIALIZED VIEW big
+        COMMENT "customers over \\"10\\""
+        TBLPROPERTIES ("quality" = "gold", 'owner'='ops')
+        AS SELECT 1 AS x;
+        CREATE OR REFRESH MATERIALIZED VIEW small COMMENT 'it''s small' AS SELECT 2 AS x;
+    '''), "gold.sql")
+    assert reg.datasets["big"].comment == 'customers over "10"'
+    assert reg.datasets["big"].table_properties == {"quality": "gold", "owner": "ops"}
+    assert reg.datasets["small"].comment == "it's small"

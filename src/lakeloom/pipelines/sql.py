@@ -94,9 +94,9 @@ def _register_table(reg: PipelineRegistry, kind: str, name: str, rest: str, wher
             ds.schema = ", ".join(columns)
     query: str | None = None
     while rest:
-        m = re.match(r"^COMMENT\s+'((?:[^']|'')*)'\s*", rest, re.IGNORECASE)
+        m = _COMMENT.match(rest)
         if m:
-            ds.comment, rest = m.group(1).replace("''", "'"), rest[m.end():]
+            ds.comment, rest = _string_literal(m.group(1)), rest[m.end():]
             continue
         m = re.match(r"^(PARTITIONED\s+BY|CLUSTER\s+BY|TBLPROPERTIES)\s*(?=\()", rest, re.IGNORECASE)
         if m:
@@ -204,10 +204,21 @@ def _column_selection(text: str) -> tuple[list[str] | None, list[str] | None]:
     return [_unquote(c.strip()) for c in text.strip("()").split(",") if c.strip()], None
 
 
+#: COMMENT 'text' or COMMENT "text" (Spark reads both as string literals; \\ escapes, '' doubles).
+_COMMENT = re.compile(r"""^COMMENT\s+('(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")\s*""", re.IGNORECASE | re.DOTALL)
+
+
+def _string_literal(quoted: str) -> str:
+    """The text of a single- or double-quoted SQL string literal."""
+    q, body = quoted[0], quoted[1:-1]
+    body = body.replace(q + q, q)
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+
+
 def _properties(inner: str, where: str) -> dict[str, str]:
     out = {}
     for item in split_top_level(inner):
-        m = re.match(r"^\s*'?([^'=]+?)'?\s*=\s*'?(.*?)'?\s*$", item, re.DOTALL)
+        m = re.match(r"""^\s*['"]?([^'"=]+?)['"]?\s*=\s*['"]?(.*?)['"]?\s*$""", item, re.DOTALL)
         if not m:
             raise PipelineDefinitionError(f"{where}: cannot parse table property {item.strip()!r}")
         out[m.group(1).strip()] = m.group(2)
