@@ -123,6 +123,10 @@ def install() -> None:
         logging.getLogger().addHandler(handler)
         if logging.getLogger().level > logging.INFO:
             logging.getLogger().setLevel(logging.INFO)
+        # With the root at INFO, py4j narrates every callback-server start (foreachBatch, streaming
+        # listeners) into the task's log; keep its warnings only, unless someone set its level.
+        if logging.getLogger("py4j").level == logging.NOTSET:
+            logging.getLogger("py4j").setLevel(logging.WARNING)
         _wrap_thread_start()
         _installed = True
 
