@@ -128,3 +128,38 @@ def test_failing_notebook_and_secret_redaction(spark, tmp_path: Path,  # noqa: A
     assert not leaks
     saved = json.loads((engine.workspace.logs_dir / str(run["run_id"]) / "secrets" / "0.ipynb").read_text())
     assert "the password is [REDACTED]" in saved["cells"][0]["outputs"][0]["text"]
+
+
+def test_for_each_notebook_iterations_keep_their_own_executed_notebooks(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    from click.testing import CliRunner
+
+    from lakeloom.cli.main import cli
+
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "each.py").write_text(
+        "# Databricks notebook source\nr = dbutils.widgets.get('region')\nprint('region is', r)\n"
+        "dbutils.notebook.exit(r.upper())\n")
+    job = tmp_path / "job.yml"
+    job.write_text(yaml.safe_dump({"name": "each", "tasks": [{"task_key": "loop", "for_each_task": {
+        "inputs": '["emea", "amer", "apac"]', "concurrency": 3, "task": {
+            "task_key": "visit", "notebook_task": {"notebook_path": "nb/each.py",
+                                                   "base_parameters": {"region": "{{input}}"}}}}}]}))
+    engine = open_engine(tmp_path)
+    run = engine.submit(str(job))
+    assert run["state"]["result_state"] == "SUCCESS"
+    saved = {}
+    for r in engine.store.task_runs(run["run_id"]):
+        if r["iteration"] is not None:
+            path = Path(output(r)["executed_notebook"])
+            assert path.parent.name == f"iteration-{r['iteration']}" and path.is_file()
+            saved[r["iteration"]] = json.loads(path.read_text())["metadata"]["lakeloom"]["exit_value"]
+    assert saved == {0: "EMEA", 1: "AMER", 2: "APAC"}  # three files, none overwritten by another
+
+    cli_args = ["--workspace", str(tmp_path), "runs", "output", str(run["run_id"]), "visit"]
+    every = CliRunner().invoke(cli, cli_args)
+    assert every.exit_code == 0, every.output
+    assert every.output.count("--- iteration") == 3 and "exit value: AMER" in every.output
+    one = CliRunner().invoke(cli, [*cli_args, "--iteration", "2", "--json"])
+    assert one.exit_code == 0 and json.loads(one.output)["notebook_output"]["result"] == "APAC"
+    missing = CliRunner().invoke(cli, [*cli_args, "--iteration", "9"])
+    assert missing.exit_code != 0 and "no iteration 9" in missing.output

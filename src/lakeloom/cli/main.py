@@ -229,20 +229,42 @@ def runs_logs(state: State, run_id: int, task_key: str, attempt: int | None) -> 
 @runs.command("output")
 @click.argument("run_id", type=int)
 @click.argument("task_key")
+@click.option("--iteration", type=int, help="For-each iteration index (default: every iteration).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def runs_output(state: State, run_id: int, task_key: str, as_json: bool) -> None:
-    """A task's output (notebook exit value, SQL result, return value)."""
+def runs_output(state: State, run_id: int, task_key: str, iteration: int | None, as_json: bool) -> None:
+    """A task's output (notebook exit value, SQL result, return value); for the nested task of
+    a for-each, each iteration's."""
     from lakeloom.store.run_shape import task_output
 
     store = state.engine().store
-    rows = [r for r in store.task_runs(run_id) if r["task_key"] == task_key and r["iteration"] is None]
-    if not rows:
+    rows = [r for r in store.task_runs(run_id) if r["task_key"] == task_key]
+    top = [r for r in rows if r["iteration"] is None]
+    latest: dict[int, dict] = {}  # iteration -> its last attempt
+    for r in rows:
+        if r["iteration"] is not None and (iteration is None or r["iteration"] == iteration):
+            latest[r["iteration"]] = r
+    if iteration is not None and not latest:
+        raise click.ClickException(f"no iteration {iteration} of task {task_key!r} in run {run_id}")
+    if not top and not latest:
         raise click.ClickException(f"no task {task_key!r} in run {run_id}")
-    out = task_output(store, rows[-1]["task_run_id"]) or {}
+    if top and iteration is None:
+        picked = [(None, top[-1])]
+    else:
+        picked = sorted(latest.items(), key=lambda kv: kv[0])
+    outputs = [(i, task_output(store, r["task_run_id"]) or {}) for i, r in picked]
     if as_json:
-        click.echo(json.dumps(out, indent=2, default=str))
+        doc = outputs[0][1] if picked[0][0] is None or iteration is not None else {
+            str(i): out for i, out in outputs}
+        click.echo(json.dumps(doc, indent=2, default=str))
         return
+    for i, out in outputs:
+        if i is not None and iteration is None:
+            click.echo(f"--- iteration {i} ---")
+        _print_output(out)
+
+
+def _print_output(out: dict) -> None:
     nb = out.get("notebook_output")
     if nb is not None:
         click.echo(f"exit value: {nb.get('result')}")

@@ -106,6 +106,9 @@ class TaskContext:
     services: RunServices
     task: Task | None = None
     input_value: Any = None
+    #: This attempt's log file (one per for-each iteration too); outputs saved "next to the
+    #: log" go beside it.
+    log_path: Path | None = None
     #: Free-form per-attempt state that plugins need to share (e.g. notebook widgets).
     extras: dict[str, Any] = field(default_factory=dict)
     #: Secret values read during this attempt; the engine replaces them with

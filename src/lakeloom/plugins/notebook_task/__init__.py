@@ -42,7 +42,10 @@ class NotebookTaskSettings(BaseModel):
 
 
 def executed_notebook_path(ctx: TaskContext) -> Path:
-    """Where the attempt's executed notebook is saved (next to its log)."""
+    """Where the attempt's executed notebook is saved (next to its log, so each for-each
+    iteration keeps its own)."""
+    if ctx.log_path is not None:
+        return ctx.log_path.with_suffix(".ipynb")
     return ctx.workspace.logs_dir / str(ctx.run_id) / ctx.task_key / f"{ctx.attempt_number}.ipynb"
 
 

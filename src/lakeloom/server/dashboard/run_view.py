@@ -141,15 +141,15 @@ def task_panel(ctx: ServerContext, run: dict[str, Any], tsettings: dict[str, dic
     view["output"] = output
     view["params"] = json.loads(sel["params_json"]) if sel.get("params_json") else None
     view["children"] = json.loads(sel["child_run_ids_json"]) if sel.get("child_run_ids_json") else []
+    log = log_file(sel, logs_root)  # a failed notebook records no output: its copy sits beside the log
     nb_path = output.get("executed_notebook") or (
-        str(logs_root / str(run["run_id"]) / sel["task_key"] / f"{sel['attempt_number']}.ipynb")
-        if "notebook_task" in view["settings"] else None)
+        str(log.with_suffix(".ipynb")) if log is not None and "notebook_task" in view["settings"] else None)
     if nb_path:
         view["notebook"] = render_notebook(Path(nb_path), logs_root)
     view["sql"] = sql_table(output)
     view["pipeline"] = pipeline_view(output)
     view["result"] = output.get("result") if "result" in output else (
         (output.get("notebook_output") or {}).get("result"))
-    view["log"] = read_log(log_file(sel, logs_root), query=query)
+    view["log"] = read_log(log, query=query)
     view["log_query"] = query or ""
     return view
