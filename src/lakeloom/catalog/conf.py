@@ -101,7 +101,8 @@ def prepare(workspace: Workspace) -> list[Path]:
     """The ``lakeloom setup`` step: fetch the Delta jars, build the catalog jar, create the
     store and warehouse folders. Idempotent and cheap when everything is already there.
 
-    Returns the jars a Spark session needs (Delta jars, then the catalog jar).
+    Returns the jars a Spark session needs (Delta jars, the catalog jar, then the path-mapping
+    file systems' jar).
     """
     # Imported here: the Delta jars are a runtime concern, and this keeps `lakeloom.catalog`
     # importable without touching the runtime package.
@@ -110,7 +111,7 @@ def prepare(workspace: Workspace) -> list[Path]:
     catalog_names(workspace)
     jars = ensure_delta_jars()
     jars.append(build_catalog_jar())
-    build_fs_jar()
+    jars.append(build_fs_jar())
     workspace.catalog_dir.mkdir(parents=True, exist_ok=True)
     workspace.warehouse_dir.mkdir(parents=True, exist_ok=True)
     return jars
