@@ -8,6 +8,10 @@ JSON and CSV columns are inferred as strings unless ``cloudFiles.inferColumnType
 ``cloudFiles.schemaHints`` overrides column types, and unparsable rows land in
 ``_rescued_data``. Directories are listed recursively. The file source keeps its own
 checkpointed list of processed files, which is what makes the next update incremental.
+
+Outside pipelines (notebooks, scripts) the same reader is installed with the run's Spark
+session, so ``readStream.format("cloudFiles")`` + ``trigger(availableNow=True)`` jobs run as
+written; the schema is kept under ``cloudFiles.schemaLocation`` there too.
 """
 from __future__ import annotations
 
@@ -40,16 +44,16 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
     from lakeloom.pipelines.graph import _originals, current_update
 
     graph = current_update()
-    if graph is not None:
-        path = graph.local_path(path)
+    local = graph.local_path if graph is not None else _local_outside_pipeline
+    path = local(path)
     cf = {k.split(".", 1)[1]: str(v) for k, v in options.items() if k.lower().startswith("cloudfiles.")}
     plain = {k: str(v) for k, v in options.items() if not k.lower().startswith("cloudfiles.")}
     fmt = cf.pop("format", None)
     if not fmt:
         raise AutoLoaderError(f"Auto Loader stream on {path!r}: option cloudFiles.format is required")
     location = cf.pop("schemaLocation", None)
-    if location and graph is not None:
-        location = graph.local_path(location)
+    if location:
+        location = local(location)
     elif graph is not None and graph.mode == "run":
         location = str(graph.storage / "autoloader" / (graph.current_flow or "default"))
     infer_types = cf.pop("inferColumnTypes", "false").lower() == "true"
@@ -62,7 +66,7 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
             plain[_MAPPED[key.lower()]] = value
     if schema is None:
         schema = _stored_schema(location) or _infer(spark, fmt, path, plain, infer_types, hints)
-        if location and graph is not None and graph.mode == "run":
+        if location and (graph is None or graph.mode == "run"):  # a dry run writes nothing
             _store_schema(location, schema)
     if fmt.lower() in ("json", "csv") and RESCUED in _field_names(spark, schema):
         plain.setdefault("columnNameOfCorruptRecord", RESCUED)
@@ -72,6 +76,16 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
     for k, v in plain.items():
         reader = _originals.get("option", type(reader).option)(reader, k, v)
     return _originals.get("load", type(reader).load)(reader, path)
+
+
+def _local_outside_pipeline(path: str) -> str:
+    """Databricks paths (``/Volumes/...``, ``dbfs:/...``, ``/dbfs/...``) as the local files
+    ``dbutils.fs`` uses, for Auto Loader in a notebook or script task (a pipeline maps its own)."""
+    if path.startswith(("/Volumes/", "dbfs:", "/dbfs/")):
+        from lakeloom.runtime.dbutils.fs import to_local_path
+
+        return str(to_local_path(path))
+    return path
 
 
 def _field_names(spark: SparkSession, schema: StructType | str) -> list[str]:

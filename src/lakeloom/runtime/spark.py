@@ -135,6 +135,7 @@ class SparkSessionProvider:
                 self._spark = self._reuse_active() or self._create()
                 install_python_shims()
                 install_dataframe_display()
+                _install_auto_loader()
             return self._spark
 
     def _reuse_active(self) -> SparkSession | None:
@@ -183,6 +184,13 @@ class SparkSessionProvider:
             self._spark, self._owned = None, False
         if spark is not None and owned:
             spark.stop()
+
+
+def _install_auto_loader() -> None:
+    """``spark.readStream.format("cloudFiles")`` in every task, not only in pipelines."""
+    from lakeloom.pipelines.graph import install_read_hooks
+
+    install_read_hooks()
 
 
 def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description: str = "") -> None:

@@ -1,0 +1,64 @@
+"""Auto Loader (``readStream.format("cloudFiles")``) in an ordinary script task, outside any
+pipeline: volume paths, a persisted schema and an incremental second run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lakeloom.config import load_workspace
+from lakeloom.engine.api import Engine
+from lakeloom.plugin_manager import build_plugin_manager
+
+pytestmark = pytest.mark.spark
+
+SCRIPT = """
+import sys
+from databricks.sdk.runtime import spark
+
+target = sys.argv[1]
+q = (spark.readStream.format("cloudFiles")
+     .option("cloudFiles.format", "json")
+     .option("cloudFiles.inferColumnTypes", "true")
+     .option("cloudFiles.schemaLocation", "/Volumes/main/al/meta/orders_schema")
+     .load("/Volumes/main/al/landing/orders")
+     .writeStream.option("checkpointLocation", "/Volumes/main/al/meta/orders_checkpoint")
+     .trigger(availableNow=True).toTable(target))
+q.awaitTermination()
+print("rows", spark.table(target).count())
+"""
+
+
+def _land(root: Path, name: str, ids: list[int]) -> None:
+    folder = root / ".lakeloom" / "volumes" / "main" / "al" / "landing" / "orders"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join(json.dumps({"id": i, "amount": i * 1.5}) + "\n" for i in ids))
+
+
+def test_auto_loader_in_a_script_task_is_incremental(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    spark.sql("CREATE SCHEMA IF NOT EXISTS main.al_bronze")
+    (tmp_path / "ingest.py").write_text(SCRIPT)
+    job = tmp_path / "job.yml"
+    job.write_text(yaml.safe_dump({"name": "autoloader", "tasks": [{"task_key": "ingest", "spark_python_task": {
+        "python_file": "ingest.py", "parameters": ["main.al_bronze.orders"]}}]}))
+    ws = load_workspace(tmp_path)
+    engine = Engine.open(ws, build_plugin_manager(ws.disabled_plugins))
+
+    _land(tmp_path, "a.json", [1, 2, 3])
+    first = engine.submit(str(job))
+    assert first["state"]["result_state"] == "SUCCESS", first["state"]
+    schema_file = ws.volumes_root / "main" / "al" / "meta" / "orders_schema" / "_schemas" / "schema.json"
+    fields = [f["name"] for f in json.loads(schema_file.read_text())["fields"]]
+    assert fields == ["amount", "id", "_rescued_data"]
+
+    _land(tmp_path, "b.json", [4, 5])
+    second = engine.submit(str(job))
+    assert second["state"]["result_state"] == "SUCCESS", second["state"]
+    rows = spark.table("main.al_bronze.orders")
+    assert sorted(r.id for r in rows.collect()) == [1, 2, 3, 4, 5]  # b.json once, a.json not again
+    history = spark.sql("DESCRIBE HISTORY main.al_bronze.orders").collect()
+    assert sorted(r.version for r in history if r.operation == "STREAMING UPDATE")[-2:] == [1, 2]
+    assert dict(rows.dtypes)["id"] == "bigint"  # inferColumnTypes
+    spark.sql("DROP SCHEMA main.al_bronze CASCADE")
