@@ -1,4 +1,5 @@
-// Session extension: Databricks SQL that Spark 4.2 does not parse, rewritten before parsing.
+// Session extension: Databricks SQL that Spark 4.2 does not parse, rewritten before parsing
+// (USE CATALOG) or planned as lakeloom commands (volumes, CREATE CATALOG: LakeloomVolumes).
 // Registered in spark.sql.extensions after Delta's, so it wraps Delta's parser (which wraps
 // Spark's) and every SQL entry point -- spark.sql, expr, SQL files -- sees the rewrite.
 package io.lakeloom.catalog
@@ -29,9 +30,10 @@ object LakeloomParser {
 class LakeloomParser(delegate: ParserInterface) extends ParserInterface {
   import LakeloomParser.rewrite
 
-  override def parsePlan(sqlText: String): LogicalPlan = delegate.parsePlan(rewrite(sqlText))
+  override def parsePlan(sqlText: String): LogicalPlan =
+    LakeloomVolumes.parse(sqlText, delegate).getOrElse(delegate.parsePlan(rewrite(sqlText)))
   override def parsePlanWithParameters(sqlText: String, ctx: ParameterContext): LogicalPlan =
-    delegate.parsePlanWithParameters(rewrite(sqlText), ctx)
+    LakeloomVolumes.parse(sqlText, delegate).getOrElse(delegate.parsePlanWithParameters(rewrite(sqlText), ctx))
   override def parseExpression(sqlText: String): Expression = delegate.parseExpression(sqlText)
   override def parseTableIdentifier(sqlText: String): TableIdentifier = delegate.parseTableIdentifier(sqlText)
   override def parseFunctionIdentifier(sqlText: String): FunctionIdentifier =
