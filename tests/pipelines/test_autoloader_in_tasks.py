@@ -1,5 +1,6 @@
-"""Auto Loader (``readStream.format("cloudFiles")``) in an ordinary script task, outside any
-pipeline: volume paths, a persisted schema and an incremental second run."""
+"""Databricks file readers outside pipelines: Auto Loader (``readStream.format("cloudFiles")``)
+in an ordinary script task (volume paths, a persisted schema, an incremental second run) and
+the ``read_files(...)`` table function in plain ``spark.sql``."""
 from __future__ import annotations
 
 import json
@@ -62,3 +63,18 @@ def test_auto_loader_in_a_script_task_is_incremental(spark, tmp_path: Path) -> N
     assert sorted(r.version for r in history if r.operation == "STREAMING UPDATE")[-2:] == [1, 2]
     assert dict(rows.dtypes)["id"] == "bigint"  # inferColumnTypes
     spark.sql("DROP SCHEMA main.al_bronze CASCADE")
+
+
+def test_read_files_in_sql_outside_pipelines(spark, spark_workspace, tmp_path: Path) -> None:  # noqa: ANN001
+    folder = spark_workspace.volumes_root / "main" / "al" / "csv_in"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.csv").write_text("id,name\n1,a\n2,b\n")
+    spark.sql("CREATE SCHEMA IF NOT EXISTS main.al_files")
+    spark.sql("CREATE OR REPLACE TABLE main.al_files.people AS "
+              "SELECT * FROM read_files('/Volumes/main/al/csv_in', format => 'csv', header => true) WHERE id > :min",
+              args={"min": 0})
+    rows = spark.table("main.al_files.people").orderBy("id").collect()
+    assert [(r.id, r.name) for r in rows] == [(1, "a"), (2, "b")]  # header used, types inferred
+    # 'read_files(' inside a string literal is text, not a call.
+    assert spark.sql("SELECT 'read_files(x)' AS s").first().s == "read_files(x)"
+    spark.sql("DROP SCHEMA main.al_files CASCADE")

@@ -55,6 +55,7 @@ def test_spark_submit_conf_leaves_master_and_python_to_the_cluster(tmp_path: Pat
     conf = spark_submit_conf(ws)
     assert "spark.master" not in conf and "spark.pyspark.python" not in conf
     assert "spark.databricks.delta.snapshotPartitions" not in conf  # local-only tuning
+    assert "spark.hadoop.fs.file.impl" not in conf  # /Volumes mapping: local folders, local master only
     args = spark_submit_args(ws)
     assert args[0] == "--conf" and "spark.sql.defaultCatalog=main" in args
 
@@ -83,6 +84,8 @@ def test_session_settings(spark) -> None:
     assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
     assert spark.conf.get("spark.sql.sources.default") == "delta"
     assert "io.delta.sql.DeltaSparkSessionExtension" in conf.get("spark.sql.extensions")
+    # Started with it (not set later by a SQL task): user code's spark.sql(q, args=...) binds.
+    assert conf.get("spark.sql.legacy.parameterSubstitution.constantsOnly") == "true"
 
 
 @pytest.mark.spark

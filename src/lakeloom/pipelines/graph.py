@@ -242,6 +242,21 @@ class active_session:  # noqa: N801 - a context manager
         SparkSession._get_j_spark_session_class(restored._jvm).setActiveSession(restored._jsparkSession)
 
 
+_files_views = iter(range(1, 1 << 62))
+
+
+def _sql_with_read_files(session: Any, query: str, args: Any, kwargs: dict[str, Any]) -> DataFrame:
+    """``spark.sql`` outside a pipeline with Databricks' ``read_files(...)`` table function:
+    each call becomes a temporary view over the files (Spark has no such function)."""
+    from lakeloom.pipelines.autoloader import files_dataframe
+    from lakeloom.pipelines.sqltext import rewrite_read_files
+
+    rewritten = rewrite_read_files(query, prefix=f"__ll_read_files_{next(_files_views)}")
+    for view, (_, (streaming, path, options)) in rewritten.views.items():
+        files_dataframe(session, streaming, path, options).createOrReplaceTempView(view)
+    return _originals["sql"](session, rewritten.sql, args, **kwargs)
+
+
 def install_read_hooks() -> None:
     """Patch pyspark's table readers and ``SparkSession.sql`` (idempotent, process-wide)."""
     from pyspark.sql import DataFrameReader, SparkSession
@@ -273,6 +288,8 @@ def install_read_hooks() -> None:
         def sql(self: Any, sqlQuery: str, args: Any = None, **kwargs: Any) -> DataFrame:  # noqa: N803
             g = _current.get()
             if g is None:
+                if "READ_FILES" in sqlQuery.upper():
+                    return _sql_with_read_files(self, sqlQuery, args, kwargs)
                 return _originals["sql"](self, sqlQuery, args, **kwargs)
             return g.run_sql(sqlQuery, args, kwargs)
 

@@ -127,11 +127,60 @@ def rewrite_query(sql: str, prefix: str = "__ll_src") -> Rewritten:
     out = Rewritten(sql)
     if not re.search(r"\b(STREAM|read_files|LIVE)\b", sql, re.IGNORECASE):
         return out
-    text = sql
+    text = _replace_read_files(sql, prefix, out)
+    text = _LIVE.sub("", text)
+
+    def stream(m: re.Match[str]) -> str:
+        name = f"{prefix}_{len(out.views)}"
+        out.views[name] = ("stream", (m.group("a") or m.group("b")).strip())
+        return name if m.group("a") else " " + name
+
+    out.sql = _STREAM.sub(stream, text)
+    return out
+
+
+def rewrite_read_files(sql: str, prefix: str) -> Rewritten:
+    """Only the ``[STREAM] read_files(...)`` part of :func:`rewrite_query`, for SQL run outside
+    a pipeline (where ``STREAM x`` and ``LIVE.`` mean nothing special). Calls inside quotes or
+    comments are text."""
+    out = Rewritten(sql)
+    if _READ_FILES.search(sql):
+        out.sql = _replace_read_files(sql, prefix, out)
+    return out
+
+
+def _in_code(text: str, pos: int) -> bool:
+    """Whether ``text[pos]`` is SQL code, not inside a quoted literal, identifier or comment."""
+    i = 0
+    while i < pos:
+        if text[i] in "'\"`":
+            i = _skip_quoted(text, i)
+            if i > pos:
+                return False
+        elif text.startswith("--", i):
+            nl = text.find("\n", i)
+            if nl < 0 or nl >= pos:
+                return False
+            i = nl + 1
+        elif text.startswith("/*", i):
+            close = text.find("*/", i + 2)
+            if close < 0 or close + 2 > pos:
+                return False
+            i = close + 2
+        else:
+            i += 1
+    return True
+
+
+def _replace_read_files(text: str, prefix: str, out: Rewritten) -> str:
+    start = 0
     while True:
-        m = _READ_FILES.search(text)
+        m = _READ_FILES.search(text, start)
         if not m:
             break
+        if not _in_code(text, m.start()):
+            start = m.end()
+            continue
         inner, rest = balanced(text[m.end():], "read_files")
         streaming = bool(m.group("stream"))
         if streaming and m.group("stream").rstrip().endswith("("):
@@ -142,15 +191,7 @@ def rewrite_query(sql: str, prefix: str = "__ll_src") -> Rewritten:
         name = f"{prefix}_{len(out.views)}"
         out.views[name] = ("files", (streaming, path, options))
         text = text[:m.start()] + name + " " + rest
-    text = _LIVE.sub("", text)
-
-    def stream(m: re.Match[str]) -> str:
-        name = f"{prefix}_{len(out.views)}"
-        out.views[name] = ("stream", (m.group("a") or m.group("b")).strip())
-        return name if m.group("a") else " " + name
-
-    out.sql = _STREAM.sub(stream, text)
-    return out
+    return text
 
 
 def parse_read_files_args(inner: str) -> tuple[str, dict[str, str]]:

@@ -65,6 +65,9 @@ def spark_conf(
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": DEFAULT_SHUFFLE_PARTITIONS,
         "spark.log.level": "WARN",
+        # Delta's parser extension drops named parameters that Spark binds while parsing, so
+        # spark.sql(q, args=...) would fail in every task; bind them during analysis instead.
+        "spark.sql.legacy.parameterSubstitution.constantsOnly": "true",
         # Read by Databricks code that logs or branches on where it runs.
         "spark.databricks.clusterUsageTags.clusterName": "lakeloom-local",
         "spark.databricks.clusterUsageTags.clusterId": "lakeloom-local",
