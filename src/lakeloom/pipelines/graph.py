@@ -288,7 +288,13 @@ def install_read_hooks() -> None:
         def sql(self: Any, sqlQuery: str, args: Any = None, **kwargs: Any) -> DataFrame:  # noqa: N803
             g = _current.get()
             if g is None:
-                if "READ_FILES" in sqlQuery.upper():
+                upper = sqlQuery.upper()
+                if "COPY" in upper:
+                    from lakeloom.runtime.copy_into import is_copy_into, run_copy_into
+
+                    if is_copy_into(sqlQuery):
+                        return run_copy_into(self, sqlQuery)
+                if "READ_FILES" in upper:
                     return _sql_with_read_files(self, sqlQuery, args, kwargs)
                 return _originals["sql"](self, sqlQuery, args, **kwargs)
             return g.run_sql(sqlQuery, args, kwargs)
