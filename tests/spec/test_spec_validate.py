@@ -305,3 +305,25 @@ def test_bad_cron_and_timezone_are_reported_at_their_lines(tmp_path: Path, pm: L
     tz = by_field["schedule.timezone_id"]
     assert tz.line == line_of(text, "timezone_id") and "Mars/Olympus" in tz.message
     assert all(e.file == str(path) for e in errors) and len(errors) == 2
+
+
+def test_bundle_job_reference_to_a_key_this_file_lacks_is_a_warning(tmp_path: Path, pm: LakeloomPluginManager) -> None:
+    path, text = write(tmp_path, """
+        resources:
+          jobs:
+            parent:
+              name: Parent
+              tasks:
+                - task_key: typo
+                  run_job_task: {job_id: "${resources.jobs.chidl.id}"}
+                - task_key: good
+                  run_job_task: {job_id: "${resources.jobs.child.id}"}
+            child:
+              name: Child
+              tasks:
+                - {task_key: c, python_task: {function: "os:getcwd"}}
+        """)
+    _, problems = validate_file(path, pm)
+    assert [p for p in problems if p.severity == "error"] == []
+    [warning] = [p for p in problems if "no job with key" in p.message]
+    assert (warning.task_key, warning.field, warning.line) == ("typo", "run_job_task.job_id", line_of(text, "chidl"))

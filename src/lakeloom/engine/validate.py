@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
+from lakeloom.spec.bundle_refs import bundle_resource_key
 from lakeloom.spec.graph import ancestors, find_cycle, upstream_map
 from lakeloom.spec.loader import JobSpecError, LoadedJob, SpecError, load_job_documents, validation_errors
 from lakeloom.spec.models import Task
@@ -101,6 +102,11 @@ def _check_task(loaded: LoadedJob, pm: LakeloomPluginManager, task: Task, path: 
     if tt.validate is not None:
         for issue in tt.validate(settings, loaded.base_dir):
             err(issue.message, f"{kind}.{issue.field}", kind, *issue.field.split("."))
+    ref_key = bundle_resource_key(getattr(settings, "job_id", None), "jobs") if kind == "run_job_task" else None
+    if ref_key is not None and ref_key not in _bundle_job_keys(loaded):
+        out.append(SpecError(src, loaded.line_of(*path, kind, "job_id"),
+                             f"this file has no job with key {ref_key!r}; the run will look for it among the "
+                             "workspace's jobs", task.task_key, f"{kind}.job_id", severity="warning"))
     nested_task = getattr(settings, "task", None)
     if kind == "for_each_task" and isinstance(nested_task, Task):
         if nested_task.task_blocks.keys() == {"for_each_task"}:
@@ -108,6 +114,14 @@ def _check_task(loaded: LoadedJob, pm: LakeloomPluginManager, task: Task, path: 
         else:
             out.extend(_check_task(loaded, pm, nested_task, path + (kind, "task"), by_key, nested=True))
     return out
+
+
+def _bundle_job_keys(loaded: LoadedJob) -> set[str]:
+    """The job keys of the file ``loaded`` came from (a bundle file has several)."""
+    try:
+        return {d.key for d in load_job_documents(loaded.source) if d.key}
+    except (JobSpecError, OSError):
+        return set()
 
 
 def _kind(task: Task) -> str | None:
