@@ -32,8 +32,6 @@ T = TypeVar("T")
 
 #: ``clusterId`` tag: lakeloom runs every task on the local Spark session.
 CLUSTER_ID = "lakeloom-local"
-#: Extensions a notebook path loses, as Databricks workspace paths have none.
-_NOTEBOOK_SUFFIXES = (".py", ".ipynb", ".sql")
 
 
 class NoSuchElementException(LookupError):
@@ -187,13 +185,15 @@ class ScalaMap:
 def _notebook_path(ctx: TaskContext) -> str | None:
     """The outermost executing notebook (a ``%run`` notebook reports the one that ran it,
     as on Databricks), without its extension; None outside a notebook."""
-    from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY  # notebook.py imports this module
+    # notebook.py imports this module
+    from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY, NOTEBOOK_SUFFIXES
 
     stack = ctx.extras.get(NOTEBOOK_STACK_KEY) or []
     if not stack:
         return None
     path = PurePath(stack[0])
-    return path.with_suffix("").as_posix() if path.suffix in _NOTEBOOK_SUFFIXES else path.as_posix()
+    # Databricks workspace paths have no extension.
+    return path.with_suffix("").as_posix() if path.suffix in NOTEBOOK_SUFFIXES else path.as_posix()
 
 
 def _notebook_id(path: str) -> int:
