@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from lakeloom.pipelines.expectations import Expectation, parse_sql_constraint
 from lakeloom.pipelines.model import CdcSpec, Dataset, FlowDef, PipelineDefinitionError
-from lakeloom.pipelines.sqltext import balanced, split_statements, split_top_level
+from lakeloom.pipelines.sqltext import balanced, split_statements, split_top_level, string_value
 
 if TYPE_CHECKING:
     from lakeloom.pipelines.registry import PipelineRegistry
@@ -96,7 +96,7 @@ def _register_table(reg: PipelineRegistry, kind: str, name: str, rest: str, wher
     while rest:
         m = _COMMENT.match(rest)
         if m:
-            ds.comment, rest = _string_literal(m.group(1)), rest[m.end():]
+            ds.comment, rest = string_value(m.group(1)), rest[m.end():]
             continue
         m = re.match(r"^(PARTITIONED\s+BY|CLUSTER\s+BY|TBLPROPERTIES)\s*(?=\()", rest, re.IGNORECASE)
         if m:
@@ -206,13 +206,6 @@ def _column_selection(text: str) -> tuple[list[str] | None, list[str] | None]:
 
 #: COMMENT 'text' or COMMENT "text" (Spark reads both as string literals; \\ escapes, '' doubles).
 _COMMENT = re.compile(r"""^COMMENT\s+('(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")\s*""", re.IGNORECASE | re.DOTALL)
-
-
-def _string_literal(quoted: str) -> str:
-    """The text of a single- or double-quoted SQL string literal."""
-    q, body = quoted[0], quoted[1:-1]
-    body = body.replace(q + q, q)
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
 def _properties(inner: str, where: str) -> dict[str, str]:

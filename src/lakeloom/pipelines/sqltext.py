@@ -209,6 +209,14 @@ def parse_read_files_args(inner: str) -> tuple[str, dict[str, str]]:
     return path, options
 
 
+def string_value(quoted: str) -> str:
+    """The text of a SQL string literal in single or double quotes (doubled quotes and
+    backslash escapes undone, as Spark reads them)."""
+    q, body = quoted[0], quoted[1:-1]
+    body = body.replace(q + q, q)
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+
+
 def _literal(text: str) -> str:
     t = text.strip()
     if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":

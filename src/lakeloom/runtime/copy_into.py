@@ -53,8 +53,9 @@ def is_copy_into(sql: str) -> bool:
 
 
 def _unquote(literal: str) -> str:
-    body = literal.strip()[1:-1]
-    return re.sub(r"\\(.)", r"\1", body.replace("''", "'"))
+    from lakeloom.pipelines.sqltext import string_value
+
+    return string_value(literal.strip())
 
 
 def _options(text: str) -> tuple[dict[str, str], str]:
