@@ -14,6 +14,7 @@ The patches are installed once and act only on a thread that runs a pipeline upd
 from __future__ import annotations
 
 import contextvars
+import itertools
 import re
 import threading
 from dataclasses import dataclass, field
@@ -242,7 +243,7 @@ class active_session:  # noqa: N801 - a context manager
         SparkSession._get_j_spark_session_class(restored._jvm).setActiveSession(restored._jsparkSession)
 
 
-_files_views = iter(range(1, 1 << 62))
+_files_views = itertools.count(1)
 
 
 def _sql_with_read_files(session: Any, query: str, args: Any, kwargs: dict[str, Any]) -> DataFrame:

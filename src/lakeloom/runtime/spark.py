@@ -138,7 +138,7 @@ class SparkSessionProvider:
                 self._spark = self._reuse_active() or self._create()
                 install_python_shims()
                 install_dataframe_display()
-                _install_auto_loader()
+                _install_databricks_sql_and_readers()
             return self._spark
 
     def _reuse_active(self) -> SparkSession | None:
@@ -189,8 +189,9 @@ class SparkSessionProvider:
             spark.stop()
 
 
-def _install_auto_loader() -> None:
-    """``spark.readStream.format("cloudFiles")`` in every task, not only in pipelines."""
+def _install_databricks_sql_and_readers() -> None:
+    """lakeloom's reader and ``SparkSession.sql`` hooks in every task, not only in pipelines:
+    Auto Loader (``readStream.format("cloudFiles")``), ``read_files(...)`` and ``COPY INTO``."""
     from lakeloom.pipelines.graph import install_read_hooks
 
     install_read_hooks()
