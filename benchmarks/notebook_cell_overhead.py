@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 from lakeloom.config import Workspace
+from lakeloom.plugin_api import TaskContext, TaskValues
+from lakeloom.plugin_api.context import activate
 from lakeloom.plugins.notebook_task import NotebookTaskSettings, run_notebook_task
 from lakeloom.plugins.notebook_task.parser import parse_notebook
-from lakeloom.runtime.context import TaskContext, TaskValues, activate
 
 CELL = "x_{i} = sum(range(100))\nif x_{i} < 0:\n    print('never')\ny = x_{i} * 2"
 

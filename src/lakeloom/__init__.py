@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+#: The plugin contracts (``lakeloom.plugin_api``), then the run API.
+_PLUGIN_API = (
+    "TaskContext", "current_context", "TaskOutput", "TaskType", "TaskFailed", "TaskCancelled", "SpecIssue",
+    "TaskValues", "ChildRunResult", "RunServices", "TriggerKind", "TriggerEnv", "JobEntry", "Decision", "Fire",
+    "Notifier", "Notification", "DeliveryError", "RunView", "Stash", "StashKey",
+)
 _EXPORTS = {
     "hookimpl": "lakeloom.hookspecs",
-    "TaskContext": "lakeloom.runtime.context",
-    "current_context": "lakeloom.runtime.context",
-    "TaskOutput": "lakeloom.spec.tasktype",
-    "TaskType": "lakeloom.spec.tasktype",
-    "TaskFailed": "lakeloom.spec.tasktype",
-    "SpecIssue": "lakeloom.spec.tasktype",
+    **dict.fromkeys(_PLUGIN_API, "lakeloom.plugin_api"),
     "load_job_file": "lakeloom.spec.loader",
     "run_job": "lakeloom.engine.api",
     "Engine": "lakeloom.engine.api",
@@ -29,14 +30,15 @@ __all__ = ["__version__", "context", *_EXPORTS]
 if TYPE_CHECKING:
     from lakeloom.engine.api import Engine, run_job
     from lakeloom.hookspecs import hookimpl
-    from lakeloom.runtime.context import TaskContext, current_context
+    from lakeloom.plugin_api import (ChildRunResult, Decision, DeliveryError, Fire, JobEntry, Notification, Notifier,
+                                     RunServices, RunView, SpecIssue, Stash, StashKey, TaskCancelled, TaskContext,
+                                     TaskFailed, TaskOutput, TaskType, TaskValues, TriggerEnv, TriggerKind,
+                                     current_context)
     from lakeloom.spec.loader import load_job_file
-    from lakeloom.spec.tasktype import SpecIssue, TaskFailed, TaskOutput, TaskType
 
 
 def context() -> TaskContext:
     """The current task's context; raises RuntimeError outside a task."""
-    from lakeloom.runtime.context import current_context
 
     ctx = current_context()
     if ctx is None:

@@ -1,5 +1,6 @@
 """Every hook lakeloom calls, grouped by lifecycle. Plugins implement them with
-``@lakeloom.hookimpl``; built-ins are plugins too (see ``plugin_manager``).
+``@lakeloom.hookimpl``; built-ins are plugins too (see ``plugin_manager``). The types
+they return and receive are the contracts in :mod:`lakeloom.plugin_api`.
 
 Threading: registration hooks run once, on the thread that builds the plugin
 manager. Run hooks run on the coordinator thread; task hooks run on the task's
@@ -13,9 +14,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import ContributedJob, Notifier, TaskContext, TaskOutput, TaskType, TriggerKind
     from lakeloom.spec.models import Job
-    from lakeloom.spec.tasktype import TaskOutput, TaskType
 
 PROJECT = "lakeloom"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -36,11 +36,11 @@ def lakeloom_task_types() -> list[TaskType]:
 
 
 @hookspec
-def lakeloom_triggers() -> list[Any]:
+def lakeloom_triggers() -> list[TriggerKind]:
     """Return the trigger kinds this plugin provides (``cron``, ``periodic``, ``file_arrival``, ...).
 
     Called once when ``lakeloom serve`` builds its scheduler, on that thread. Each item
-    follows ``lakeloom.scheduler.base.TriggerKind``: a ``key``, ``settings_of(job)``
+    follows ``lakeloom.plugin_api.TriggerKind``: a ``key``, ``settings_of(job)``
     (the job's settings block the kind drives, or None), ``paused(job)`` and
     ``evaluate(env, entry, state, now_ms) -> Decision``. ``evaluate`` runs on the
     scheduler thread and must not have side effects: the scheduler persists the returned
@@ -50,11 +50,11 @@ def lakeloom_triggers() -> list[Any]:
 
 
 @hookspec
-def lakeloom_notifiers() -> list[Any]:
+def lakeloom_notifiers() -> list[Notifier]:
     """Return notification destination types (``email``, ``slack``, ``webhook``, ...).
 
     Called once per process and store, when the first notification is sent. Each item
-    follows ``lakeloom.notifications.Notifier``: a ``key`` (the destination ``type`` in
+    follows ``lakeloom.plugin_api.Notifier``: a ``key`` (the destination ``type`` in
     ``notifications.destinations``) and ``send(note, destination, workspace)``, called on
     the delivery thread; it raises ``DeliveryError`` (retryable or not) on failure. The
     first plugin registered for a key wins. Not firstresult.
@@ -62,13 +62,15 @@ def lakeloom_notifiers() -> list[Any]:
 
 
 @hookspec
-def lakeloom_jobs(workspace: Workspace) -> list[tuple[Job, str]]:
+def lakeloom_jobs(workspace: Workspace) -> list[ContributedJob]:
     """Return jobs contributed by an installed pipeline package.
 
     Called by ``lakeloom jobs list``, ``lakeloom run <name>`` and ``serve``, on the
-    calling thread. Each item is ``(job, source)`` where ``source`` is the path of the
-    file it came from (relative paths inside the job resolve against its folder).
-    The usual implementation is ``load_job_file(Path(__file__).parent / "jobs/x.yml")``.
+    calling thread. Each item is a ``LoadedJob`` (what ``load_job_file`` /
+    ``load_job_documents`` return; a job whose file the workspace already lists is not
+    added twice) or ``(job, source)`` where ``source`` is the path of the file it came
+    from (relative paths inside the job resolve against its folder). The usual
+    implementation is ``[load_job_file(Path(__file__).parent / "jobs/x.yml")]``.
     """
 
 

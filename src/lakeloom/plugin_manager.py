@@ -16,7 +16,7 @@ import pluggy
 from lakeloom import hookspecs
 
 if TYPE_CHECKING:
-    from lakeloom.spec.tasktype import TaskType
+    from lakeloom.plugin_api import TaskType
 
 ENTRY_POINT_GROUP = "lakeloom"
 

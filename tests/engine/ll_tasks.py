@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lakeloom.runtime.context import TaskCancelled
+from lakeloom.plugin_api import TaskCancelled
 
 _lock = threading.Condition()
 state: dict[str, Any] = {}

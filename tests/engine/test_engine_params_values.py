@@ -9,9 +9,9 @@ import pytest
 
 from harness import Harness, attempts, results, task
 from lakeloom.hookspecs import hookimpl
+from lakeloom.plugin_api import TaskOutput, TaskType
 from lakeloom.spec.loader import JobSpecError
 from lakeloom.spec.models import Strict
-from lakeloom.spec.tasktype import TaskOutput, TaskType
 from lakeloom.store.run_shape import task_output
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from lakeloom.config import Workspace
-from lakeloom.runtime.context import ChildRunResult, TaskContext, TaskValues, activate
+from lakeloom.plugin_api import ChildRunResult, TaskContext, TaskValues
+from lakeloom.plugin_api.context import activate
 
 _ids = itertools.count(1000)
 

@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 import ll_tasks  # noqa: E402
 from harness import Harness, attempts, results, task  # noqa: E402
 from lakeloom.hookspecs import hookimpl  # noqa: E402
+from lakeloom.plugin_api import TaskType  # noqa: E402
 from lakeloom.plugins import python_tasks  # noqa: E402
-from lakeloom.spec.tasktype import TaskType  # noqa: E402
 from lakeloom.store.run_shape import task_output  # noqa: E402
 
 

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from lakeloom.plugin_api import SpecIssue, TaskCancelled, TaskContext, TaskOutput, TaskType, TaskValues
 from lakeloom.plugin_manager import DEFAULT_PLUGINS, LakeloomPluginManager, build_plugin_manager, plugin_name
-from lakeloom.runtime.context import TaskCancelled, TaskContext, TaskValues
-from lakeloom.spec.tasktype import SpecIssue, TaskOutput, TaskType
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="shell_task needs bash and process groups")
 

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from harness import Harness, task  # noqa: E402
 
 from lakeloom import hookimpl  # noqa: E402
-from lakeloom.notifications import ON_FAILURE, DeliveryError, Notification  # noqa: E402
+from lakeloom.plugin_api import ON_FAILURE, DeliveryError, Notification  # noqa: E402
 from lakeloom.plugins.notify.notifications import dispatcher_for  # noqa: E402
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from lakeloom.config import Workspace
-from lakeloom.runtime.context import TaskContext, TaskValues, activate
+from lakeloom.plugin_api import TaskContext, TaskValues
+from lakeloom.plugin_api.context import activate
 from lakeloom.runtime.dbutils import (
     FileInfo, InputWidgetNotDefined, SecretNotFound, dbutils, install_runtime_shims, sc, spark)
 from lakeloom.runtime.dbutils.widgets import reset_widgets

@@ -15,8 +15,9 @@ import yaml
 
 from lakeloom.config import Workspace, load_workspace
 from lakeloom.engine.api import Engine
+from lakeloom.plugin_api import TaskContext, TaskValues
+from lakeloom.plugin_api.context import activate
 from lakeloom.plugin_manager import build_plugin_manager
-from lakeloom.runtime.context import TaskContext, TaskValues, activate
 from lakeloom.runtime.dbutils import dbutils
 from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY
 from lakeloom.runtime.dbutils.notebook_context import (

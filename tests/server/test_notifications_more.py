@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from lakeloom.cli.main import cli
 from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
-from lakeloom.notifications import ALERT_TRIGGERED, ON_DURATION_WARNING
+from lakeloom.plugin_api import ALERT_TRIGGERED, ON_DURATION_WARNING
 from lakeloom.plugins.notify.notifications import flush_all
 from serving import HttpReceiver, SmtpReceiver, make_workspace, wait_until, write_job
 

@@ -12,7 +12,7 @@ import pytest
 from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.engine.executor import RunExecutor
-from lakeloom.scheduler.base import ManualClock
+from lakeloom.scheduler.clock import ManualClock
 from lakeloom.scheduler.loop import Scheduler
 from lakeloom.spec.cron import CronSchedule, ms
 from serving import make_workspace, wait_until

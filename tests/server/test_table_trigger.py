@@ -9,8 +9,9 @@ from typing import Any
 from lakeloom.config import Workspace
 from lakeloom.engine.api import Engine
 from lakeloom.engine.executor import RunExecutor
+from lakeloom.plugin_api import TriggerEnv
 from lakeloom.plugins.triggers.table_update import delta_version, table_location
-from lakeloom.scheduler.base import ManualClock, TriggerEnv
+from lakeloom.scheduler.clock import ManualClock
 from lakeloom.scheduler.loop import Scheduler
 from serving import wait_until
 

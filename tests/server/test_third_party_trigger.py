@@ -11,8 +11,9 @@ from lakeloom import hookimpl
 from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.engine.executor import RunExecutor
+from lakeloom.plugin_api import Decision, Fire
 from lakeloom.plugin_manager import build_plugin_manager
-from lakeloom.scheduler.base import Decision, Fire, ManualClock
+from lakeloom.scheduler.clock import ManualClock
 from lakeloom.scheduler.loop import Scheduler
 
 

@@ -353,7 +353,7 @@ def test_two_schedulers_fire_a_tick_once(pg_url: str, tmp_path: Path) -> None:
     from datetime import datetime, timezone
 
     from lakeloom.engine.executor import RunExecutor
-    from lakeloom.scheduler.base import ManualClock
+    from lakeloom.scheduler.clock import ManualClock
     from lakeloom.scheduler.loop import Scheduler
     from lakeloom.spec.cron import ms
 

@@ -14,7 +14,7 @@ from lakeloom.engine.registry import resolve_job
 from lakeloom.engine.services import EngineServices
 from lakeloom.engine.session import RunSession, TaskRecord
 from lakeloom.engine.validate import require_valid
-from lakeloom.runtime.context import TaskContext
+from lakeloom.plugin_api import TaskContext
 from lakeloom.spec.graph import descendants, select_only
 from lakeloom.spec.loader import JobSpecError, LoadedJob, SpecError
 from lakeloom.spec.models import Job, Task

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakeloom.engine import states as st
+from lakeloom.plugin_api import TaskCancelled, TaskContext, TaskFailed, TaskOutput, TaskValues
+from lakeloom.plugin_api.context import activate
 from lakeloom.runtime import logcapture
-from lakeloom.runtime.context import TaskCancelled, TaskContext, TaskValues, activate
 from lakeloom.runtime.references import resolve_deep
 from lakeloom.spec.models import Task
-from lakeloom.spec.tasktype import TaskFailed, TaskOutput
 
 if TYPE_CHECKING:
     from lakeloom.engine.session import RunSession

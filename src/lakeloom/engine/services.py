@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeloom.engine import states as st
 from lakeloom.engine.coordinator import Coordinator
-from lakeloom.runtime.context import ChildRunResult, TaskContext
+from lakeloom.plugin_api import ChildRunResult, TaskContext
 from lakeloom.spec.models import Job, Task
 
 if TYPE_CHECKING:

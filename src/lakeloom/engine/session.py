@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from lakeloom.config import Workspace
     from lakeloom.engine.attempt import AttemptPlan, AttemptResult
     from lakeloom.engine.coordinator import TaskState
+    from lakeloom.plugin_api import RunServices
     from lakeloom.plugin_manager import LakeloomPluginManager
-    from lakeloom.runtime.context import RunServices
     from lakeloom.spec.models import Job
 
 

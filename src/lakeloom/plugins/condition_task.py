@@ -9,9 +9,8 @@ import operator
 from typing import Literal
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.runtime.context import TaskContext
+from lakeloom.plugin_api import TaskContext, TaskOutput, TaskType
 from lakeloom.spec.models import Strict
-from lakeloom.spec.tasktype import TaskOutput, TaskType
 
 Op = Literal["EQUAL_TO", "NOT_EQUAL", "GREATER_THAN", "GREATER_THAN_OR_EQUAL", "LESS_THAN", "LESS_THAN_OR_EQUAL"]
 _NUMERIC = {"GREATER_THAN": operator.gt, "GREATER_THAN_OR_EQUAL": operator.ge,

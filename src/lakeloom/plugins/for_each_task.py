@@ -12,9 +12,8 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.runtime.context import TaskCancelled, TaskContext
+from lakeloom.plugin_api import TaskCancelled, TaskContext, TaskFailed, TaskOutput, TaskType
 from lakeloom.spec.models import Strict, Task
-from lakeloom.spec.tasktype import TaskFailed, TaskOutput, TaskType
 
 MAX_ITERATIONS = 5000
 

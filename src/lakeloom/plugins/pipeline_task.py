@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator, model_validator
 
 from lakeloom.hookspecs import hookimpl
+from lakeloom.plugin_api import SpecIssue, TaskFailed, TaskOutput, TaskType
 from lakeloom.spec.models import Strict
-from lakeloom.spec.tasktype import SpecIssue, TaskFailed, TaskOutput, TaskType
 
 if TYPE_CHECKING:
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 
 class PipelineTask(Strict):

@@ -15,9 +15,8 @@ from typing import Any, Callable, Iterator
 from pydantic import Field, model_validator
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.runtime.context import TaskContext
+from lakeloom.plugin_api import SpecIssue, TaskContext, TaskOutput, TaskType
 from lakeloom.spec.models import Strict
-from lakeloom.spec.tasktype import SpecIssue, TaskOutput, TaskType
 
 
 class PythonTask(Strict):

@@ -13,10 +13,9 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.runtime.context import TaskContext
+from lakeloom.plugin_api import TaskContext, TaskFailed, TaskOutput, TaskType
 from lakeloom.spec.bundle_refs import bundle_resource_key
 from lakeloom.spec.models import Strict
-from lakeloom.spec.tasktype import TaskFailed, TaskOutput, TaskType
 
 
 class RunJobTask(Strict):

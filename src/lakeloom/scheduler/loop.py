@@ -11,7 +11,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from lakeloom.scheduler.base import Clock, Decision, Fire, JobEntry, SystemClock, TriggerEnv, TriggerKind
+from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv, TriggerKind
+from lakeloom.scheduler.clock import Clock, SystemClock
 from lakeloom.spec.models import Job
 
 if TYPE_CHECKING:

@@ -28,8 +28,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lakeloom import hookimpl
-from lakeloom.runtime.context import TaskCancelled, TaskContext
-from lakeloom.spec.tasktype import SpecIssue, TaskOutput, TaskType
+from lakeloom.plugin_api import SpecIssue, TaskCancelled, TaskContext, TaskOutput, TaskType
 
 __version__ = "0.1.0"
 __all__ = ["ShellTask", "ShellCommandFailed", "SHELL_TASK", "run", "validate", "lakeloom_task_types"]

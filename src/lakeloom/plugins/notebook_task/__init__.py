@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.spec.tasktype import TaskOutput, TaskType
+from lakeloom.plugin_api import TaskOutput, TaskType
 
 if TYPE_CHECKING:
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 MAX_RESULT_BYTES = 5 * 1024 * 1024
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lakeloom.plugin_api import SpecIssue
 from lakeloom.plugins.notebook_task.magics import PIP_MESSAGE
 from lakeloom.plugins.notebook_task.parser import Cell, Notebook, NotebookParseError, parse_notebook, parse_run_args
-from lakeloom.spec.tasktype import SpecIssue
 
 FIELD = "notebook_task.notebook_path"
 _SUPPORTED = {"python", "sql", "markdown", "run", "fs", "sh"}

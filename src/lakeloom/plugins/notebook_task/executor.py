@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakeloom.plugin_api import TaskCancelled
 from lakeloom.plugins.notebook_task import capture
 from lakeloom.plugins.notebook_task.magics import run_magic
 from lakeloom.plugins.notebook_task.parser import Cell, Notebook, parse_notebook
-from lakeloom.runtime.context import TaskCancelled
 from lakeloom.runtime.dbutils import namespace_globals
 from lakeloom.runtime.dbutils.display import DISPLAY_SINK_KEY, MimeBundle
 from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY, NotebookExit
 
 if TYPE_CHECKING:
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 
 _PYTHON_MAGIC = ("# MAGIC %python", "-- MAGIC %python", "%python")

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lakeloom.notifications import DeliveryError, Notification, Notifier
+from lakeloom.plugin_api import DeliveryError, Notification, Notifier
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.notifications import DeliveryError, Notification
+from lakeloom.plugin_api import DeliveryError, Notification
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace

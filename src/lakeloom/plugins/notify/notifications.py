@@ -20,14 +20,13 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.notifications import (ALERT_TRIGGERED, EVENT_FIELDS, ON_DURATION_WARNING, ON_FAILURE, ON_START,
-                                    ON_SUCCESS, Notification)
+from lakeloom.plugin_api import ALERT_TRIGGERED, ON_DURATION_WARNING, ON_FAILURE, ON_START, ON_SUCCESS, Notification
+from lakeloom.plugin_api.notifiers import EVENT_FIELDS
 from lakeloom.plugins.notify.dispatch import Delivery, Dispatcher
 
 if TYPE_CHECKING:
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext, TaskOutput
     from lakeloom.spec.models import Job, Task
-    from lakeloom.spec.tasktype import TaskOutput
 
 _lock = threading.Lock()
 _dispatchers: dict[str, Dispatcher] = {}

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lakeloom.hookspecs import hookimpl
+from lakeloom.plugin_api import TaskOutput, TaskType
 from lakeloom.plugins.sql_task.execute import run_script, run_sql, sql_output
 from lakeloom.plugins.sql_task.settings import SqlTaskSettings, evaluate_alert
 from lakeloom.plugins.sql_task.splitter import parameter_markers, split_statements
 from lakeloom.plugins.sql_task.validate import sql_syntax_errors, validate_sql_settings
-from lakeloom.spec.tasktype import TaskOutput, TaskType
 
 if TYPE_CHECKING:
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 
 def run_sql_task(ctx: TaskContext, settings: SqlTaskSettings) -> TaskOutput:

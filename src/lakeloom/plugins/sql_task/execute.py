@@ -15,7 +15,7 @@ from lakeloom.plugins.sql_task.splitter import Statement, parameter_markers, spl
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 MAX_ROWS = 1000
 MAX_OUTPUT_BYTES = 48 * 1024

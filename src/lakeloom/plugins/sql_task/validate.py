@@ -5,8 +5,8 @@ import logging
 import re
 from pathlib import Path
 
+from lakeloom.plugin_api import SpecIssue
 from lakeloom.plugins.sql_task.splitter import SqlSyntaxError, scan, split_statements, strip_comments
-from lakeloom.spec.tasktype import SpecIssue
 
 
 #: Delta commands Spark parses but sqlglot does not: left for Spark to check at run time

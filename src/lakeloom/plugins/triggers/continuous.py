@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.scheduler.base import Decision, Fire, JobEntry, TriggerEnv
+from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv
 from lakeloom.spec.models import Job
 
 _FAILED = {"FAILED", "TIMEDOUT", "INTERNAL_ERROR"}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.scheduler.base import Decision, Fire, JobEntry, TriggerEnv
+from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv
 from lakeloom.spec.models import Job
 
 MAX_LISTED = 100

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.scheduler.base import Decision, Fire, JobEntry, TriggerEnv
+from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv
 from lakeloom.spec.cron import CronSchedule, from_ms, ms
 from lakeloom.spec.models import Job
 

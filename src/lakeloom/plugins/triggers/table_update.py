@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.scheduler.base import Decision, Fire, JobEntry, TriggerEnv
+from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv
 from lakeloom.spec.models import Job
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")

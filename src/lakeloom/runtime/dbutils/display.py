@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any, Callable
 
-from lakeloom.runtime.context import current_context
+from lakeloom.plugin_api import current_context
 
 #: ``ctx.extras`` key of the callable that receives display bundles of the current cell.
 DISPLAY_SINK_KEY = "lakeloom.display_sink"

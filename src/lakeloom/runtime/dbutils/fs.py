@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import NamedTuple
 
-from lakeloom.runtime.context import current_context
+from lakeloom.plugin_api import current_context
 
 
 class FileInfo(NamedTuple):

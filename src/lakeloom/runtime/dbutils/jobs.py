@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lakeloom.runtime.context import current_context
+from lakeloom.plugin_api import current_context
 
 _log = logging.getLogger("lakeloom.dbutils")
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lakeloom.runtime.context import TaskContext, current_context
+from lakeloom.plugin_api import TaskContext, current_context
 from lakeloom.runtime.dbutils.notebook_context import EntryPoint, NotebookContext, current_notebook_context
 
 _log = logging.getLogger("lakeloom.dbutils")

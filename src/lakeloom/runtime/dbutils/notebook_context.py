@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from lakeloom.runtime.context import current_context
+from lakeloom.plugin_api import current_context
 
 if TYPE_CHECKING:
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 _log = logging.getLogger("lakeloom.dbutils")
 

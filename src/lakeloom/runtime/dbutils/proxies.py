@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from lakeloom.runtime.context import current_context
+from lakeloom.plugin_api import current_context
 
 
 def current_spark() -> Any:

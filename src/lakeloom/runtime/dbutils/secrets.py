@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from lakeloom.runtime.context import current_context
+from lakeloom.plugin_api import current_context
 
 ENV_PREFIX = "LAKELOOM_SECRET_"
 

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakeloom.runtime.context import TaskContext, current_context
+from lakeloom.plugin_api import TaskContext, current_context
 
 _STATE_KEY = "lakeloom.widgets"
 

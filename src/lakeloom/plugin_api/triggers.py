@@ -1,4 +1,4 @@
-"""What a trigger kind is: the contract between the scheduler and trigger plugins.
+"""The trigger contract: what a trigger kind decides and what it may look at.
 
 A trigger plugin returns :class:`TriggerKind` objects from ``lakeloom_triggers``. The
 scheduler asks each job's kind to :meth:`~TriggerKind.evaluate` it whenever the
@@ -11,7 +11,6 @@ starting runs), so no kind can fire twice across processes:
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,36 +19,6 @@ if TYPE_CHECKING:
     from lakeloom.config import Workspace
     from lakeloom.spec.models import Job
     from lakeloom.store.store import RunStore
-
-
-class Clock(Protocol):
-    """Time source of the scheduler (injectable: tests pass a :class:`ManualClock`)."""
-
-    def now_ms(self) -> int: ...
-
-
-class SystemClock:
-    """The wall clock."""
-
-    def now_ms(self) -> int:
-        return int(time.time() * 1000)
-
-
-class ManualClock:
-    """A clock that only moves when told to (for tests and simulations)."""
-
-    def __init__(self, start_ms: int) -> None:
-        self.t = int(start_ms)
-
-    def now_ms(self) -> int:
-        return self.t
-
-    def advance(self, seconds: float) -> int:
-        self.t += int(seconds * 1000)
-        return self.t
-
-    def set(self, ms: int) -> None:
-        self.t = int(ms)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 
 @dataclass
