@@ -16,6 +16,8 @@ from pydantic import Field, model_validator
 
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugin_api import SpecIssue, TaskContext, TaskOutput, TaskType
+from lakeloom.runtime.dbutils import namespace_globals
+from lakeloom.runtime.imports import task_file_scope
 from lakeloom.spec.models import Strict
 
 
@@ -61,6 +63,12 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature:
 
 
 def _run_python(ctx: TaskContext, settings: PythonTask) -> TaskOutput:
+    # `function: tasks:build` finds tasks.py beside the job file (or in the bundle root).
+    with task_file_scope(None, ctx.base_dir):
+        return _call_function(ctx, settings)
+
+
+def _call_function(ctx: TaskContext, settings: PythonTask) -> TaskOutput:
     fn = load_callable(settings.function)
     kwargs = dict(settings.parameters)
     sig = _signature(fn)
@@ -94,9 +102,11 @@ def _run_script(ctx: TaskContext, settings: SparkPythonTask) -> TaskOutput:
     path = _script_path(ctx.base_dir, settings.python_file)
     if not path.exists():
         raise FileNotFoundError(f"python_file not found: {path}")
-    with _argv([str(path), *settings.parameters]):
+    # As on Databricks: the file's folder is the working directory, its siblings and the
+    # bundle root import, and spark/dbutils/display are globals.
+    with task_file_scope(path.parent, ctx.base_dir), _argv([str(path), *settings.parameters]):
         try:
-            runpy.run_path(str(path), run_name="__main__")
+            runpy.run_path(str(path), init_globals=namespace_globals(), run_name="__main__")
         except SystemExit as e:
             if e.code not in (None, 0):
                 raise RuntimeError(f"{path.name} exited with status {e.code}") from e

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from lakeloom.catalog import catalog_spark_conf, install_python_shims, merge_conf, path_mapping_conf
 from lakeloom.runtime.dbutils.display import install_dataframe_display
 from lakeloom.runtime.delta_jars import ensure_delta_jars
+from lakeloom.runtime.imports import make_environment_task_aware
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -139,6 +140,7 @@ class SparkSessionProvider:
                 install_python_shims()
                 install_dataframe_display()
                 _install_databricks_sql_and_readers()
+                make_environment_task_aware(self._spark.sparkContext)
             return self._spark
 
     def _reuse_active(self) -> SparkSession | None:

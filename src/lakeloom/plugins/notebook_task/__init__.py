@@ -69,10 +69,12 @@ def run_notebook_task(ctx: TaskContext, settings: NotebookTaskSettings) -> TaskO
     from lakeloom.plugins.notebook_task.writer import write_executed_notebook
     from lakeloom.runtime.dbutils.notebook import CHILD_RUNS_KEY, resolve_notebook_path
     from lakeloom.runtime.dbutils.widgets import reset_widgets
+    from lakeloom.runtime.imports import task_file_scope
 
     path = resolve_notebook_path(settings.notebook_path, ctx.base_dir)
     reset_widgets(ctx, {**settings.base_parameters, **ctx.parameters})
-    result = NotebookRunner(ctx, path).run()
+    with task_file_scope(path.parent, ctx.base_dir):
+        result = NotebookRunner(ctx, path).run()
     saved = executed_notebook_path(ctx)
     try:
         write_executed_notebook(result, saved, notebook_redactor(ctx), {

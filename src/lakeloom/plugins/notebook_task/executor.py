@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import builtins
 import linecache
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -120,8 +119,6 @@ class NotebookRunner:
         started = time.perf_counter()
         nb = parse_notebook(self.path)
         result = NotebookResult(nb, self.records)
-        if str(self.path.parent) not in sys.path:
-            sys.path.append(str(self.path.parent))  # Databricks lets a notebook import its siblings
         try:
             self.run_cells(nb, None)
         except NotebookExit as e:

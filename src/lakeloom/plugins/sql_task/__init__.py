@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugin_api import TaskOutput, TaskType
 from lakeloom.plugins.sql_task.execute import run_script, run_sql, sql_output
+from lakeloom.plugins.sql_task.placeholders import expand_placeholders
 from lakeloom.plugins.sql_task.settings import SqlTaskSettings, evaluate_alert
 from lakeloom.plugins.sql_task.splitter import parameter_markers, split_statements
 from lakeloom.plugins.sql_task.validate import sql_syntax_errors, validate_sql_settings
@@ -24,7 +25,7 @@ def run_sql_task(ctx: TaskContext, settings: SqlTaskSettings) -> TaskOutput:
     """Run the task's SQL; return ``{"sql_output": ...}`` (with ``alert_state`` for alerts)."""
     text, label, _ = settings.sql_source(ctx.base_dir)
     parameters = {**settings.parameters, **ctx.parameters}
-    last = run_script(ctx, text, parameters, label)
+    last = run_script(ctx, expand_placeholders(text, parameters, label), parameters, label)
     out = sql_output(last)
     if settings.alert is not None:
         out["alert_state"] = evaluate_alert(settings.alert, out["first_row"])

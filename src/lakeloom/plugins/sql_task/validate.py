@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from lakeloom.plugin_api import SpecIssue
+from lakeloom.plugins.sql_task.placeholders import expand_placeholders
 from lakeloom.plugins.sql_task.splitter import SqlSyntaxError, scan, split_statements, strip_comments
 
 
@@ -83,4 +84,4 @@ def validate_sql_settings(settings: object, base_dir: Path) -> list[SpecIssue]:
     if not text.strip():
         return [SpecIssue(field, f"{label} is empty")]
     label = str(path) if path is not None else label
-    return [SpecIssue(field, msg) for msg in sql_syntax_errors(text, label)]
+    return [SpecIssue(field, msg) for msg in sql_syntax_errors(expand_placeholders(text, None), label)]

@@ -56,9 +56,13 @@ def resolve_notebook_path(path: str, base: Path) -> Path:
 
 
 def current_notebook_dir(ctx: TaskContext) -> Path:
-    """The folder of the notebook being executed (``%run`` aware), else the job's folder."""
+    """The folder of the task's notebook, else the job's folder.
+
+    Code a ``%run`` included runs as part of the calling notebook (Databricks inlines it),
+    so ``dbutils.notebook.run("./x")`` from it resolves against the caller, not the
+    included file."""
     stack = ctx.extras.get(NOTEBOOK_STACK_KEY) or []
-    return Path(stack[-1]).parent if stack else ctx.base_dir
+    return Path(stack[0]).parent if stack else ctx.base_dir
 
 
 def _stringify(value: Any) -> str:
