@@ -14,7 +14,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
-    from lakeloom.plugin_api import ContributedJob, Notifier, TaskContext, TaskOutput, TaskType, TriggerKind
+    from lakeloom.plugin_api import (ContributedJob, Notifier, RunView, TaskContext, TaskOutput, TaskType,
+                                     TriggerKind)
     from lakeloom.spec.models import Job
 
 PROJECT = "lakeloom"
@@ -87,22 +88,23 @@ def lakeloom_spark_conf(workspace: Workspace) -> dict[str, str]:
 # --- run lifecycle ----------------------------------------------------------
 
 @hookspec
-def lakeloom_before_run(run: dict[str, Any], job: Job, engine: Any) -> None:
+def lakeloom_before_run(run: dict[str, Any], job: Job, handle: RunView) -> None:
     """Called on the coordinator thread when a run starts (or a repair begins),
     after it is recorded RUNNING and before any task starts. ``run`` is the Jobs
-    API ``Run`` shape; ``engine`` is the ``lakeloom.engine.api.Engine`` running it
-    (its ``workspace``, ``pm`` and ``store``). Exceptions are logged and do not fail
-    the run.
+    API ``Run`` shape; ``handle`` is the run as a :class:`~lakeloom.plugin_api.RunView`
+    (run and job ids, workspace, store, hook relay) whose ``stash`` keeps this
+    plugin's state for the run: task hooks reach the same object as ``ctx.run``.
+    A repair gets a fresh handle. Exceptions are logged and do not fail the run.
     """
 
 
 @hookspec
-def lakeloom_after_run(run: dict[str, Any], job: Job, engine: Any) -> None:
+def lakeloom_after_run(run: dict[str, Any], job: Job, handle: RunView) -> None:
     """Called once the run has ended and its final state is recorded: on the
     coordinator thread, or on the thread that decided a run never starts (skipped
-    over ``max_concurrent_runs``, cancelled while QUEUED, failed to start). ``run`` is
-    the final ``Run`` shape; ``engine`` as for ``lakeloom_before_run``. Exceptions
-    are logged.
+    over ``max_concurrent_runs``, cancelled while QUEUED, failed to start; then
+    ``handle`` is new, with an empty stash). ``run`` is the final ``Run`` shape;
+    ``handle`` the one ``lakeloom_before_run`` received. Exceptions are logged.
     """
 
 
@@ -111,7 +113,9 @@ def lakeloom_after_run(run: dict[str, Any], job: Job, engine: Any) -> None:
 @hookspec
 def lakeloom_before_task(ctx: TaskContext) -> None:
     """Called on the task's worker thread before each attempt's ``run``, with the
-    attempt's context current. An exception here fails the attempt.
+    attempt's context current. ``ctx.run`` is the run's handle (its ``stash`` is
+    shared by the run's tasks, which run on several threads at once); ``ctx.stash``
+    is the attempt's own. An exception here fails the attempt.
     """
 
 

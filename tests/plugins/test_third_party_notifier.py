@@ -11,7 +11,7 @@ from harness import Harness, task  # noqa: E402
 
 from lakeloom import hookimpl  # noqa: E402
 from lakeloom.plugin_api import ON_FAILURE, DeliveryError, Notification  # noqa: E402
-from lakeloom.plugins.notify.notifications import dispatcher_for  # noqa: E402
+from lakeloom.plugins.notify.notifications import flush_all  # noqa: E402
 
 
 class InboxNotifier:
@@ -47,7 +47,7 @@ def test_third_party_destination_type_receives_failure_notifications(tmp_path: P
     run = h.run([task("a", "fail", params={"message": "disk full"})],
                 webhook_notifications={"on_failure": [{"id": "ops-inbox"}]})
     assert run["state"]["result_state"] == "FAILED"
-    dispatcher_for(h.engine).flush(30)
+    flush_all(30)
     (note, dest), = plugin.notifier.received
     assert note.event_type == ON_FAILURE and note.run_id == run["run_id"]
     assert note.failing_tasks[0]["task_key"] == "a" and "disk full" in note.failing_tasks[0]["error"]

@@ -149,7 +149,7 @@ class Engine:
         self._install_runtime_shims()
         run_id = session.run_id
         before = run_shape(self.store, run_id, include_tasks=False) or {}
-        _quiet(self.pm.hook.lakeloom_before_run, run=before, job=session.job, engine=self)
+        _quiet(self.pm.hook.lakeloom_before_run, run=before, job=session.job, handle=session.handle)
         coord = Coordinator(session, tasks, initial=initial, max_parallel=self.workspace.max_parallel_tasks,
                             timeout_seconds=timeout, parent_cancel=parent_cancel)
         self.active[run_id] = coord
@@ -168,7 +168,7 @@ class Engine:
             f"{len(failed)} task(s) did not succeed: {', '.join(failed)}" if failed else result.lower())
         self._finish(run_id, result, message, repair_id)
         final = run_shape(self.store, run_id) or {}
-        _quiet(self.pm.hook.lakeloom_after_run, run=final, job=session.job, engine=self)
+        _quiet(self.pm.hook.lakeloom_after_run, run=final, job=session.job, handle=session.handle)
         return final
 
     def _finish(self, run_id: int, result: str, message: str, repair_id: int | None) -> None:

@@ -97,7 +97,7 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
                 base_dir=session.base_dir, cancel_event=plan.cancel_event,
                 spark_provider=session.spark_binder(plan.job_group, task.task_key),
                 resolver=resolver, services=session.services, task=task, input_value=plan.input_value,
-                log_path=log_path)
+                log_path=log_path, run=session.handle)
             with activate(ctx):
                 session.pm.hook.lakeloom_before_task(ctx=ctx)
                 if tt.needs_spark:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.engine import states as st
 from lakeloom.engine.api import merged_parameters
+from lakeloom.engine.run_handle import RunHandle
 from lakeloom.spec.graph import select_only
 from lakeloom.spec.loader import LineMap, LoadedJob
 from lakeloom.spec.models import Job
@@ -167,9 +168,14 @@ class RunExecutor:
         self._after_run_hook(run_id, job)
 
     def _after_run_hook(self, run_id: int, job: Job) -> None:
+        """``lakeloom_after_run`` for a run that never started (so no hook saw it before)."""
         try:
-            self.engine.pm.hook.lakeloom_after_run(run=run_shape(self.store, run_id) or {}, job=job,
-                                                   engine=self.engine)
+            run = run_shape(self.store, run_id) or {}
+            handle = RunHandle(run_id, int(run.get("job_id", 0)), job, self.engine.workspace, self.store,
+                               self.engine.pm.hook,
+                               {p["name"]: p["value"] for p in run.get("job_parameters", [])},
+                               str(run.get("trigger", "ONE_TIME")))
+            self.engine.pm.hook.lakeloom_after_run(run=run, job=job, handle=handle)
         except Exception:
             log.exception("lakeloom_after_run failed for run %s", run_id)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.engine import states as st
+from lakeloom.engine.run_handle import RunHandle
 from lakeloom.runtime.references import ReferenceScope, TaskRef
 from lakeloom.store.store import RunStore, now_ms
 
@@ -91,6 +92,8 @@ class RunSession:
         self.repair_id = repair_id
         self.repair_count = repair_count
         self.task_values = RunTaskValues(store, run_id, task_values)
+        #: What hooks see of this run; its stash holds the plugins' state for the run.
+        self.handle = RunHandle(run_id, job_id, job, workspace, store, pm.hook, job_parameters, trigger_type)
         self.records: dict[str, TaskRecord] = dict(records or {})
         self._keys_by_task_run: dict[int, tuple[str, bool]] = {}
         self.watch_store_cancel = watch_store_cancel

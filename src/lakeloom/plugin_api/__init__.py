@@ -19,8 +19,10 @@ hook                       contract
 ``lakeloom_jobs``          returns ``LoadedJob`` items (``lakeloom.spec.loader``) or
                            ``(Job, source path)`` pairs: a :data:`ContributedJob`
 ``lakeloom_spark_conf``    returns ``{spark key: value}``
-run hooks                  ``run`` (the Jobs API ``Run`` dict) and ``job``
-task hooks                 ``ctx``, the attempt's :class:`TaskContext`
+run hooks                  ``run`` (the Jobs API ``Run`` dict), ``job`` and ``handle``, a
+                           :class:`RunView` whose :class:`Stash` holds per-run state
+task hooks                 ``ctx``, the attempt's :class:`TaskContext`; ``ctx.run`` is
+                           the run's :class:`RunView`, ``ctx.stash`` the attempt's
 =========================  ==============================================================
 
 Inside a task, :func:`current_context` (``lakeloom.context()``) returns the context.

@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from lakeloom.plugin_api.runs import Stash
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from lakeloom.config import Workspace
+    from lakeloom.plugin_api.runs import RunView
     from lakeloom.spec.models import Job, Task
 
 _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar("lakeloom_task_context", default=None)
@@ -111,6 +114,11 @@ class TaskContext:
     log_path: Path | None = None
     #: Free-form per-attempt state that plugins need to share (e.g. notebook widgets).
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The run this attempt belongs to (its ``stash`` holds plugins' per-run state);
+    #: None for a context built outside the engine.
+    run: RunView | None = None
+    #: Plugins' typed per-attempt state (``ctx.stash[KEY]`` with a ``StashKey``).
+    stash: Stash = field(default_factory=Stash)
     #: Secret values read during this attempt; the engine replaces them with
     #: ``[REDACTED]`` in captured output, logs, errors and stored outputs.
     redactions: set[str] = field(default_factory=set)

@@ -12,38 +12,49 @@
   fires while the run (or task attempt) is still going, once per run or attempt.
 * SQL alerts: a ``sql_task.alert`` whose state is TRIGGERED notifies its
   ``subscriptions`` (``user_name`` by email, ``destination_id`` by destination).
+
+What the plugin knows about a run (its dispatcher, its duration timer) lives in the
+run's stash, so concurrent runs of one process never see each other's; the only
+process-wide state is one dispatcher (delivery thread) per store.
 """
 from __future__ import annotations
 
 import atexit
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.plugin_api import ALERT_TRIGGERED, ON_DURATION_WARNING, ON_FAILURE, ON_START, ON_SUCCESS, Notification
+from lakeloom.plugin_api import (ALERT_TRIGGERED, ON_DURATION_WARNING, ON_FAILURE, ON_START, ON_SUCCESS, Notification,
+                                 StashKey)
 from lakeloom.plugin_api.notifiers import EVENT_FIELDS
 from lakeloom.plugins.notify.dispatch import Delivery, Dispatcher
 
 if TYPE_CHECKING:
-    from lakeloom.plugin_api import TaskContext, TaskOutput
+    from lakeloom.plugin_api import RunView, TaskContext, TaskOutput
     from lakeloom.spec.models import Job, Task
 
 _lock = threading.Lock()
 _dispatchers: dict[str, Dispatcher] = {}
-_runs: dict[int, tuple[Dispatcher, Job, list[threading.Timer]]] = {}
 _FAILED = {"FAILED", "TIMEDOUT"}
 
+#: The dispatcher of a run whose start this process saw (task notifications need it).
+RUN_DISPATCHER = StashKey[Dispatcher]()
+#: The run's duration-warning timer, cancelled when the run ends.
+RUN_TIMER = StashKey[threading.Timer]()
+#: An attempt's duration-warning timer, cancelled when the attempt ends.
+TASK_TIMER = StashKey[threading.Timer]()
 
-def dispatcher_for(engine: Any) -> Dispatcher:
-    """The process's dispatcher for the engine's store (created on first use)."""
+
+def dispatcher_for(handle: RunView) -> Dispatcher:
+    """The process's dispatcher for the run's store (created on first use)."""
     with _lock:
-        d = _dispatchers.get(engine.store.url)
+        d = _dispatchers.get(handle.store.url)
         if d is None:
             notifiers: dict[str, Any] = {}
-            for items in reversed(engine.pm.hook.lakeloom_notifiers()):
+            for items in reversed(handle.hook.lakeloom_notifiers()):
                 for n in items or []:
                     notifiers.setdefault(n.key, n)
-            d = _dispatchers[engine.store.url] = Dispatcher(engine.workspace, engine.store, notifiers)
+            d = _dispatchers[handle.store.url] = Dispatcher(handle.workspace, handle.store, notifiers)
         return d
 
 
@@ -118,41 +129,35 @@ def _duration_limit(owner: Job | Task) -> int | None:
 
 # --- run hooks ------------------------------------------------------------------------
 
+def _start_timer(seconds: float, warn: Callable[[], None]) -> threading.Timer:
+    timer = threading.Timer(seconds, warn)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 @hookimpl
-def lakeloom_before_run(run: dict[str, Any], job: Job, engine: Any = None) -> None:
-    if engine is None or not run:
+def lakeloom_before_run(run: dict[str, Any], job: Job, handle: RunView) -> None:
+    if not run:
         return
-    disp = dispatcher_for(engine)
-    timers: list[threading.Timer] = []
-    with _lock:
-        old = _runs.pop(int(run["run_id"]), None)
-    for t in old[2] if old else []:
-        t.cancel()
+    disp = handle.stash[RUN_DISPATCHER] = dispatcher_for(handle)
     limit = _duration_limit(job)
     if limit is not None:
         def warn() -> None:
-            row = engine.store.get_run(int(run["run_id"]))
-            if row is not None and row["end_time"] is None:
-                _send(disp, _note(ON_DURATION_WARNING, run, job, disp,
-                                  extra={"threshold_seconds": limit}), job)
-        timer = threading.Timer(limit, warn)
-        timer.daemon = True
-        timer.start()
-        timers.append(timer)
-    with _lock:
-        _runs[int(run["run_id"])] = (disp, job, timers)
+            if not handle.finished():
+                _send(disp, _note(ON_DURATION_WARNING, run, job, disp, extra={"threshold_seconds": limit}), job)
+        handle.stash[RUN_TIMER] = _start_timer(limit, warn)
     _send(disp, _note(ON_START, run, job, disp), job)
 
 
 @hookimpl
-def lakeloom_after_run(run: dict[str, Any], job: Job, engine: Any = None) -> None:
-    if engine is None or not run:
+def lakeloom_after_run(run: dict[str, Any], job: Job, handle: RunView) -> None:
+    if not run:
         return
-    with _lock:
-        entry = _runs.pop(int(run["run_id"]), None)
-    for t in entry[2] if entry else []:
-        t.cancel()
-    disp = entry[0] if entry else dispatcher_for(engine)
+    timer = handle.stash.pop(RUN_TIMER, None)
+    if timer is not None:
+        timer.cancel()
+    disp = handle.stash.get(RUN_DISPATCHER, None) or dispatcher_for(handle)
     event = run_event(run, job)
     if event is not None:
         _send(disp, _note(event, run, job, disp), job)
@@ -169,13 +174,16 @@ def _last_attempt(task: Task, attempt_number: int) -> bool:
     return task.max_retries != -1 and attempt_number >= task.max_retries
 
 
+def _run_dispatcher(ctx: TaskContext) -> Dispatcher | None:
+    return ctx.run.stash.get(RUN_DISPATCHER, None) if ctx.run is not None else None
+
+
 @hookimpl
 def lakeloom_before_task(ctx: TaskContext) -> None:
-    entry = _runs.get(ctx.run_id)
+    disp = _run_dispatcher(ctx)
     task = ctx.task
-    if entry is None or task is None:
+    if disp is None or task is None:
         return
-    disp = entry[0]
     ns = task.notification_settings
     if _notifies(task) and (ctx.attempt_number == 0 or not (ns and ns.alert_on_last_attempt)):
         _send(disp, _task_note(ctx, ON_START, disp, {"life_cycle_state": "RUNNING"}), task)
@@ -188,22 +196,18 @@ def lakeloom_before_task(ctx: TaskContext) -> None:
             if row is not None and row["end_time"] is None:
                 _send(disp, _task_note(ctx, ON_DURATION_WARNING, disp, {"life_cycle_state": "RUNNING"},
                                        extra={"threshold_seconds": limit}), task)
-        timer = threading.Timer(limit, warn)
-        timer.daemon = True
-        timer.start()
-        ctx.extras["lakeloom.notify.timer"] = timer
+        ctx.stash[TASK_TIMER] = _start_timer(limit, warn)
 
 
 @hookimpl
 def lakeloom_after_task(ctx: TaskContext, output: TaskOutput, result_state: str) -> None:
-    timer = ctx.extras.pop("lakeloom.notify.timer", None)
+    timer = ctx.stash.pop(TASK_TIMER, None)
     if timer is not None:
         timer.cancel()
-    entry = _runs.get(ctx.run_id)
+    disp = _run_dispatcher(ctx)
     task = ctx.task
-    if entry is None or task is None:
+    if disp is None or task is None:
         return
-    disp = entry[0]
     if not _notifies(task):
         if result_state == "SUCCESS":
             _sql_alert(ctx, task, output, disp)
