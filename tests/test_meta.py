@@ -1,6 +1,7 @@
 """Project-wide rules: import layers, documented and tested hooks, a clean tree."""
 from __future__ import annotations
 
+import ast
 import inspect
 import subprocess
 import sys
@@ -29,10 +30,35 @@ def test_every_hookspec_is_documented(name: str) -> None:
     assert name.startswith("lakeloom_")
 
 
-def test_every_hookspec_is_exercised_by_a_test() -> None:
-    tests_text = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("*.py") if p.name != "test_meta.py")
-    untested = [h for h in HOOKS if h not in tests_text]
-    assert not untested, f"hooks no test implements or calls: {untested}"
+def _hook_tests() -> dict[str, tuple[Path, ast.FunctionDef]]:
+    """``test_hook_<hook>`` functions anywhere under tests/, by hook name."""
+    found: dict[str, tuple[Path, ast.FunctionDef]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_hook_"):
+                found[node.name.removeprefix("test_hook_")] = (path, node)
+    return found
+
+
+def _is_hookimpl(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return (isinstance(target, ast.Name) and target.id == "hookimpl") or (
+        isinstance(target, ast.Attribute) and target.attr == "hookimpl")
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_every_hookspec_has_a_test_that_implements_it(name: str) -> None:
+    """datasette's rule: a ``test_hook_<name>`` per hook, which registers a plugin implementing
+    the hook (a ``@hookimpl def <name>`` inside the test) and asserts on what it changed."""
+    found = _hook_tests().get(name)
+    assert found is not None, f"no test_hook_{name} under tests/ (one per hookspec)"
+    path, test = found
+    impls = [n for n in ast.walk(test) if isinstance(n, ast.FunctionDef) and n.name == name
+             and any(_is_hookimpl(d) for d in n.decorator_list)]
+    assert impls, f"{path.name}::test_hook_{name} defines no @hookimpl {name}: it must register a plugin"
+    source = ast.get_source_segment(path.read_text(), test) or ""
+    assert "extra_plugins=" in source or ".register(" in source, f"test_hook_{name} never registers its plugin"
+    assert any(isinstance(n, ast.Assert) for n in ast.walk(test)), f"test_hook_{name} observes nothing"
 
 
 def test_generated_state_is_ignored_by_git() -> None:
