@@ -16,6 +16,7 @@ from lakeloom.plugin_api import TaskContext, TaskValues
 from lakeloom.plugin_api.context import activate
 from lakeloom.runtime.dbutils import (
     FileInfo, InputWidgetNotDefined, SecretNotFound, dbutils, install_runtime_shims, sc, spark)
+from lakeloom.runtime.dbutils.notebook import EXIT_VALUE_KEY
 from lakeloom.runtime.dbutils.widgets import reset_widgets
 
 
@@ -161,7 +162,7 @@ def test_notebook_exit_outside_a_notebook_records_the_value(ws: Workspace) -> No
     ctx = ctx_for(ws)
     with activate(ctx):
         assert dbutils.notebook.exit({"a": 1}) is None
-    assert ctx.extras["lakeloom.notebook.exit_value"] == "{'a': 1}"
+    assert ctx.stash[EXIT_VALUE_KEY] == "{'a': 1}"
     with pytest.raises(RuntimeError, match="needs a running lakeloom task"):
         dbutils.notebook.run("x", 1)
 

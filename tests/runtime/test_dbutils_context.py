@@ -74,12 +74,15 @@ dbutils.jobs.taskValues.set("ctx", {"path_empty": c.notebookPath().isEmpty(), "t
 '''
 
 
-def _ctx(ws: Workspace, **extras: Any) -> TaskContext:
-    return TaskContext(
+def _ctx(ws: Workspace, notebook_stack: list[str] | None = None) -> TaskContext:
+    ctx = TaskContext(
         run_id=7, job_id=3, job_name="nightly", task_key="load", task_run_id=71, attempt_number=0,
         execution_count=1, parameters={}, job_parameters={}, task_values=TaskValues(None, "load"),  # type: ignore[arg-type]
         logger=logging.getLogger("t"), workspace=ws, base_dir=ws.root, cancel_event=threading.Event(),
-        spark_provider=lambda: None, resolver=lambda s: s, services=None, extras=dict(extras))  # type: ignore[arg-type]
+        spark_provider=lambda: None, resolver=lambda s: s, services=None)  # type: ignore[arg-type]
+    if notebook_stack is not None:
+        ctx.stash[NOTEBOOK_STACK_KEY] = notebook_stack
+    return ctx
 
 
 def _in_thread(ctx: TaskContext, fn: Any) -> Any:
@@ -145,7 +148,7 @@ def test_outside_a_task_every_option_is_empty() -> None:
 def test_percent_run_stack_reports_the_outer_notebook_and_no_store_means_local_user(tmp_path: Path) -> None:
     ws = Workspace(root=tmp_path)
     outer, inner = tmp_path / "nb" / "outer.py", tmp_path / "nb" / "lib" / "inner.ipynb"
-    ctx = _ctx(ws, **{NOTEBOOK_STACK_KEY: [str(outer), str(inner)]})
+    ctx = _ctx(ws, notebook_stack=[str(outer), str(inner)])
     c = _in_thread(ctx, dbutils.notebook.getContext)
     assert c.notebookPath().get() == (tmp_path / "nb" / "outer").as_posix()
     assert c.currentRunId().get().id() == 71 and c.jobId().get() == 3 and c.jobRunId().get() == 7

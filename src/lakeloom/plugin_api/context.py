@@ -112,12 +112,11 @@ class TaskContext:
     #: This attempt's log file (one per for-each iteration too); outputs saved "next to the
     #: log" go beside it.
     log_path: Path | None = None
-    #: Free-form per-attempt state that plugins need to share (e.g. notebook widgets).
-    extras: dict[str, Any] = field(default_factory=dict)
     #: The run this attempt belongs to (its ``stash`` holds plugins' per-run state);
     #: None for a context built outside the engine.
     run: RunView | None = None
-    #: Plugins' typed per-attempt state (``ctx.stash[KEY]`` with a ``StashKey``).
+    #: Plugins' typed per-attempt state (``ctx.stash[KEY]`` with a ``StashKey``), e.g.
+    #: notebook widgets and the ``%run`` stack.
     stash: Stash = field(default_factory=Stash)
     #: Secret values read during this attempt; the engine replaces them with
     #: ``[REDACTED]`` in captured output, logs, errors and stored outputs.

@@ -91,7 +91,7 @@ def run_notebook_task(ctx: TaskContext, settings: NotebookTaskSettings) -> TaskO
         value = value.encode("utf-8")[:MAX_RESULT_BYTES].decode("utf-8", errors="ignore")
     return TaskOutput(output={"notebook_output": {"result": value, "truncated": truncated},
                               "executed_notebook": str(saved)},
-                      child_run_ids=list(ctx.extras.get(CHILD_RUNS_KEY, [])))
+                      child_run_ids=list(ctx.stash.get(CHILD_RUNS_KEY, [])))
 
 
 def validate_notebook_settings(settings: Any, base_dir: Path) -> list:

@@ -127,7 +127,7 @@ class NotebookRunner:
             result.error = e
         finally:
             result.duration_s = time.perf_counter() - started
-            self.ctx.extras.pop(DISPLAY_SINK_KEY, None)
+            self.ctx.stash.pop(DISPLAY_SINK_KEY, None)
         return result
 
     def run_cells(self, nb: Notebook, into: CellRecord | None) -> None:
@@ -137,7 +137,7 @@ class NotebookRunner:
             chain = " -> ".join(p.name for p in [*self._stack, resolved])
             raise RecursionError(f"%run cycle: {chain}")
         self._stack.append(resolved)
-        stack = self.ctx.extras.setdefault(NOTEBOOK_STACK_KEY, [])
+        stack = self.ctx.stash.setdefault(NOTEBOOK_STACK_KEY, [])
         stack.append(str(resolved))
         try:
             for cell in nb.cells:
@@ -160,7 +160,7 @@ class NotebookRunner:
         if not nested:
             self._count += 1
             record.execution_count = self._count
-        self.ctx.extras[DISPLAY_SINK_KEY] = record.display
+        self.ctx.stash[DISPLAY_SINK_KEY] = record.display
         started = time.perf_counter()
         try:
             with capture.recording(record.stream):

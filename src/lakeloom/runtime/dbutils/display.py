@@ -1,7 +1,7 @@
 """``display`` and ``displayHTML``: render DataFrames and HTML like a notebook does.
 
 Inside a notebook cell the rendering goes to the cell's outputs (the notebook
-executor registers a sink in ``ctx.extras``); elsewhere (a script, a wheel, the
+executor registers a sink in ``ctx.stash``); elsewhere (a script, a wheel, the
 REPL) a text table is printed to stdout.
 """
 from __future__ import annotations
@@ -9,13 +9,14 @@ from __future__ import annotations
 import html
 from typing import Any, Callable
 
-from lakeloom.plugin_api import current_context
+from lakeloom.plugin_api import StashKey, current_context
 
-#: ``ctx.extras`` key of the callable that receives display bundles of the current cell.
-DISPLAY_SINK_KEY = "lakeloom.display_sink"
 DISPLAY_ROW_LIMIT = 1000
 
 MimeBundle = dict[str, str]
+
+#: ``ctx.stash`` key of the callable that receives display bundles of the current cell.
+DISPLAY_SINK_KEY = StashKey[Callable[[MimeBundle], None]]()
 
 
 def _is_spark_dataframe(obj: Any) -> bool:
@@ -83,7 +84,7 @@ def render(obj: Any) -> MimeBundle | None:
 
 def _emit(bundle: MimeBundle) -> None:
     ctx = current_context()
-    sink: Callable[[MimeBundle], None] | None = ctx.extras.get(DISPLAY_SINK_KEY) if ctx is not None else None
+    sink: Callable[[MimeBundle], None] | None = ctx.stash.get(DISPLAY_SINK_KEY, None) if ctx is not None else None
     if sink is not None:
         sink(bundle)
     else:

@@ -7,17 +7,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lakeloom.plugin_api import TaskContext, current_context
+from lakeloom.plugin_api import StashKey, TaskContext, current_context
 from lakeloom.runtime.dbutils.notebook_context import EntryPoint, NotebookContext, current_notebook_context
 
 _log = logging.getLogger("lakeloom.dbutils")
 
-#: ``ctx.extras`` key: stack of notebook files being executed (``%run`` pushes).
-NOTEBOOK_STACK_KEY = "lakeloom.notebook.stack"
-#: ``ctx.extras`` key: run ids of child runs started by this attempt.
-CHILD_RUNS_KEY = "lakeloom.child_run_ids"
-#: ``ctx.extras`` key: value passed to ``exit`` outside a notebook (scripts, wheels).
-EXIT_VALUE_KEY = "lakeloom.notebook.exit_value"
+#: ``ctx.stash`` key: stack of notebook files being executed (``%run`` pushes).
+NOTEBOOK_STACK_KEY = StashKey[list[str]]()
+#: ``ctx.stash`` key: run ids of child runs started by this attempt.
+CHILD_RUNS_KEY = StashKey[list[int]]()
+#: ``ctx.stash`` key: value passed to ``exit`` outside a notebook (scripts, wheels).
+EXIT_VALUE_KEY = StashKey[str]()
 NOTEBOOK_SUFFIXES = (".py", ".ipynb", ".sql")
 
 
@@ -61,7 +61,7 @@ def current_notebook_dir(ctx: TaskContext) -> Path:
     Code a ``%run`` included runs as part of the calling notebook (Databricks inlines it),
     so ``dbutils.notebook.run("./x")`` from it resolves against the caller, not the
     included file."""
-    stack = ctx.extras.get(NOTEBOOK_STACK_KEY) or []
+    stack = ctx.stash.get(NOTEBOOK_STACK_KEY, None) or []
     return Path(stack[0]).parent if stack else ctx.base_dir
 
 
@@ -81,10 +81,10 @@ class NotebookUtil:
         """
         text = _stringify(value)
         ctx = current_context()
-        if ctx is not None and ctx.extras.get(NOTEBOOK_STACK_KEY):
+        if ctx is not None and ctx.stash.get(NOTEBOOK_STACK_KEY, None):
             raise NotebookExit(text)
         if ctx is not None:
-            ctx.extras[EXIT_VALUE_KEY] = text
+            ctx.stash[EXIT_VALUE_KEY] = text
         _log.info("dbutils.notebook.exit(%r) outside a notebook: value recorded, execution continues", text)
 
     def run(self, path: str, timeout_seconds: int = 0, arguments: dict[str, Any] | None = None,
@@ -109,7 +109,7 @@ class NotebookUtil:
         })
         result = ctx.services.run_child_job(ctx, job, {}, run_type="WORKFLOW_RUN",
                                             timeout_seconds=int(timeout_seconds or 0), base_dir=notebook.parent)
-        ctx.extras.setdefault(CHILD_RUNS_KEY, []).append(result.run_id)
+        ctx.stash.setdefault(CHILD_RUNS_KEY, []).append(result.run_id)
         if result.result_state != "SUCCESS":
             what = "timed out" if result.result_state == "TIMEDOUT" else f"ended {result.result_state}"
             raise NotebookRunError(

@@ -188,7 +188,7 @@ def _notebook_path(ctx: TaskContext) -> str | None:
     # notebook.py imports this module
     from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY, NOTEBOOK_SUFFIXES
 
-    stack = ctx.extras.get(NOTEBOOK_STACK_KEY) or []
+    stack = ctx.stash.get(NOTEBOOK_STACK_KEY, None) or []
     if not stack:
         return None
     path = PurePath(stack[0])

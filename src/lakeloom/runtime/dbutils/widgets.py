@@ -12,9 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakeloom.plugin_api import TaskContext, current_context
-
-_STATE_KEY = "lakeloom.widgets"
+from lakeloom.plugin_api import StashKey, TaskContext, current_context
 
 
 class InputWidgetNotDefined(Exception):
@@ -44,6 +42,9 @@ class WidgetState:
         return out
 
 
+_STATE_KEY = StashKey[WidgetState]()
+
+
 _local_state = WidgetState()
 
 
@@ -52,9 +53,9 @@ def widget_state(ctx: TaskContext | None = None) -> WidgetState:
     ctx = ctx if ctx is not None else current_context()
     if ctx is None:
         return _local_state
-    state = ctx.extras.get(_STATE_KEY)
+    state = ctx.stash.get(_STATE_KEY, None)
     if state is None:
-        state = ctx.extras.setdefault(_STATE_KEY, WidgetState(passed=dict(ctx.parameters)))
+        state = ctx.stash.setdefault(_STATE_KEY, WidgetState(passed=dict(ctx.parameters)))
     return state
 
 
@@ -138,5 +139,5 @@ class WidgetsUtil:
 def reset_widgets(ctx: TaskContext, parameters: dict[str, str]) -> WidgetState:
     """Start ``ctx``'s widgets afresh with ``parameters`` as the passed values."""
     state = WidgetState(passed=dict(parameters))
-    ctx.extras[_STATE_KEY] = state
+    ctx.stash[_STATE_KEY] = state
     return state
