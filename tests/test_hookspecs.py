@@ -17,8 +17,8 @@ from harness import Harness, task, wait_until  # noqa: E402
 from lakeloom import hookimpl  # noqa: E402
 from lakeloom.engine.executor import RunExecutor  # noqa: E402
 from lakeloom.engine.registry import workspace_jobs  # noqa: E402
-from lakeloom.plugin_api import (Decision, DeliveryError, Fire, Notification, StashKey, TaskContext,  # noqa: E402
-                                 TaskOutput, TaskType)
+from lakeloom.plugin_api import (Decision, DeliveryError, Fire, Notification, Notifier, RunView,  # noqa: E402
+                                 StashKey, TaskContext, TaskOutput, TaskType, TriggerKind)
 from lakeloom.plugin_manager import build_plugin_manager  # noqa: E402
 from lakeloom.plugins.notify.notifications import flush_all  # noqa: E402
 from lakeloom.scheduler.clock import ManualClock  # noqa: E402
@@ -77,7 +77,7 @@ def test_hook_lakeloom_triggers(tmp_path: Path) -> None:
 
     class OncePlugin:
         @hookimpl
-        def lakeloom_triggers(self) -> list[Any]:
+        def lakeloom_triggers(self) -> list[TriggerKind]:
             return [OnceKind()]
 
     h = Harness(tmp_path, extra_plugins=(OncePlugin(),))
@@ -111,7 +111,7 @@ def test_hook_lakeloom_notifiers(tmp_path: Path) -> None:
             self.pager = Pager()
 
         @hookimpl
-        def lakeloom_notifiers(self) -> list[Any]:
+        def lakeloom_notifiers(self) -> list[Notifier]:
             return [self.pager]
 
     plugin = PagerPlugin()
@@ -129,7 +129,7 @@ def test_hook_lakeloom_notifiers(tmp_path: Path) -> None:
 def test_hook_lakeloom_jobs(tmp_path: Path) -> None:
     class Package:
         @hookimpl
-        def lakeloom_jobs(self, workspace: Any) -> list[Any]:
+        def lakeloom_jobs(self, workspace: Any) -> list[tuple[Job, str]]:
             job = Job.model_validate({"name": "from_package", "tasks": [task("t", "echo", params={"x": "1"})]})
             return [(job, str(tmp_path / "pkg" / "module.py"))]
 
@@ -163,7 +163,7 @@ def test_hook_lakeloom_before_run(tmp_path: Path) -> None:
             self.tasks_saw: dict[str, str] = {}
 
         @hookimpl
-        def lakeloom_before_run(self, run: dict[str, Any], job: Job, handle: Any) -> None:
+        def lakeloom_before_run(self, run: dict[str, Any], job: Job, handle: RunView) -> None:
             assert (handle.run_id, handle.job_id, handle.job.name) == (run["run_id"], run["job_id"], job.name)
             self.seen.append((run["state"]["life_cycle_state"], handle.finished()))
             handle.stash[OPENED] = f"opened {job.name} run {handle.run_id}"
@@ -185,14 +185,14 @@ def test_hook_lakeloom_after_run(tmp_path: Path) -> None:
     class Closer:
         def __init__(self) -> None:
             self.ended: list[tuple[str, int, bool, bool]] = []
-            self.handles: dict[int, Any] = {}
+            self.handles: dict[int, RunView] = {}
 
         @hookimpl
-        def lakeloom_before_run(self, run: dict[str, Any], job: Job, handle: Any) -> None:
+        def lakeloom_before_run(self, run: dict[str, Any], job: Job, handle: RunView) -> None:
             self.handles[handle.run_id] = handle
 
         @hookimpl
-        def lakeloom_after_run(self, run: dict[str, Any], job: Job, handle: Any) -> None:
+        def lakeloom_after_run(self, run: dict[str, Any], job: Job, handle: RunView) -> None:
             self.ended.append((run["state"].get("result_state") or run["state"]["life_cycle_state"],
                                len(run.get("tasks", [])), handle.finished(), self.handles.get(run["run_id"]) is handle))
 

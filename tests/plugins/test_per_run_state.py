@@ -15,8 +15,9 @@ from serving import HttpReceiver  # noqa: E402
 
 from lakeloom import hookimpl  # noqa: E402
 from lakeloom.engine.executor import RunExecutor  # noqa: E402
-from lakeloom.plugin_api import StashKey, TaskContext, TaskOutput  # noqa: E402
+from lakeloom.plugin_api import RunView, StashKey, TaskContext, TaskOutput  # noqa: E402
 from lakeloom.plugins.notify.notifications import flush_all  # noqa: E402
+from lakeloom.spec.models import Job  # noqa: E402
 
 FINISHED_TASKS = StashKey[list[str]]()
 
@@ -28,7 +29,7 @@ class Tally:
         self.by_run: dict[str, list[str]] = {}
 
     @hookimpl
-    def lakeloom_before_run(self, run: dict[str, Any], job: Any, handle: Any) -> None:
+    def lakeloom_before_run(self, run: dict[str, Any], job: Job, handle: RunView) -> None:
         handle.stash[FINISHED_TASKS] = []
 
     @hookimpl
@@ -36,7 +37,7 @@ class Tally:
         ctx.run.stash[FINISHED_TASKS].append(ctx.task_key)
 
     @hookimpl
-    def lakeloom_after_run(self, run: dict[str, Any], job: Any, handle: Any) -> None:
+    def lakeloom_after_run(self, run: dict[str, Any], job: Job, handle: RunView) -> None:
         self.by_run[run["run_name"]] = sorted(handle.stash[FINISHED_TASKS])
 
 

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from harness import Harness, task  # noqa: E402
 
 from lakeloom import hookimpl  # noqa: E402
-from lakeloom.plugin_api import ON_FAILURE, DeliveryError, Notification  # noqa: E402
+from lakeloom.plugin_api import ON_FAILURE, DeliveryError, Notification, Notifier  # noqa: E402
 from lakeloom.plugins.notify.notifications import flush_all  # noqa: E402
 
 
@@ -36,7 +36,7 @@ class InboxPlugin:
         self.notifier = InboxNotifier()
 
     @hookimpl
-    def lakeloom_notifiers(self) -> list[Any]:
+    def lakeloom_notifiers(self) -> list[Notifier]:
         return [self.notifier]
 
 

@@ -11,7 +11,7 @@ from lakeloom import hookimpl
 from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.engine.executor import RunExecutor
-from lakeloom.plugin_api import Decision, Fire
+from lakeloom.plugin_api import Decision, Fire, TriggerKind
 from lakeloom.plugin_manager import build_plugin_manager
 from lakeloom.scheduler.clock import ManualClock
 from lakeloom.scheduler.loop import Scheduler
@@ -38,7 +38,7 @@ class BellKind:
 
 class BellPlugin:
     @hookimpl
-    def lakeloom_triggers(self) -> list[Any]:
+    def lakeloom_triggers(self) -> list[TriggerKind]:
         return [BellKind()]
 
 

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.plugin_api import DeliveryError, Notification
+from lakeloom.plugin_api import DeliveryError, Notification, Notifier
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
@@ -54,5 +54,5 @@ class EmailNotifier:
 
 
 @hookimpl
-def lakeloom_notifiers() -> list[Any]:
+def lakeloom_notifiers() -> list[Notifier]:
     return [EmailNotifier()]

@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.plugin_api import DeliveryError, Notification, http_post
+from lakeloom.plugin_api import DeliveryError, Notification, Notifier, http_post
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
@@ -41,5 +41,5 @@ class WebhookNotifier:
 
 
 @hookimpl
-def lakeloom_notifiers() -> list[Any]:
+def lakeloom_notifiers() -> list[Notifier]:
     return [WebhookNotifier()]

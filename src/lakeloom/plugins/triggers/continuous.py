@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv
+from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv, TriggerKind
 from lakeloom.spec.models import Job
 
 _FAILED = {"FAILED", "TIMEDOUT", "INTERNAL_ERROR"}
@@ -60,5 +60,5 @@ class ContinuousKind:
 
 
 @hookimpl
-def lakeloom_triggers() -> list[Any]:
+def lakeloom_triggers() -> list[TriggerKind]:
     return [ContinuousKind()]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv
+from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv, TriggerKind
 from lakeloom.spec.models import Job
 
 MAX_LISTED = 100
@@ -86,5 +86,5 @@ class FileArrivalKind:
 
 
 @hookimpl
-def lakeloom_triggers() -> list[Any]:
+def lakeloom_triggers() -> list[TriggerKind]:
     return [FileArrivalKind()]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv
+from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv, TriggerKind
 from lakeloom.spec.cron import CronSchedule, from_ms, ms
 from lakeloom.spec.models import Job
 
@@ -73,5 +73,5 @@ class PeriodicKind:
 
 
 @hookimpl
-def lakeloom_triggers() -> list[Any]:
+def lakeloom_triggers() -> list[TriggerKind]:
     return [CronKind(), PeriodicKind()]

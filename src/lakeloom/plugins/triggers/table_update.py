@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeloom.hookspecs import hookimpl
-from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv
+from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv, TriggerKind
 from lakeloom.spec.models import Job
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
@@ -98,5 +98,5 @@ class TableUpdateKind:
 
 
 @hookimpl
-def lakeloom_triggers() -> list[Any]:
+def lakeloom_triggers() -> list[TriggerKind]:
     return [TableUpdateKind()]
