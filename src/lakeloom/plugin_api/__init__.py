@@ -26,11 +26,11 @@ task hooks                 ``ctx``, the attempt's :class:`TaskContext`; ``ctx.ru
 =========================  ==============================================================
 
 Inside a task, :func:`current_context` (``lakeloom.context()``) returns the context.
-Every name here is re-exported by the ``lakeloom`` facade.
+The classes here (and ``current_context``) are re-exported by the ``lakeloom`` facade.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 from lakeloom.plugin_api.context import (ChildRunResult, RunServices, TaskCancelled, TaskContext, TaskValues,
                                          current_context)
@@ -41,17 +41,15 @@ from lakeloom.plugin_api.tasks import SpecIssue, TaskFailed, TaskOutput, TaskTyp
 from lakeloom.plugin_api.triggers import Decision, Fire, JobEntry, TriggerEnv, TriggerKind
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
     from lakeloom.spec.loader import LoadedJob
     from lakeloom.spec.models import Job
 
-    #: One job ``lakeloom_jobs`` contributes: a loaded job file, or ``(job, source path)``.
-    ContributedJob: TypeAlias = "LoadedJob | tuple[Job, str]"
+#: One job ``lakeloom_jobs`` contributes: a loaded job file, or ``(job, source path)``.
+ContributedJob = Union["LoadedJob", "tuple[Job, str]"]
 
 __all__ = [
     "ALERT_TRIGGERED", "ON_DURATION_WARNING", "ON_FAILURE", "ON_START", "ON_SUCCESS",
-    "ChildRunResult", "Decision", "DeliveryError", "Fire", "JobEntry", "Notification", "Notifier", "RunServices",
+    "ChildRunResult", "ContributedJob", "Decision", "DeliveryError", "Fire", "JobEntry", "Notification", "Notifier", "RunServices",
     "RunView", "SpecIssue", "Stash", "StashKey", "TaskCancelled", "TaskContext", "TaskFailed", "TaskOutput",
     "TaskType", "TaskValues", "TriggerEnv", "TriggerKind", "current_context", "http_post",
 ]
