@@ -1,6 +1,7 @@
 """Static validation of jobs: everything ``lakeloom validate`` checks, without a JVM."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -101,7 +102,7 @@ def _check_task(loaded: LoadedJob, pm: LakeloomPluginManager, task: Task, path: 
         return out
     if tt.validate is not None:
         for issue in tt.validate(settings, loaded.base_dir):
-            err(issue.message, f"{kind}.{issue.field}", kind, *issue.field.split("."))
+            err(issue.message, f"{kind}.{issue.field}", kind, *_field_path(issue.field))
     ref_key = bundle_resource_key(getattr(settings, "job_id", None), "jobs") if kind == "run_job_task" else None
     if ref_key is not None and ref_key not in _bundle_job_keys(loaded):
         out.append(SpecError(src, loaded.line_of(*path, kind, "job_id"),
@@ -114,6 +115,12 @@ def _check_task(loaded: LoadedJob, pm: LakeloomPluginManager, task: Task, path: 
         else:
             out.extend(_check_task(loaded, pm, nested_task, path + (kind, "task"), by_key, nested=True))
     return out
+
+
+def _field_path(field: str) -> tuple[str | int, ...]:
+    """``expectations[2].expect_x.min_value`` -> ``("expectations", 2, "expect_x", "min_value")``:
+    the YAML path of a field a plugin's issue names, for its line."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"\.|\[(\d+)\]", field) if p)
 
 
 def _bundle_job_keys(loaded: LoadedJob) -> set[str]:

@@ -118,6 +118,12 @@ def _compose(text: str, source: str) -> tuple[Any, LineMap]:
     return build(node, ()), lines
 
 
+def parse_yaml_with_lines(text: str, source: str) -> tuple[Any, LineMap]:
+    """Parse YAML (or JSON) ``text`` into plain data and the line of every key and item;
+    a syntax error or duplicate key raises JobSpecError naming ``source`` and the line."""
+    return _compose(text, source)
+
+
 def _field_name(loc: Path_) -> str:
     out = ""
     for part in loc:

@@ -169,6 +169,25 @@ def pipeline_view(output: dict[str, Any]) -> dict[str, Any] | None:
             "events": [e for e in events if isinstance(e, dict)][:2000]}
 
 
+def quality_view(output: dict[str, Any]) -> dict[str, Any] | None:
+    """A quality task's per-expectation results, each failing-row sample as a table."""
+    q = output.get("quality_output")
+    if not isinstance(q, dict):
+        return None
+    results = []
+    for r in q.get("results") or []:
+        if not isinstance(r, dict):
+            continue
+        rows = [x for x in r.get("failed_rows") or [] if isinstance(x, dict)]
+        cols = list(dict.fromkeys(k for x in rows for k in x))
+        results.append({**r, "observed": "" if r.get("observed_value") is None else _cell(r["observed_value"]),
+                        "arguments": ", ".join(f"{k}={_cell(v)}" for k, v in (r.get("arguments") or {}).items()),
+                        "sample": {"columns": cols, "rows": [[_cell(x.get(c)) for c in cols] for x in rows]}})
+    return {**{k: q.get(k) for k in ("dataset", "suite", "status", "results_table", "gx_version",
+                                     "duration_seconds")}, "statistics": q.get("statistics") or {},
+            "results": results}
+
+
 # --- logs -------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from lakeloom.server.dashboard.graphs import layout_dag, layout_gantt
 from lakeloom.server.dashboard.outputs import (
     log_file,
     pipeline_view,
+    quality_view,
     read_log,
     render_notebook,
     sql_table,
@@ -133,8 +134,8 @@ def task_panel(ctx: ServerContext, run: dict[str, Any], tsettings: dict[str, dic
         iterations = [a for a in attempts if a["iteration"] is not None and a["parent_task_run_id"] == parent]
     view: dict[str, Any] = {"key": key, "settings": tsettings.get(key, {}), "attempts": rows, "sel": sel,
                             "iterations": iterations, "task_values": ctx.store.task_values(run["run_id"]).get(key, {}),
-                            "output": {}, "notebook": None, "sql": None, "pipeline": None, "log": None,
-                            "params": None, "children": []}
+                            "output": {}, "notebook": None, "sql": None, "pipeline": None, "quality": None,
+                            "log": None, "params": None, "children": []}
     if sel is None:
         return view
     output = json.loads(sel["output_json"]) if sel.get("output_json") else {}
@@ -148,6 +149,7 @@ def task_panel(ctx: ServerContext, run: dict[str, Any], tsettings: dict[str, dic
         view["notebook"] = render_notebook(Path(nb_path), logs_root)
     view["sql"] = sql_table(output)
     view["pipeline"] = pipeline_view(output)
+    view["quality"] = quality_view(output)
     view["result"] = output.get("result") if "result" in output else (
         (output.get("notebook_output") or {}).get("result"))
     view["log"] = read_log(log, query=query)
