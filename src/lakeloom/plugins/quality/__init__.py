@@ -16,7 +16,7 @@ from lakeloom.hookspecs import hookimpl
 from lakeloom.plugins.quality.settings import QualityTaskSettings
 from lakeloom.plugins.quality.task import run_quality_task
 from lakeloom.plugins.quality.validate import validate_quality_settings
-from lakeloom.spec.tasktype import TaskType
+from lakeloom.plugin_api import TaskType
 
 QUALITY_TASK = TaskType(
     key="quality_task",

@@ -11,7 +11,7 @@ from lakeloom.catalog.names import format_name, parse_name
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 #: Keys of an expectation's arguments that name what it checks, shown as its "column".
 _DOMAIN_KEYS = ("column", "column_list", "column_A", "column_B")

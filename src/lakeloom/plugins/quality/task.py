@@ -14,12 +14,12 @@ from lakeloom.plugins.quality.settings import SUITE_PROPERTY, QualityTaskSetting
 from lakeloom.plugins.quality.suite import (
     ExpectationSpec, SuiteFileError, load_suite_file, parse_entries, resolve_path)
 from lakeloom.plugins.quality.validate import field_name
-from lakeloom.spec.tasktype import TaskFailed, TaskOutput
+from lakeloom.plugin_api import TaskFailed, TaskOutput
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 
 def table_suite_property(spark: SparkSession, table: str) -> str | None:

@@ -8,7 +8,7 @@ from lakeloom.plugins.quality.registry import load_registry
 from lakeloom.plugins.quality.settings import QualityTaskSettings
 from lakeloom.plugins.quality.suite import (
     ExpectationSpec, Loc, SuiteFileError, load_suite_file, parse_entries, resolve_path)
-from lakeloom.spec.tasktype import SpecIssue
+from lakeloom.plugin_api import SpecIssue
 
 
 def field_name(loc: Loc) -> str:
