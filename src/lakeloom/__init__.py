@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 def context() -> TaskContext:
     """The current task's context; raises RuntimeError outside a task."""
+    from lakeloom.plugin_api import current_context
 
     ctx = current_context()
     if ctx is None:
