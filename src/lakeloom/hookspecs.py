@@ -145,3 +145,17 @@ def lakeloom_authorize(principal: str, privilege: str, securable: str) -> bool |
     answer wins; None from every plugin means "no opinion" and the catalog's own
     grants decide. Called on the thread that touches the securable.
     """
+
+
+# --- bundles ----------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def lakeloom_bundle_resource(kind: str, key: str, settings: dict[str, Any], bundle_root: Any,
+                             workspace: Workspace) -> bool | None:
+    """Deploy one bundle resource lakeloom does not run itself: ``kind`` is the type under
+    ``resources`` (``dashboards``, ``registered_models``, ``experiments``,
+    ``model_serving_endpoints``, ...), ``key`` its key, ``settings`` its resolved mapping (local
+    paths absolute), ``bundle_root`` the bundle's folder. Called by ``lakeloom bundle deploy``
+    and ``bundle run`` on the main thread, before any job runs. firstresult: return True once
+    the plugin has taken the resource; None from every plugin makes deploy warn, naming the key.
+    """

@@ -386,6 +386,7 @@ cli.add_command(_command("lakeloom.cli.serve", "serve"))
 cli.add_command(_command("lakeloom.cli.deploy", "deploy"))
 cli.add_command(_command("lakeloom.cli.tokens", "tokens"))
 cli.add_command(_command("lakeloom.cli.pipeline", "pipeline"))
+cli.add_command(_command("lakeloom.cli.bundle", "bundle"))
 jobs.add_command(_command("lakeloom.cli.pause", "pause"))
 jobs.add_command(_command("lakeloom.cli.pause", "unpause"))
 

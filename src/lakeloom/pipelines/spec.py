@@ -66,7 +66,8 @@ class PipelineSpec(_IgnoringDatabricksOnly):
 
     ignored_field_names: ClassVar[frozenset[str]] = IGNORED_PIPELINE_FIELDS
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$")
+    #: Free text, as on Databricks (bundles in development mode prefix it with ``[dev user] ``).
+    name: str = Field(min_length=1, max_length=256)
     catalog: str = "main"
     schema_: str = Field(default="default", alias="schema")
     libraries: list[Library] = Field(min_length=1)
@@ -122,7 +123,7 @@ class LoadedPipeline:
         if self.spec.storage:
             p = Path(self.spec.storage.removeprefix("file:").removeprefix("dbfs:"))
             return p if p.is_absolute() else workspace.root / p
-        return workspace.state_dir / "pipelines" / self.spec.name
+        return workspace.state_dir / "pipelines" / _folder_name(self.key or self.spec.name)
 
     def library_files(self) -> list[Path]:
         """Every source file, in declaration order (globs sorted). Raises JobSpecError if one is missing."""
@@ -132,10 +133,13 @@ class LoadedPipeline:
             line = self.lines.line_of(("libraries", i))
             if lib.glob is not None:
                 pattern = lib.glob.include
-                matches = sorted(p for p in self.base_dir.glob(pattern)
+                # A bundle makes the pattern absolute; Path.glob only takes relative ones.
+                base = Path(Path(pattern).anchor) if Path(pattern).is_absolute() else self.base_dir
+                relative = pattern[len(Path(pattern).anchor):] if base != self.base_dir else pattern
+                matches = sorted(p for p in base.glob(relative)
                                  if p.is_file() and p.suffix in (".py", ".sql", ".ipynb"))
                 if pattern.endswith("**"):
-                    matches = sorted(p for p in self.base_dir.glob(pattern + "/*")
+                    matches = sorted(p for p in base.glob(relative + "/*")
                                      if p.is_file() and p.suffix in (".py", ".sql", ".ipynb")) or matches
                 if not matches:
                     errors.append(SpecError(str(self.source), line, f"glob {pattern!r} matches no .py or .sql file",
@@ -153,6 +157,13 @@ class LoadedPipeline:
         if errors:
             raise JobSpecError(errors)
         return out
+
+
+def _folder_name(name: str) -> str:
+    """A pipeline name or key as one folder name (names are free text)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("_") or "pipeline"
 
 
 def _find_source(base: Path, raw: str, *, notebook: bool) -> Path | None:

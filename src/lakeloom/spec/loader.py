@@ -69,6 +69,8 @@ class LoadedJob:
     key: str | None
     lines: LineMap
     prefix: Path_ = ()
+    #: The folder of the Databricks Asset Bundle the job belongs to (its paths are absolute).
+    bundle_root: Path | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -177,6 +179,13 @@ def _job_documents(data: Any, source: str, lines: LineMap) -> list[tuple[str | N
     return [(None, data, ())]
 
 
+def _bundle_root(data: Any) -> Path | None:
+    """The bundle folder a deployed bundle's resolved resources file records (``bundle.local_root``)."""
+    bundle = data.get("bundle") if isinstance(data, dict) and "resources" in data else None
+    root = bundle.get("local_root") if isinstance(bundle, dict) else None
+    return Path(root) if isinstance(root, str) else None
+
+
 def load_job_documents(path: str | Path, text: str | None = None) -> list[LoadedJob]:
     """Parse every job in a file. Raises JobSpecError listing every schema problem."""
     p = Path(path)
@@ -196,7 +205,7 @@ def load_job_documents(path: str | Path, text: str | None = None) -> list[Loaded
         except ValidationError as e:
             errors.extend(validation_errors(e, source, body, lines, prefix))
             continue
-        loaded.append(LoadedJob(job, p.resolve(), key, lines, prefix))
+        loaded.append(LoadedJob(job, p.resolve(), key, lines, prefix, _bundle_root(data)))
     if errors:
         raise JobSpecError(errors)
     return loaded

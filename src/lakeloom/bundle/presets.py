@@ -1,0 +1,132 @@
+"""The ``bundle`` and ``workspace`` sections lakeloom fills in, and what ``mode: development``
+and ``presets`` do to resources (``apply_target_mode.go``, ``apply_presets.go``).
+
+Locally the bundle's files are not synced anywhere: ``workspace.file_path`` is the bundle's
+own folder (so ``--editable ${workspace.file_path}`` and notebook paths work), and
+``workspace.root_path`` defaults to ``.lakeloom/bundles/<name>/<target>`` of the bundle folder,
+where deploy keeps its state. The current user is ``LAKELOOM_USER_NAME`` or the login name.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from lakeloom.bundle.yamlreader import Locations
+from lakeloom.spec.loader import SpecError
+
+
+def normalize(name: str) -> str:
+    """The CLI's ``textutil.NormalizeString``: lower case, runs of non-alphanumerics -> ``_``."""
+    s = re.sub(r"[^\w]|_", "_", name.lower())
+    return re.sub(r"_+", "_", s).strip("_")
+
+
+def current_user() -> dict[str, str]:
+    """``workspace.current_user``: ``userName`` and ``short_name`` (the part before ``@``, normalised)."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "lakeloom"
+    user = os.environ.get("LAKELOOM_USER_NAME") or login
+    return {"userName": user, "short_name": normalize(user.split("@", 1)[0]), "displayName": user}
+
+
+def populate(config: dict[str, Any], root: Path, target: str) -> None:
+    """Fill ``bundle.target``/``environment``, ``workspace.current_user`` and the workspace paths."""
+    bundle = config.setdefault("bundle", {}) or {}
+    config["bundle"] = bundle
+    bundle["target"] = target
+    bundle["environment"] = target
+    ws = config.get("workspace") or {}
+    config["workspace"] = ws
+    ws["current_user"] = current_user()
+    ws.setdefault("root_path", str(root / ".lakeloom" / "bundles" / "${bundle.name}" / "${bundle.target}"))
+    ws.setdefault("file_path", str(root))
+    for name in ("artifact", "resource", "state"):
+        ws.setdefault(f"{name}_path", "${workspace.root_path}/" + ("resources" if name == "resource" else name + "s"
+                                                                     if name == "artifact" else name))
+
+
+def _prefix_uc(prefix: str) -> str:
+    """The CLI's ``normalizePrefix`` for Unity Catalog names: ``[dev alice] `` -> ``dev_alice_``."""
+    p = prefix.replace("[", "").strip(" ")
+    return normalize(p) + ("_" if p.endswith("]") else "")
+
+
+def effective_presets(config: dict[str, Any]) -> dict[str, Any]:
+    """``presets`` with what ``mode: development`` adds."""
+    presets = dict(config.get("presets") or {})
+    if (config.get("bundle") or {}).get("mode") == "development":
+        short = config["workspace"]["current_user"]["short_name"]
+        presets.setdefault("name_prefix", f"[dev {short}] ")
+        tags = dict(presets.get("tags") or {})
+        tags.setdefault("dev", short)
+        presets["tags"] = tags
+        if not presets.get("jobs_max_concurrent_runs"):
+            presets["jobs_max_concurrent_runs"] = 4
+        presets.setdefault("trigger_pause_status", "PAUSED")
+        if presets.get("pipelines_development") is not False:
+            presets["pipelines_development"] = True
+    return presets
+
+
+def apply_presets(config: dict[str, Any], locs: Locations, source: str) -> list[SpecError]:
+    """Rename resources and set tags, concurrency and pause states; returns problems found."""
+    presets = effective_presets(config)
+    problems: list[SpecError] = []
+    pause = presets.get("trigger_pause_status")
+    if pause not in (None, "", "PAUSED", "UNPAUSED"):
+        where = locs.of(config.get("presets") or {}, "trigger_pause_status")
+        problems.append(SpecError(where.file if where else source, where.line if where else None,
+                                  "Invalid value for trigger_pause_status, should be PAUSED or UNPAUSED",
+                                  field="presets.trigger_pause_status"))
+        pause = None
+    prefix = str(presets.get("name_prefix") or "")
+    uc_prefix = _prefix_uc(prefix) if prefix else ""
+    tags = {str(k): str(v) for k, v in (presets.get("tags") or {}).items()}
+    resources = config.get("resources") or {}
+    for key, job in (resources.get("jobs") or {}).items():
+        if not isinstance(job, dict):
+            continue
+        job["name"] = prefix + str(job.get("name") or key)
+        if tags:
+            job_tags = job.setdefault("tags", {}) or {}
+            job["tags"] = job_tags
+            for k, v in tags.items():
+                job_tags.setdefault(k, v)
+        if not job.get("max_concurrent_runs") and presets.get("jobs_max_concurrent_runs"):
+            job["max_concurrent_runs"] = int(presets["jobs_max_concurrent_runs"])
+        if pause:
+            for section in ("schedule", "continuous", "trigger"):
+                block = job.get(section)
+                if isinstance(block, dict) and not block.get("pause_status"):
+                    block["pause_status"] = pause
+    for key, pipeline in (resources.get("pipelines") or {}).items():
+        if not isinstance(pipeline, dict):
+            continue
+        pipeline["name"] = prefix + str(pipeline.get("name") or key)
+        if presets.get("pipelines_development"):
+            pipeline["development"] = True
+        if pause == "PAUSED":
+            pipeline["continuous"] = False
+        if tags:
+            pipeline_tags = pipeline.setdefault("tags", {}) or {}
+            pipeline["tags"] = pipeline_tags
+            for k, v in tags.items():
+                pipeline_tags.setdefault(k, v)
+    for kind, field in (("experiments", "name"), ("models", "name"), ("dashboards", "display_name")):
+        for entry in (resources.get(kind) or {}).values():
+            if isinstance(entry, dict) and entry.get(field) and prefix:
+                if kind == "experiments" and "/" in str(entry[field]):
+                    folder, base = str(entry[field]).rsplit("/", 1)
+                    entry[field] = f"{folder}/{prefix}{base}"
+                else:
+                    entry[field] = prefix + str(entry[field])
+    for kind in ("schemas", "registered_models", "model_serving_endpoints"):
+        for entry in (resources.get(kind) or {}).values():
+            if isinstance(entry, dict) and entry.get("name") and uc_prefix:
+                entry["name"] = uc_prefix + str(entry["name"])
+    return problems

@@ -1,0 +1,136 @@
+"""What ``lakeloom bundle deploy``, ``run`` and ``destroy`` do to the workspace.
+
+Deploy writes the resolved bundle under ``.lakeloom/bundles/<name>/<target>/``, creates its
+``schemas`` and ``volumes`` in the catalog (Spark SQL: ``CREATE SCHEMA``/``CREATE VOLUME IF
+NOT EXISTS``), hands resources lakeloom does not run to the plugins that own them
+(``lakeloom_bundle_resource``; unclaimed ones are warned about by key) and records the jobs in
+the store so ``lakeloom serve`` schedules them. Destroy undoes exactly what deploy recorded.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakeloom.bundle.resources import HANDED_TO_PLUGINS
+from lakeloom.bundle.state import deployed_jobs, map_back, read_deployed, state_dir, write_deployed
+from lakeloom.spec.loader import JobSpecError, LoadedJob, SpecError
+
+if TYPE_CHECKING:
+    from lakeloom.bundle import Bundle
+    from lakeloom.config import Workspace
+    from lakeloom.engine.api import Engine
+    from lakeloom.plugin_manager import LakeloomPluginManager
+
+
+def _q(name: str) -> str:
+    return "`" + str(name).replace("`", "``") + "`"
+
+
+def checked_jobs(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) -> tuple[dict[str, LoadedJob],
+                                                                                   list[SpecError]]:
+    """The bundle's jobs as they run (from ``resources.yml``) and every problem the engine finds,
+    moved back to the bundle file and line that wrote it."""
+    from lakeloom.engine.validate import validate_loaded
+
+    jobs = deployed_jobs(bundle, state_dir(bundle, ws.state_dir))
+    problems: list[SpecError] = []
+    for key, loaded in jobs.items():
+        problems += [map_back(p, bundle.jobs[key]) for p in validate_loaded(loaded, pm)]
+    for key, pipeline in bundle.pipelines.items():
+        try:
+            pipeline.library_files()
+        except JobSpecError as e:
+            problems += e.errors
+    return jobs, problems
+
+
+def create_catalog_resources(bundle: Bundle, spark: Any) -> list[str]:
+    """``CREATE SCHEMA``/``CREATE VOLUME IF NOT EXISTS`` for the bundle's schemas and volumes."""
+    lines: list[str] = []
+    resources = bundle.resources
+    for key, schema in (resources.get("schemas") or {}).items():
+        name = f"{_q(schema['catalog_name'])}.{_q(schema['name'])}"
+        comment = f" COMMENT '{str(schema['comment']).replace(chr(39), chr(39) * 2)}'" if schema.get("comment") else ""
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {name}{comment}")
+        lines.append(f"schema {schema['catalog_name']}.{schema['name']} (resources.schemas.{key})")
+    for key, volume in (resources.get("volumes") or {}).items():
+        name = ".".join(_q(volume[k]) for k in ("catalog_name", "schema_name", "name"))
+        if str(volume.get("volume_type", "MANAGED")).upper() == "EXTERNAL":
+            location = str(volume["storage_location"]).replace("'", "''")
+            spark.sql(f"CREATE EXTERNAL VOLUME IF NOT EXISTS {name} LOCATION '{location}'")
+        else:
+            spark.sql(f"CREATE VOLUME IF NOT EXISTS {name}")
+        lines.append(f"volume /Volumes/{volume['catalog_name']}/{volume['schema_name']}/{volume['name']} "
+                     f"(resources.volumes.{key})")
+    return lines
+
+
+def hand_to_plugins(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) -> tuple[list[str], list[str]]:
+    """Offer each resource lakeloom does not run to the plugins; (taken, warnings)."""
+    taken: list[str] = []
+    warnings: list[str] = []
+    for kind in HANDED_TO_PLUGINS:
+        for key, settings in (bundle.resources.get(kind) or {}).items():
+            where = bundle.locs.of(bundle.resources[kind], key)
+            label = f"resources.{kind}.{key}"
+            if pm.hook.lakeloom_bundle_resource(kind=kind, key=str(key), settings=settings,
+                                                bundle_root=bundle.root, workspace=ws):
+                taken.append(label)
+            else:
+                warnings.append(f"{where or bundle.root_file}: warning: {label}: no installed plugin deploys "
+                                f"{kind}; it is not deployed (jobs that need it will fail)")
+    return taken, warnings
+
+
+def deploy_bundle(bundle: Bundle, engine: Engine, *, record_jobs: bool = True) -> list[str]:
+    """Deploy ``bundle`` into the engine's workspace; returns one line per thing done.
+    Raises :class:`JobSpecError` (nothing deployed) when the bundle is invalid."""
+    ws, pm = engine.workspace, engine.pm
+    folder = state_dir(bundle, ws.state_dir)
+    jobs, problems = checked_jobs(bundle, ws, pm)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise JobSpecError(errors)
+    record = read_deployed(folder)
+    lines = [p.format() for p in problems]
+    if (bundle.resources.get("schemas") or bundle.resources.get("volumes")):
+        lines += ["created " + line for line in create_catalog_resources(bundle, engine.spark())]
+    record["schemas"] = [f"{s['catalog_name']}.{s['name']}" for s in (bundle.resources.get("schemas") or {}).values()]
+    record["volumes"] = [".".join(str(v[k]) for k in ("catalog_name", "schema_name", "name"))
+                         for v in (bundle.resources.get("volumes") or {}).values()]
+    record["secret_scopes"] = [str(s["name"]) for s in (bundle.resources.get("secret_scopes") or {}).values()]
+    taken, warnings = hand_to_plugins(bundle, ws, pm)
+    lines += warnings + [f"handed {label} to its plugin" for label in taken]
+    if record_jobs:
+        ids: dict[str, int] = {}
+        for key, loaded in jobs.items():
+            settings = loaded.job.model_dump(mode="json", exclude_none=True, by_alias=True)
+            ids[key] = engine.store.upsert_job(loaded.job.name, settings, str(loaded.source), key, deployed=True)
+            lines.append(f"deployed job {loaded.job.name} (job_id {ids[key]}, resources.jobs.{key})")
+        record["jobs"] = ids
+    write_deployed(folder, record)
+    return lines
+
+
+def destroy_bundle(bundle_name: str, target: str, engine: Engine) -> list[str]:
+    """Undeploy the jobs and drop the volumes and schemas a deploy of this bundle created."""
+    folder = engine.workspace.state_dir / "bundles" / bundle_name / target
+    record = read_deployed(folder)
+    if not record and not folder.exists():
+        return [f"nothing deployed for bundle {bundle_name!r}, target {target!r}"]
+    lines: list[str] = []
+    for key, job_id in (record.get("jobs") or {}).items():
+        engine.store.update_job(int(job_id), deployed=False)
+        lines.append(f"undeployed job resources.jobs.{key} (job_id {job_id})")
+    if record.get("volumes") or record.get("schemas"):
+        spark = engine.spark()
+        for name in record.get("volumes") or []:
+            spark.sql(f"DROP VOLUME IF EXISTS {'.'.join(_q(p) for p in name.split('.'))}")
+            lines.append(f"dropped volume {name}")
+        for name in record.get("schemas") or []:
+            spark.sql(f"DROP SCHEMA IF EXISTS {'.'.join(_q(p) for p in name.split('.'))} CASCADE")
+            lines.append(f"dropped schema {name}")
+    shutil.rmtree(folder, ignore_errors=True)
+    lines.append(f"removed {Path(folder)}")
+    return lines

@@ -1,0 +1,246 @@
+"""Bundle configuration as the Databricks CLI resolves it: includes, targets, variables,
+substitutions, development mode and presets, paths. No JVM."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lakeloom.bundle import load_bundle
+from lakeloom.spec.loader import JobSpecError
+from bundle_files import write
+
+
+@pytest.fixture(autouse=True)
+def _user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKELOOM_USER_NAME", "Ada.Lovelace@example.com")
+    monkeypatch.delenv("DATABRICKS_BUNDLE_TARGET", raising=False)
+    monkeypatch.delenv("BUNDLE_VAR_label", raising=False)
+
+
+def _errors(exc: pytest.ExceptionInfo[JobSpecError]) -> list[str]:
+    return [e.format() for e in exc.value.errors]
+
+
+def test_dev_target_resolves_includes_variables_and_dev_mode(shop: Path) -> None:
+    b = load_bundle(shop, variables={"label": "from-cli"})
+    assert b.target == "dev" and b.mode == "development"
+    assert [p.name for p in b.files] == ["databricks.yml", "nightly.yml", "catalog.yaml"]
+    job = b.jobs["nightly"].job
+    assert job.name == "[dev ada_lovelace] nightly-dev"  # prefix, then ${bundle.target}
+    assert job.schedule.pause_status == "PAUSED" and job.max_concurrent_runs == 4
+    assert job.tags == {"dev": "ada_lovelace"}
+    params = {p.name: p.default for p in job.parameters}
+    assert params == {"catalog": "dev", "label": "from-cli"}
+    load = job.tasks[0]
+    assert load.task_key == "load"
+    settings = b.config["resources"]["jobs"]["nightly"]["tasks"][0]["spark_python_task"]
+    assert settings["python_file"] == str(shop / "src" / "load.py")  # relative to resources/, made absolute
+    assert settings["parameters"] == ["--schema", "ada_lovelace_shop", "--workers", "1"]  # typed as the model wants
+    report = b.config["resources"]["jobs"]["nightly"]["tasks"][1]["notebook_task"]
+    # UC names get the normalised dev prefix; references read the deployed (prefixed) names.
+    assert report["base_parameters"] == {"where": "dev.dev_ada_lovelace_ada_lovelace_shop",
+                                         "volume": "/Volumes/dev/dev_ada_lovelace_ada_lovelace_shop/landing"}
+    assert b.config["workspace"]["file_path"] == str(shop)
+    assert b.config["bundle"]["environment"] == "dev"
+    # lookup answered by the default, with a warning naming the variable and file:line
+    (warning,) = [w.format() for w in b.warnings if "lookup" in w.message]
+    assert warning.startswith(f"{shop / 'databricks.yml'}:20:") and "using its default 'local-warehouse'" in warning
+
+
+def test_prod_target_overrides_merge_tasks_by_key(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUNDLE_VAR_label", "from-env")
+    b = load_bundle(shop, target="prod")
+    job = b.jobs["nightly"].job
+    assert job.name == "nightly-prod" and job.schedule.pause_status in (None, "UNPAUSED")
+    assert job.schedule.quartz_cron_expression == "0 0 3 * * ?"
+    (load,) = [t for t in job.tasks if t.task_key == "load"]
+    # the target's task with an existing task_key patches it; lists concatenate
+    settings = b.config["resources"]["jobs"]["nightly"]["tasks"][0]["spark_python_task"]
+    assert settings["python_file"].endswith("src/load.py")
+    assert settings["parameters"][-2:] == ["--mode", "prod"]
+    assert [t.task_key for t in job.tasks] == ["load", "report"]
+    assert {p.name: p.default for p in job.parameters}["label"] == "from-env"
+    assert b.config["workspace"]["root_path"] == "/Workspace/Users/ops@example.com/.bundle/shop/prod"
+    assert b.resources["schemas"]["shop_schema"]["name"] == "shop"
+
+
+def test_variable_precedence_file_and_errors(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    overrides = shop / ".databricks" / "bundle" / "dev" / "variable-overrides.json"
+    overrides.parent.mkdir(parents=True)
+    overrides.write_text(json.dumps({"label": "from-file", "cluster_conf": {"num_workers": 8}}))
+    b = load_bundle(shop)
+    assert b.config["variables"]["label"]["value"] == "from-file"
+    assert b.config["resources"]["jobs"]["nightly"]["tasks"][0]["spark_python_task"]["parameters"][-1] == "8"
+    monkeypatch.setenv("BUNDLE_VAR_label", "env-wins")
+    assert load_bundle(shop).config["variables"]["label"]["value"] == "env-wins"
+    assert load_bundle(shop, variables={"label": "cli-wins"}).config["variables"]["label"]["value"] == "cli-wins"
+    overrides.unlink()
+    monkeypatch.delenv("BUNDLE_VAR_label")
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(shop)
+    (msg,) = _errors(exc)
+    assert msg.startswith(f"{shop / 'databricks.yml'}:24:") and "no value assigned to required variable label" in msg
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(shop, variables={"label": "x", "nope": "y"})
+    assert 'variable "nope" is not defined' in _errors(exc)[0]
+    monkeypatch.setenv("BUNDLE_VAR_cluster_conf", "{}")
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(shop, variables={"label": "x"})
+    assert "not supported for complex variable cluster_conf" in _errors(exc)[0]
+
+
+def test_lookup_without_default_is_an_error_naming_the_variable(tmp_path: Path) -> None:
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: b}
+        variables:
+          policy:
+            lookup: {cluster_policy: Team policy}
+        resources:
+          jobs:
+            j: {tasks: [{task_key: t, spark_python_task: {python_file: x.py, parameters: ["${var.policy}"]}}]}
+        """})
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)
+    (msg,) = _errors(exc)
+    assert msg.startswith(f"{root / 'databricks.yml'}:3:")
+    assert "lookup of cluster_policy 'Team policy' needs a Databricks workspace" in msg and "--var" in msg
+
+
+def test_unresolved_references_are_file_line_errors(shop: Path) -> None:
+    job = shop / "resources" / "nightly.yml"
+    job.write_text(job.read_text().replace("${var.label}", "${var.lable}").replace(
+        "${resources.schemas.shop_schema.id}", "${resources.schemas.shop.id}"))
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(shop, variables={"label": "x"})
+    msgs = _errors(exc)
+    assert f"{job}:9: reference does not exist: ${{var.lable}}" in msgs
+    assert f"{job}:23: reference does not exist: ${{resources.schemas.shop.id}}" in msgs
+
+
+def test_job_and_pipeline_ids_stay_engine_references(tmp_path: Path) -> None:
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: refs}
+        resources:
+          pipelines:
+            etl: {name: "Example of a pipeline", libraries: [{file: {path: etl.sql}}]}
+          jobs:
+            child: {tasks: [{task_key: t, pipeline_task: {pipeline_id: "${resources.pipelines.etl.id}"}}]}
+            parent:
+              parameters: [{name: child, default: "${resources.jobs.child.id}"},
+                           {name: pname, default: "${resources.pipelines.etl.name}"}]
+              tasks:
+                - task_key: run_child
+                  run_job_task: {job_id: "${resources.jobs.child.id}"}
+                - task_key: ghost
+                  run_job_task: {job_id: "${resources.jobs.ghost.id}"}
+        """, "etl.sql": "CREATE MATERIALIZED VIEW x AS SELECT 1 AS a\n"})
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)
+    assert _errors(exc) == [f"{root / 'databricks.yml'}:14: reference does not exist: ${{resources.jobs.ghost.id}}"]
+    text = (root / "databricks.yml").read_text()
+    (root / "databricks.yml").write_text(text[:text.index("    - task_key: ghost")])
+    b = load_bundle(root)
+    parent = b.resources["jobs"]["parent"]
+    assert parent["tasks"][0]["run_job_task"]["job_id"] == "${resources.jobs.child.id}"
+    assert b.resources["jobs"]["child"]["tasks"][0]["pipeline_task"]["pipeline_id"] == "${resources.pipelines.etl.id}"
+    assert [p["default"] for p in parent["parameters"]] == ["child", "Example of a pipeline"]
+    assert b.pipelines["etl"].spec.name == "Example of a pipeline"
+
+
+def test_yaml_as_the_cli_reads_it(tmp_path: Path) -> None:
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: yml}
+        x-flags: {flag: yes, other: on, real: true}
+        x-defaults: &task_defaults
+          max_retries: 2
+          timeout_seconds: 0777
+        resources:
+          jobs:
+            j:
+              tasks:
+                - <<: *task_defaults
+                  task_key: yes
+                  spark_python_task: {python_file: a.py}
+        """})
+    b = load_bundle(root)
+    task = b.jobs["j"].job.tasks[0]
+    assert task.task_key == "yes" and task.max_retries == 2 and task.timeout_seconds == 777
+    assert b.config["x-flags"] == {"flag": "yes", "other": "on", "real": True}
+    assert any(w.message == "unknown field: x-defaults" for w in b.warnings)
+
+    (root / "databricks.yml").write_text("bundle: {name: a}\nresources:\n  jobs:\n    j: {}\n    j: {}\n")
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)
+    assert _errors(exc) == [f"{root / 'databricks.yml'}:5: duplicate key 'j' (first at line 4)"]
+    (root / "databricks.yml").write_text("bundle:\n  name: [a\n")
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)
+    assert _errors(exc)[0].startswith(f"{root / 'databricks.yml'}:3: invalid YAML")
+
+
+def test_includes_targets_and_root_file_rules(tmp_path: Path) -> None:
+    root = write(tmp_path / "a", {"databricks.yml": "bundle: {name: a}\ninclude: [missing.yml]\n"})
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)
+    assert "missing.yml defined in 'include' section does not match any files" in _errors(exc)[0]
+    (root / "databricks.yml").write_text("bundle: {name: a}\ninclude: ['conf/**/*.yml']\n")
+    write(root, {"conf/x/one.yml": "resources: {jobs: {one: {tasks: [{task_key: t, spark_python_task: "
+                                   "{python_file: a.py}}]}}}\n",
+                 "conf/x/y/deep.yml": "resources: {jobs: {deep: {}}}\n"})
+    assert list(load_bundle(root).jobs) == ["one"]  # ** matches one folder level, as Go's filepath.Glob
+    (root / "bundle.yml").write_text("bundle: {name: b}\n")
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)
+    assert "multiple bundle root configuration files" in _errors(exc)[0]
+    (root / "databricks.yml").unlink()
+    (root / "bundle.yml").write_text("bundle: {name: legacy}\nenvironments:\n  staging: {}\n  qa: {}\n")
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)
+    assert "please specify target" in _errors(exc)[0]
+    b = load_bundle(root, target="qa")
+    assert (b.name, b.target, b.config["bundle"]["environment"]) == ("legacy", "qa", "qa")
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root, target="nope")
+    assert "nope: no such target. Available targets: staging, qa" in _errors(exc)[0]
+
+
+def test_presets_permissions_run_as_sync_artifacts(tmp_path: Path) -> None:
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: p}
+        presets:
+          name_prefix: "[team] "
+          trigger_pause_status: PAUSED
+          tags: {owner: data}
+        permissions:
+          - {level: CAN_VIEW, group_name: users}
+          - {level: CAN_FLY, user_name: a@b.c}
+        run_as: {user_name: a@b.c, service_principal_name: sp}
+        sync: {include: [dist/*.whl], exclude: 3}
+        artifacts:
+          lib: {type: whl, build: uv build --wheel, path: ./lib}
+          bad: {type: egg}
+        resources:
+          jobs:
+            j:
+              trigger: {periodic: {interval: 1, unit: HOURS}}
+              tasks: [{task_key: t, spark_python_task: {python_file: a.py}}]
+        """})
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)
+    msgs = _errors(exc)
+    for line, text in [(8, "permission level 'CAN_FLY'"), (9, "run_as needs exactly one of user_name or "
+                       "service_principal_name"), (10, "sync.exclude must be a list"),
+                       (13, "artifact 'bad': type must be whl or jar")]:
+        assert any(m.startswith(f"{root / 'databricks.yml'}:{line}:") and text in m for m in msgs), (line, msgs)
+    text = (root / "databricks.yml").read_text()
+    for bad, good in [("CAN_FLY", "CAN_RUN"), (", service_principal_name: sp", ""), ("exclude: 3", "exclude: []"),
+                      ("  bad: {type: egg}\n", "")]:
+        text = text.replace(bad, good)
+    (root / "databricks.yml").write_text(text)
+    b = load_bundle(root)
+    job = b.jobs["j"].job
+    assert job.name == "[team] j" and job.trigger.pause_status == "PAUSED" and job.tags == {"owner": "data"}
+    assert b.artifacts["lib"]["path"] == str(root / "lib")
+    assert b.config["run_as"] == {"user_name": "a@b.c"}
