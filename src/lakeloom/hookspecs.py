@@ -8,6 +8,7 @@ worker thread, with the task's ``TaskContext`` current.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -150,7 +151,7 @@ def lakeloom_authorize(principal: str, privilege: str, securable: str) -> bool |
 # --- bundles ----------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def lakeloom_bundle_resource(kind: str, key: str, settings: dict[str, Any], bundle_root: Any,
+def lakeloom_bundle_resource(kind: str, key: str, settings: dict[str, Any], bundle_root: Path,
                              workspace: Workspace) -> bool | None:
     """Deploy one bundle resource lakeloom does not run itself: ``kind`` is the type under
     ``resources`` (``dashboards``, ``registered_models``, ``experiments``,

@@ -118,22 +118,22 @@ def test_bundle_run_then_destroy(spark, spark_workspace, lake: Path, tmp_path: P
     assert not landing.exists()
 
 
-class DashboardPlugin:
-    """Takes the bundle's dashboards, as a dashboards plugin would."""
+def test_hook_lakeloom_bundle_resource(spark, lake: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """Deploy hands the dashboards to the plugin that takes them, warns about the rest by key,
+    creates the dev-prefixed schema and volume and records the job for `lakeloom serve`."""
 
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, dict]] = []
+    class DashboardPlugin:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str, dict]] = []
 
-    @hookimpl
-    def lakeloom_bundle_resource(self, kind: str, key: str, settings: dict, bundle_root: Path,
-                                 workspace: object) -> bool | None:
-        if kind != "dashboards":
-            return None
-        self.seen.append((kind, key, settings))
-        return True
+        @hookimpl
+        def lakeloom_bundle_resource(self, kind: str, key: str, settings: dict, bundle_root: Path,
+                                     workspace: object) -> bool | None:
+            if kind != "dashboards":
+                return None
+            self.seen.append((kind, key, settings))
+            return True
 
-
-def test_deploy_hands_resources_to_plugins_and_records_jobs(spark, lake: Path, tmp_path: Path) -> None:  # noqa: ANN001
     ws = load_workspace(tmp_path)
     pm = build_plugin_manager(ws.disabled_plugins)
     plugin = DashboardPlugin()

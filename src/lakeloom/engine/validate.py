@@ -21,6 +21,18 @@ def parse_settings(task: Task, pm: LakeloomPluginManager) -> BaseModel:
     return pm.task_types[task.kind].settings_model.model_validate(task.settings_raw)
 
 
+#: Databricks task kinds that need a Databricks service (named in the error when no plugin has them).
+CLOUD_ONLY_TASKS = {
+    "dbt_task": "runs dbt through the dbt-databricks adapter on a Databricks SQL warehouse",
+    "dashboard_task": "refreshes an AI/BI dashboard on a Databricks SQL warehouse",
+    "alert_task": "evaluates a Databricks SQL alert",
+    "power_bi_task": "publishes to Power BI through a Databricks connection",
+    "clean_rooms_notebook_task": "runs a notebook in a Databricks Clean Room",
+    "gen_ai_compute_task": "runs on Databricks GPU serverless compute",
+    "spark_submit_task": "submits to a Databricks classic cluster",
+}
+
+
 def validate_loaded(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[SpecError]:
     """Every problem in one parsed job (warnings included, with severity='warning')."""
     job, src = loaded.job, str(loaded.source)
@@ -88,7 +100,10 @@ def _check_task(loaded: LoadedJob, pm: LakeloomPluginManager, task: Task, path: 
         return out
     kind = blocks[0]
     if kind not in pm.task_types:
-        err(f"unknown task kind {kind!r}; installed kinds: {', '.join(sorted(pm.task_types))}", kind, kind)
+        cloud = CLOUD_ONLY_TASKS.get(kind)
+        err(f"{kind} is cloud-only: it {cloud}, which lakeloom cannot run locally (no plugin provides it)"
+            if cloud else f"unknown task kind {kind!r}; installed kinds: {', '.join(sorted(pm.task_types))}",
+            kind, kind)
         return out
     tt = pm.task_types[kind]
     raw = task.settings_raw
