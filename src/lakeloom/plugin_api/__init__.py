@@ -4,26 +4,28 @@ A plugin is a module or object with ``@lakeloom.hookimpl`` functions named after
 hookspecs in :mod:`lakeloom.hookspecs`; it is registered through the ``lakeloom`` entry
 point group (built-ins through ``DEFAULT_PLUGINS``). What each hook returns or receives:
 
-=========================  ==============================================================
-hook                       contract
-=========================  ==============================================================
-``lakeloom_task_types``    returns :class:`TaskType` items; ``run(ctx, settings)`` gets a
-                           :class:`TaskContext` and returns a :class:`TaskOutput` (or
-                           raises :class:`TaskFailed` / :class:`TaskCancelled`);
-                           ``validate`` returns :class:`SpecIssue` items
-``lakeloom_triggers``      returns :class:`TriggerKind` items; ``evaluate`` gets a
-                           :class:`TriggerEnv` and a :class:`JobEntry`, returns a
-                           :class:`Decision` (with a :class:`Fire` to start a run)
-``lakeloom_notifiers``     returns :class:`Notifier` items; ``send`` gets a
-                           :class:`Notification`, raises :class:`DeliveryError`
-``lakeloom_jobs``          returns ``LoadedJob`` items (``lakeloom.spec.loader``) or
-                           ``(Job, source path)`` pairs: a :data:`ContributedJob`
-``lakeloom_spark_conf``    returns ``{spark key: value}``
-run hooks                  ``run`` (the Jobs API ``Run`` dict), ``job`` and ``handle``, a
-                           :class:`RunView` whose :class:`Stash` holds per-run state
-task hooks                 ``ctx``, the attempt's :class:`TaskContext`; ``ctx.run`` is
-                           the run's :class:`RunView`, ``ctx.stash`` the attempt's
-=========================  ==============================================================
+============================  ==========================================================
+hook                          contract
+============================  ==========================================================
+``lakeloom_task_types``       returns :class:`TaskType` items; ``run(ctx, settings)`` gets a
+                              :class:`TaskContext` and returns a :class:`TaskOutput` (or
+                              raises :class:`TaskFailed` / :class:`TaskCancelled`);
+                              ``validate`` returns :class:`SpecIssue` items
+``lakeloom_triggers``         returns :class:`TriggerKind` items; ``evaluate`` gets a
+                              :class:`TriggerEnv` and a :class:`JobEntry`, returns a
+                              :class:`Decision` (with a :class:`Fire` to start a run)
+``lakeloom_notifiers``        returns :class:`Notifier` items; ``send`` gets a
+                              :class:`Notification`, raises :class:`DeliveryError`
+``lakeloom_jobs``             returns ``LoadedJob`` items (``lakeloom.spec.loader``) or
+                              ``(Job, source path)`` pairs: a :data:`ContributedJob`
+``lakeloom_spark_conf``       returns ``{spark key: value}``
+``lakeloom_authorize``        returns True / False, or None for no opinion (firstresult)
+``lakeloom_bundle_resource``  gets one bundle resource's settings; returns True once taken
+run hooks                     ``run`` (the Jobs API ``Run`` dict), ``job`` and ``handle``, a
+                              :class:`RunView` whose :class:`Stash` holds per-run state
+task hooks                    ``ctx``, the attempt's :class:`TaskContext`; ``ctx.run`` is
+                              the run's :class:`RunView`, ``ctx.stash`` the attempt's
+============================  ==========================================================
 
 Inside a task, :func:`current_context` (``lakeloom.context()``) returns the context.
 The classes here (and ``current_context``) are re-exported by the ``lakeloom`` facade.
