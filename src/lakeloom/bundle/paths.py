@@ -41,8 +41,11 @@ class PathTranslator:
     def __init__(self, locs: Locations, root: Path) -> None:
         self.locs = locs
         self.root = root
+        self.forced_base: Path | None = None
 
     def _base(self, container: Any, key: Any) -> Path:
+        if self.forced_base is not None:
+            return self.forced_base
         where = self.locs.of(container, key)
         return Path(where.file).parent if where else self.root
 
@@ -115,10 +118,11 @@ class PathTranslator:
 
     def translate(self, config: dict[str, Any]) -> None:
         resources = config.get("resources") or {}
-        for job in (resources.get("jobs") or {}).values():
-            self.job(job)
-        for pipeline in (resources.get("pipelines") or {}).values():
-            self.pipeline(pipeline)
+        for kind, visit in (("jobs", self.job), ("pipelines", self.pipeline)):
+            for body in (resources.get(kind) or {}).values():
+                self.forced_base = self.root if id(body) in self.locs.relative_to_root else None
+                visit(body)
+        self.forced_base = None
         for dashboard in (resources.get("dashboards") or {}).values():
             if isinstance(dashboard, dict):
                 self.field(dashboard, "file_path")

@@ -45,6 +45,8 @@ class Locations:
         self._own: dict[int, Loc] = {}
         self._entries: dict[tuple[int, Any], Loc] = {}
         self._alive: list[Any] = []
+        #: ids of resources (Python-defined) whose relative paths start at the bundle folder.
+        self.relative_to_root: set[int] = set()
 
     def mark(self, container: Any, loc: Loc) -> None:
         if id(container) not in self._own:
@@ -79,6 +81,7 @@ class Locations:
         self._own.update(other._own)
         self._entries.update(other._entries)
         self._alive.extend(other._alive)
+        self.relative_to_root |= other.relative_to_root
 
 
 _BOOL = re.compile(r"^(?:true|false)$", re.I)
