@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeloom.engine import states as st
 from lakeloom.plugin_api import TaskCancelled, TaskContext, TaskFailed, TaskOutput, TaskValues
-from lakeloom.plugin_api.context import activate
+from lakeloom.plugin_api.context import activate, redact_value
 from lakeloom.runtime import logcapture
 from lakeloom.runtime.references import resolve_deep
 from lakeloom.spec.models import Task
@@ -66,6 +66,7 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
     ctx: TaskContext | None = None
     sink = logcapture.LogSink(log_path, redact=lambda text: ctx.redact(text) if ctx else text)
     result = AttemptResult(st.SUCCESS, log_path=str(log_path))
+    binder = session.spark_binder(plan.job_group, task.task_key)
     with logcapture.capture(sink):
         try:
             tt = session.pm.task_types[task.kind]
@@ -95,13 +96,15 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
                 task_values=TaskValues(session.task_values, task.task_key),
                 logger=session.task_logger(task.task_key), workspace=session.workspace,
                 base_dir=session.base_dir, cancel_event=plan.cancel_event,
-                spark_provider=session.spark_binder(plan.job_group, task.task_key),
+                spark_provider=binder,
                 resolver=resolver, services=session.services, task=task, input_value=plan.input_value,
-                log_path=log_path, run=session.handle)
+                log_path=log_path, run=session.handle, redactions=session.redactions)
             with activate(ctx):
                 session.pm.hook.lakeloom_before_task(ctx=ctx)
-                if tt.needs_spark:
-                    ctx.spark  # noqa: B018 - start (or join) the shared session before the clock matters
+                if tt.needs_spark or session.spark_started():
+                    # Start (or join) the shared session and own this thread's Spark jobs, also
+                    # for code that reaches Spark without ctx (a wheel's getOrCreate()).
+                    ctx.spark  # noqa: B018
                 output = tt.run(ctx, settings) or TaskOutput()
                 result.output = _redacted(ctx, output.output)
                 result.condition_outcome = output.condition_outcome
@@ -124,25 +127,15 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
                     _call_quietly(session, "lakeloom_on_task_error", ctx=ctx, error=e)
                     _call_quietly(session, "lakeloom_after_task", ctx=ctx, output=TaskOutput(),
                                   result_state=result.result_state)
+    binder.release()
+    if result.params:  # resolved from upstream task values, which may hold a secret
+        result.params = redact_value(result.params, session.redactions)
     sink.close()
     return result
 
 
 def _redacted(ctx: TaskContext, output: Any) -> Any:
-    """``output`` with secrets replaced in every string, keys included.
-
-    Redacting each string before JSON encoding matters: a secret with quotes,
-    backslashes or non-ASCII characters would otherwise be stored escaped and missed.
-    """
-    if not ctx.redactions:
-        return output
-    if isinstance(output, str):
-        return ctx.redact(output)
-    if isinstance(output, dict):
-        return {_redacted(ctx, k): _redacted(ctx, v) for k, v in output.items()}
-    if isinstance(output, (list, tuple)):
-        return [_redacted(ctx, v) for v in output]
-    return output
+    return redact_value(output, ctx.redactions)
 
 
 def _call_quietly(session: RunSession, hook: str, **kwargs: Any) -> None:

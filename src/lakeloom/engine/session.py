@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.engine import states as st
 from lakeloom.engine.run_handle import RunHandle
+from lakeloom.plugin_api.context import redact_value
 from lakeloom.runtime.references import ReferenceScope, TaskRef
 from lakeloom.store.store import RunStore, now_ms
 
@@ -28,14 +29,17 @@ if TYPE_CHECKING:
 class RunTaskValues:
     """Task values of one run: an in-memory view, written through to the store."""
 
-    def __init__(self, store: RunStore, run_id: int, initial: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, store: RunStore, run_id: int, initial: dict[str, dict[str, Any]] | None = None,
+                 redactions: set[str] | None = None) -> None:
         self._store = store
+        self._redactions = redactions if redactions is not None else set()
         self._run_id = run_id
         self._values: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (initial or {}).items()}
         self._lock = threading.Lock()
 
     def set(self, task_key: str, key: str, value: Any) -> None:
-        self._store.set_task_value(self._run_id, task_key, key, value)
+        # Stored redacted; downstream tasks of this run still read the value itself.
+        self._store.set_task_value(self._run_id, task_key, key, redact_value(value, self._redactions))
         with self._lock:
             self._values.setdefault(task_key, {})[key] = value
 
@@ -74,7 +78,8 @@ class RunSession:
                  spark: Callable[[], SparkSession], spark_started: Callable[[], bool],
                  services: RunServices, repair_id: int | None = None, repair_count: int = 0,
                  task_values: dict[str, dict[str, Any]] | None = None,
-                 records: dict[str, TaskRecord] | None = None, watch_store_cancel: bool = True) -> None:
+                 records: dict[str, TaskRecord] | None = None, watch_store_cancel: bool = True,
+                 redactions: set[str] | None = None) -> None:
         self.workspace = workspace
         self.pm = pm
         self.store = store
@@ -91,7 +96,9 @@ class RunSession:
         self.services = services
         self.repair_id = repair_id
         self.repair_count = repair_count
-        self.task_values = RunTaskValues(store, run_id, task_values)
+        #: Secret values read by any task of the run (shared with a parent run's).
+        self.redactions: set[str] = redactions if redactions is not None else set()
+        self.task_values = RunTaskValues(store, run_id, task_values, self.redactions)
         #: What hooks see of this run; its stash holds the plugins' state for the run.
         self.handle = RunHandle(run_id, job_id, job, workspace, store, pm.hook, job_parameters, trigger_type)
         self.records: dict[str, TaskRecord] = dict(records or {})
@@ -103,6 +110,7 @@ class RunSession:
         self._static_settings: dict[tuple[str, int], Any] = {}
         self._logs_base: str | None = None
         self._loggers: dict[str, logging.Logger] = {}
+        self._cancelled_groups: set[str] = set()
 
     # --- settings ---------------------------------------------------------------------
 
@@ -135,23 +143,29 @@ class RunSession:
 
     # --- Spark ---------------------------------------------------------------------
 
-    def spark_binder(self, job_group: str, pool: str) -> Callable[[], SparkSession]:
+    def spark_binder(self, job_group: str, pool: str) -> SparkBinder:
         """A provider that binds the calling thread to the attempt's job group and pool."""
-        bound: set[int] = set()
+        return SparkBinder(self, job_group, pool)
 
-        def provide() -> SparkSession:
-            spark = self._spark()
-            ident = threading.get_ident()
-            if ident not in bound:
-                from lakeloom.runtime.spark import bind_task_thread
+    def spark_started(self) -> bool:
+        """Whether the run's Spark session exists (asking starts no JVM)."""
+        return self._spark_started()
 
-                bind_task_thread(spark, job_group, pool, f"lakeloom run {self.run_id} task {pool}")
-                bound.add(ident)
-            return spark
+    def spark(self) -> SparkSession:
+        return self._spark()
 
-        return provide
+    def spark_group_cancelled(self, job_group: str) -> bool:
+        with self._lock:
+            return job_group in self._cancelled_groups
 
     def cancel_spark_group(self, job_group: str) -> None:
+        """Cancel the attempt's Spark jobs, now and when they are submitted later.
+
+        A timeout can fire while the session is still starting; the group is remembered and
+        cancelled as soon as the attempt's thread gets the session.
+        """
+        with self._lock:
+            self._cancelled_groups.add(job_group)
         if not self._spark_started():
             return
         try:
@@ -231,3 +245,38 @@ class RunSession:
 
     def event(self, type_: str, message: str = "", **data: Any) -> None:
         self.store.add_event(self.run_id, type_, message, data=data or None)
+
+
+class SparkBinder:
+    """The Spark provider of one attempt: binds each thread that asks to the attempt's job group."""
+
+    def __init__(self, session: RunSession, job_group: str, pool: str) -> None:
+        self._session = session
+        self.job_group = job_group
+        self._pool = pool
+        self._bound: set[int] = set()
+
+    def __call__(self) -> SparkSession:
+        spark = self._session.spark()
+        ident = threading.get_ident()
+        if ident not in self._bound:
+            from lakeloom.runtime.spark import bind_task_thread, cancel_job_group
+
+            bind_task_thread(spark, self.job_group, self._pool,
+                             f"lakeloom run {self._session.run_id} task {self._pool}")
+            self._bound.add(ident)
+            if self._session.spark_group_cancelled(self.job_group):
+                cancel_job_group(spark, self.job_group)  # timed out while the session started
+        return spark
+
+    def release(self) -> None:
+        """Unbind the calling thread (a pooled worker about to run another attempt)."""
+        ident = threading.get_ident()
+        if ident in self._bound and self._session.spark_started():
+            from lakeloom.runtime.spark import unbind_task_thread
+
+            self._bound.discard(ident)
+            try:
+                unbind_task_thread(self._session.spark())
+            except Exception:  # a stopped session has nothing left to unbind
+                self._session.log.debug("could not unbind %s", self.job_group, exc_info=True)

@@ -1,12 +1,13 @@
 """Built-in plugin: ``python_task``, ``spark_python_task`` and ``python_wheel_task``."""
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import inspect
 import runpy
 import sys
-import threading
+from collections import UserList
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -83,19 +84,57 @@ def _call_function(ctx: TaskContext, settings: PythonTask) -> TaskOutput:
     return TaskOutput(output={"result": value} if value is not None else {})
 
 
-_argv_lock = threading.Lock()
+_script_argv: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("lakeloom_argv", default=None)
+
+
+class _TaskArgv(UserList):  # type: ignore[type-arg]
+    """``sys.argv`` as each task thread's own script sees it (the process's argv elsewhere).
+
+    sys.argv is process-global; parallel scripts each need their own, and a lock around the
+    whole script would let one stuck (abandoned) script block every later one for ever.
+    """
+
+    def __init__(self, process_argv: list[str]) -> None:  # noqa: D107 - no UserList.__init__: data is computed
+        self._process = process_argv
+
+    @property  # type: ignore[override]
+    def data(self) -> list[str]:
+        argv = _script_argv.get()
+        return self._process if argv is None else argv
+
+    @data.setter
+    def data(self, value: list[str]) -> None:
+        if _script_argv.get() is None:
+            self._process = value
+        else:
+            _script_argv.set(value)
+
+    # UserList builds slices and copies with ``self.__class__``; they must be plain lists.
+    def __getitem__(self, i: Any) -> Any:
+        return self.data[i]
+
+    def __add__(self, other: Any) -> list[str]:
+        return self.data + list(other)
+
+    def __radd__(self, other: Any) -> list[str]:
+        return list(other) + self.data
+
+    def __mul__(self, n: int) -> list[str]:
+        return self.data * n
+
+    def copy(self) -> list[str]:
+        return list(self.data)
 
 
 @contextmanager
 def _argv(argv: list[str]) -> Iterator[None]:
-    # sys.argv is process-global: scripts that read it run one at a time.
-    with _argv_lock:
-        saved = sys.argv
-        sys.argv = argv
-        try:
-            yield
-        finally:
-            sys.argv = saved
+    if not isinstance(sys.argv, _TaskArgv):
+        sys.argv = _TaskArgv(sys.argv)  # type: ignore[assignment]
+    token = _script_argv.set(list(argv))
+    try:
+        yield
+    finally:
+        _script_argv.reset(token)
 
 
 def _run_script(ctx: TaskContext, settings: SparkPythonTask) -> TaskOutput:

@@ -201,21 +201,52 @@ def _install_databricks_sql_and_readers() -> None:
 
 def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description: str = "") -> None:
     """Tag the Spark jobs the calling thread starts: job group ``job_group`` (cancellable, with
-    interrupt on cancel) in FAIR pool ``pool``.
+    interrupt on cancel), job tag ``job_group`` and FAIR pool ``pool``; ``spark`` becomes the
+    thread's active session.
 
     PySpark pins each Python thread to its own JVM thread, so these local properties apply to
-    the calling thread only. Call :func:`unbind_task_thread` before reusing the thread.
+    the calling thread only; threads it starts later inherit them (see
+    :mod:`lakeloom.runtime.spark_threads`). Call :func:`unbind_task_thread` before reusing the
+    thread.
     """
-    sc = spark.sparkContext
-    sc.setJobGroup(job_group, description or job_group, interruptOnCancel=True)
-    sc.setLocalProperty(POOL_PROPERTY, pool)
+    from lakeloom.runtime import spark_threads
+
+    def bind() -> None:
+        sc = spark.sparkContext
+        sc.setJobGroup(job_group, description or job_group, interruptOnCancel=True)
+        sc.setLocalProperty(POOL_PROPERTY, pool)
+        # A tag survives user code that sets its own job group; cancel uses both.
+        sc.clearJobTags()
+        sc.addJobTag(job_group)
+        _set_active_session(spark)
+
+    spark_threads.install()
+    bind()
+    spark_threads.remember(spark_threads.Binding(job_group, bind, lambda: _clear_thread(spark)))
 
 
-def unbind_task_thread(spark: SparkSession) -> None:
-    """Clear the job group and pool of the calling thread (e.g. a pooled worker thread)."""
+def _set_active_session(spark: SparkSession) -> None:
+    # ``SparkSession.getActiveSession()`` asks the JVM for the calling thread's session; a
+    # worker thread has none, and user code then falls back to ``builder.getOrCreate()``.
+    from pyspark.sql import SparkSession as PySparkSession
+
+    jvm = spark.sparkContext._jvm
+    PySparkSession._get_j_spark_session_class(jvm).setActiveSession(spark._jsparkSession)
+
+
+def _clear_thread(spark: SparkSession) -> None:
     sc = spark.sparkContext
     sc._jsc.clearJobGroup()
     sc.setLocalProperty(POOL_PROPERTY, None)  # type: ignore[arg-type]
+    sc.clearJobTags()
+
+
+def unbind_task_thread(spark: SparkSession) -> None:
+    """Clear the job group, tags and pool of the calling thread (e.g. a pooled worker thread)."""
+    from lakeloom.runtime import spark_threads
+
+    spark_threads.forget()
+    _clear_thread(spark)
 
 
 @contextmanager
@@ -229,8 +260,22 @@ def task_thread(spark: SparkSession, job_group: str, pool: str, description: str
 
 
 def cancel_job_group(spark: SparkSession, job_group: str) -> None:
-    """Cancel every active Spark job of ``job_group`` (running tasks are interrupted)."""
-    spark.sparkContext.cancelJobGroup(job_group)
+    """Cancel every Spark job of ``job_group``, running (tasks are interrupted) and future.
+
+    A task that ignores its cancellation (a script busy in Python, then starting a job) must
+    not take the cluster's cores back after the engine moved on, so later jobs of the group
+    are cancelled too, as long as a thread of the group lives. Jobs tagged ``job_group`` (from threads whose group user code
+    replaced) are cancelled too.
+    """
+    from lakeloom.runtime import spark_threads
+
+    def cancel() -> None:
+        sc = spark.sparkContext
+        sc._jsc.sc().cancelJobGroupAndFutureJobs(job_group, "the lakeloom task was cancelled or timed out")
+        sc.cancelJobsWithTag(job_group)
+
+    cancel()
+    spark_threads.keep_cancelled(job_group, cancel)
 
 
 def active_job_ids(spark: SparkSession, job_group: str) -> list[int]:
