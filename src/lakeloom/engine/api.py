@@ -15,6 +15,7 @@ from lakeloom.engine.services import EngineServices
 from lakeloom.engine.session import RunSession, TaskRecord
 from lakeloom.engine.validate import require_valid
 from lakeloom.plugin_api import TaskContext
+from lakeloom.plugin_api.context import redact_value
 from lakeloom.spec.graph import descendants, select_only
 from lakeloom.spec.loader import JobSpecError, LoadedJob, SpecError
 from lakeloom.spec.models import Job, Task
@@ -107,9 +108,11 @@ class Engine:
         settings = job.model_dump(mode="json", exclude_none=True, by_alias=True)
         if job_id is None:
             job_id = self.store.upsert_job(job.name, settings, str(loaded.source), loaded.key)
+        redactions = parent.redactions if parent else None
         if run_id is None:
             run_id = self.store.create_run(
-                job_id=job_id, run_name=job.name, settings=settings, job_parameters=job_params,
+                job_id=job_id, run_name=job.name, settings=settings,
+                job_parameters=redact_value(job_params, redactions) if redactions else job_params,
                 trigger_type=trigger_type, trigger_info=_jsonable(trigger_info), run_type=run_type,
                 parent_run_id=parent.run_id if parent else None,
                 parent_task_run_id=parent.task_run_id if parent else None,
@@ -127,7 +130,8 @@ class Engine:
         row = self.store.get_run(run_id)
         assert row is not None
         session = self._session(loaded, job_id, run_id, job_params, row["start_time"], trigger_type, trigger_info,
-                                watch_store_cancel=parent is None, spark_provider=spark_provider)
+                                watch_store_cancel=parent is None, spark_provider=spark_provider,
+                                redactions=redactions)
         return self._execute(session, tasks, initial=None, timeout=job.timeout_seconds if timeout_seconds is None
                              else timeout_seconds, parent_cancel=parent.cancel_event if parent else cancel_event)
 

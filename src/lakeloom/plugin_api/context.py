@@ -118,16 +118,14 @@ class TaskContext:
     #: Plugins' typed per-attempt state (``ctx.stash[KEY]`` with a ``StashKey``), e.g.
     #: notebook widgets and the ``%run`` stack.
     stash: Stash = field(default_factory=Stash)
-    #: Secret values read during this attempt; the engine replaces them with
-    #: ``[REDACTED]`` in captured output, logs, errors and stored outputs.
+    #: Secret values read during this run (by any of its tasks, or its parent run's); the
+    #: engine replaces them with ``[REDACTED]`` in captured output, logs, errors, stored
+    #: outputs, task values and parameters.
     redactions: set[str] = field(default_factory=set)
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret value read by this attempt replaced."""
-        for secret in sorted(self.redactions, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "[REDACTED]")
-        return text
+        """``text`` with every secret value read in this run replaced."""
+        return redact_text(text, self.redactions)
 
     @property
     def spark(self) -> SparkSession:
@@ -147,6 +145,32 @@ class TaskContext:
     def job_group(self) -> str:
         """The Spark job group of this attempt (used to cancel its Spark jobs)."""
         return f"lakeloom-{self.run_id}-{self.task_key}-{self.attempt_number}-{self.task_run_id}"
+
+
+def redact_text(text: str, secrets: set[str]) -> str:
+    """``text`` with each of ``secrets`` replaced by ``[REDACTED]`` (longest first)."""
+    # copy(): other task threads of the run add secrets while this one redacts.
+    for secret in sorted(secrets.copy(), key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+def redact_value(value: Any, secrets: set[str]) -> Any:
+    """``value`` with secrets replaced in every string, dict keys included.
+
+    Redacting each string before JSON encoding matters: a secret with quotes, backslashes or
+    non-ASCII characters would otherwise be stored escaped and missed.
+    """
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if isinstance(value, dict):
+        return {redact_value(k, secrets): redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v, secrets) for v in value]
+    return value
 
 
 def current_context() -> TaskContext | None:

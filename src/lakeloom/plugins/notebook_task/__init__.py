@@ -54,7 +54,7 @@ def notebook_redactor(ctx: TaskContext) -> Callable[[str], str]:
     import html
 
     def redact(text: str) -> str:
-        for secret in sorted(ctx.redactions, key=len, reverse=True):
+        for secret in sorted(ctx.redactions.copy(), key=len, reverse=True):
             if secret:
                 for form in dict.fromkeys((secret, html.escape(secret), html.escape(secret, quote=False))):
                     text = text.replace(form, "[REDACTED]")
