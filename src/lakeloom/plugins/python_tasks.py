@@ -1,13 +1,12 @@
 """Built-in plugin: ``python_task``, ``spark_python_task`` and ``python_wheel_task``."""
 from __future__ import annotations
 
-import contextvars
 import functools
 import importlib
 import inspect
 import runpy
 import sys
-from collections import UserList
+import threading
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -84,57 +83,42 @@ def _call_function(ctx: TaskContext, settings: PythonTask) -> TaskOutput:
     return TaskOutput(output={"result": value} if value is not None else {})
 
 
-_script_argv: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("lakeloom_argv", default=None)
+class _ArgvGate:
+    """sys.argv is process-global, so scripts that read it run one at a time; but a script
+    whose attempt was cancelled or timed out (and may be abandoned, stuck for ever) no longer
+    holds the others back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner_cancelled: threading.Event | None = None
+
+    def acquire(self, cancelled: threading.Event) -> bool:
+        while not self._lock.acquire(timeout=0.2):
+            owner = self._owner_cancelled
+            if owner is not None and owner.is_set():
+                return False
+        self._owner_cancelled = cancelled
+        return True
+
+    def release(self) -> None:
+        self._owner_cancelled = None
+        self._lock.release()
 
 
-class _TaskArgv(UserList):  # type: ignore[type-arg]
-    """``sys.argv`` as each task thread's own script sees it (the process's argv elsewhere).
-
-    sys.argv is process-global; parallel scripts each need their own, and a lock around the
-    whole script would let one stuck (abandoned) script block every later one for ever.
-    """
-
-    def __init__(self, process_argv: list[str]) -> None:  # noqa: D107 - no UserList.__init__: data is computed
-        self._process = process_argv
-
-    @property  # type: ignore[override]
-    def data(self) -> list[str]:
-        argv = _script_argv.get()
-        return self._process if argv is None else argv
-
-    @data.setter
-    def data(self, value: list[str]) -> None:
-        if _script_argv.get() is None:
-            self._process = value
-        else:
-            _script_argv.set(value)
-
-    # UserList builds slices and copies with ``self.__class__``; they must be plain lists.
-    def __getitem__(self, i: Any) -> Any:
-        return self.data[i]
-
-    def __add__(self, other: Any) -> list[str]:
-        return self.data + list(other)
-
-    def __radd__(self, other: Any) -> list[str]:
-        return list(other) + self.data
-
-    def __mul__(self, n: int) -> list[str]:
-        return self.data * n
-
-    def copy(self) -> list[str]:
-        return list(self.data)
+_argv_gate = _ArgvGate()
 
 
 @contextmanager
-def _argv(argv: list[str]) -> Iterator[None]:
-    if not isinstance(sys.argv, _TaskArgv):
-        sys.argv = _TaskArgv(sys.argv)  # type: ignore[assignment]
-    token = _script_argv.set(list(argv))
+def _argv(argv: list[str], cancelled: threading.Event) -> Iterator[None]:
+    owned = _argv_gate.acquire(cancelled)
+    saved = sys.argv
+    sys.argv = argv
     try:
         yield
     finally:
-        _script_argv.reset(token)
+        sys.argv = saved
+        if owned:
+            _argv_gate.release()
 
 
 def _run_script(ctx: TaskContext, settings: SparkPythonTask) -> TaskOutput:
@@ -143,7 +127,7 @@ def _run_script(ctx: TaskContext, settings: SparkPythonTask) -> TaskOutput:
         raise FileNotFoundError(f"python_file not found: {path}")
     # As on Databricks: the file's folder is the working directory, its siblings and the
     # bundle root import, and spark/dbutils/display are globals.
-    with task_file_scope(path.parent, ctx.base_dir), _argv([str(path), *settings.parameters]):
+    with task_file_scope(path.parent, ctx.base_dir), _argv([str(path), *settings.parameters], ctx.cancel_event):
         try:
             runpy.run_path(str(path), init_globals=namespace_globals(), run_name="__main__")
         except SystemExit as e:
@@ -184,7 +168,7 @@ def _wheel_entry(settings: PythonWheelTask) -> Callable[[], Any]:
 
 def _run_wheel(ctx: TaskContext, settings: PythonWheelTask) -> TaskOutput:
     fn = _wheel_entry(settings)
-    with _argv(_wheel_argv(settings)):
+    with _argv(_wheel_argv(settings), ctx.cancel_event):
         try:
             value = fn()
         except SystemExit as e:
