@@ -244,3 +244,32 @@ def test_presets_permissions_run_as_sync_artifacts(tmp_path: Path) -> None:
     assert job.name == "[team] j" and job.trigger.pause_status == "PAUSED" and job.tags == {"owner": "data"}
     assert b.artifacts["lib"]["path"] == str(root / "lib")
     assert b.config["run_as"] == {"user_name": "a@b.c"}
+
+
+def test_lakeloom_run_on_databricks_yml_resolves_the_bundle(tmp_path: Path) -> None:
+    """`lakeloom run databricks.yml --job KEY` keeps working, now with variables and includes."""
+    from click.testing import CliRunner
+
+    from lakeloom.cli.main import cli
+
+    root = write(tmp_path / "b", {
+        "databricks.yml": """
+            bundle: {name: hello}
+            include: [jobs/*.yml]
+            variables:
+              greeting: {default: hello}
+            """,
+        "jobs/hello.yml": """
+            resources:
+              jobs:
+                hello:
+                  tasks:
+                    - task_key: say
+                      shell_task: {command: "echo ${var.greeting} from ${bundle.target} > said.txt", cwd: ..}
+            """})
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    res = CliRunner().invoke(cli, ["-w", str(ws), "run", str(root / "databricks.yml"), "--job", "hello"])
+    assert res.exit_code == 0, res.output
+    assert (root / "said.txt").read_text() == "hello from default\n"
+    assert (ws / ".lakeloom" / "bundles" / "hello" / "default" / "resources.yml").is_file()

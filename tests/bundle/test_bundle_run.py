@@ -16,6 +16,7 @@ from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugin_manager import build_plugin_manager
+from lakeloom.runtime.dbutils.secrets import SecretsUtil
 from bundle_files import write
 
 pytestmark = pytest.mark.spark
@@ -44,6 +45,8 @@ BUNDLE = {
             overview: {display_name: Overview, file_path: ../overview.lvdash.json, warehouse_id: w}
           experiments:
             tuning: {name: /Shared/tuning}
+          secret_scopes:
+            keys: {name: "${bundle.name}-keys"}
         """,
     "resources/jobs.yml": """
         resources:
@@ -118,7 +121,8 @@ def test_bundle_run_then_destroy(spark, spark_workspace, lake: Path, tmp_path: P
     assert not landing.exists()
 
 
-def test_hook_lakeloom_bundle_resource(spark, lake: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_hook_lakeloom_bundle_resource(spark, lake: Path, tmp_path: Path,  # noqa: ANN001
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Deploy hands the dashboards to the plugin that takes them, warns about the rest by key,
     creates the dev-prefixed schema and volume and records the job for `lakeloom serve`."""
 
@@ -153,8 +157,18 @@ def test_hook_lakeloom_bundle_resource(spark, lake: Path, tmp_path: Path) -> Non
         assert settings["tasks"][1]["pipeline_task"]["pipeline_id"] == "${resources.pipelines.totals.id}"
         assert spark.catalog.databaseExists("main.dev_ada_bundle_sales")  # UC names get dev_<user>_
         assert _volumes(spark, "main.dev_ada_bundle_sales") == ["landing"]
+        monkeypatch.setenv("LAKELOOM_WORKSPACE", str(tmp_path))
+        monkeypatch.setenv("LAKELOOM_SECRET_LAKE_KEYS__TOKEN", "s3cret")
+        secrets = SecretsUtil()
+        assert [s.name for s in secrets.listScopes()] == ["lake-keys"]  # the bundle's scope exists
+        assert secrets.get("lake-keys", "token") == "s3cret"
+        with pytest.raises(Exception, match="Secret does not exist with scope: lake-keys and key: other$"):
+            secrets.get("lake-keys", "other")
     finally:
         lines = destroy_bundle(bundle.name, bundle.target, engine)
     assert "undeployed job resources.jobs.nightly" in lines[0]
     assert engine.store.deployed_jobs() == []
+    assert "deleted secret scope lake-keys" in lines
+    monkeypatch.delenv("LAKELOOM_SECRET_LAKE_KEYS__TOKEN")
+    assert SecretsUtil().listScopes() == []
     assert not spark.catalog.databaseExists("main.dev_ada_bundle_sales")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lakeloom.bundle.interpolate import KNOWN_ROOTS, Resolver
 from lakeloom.bundle.loader import load_raw_bundle
 from lakeloom.bundle.paths import PathTranslator
-from lakeloom.bundle.presets import apply_presets, populate
+from lakeloom.bundle.presets import apply_presets, git_details, populate
 from lakeloom.bundle.resources import (
     build_jobs, build_pipelines, check_catalog_resources, keep_engine_reference, virtual_field,
 )
@@ -79,6 +79,21 @@ class Bundle:
                                       f"{', '.join(self.pipelines) or 'none'})")])
 
 
+class _GitDetails:
+    """``${bundle.git.*}`` answered from the repository, asked only when referenced."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.details: dict[str, str] | None = None
+
+    def field(self, path: tuple[Any, ...], resolver: Any) -> Any:
+        if len(path) != 3 or path[:2] != ("bundle", "git"):
+            return None
+        if self.details is None:
+            self.details = git_details(self.root)
+        return self.details.get(str(path[2]))
+
+
 def _resolve(config: dict[str, Any], locs: Locations, source: str, roots: frozenset[str],
              **kwargs: Any) -> list[SpecError]:
     resolver = Resolver(config, locs, source, roots, **kwargs)
@@ -119,9 +134,11 @@ def load_bundle(start: str | Path = ".", *, target: str | None = None,
         from lakeloom.bundle.python_resources import load_python_resources
 
         warnings += load_python_resources(config, locs, raw.root, source)
-    errors = _resolve(config, locs, source, CONFIG_ROOTS)
+    git = _GitDetails(raw.root)
+    errors = _resolve(config, locs, source, CONFIG_ROOTS, virtual=git.field)
     errors += apply_presets(config, locs, source)
-    errors += _resolve(config, locs, source, KNOWN_ROOTS, virtual=virtual_field, keep=keep_engine_reference(config))
+    errors += _resolve(config, locs, source, KNOWN_ROOTS, virtual=lambda p, r: git.field(p, r) or virtual_field(p, r),
+                       keep=keep_engine_reference(config))
     PathTranslator(locs, raw.root).translate(config)
     for artifact in (config.get("artifacts") or {}).values():
         if isinstance(artifact, dict):

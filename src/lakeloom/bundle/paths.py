@@ -3,7 +3,8 @@
 The fields are the ones the Databricks CLI translates (``bundle/config/mutator/paths``):
 job tasks' ``notebook_task.notebook_path``, ``spark_python_task.python_file``,
 ``sql_task.file.path``, ``dbt_task.project_directory``, ``libraries[].whl|jar|requirements``
-(for-each nested tasks too), job ``environments[].spec.dependencies`` entries that are local
+(for-each nested tasks too), ``shell_task.cwd`` (default: the folder of the job's file), job
+``environments[].spec.dependencies`` entries that are local
 paths, pipeline ``libraries[].notebook|file.path`` and ``glob.include``, pipeline ``root_path``
 and ``environment.dependencies``, dashboards' ``file_path``, artifacts' ``path``. Remote
 paths (``/Workspace/...``, ``dbfs:/``, ``s3://``...) and pip requirement strings stay.
@@ -80,6 +81,11 @@ class PathTranslator:
             block = task.get(section)
             if isinstance(block, dict) and block.get("source") != "GIT":
                 self.field(block, key)
+        shell = task.get("shell_task")
+        if isinstance(shell, dict):  # lakeloom's own task kind: it runs where the file that wrote it is
+            if shell.get("cwd") is None:
+                shell["cwd"] = str(self._base(task, "shell_task"))
+            self.field(shell, "cwd")
         sql = task.get("sql_task")
         if isinstance(sql, dict) and isinstance(sql.get("file"), dict) and sql["file"].get("source") != "GIT":
             self.field(sql["file"], "path")

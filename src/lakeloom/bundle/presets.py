@@ -50,6 +50,24 @@ def populate(config: dict[str, Any], root: Path, target: str) -> None:
                                                                      if name == "artifact" else name))
 
 
+def git_details(root: Path) -> dict[str, str]:
+    """``bundle.git`` as the CLI loads it from the bundle's repository (empty values outside one)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    top = git("rev-parse", "--show-toplevel")
+    branch = git("rev-parse", "--abbrev-ref", "HEAD") if top else ""
+    return {"origin_url": git("config", "--get", "remote.origin.url") if top else "", "branch": branch,
+            "actual_branch": branch, "commit": git("rev-parse", "HEAD") if top else "",
+            "bundle_root_path": os.path.relpath(root, top) if top else "."}
+
+
 def _prefix_uc(prefix: str) -> str:
     """The CLI's ``normalizePrefix`` for Unity Catalog names: ``[dev alice] `` -> ``dev_alice_``."""
     p = prefix.replace("[", "").strip(" ")

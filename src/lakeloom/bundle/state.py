@@ -30,7 +30,7 @@ def state_dir(bundle: Bundle, workspace_state_dir: Path) -> Path:
     return workspace_state_dir / "bundles" / bundle.name / bundle.target
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -49,7 +49,7 @@ def write_resolved(bundle: Bundle, folder: Path) -> Path:
         "resources": bundle.resources,
     }
     path = folder / RESOLVED_FILE
-    _atomic_write(path, yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True))
+    atomic_write(path, yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True))
     return path
 
 
@@ -82,4 +82,4 @@ def read_deployed(folder: Path) -> dict[str, Any]:
 
 
 def write_deployed(folder: Path, record: dict[str, Any]) -> None:
-    _atomic_write(folder / DEPLOYED_FILE, json.dumps(record, indent=2, sort_keys=True))
+    atomic_write(folder / DEPLOYED_FILE, json.dumps(record, indent=2, sort_keys=True))

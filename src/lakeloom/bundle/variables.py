@@ -112,10 +112,10 @@ def assign_values(config: dict[str, Any], locs: Locations, source: str, root: Pa
             value = var["default"]
             dfile, dline = _where(locs, var, "default", file)
             if _is_complex(value) and not complex_type:
-                errors.append(SpecError(dfile, dline, f"variable {name} has a {type(value).__name__} value; add "
-                                                      "'type: complex' to its declaration to use maps or lists",
-                                        field=f"variables.{name}.default"))
-                continue
+                # The CLI accepts it (Variable.Set checks the old value, not the new one); say so.
+                warnings.append(SpecError(dfile, dline, f"variable {name} has a {type(value).__name__} value "
+                                                        "without 'type: complex' in its declaration",
+                                          field=f"variables.{name}.default", severity="warning"))
             if var.get("lookup") is not None:
                 kind, what = next(iter(var["lookup"].items()))
                 warnings.append(SpecError(file, line, f"variable {name}: lookup of {kind} {what!r} needs a "

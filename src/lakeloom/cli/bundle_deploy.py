@@ -66,6 +66,29 @@ def create_catalog_resources(bundle: Bundle, spark: Any) -> list[str]:
     return lines
 
 
+def _scopes_file(ws: Workspace) -> Path:
+    from lakeloom.runtime.dbutils.secrets import BUNDLE_SCOPES_FILE
+
+    return ws.state_dir / BUNDLE_SCOPES_FILE
+
+
+def update_secret_scopes(ws: Workspace, add: list[str], remove: list[str]) -> None:
+    """Create (empty) or delete the scopes ``dbutils.secrets`` sees from bundle deploys."""
+    import yaml
+
+    from lakeloom.bundle.state import atomic_write
+
+    path = _scopes_file(ws)
+    scopes: dict[str, Any] = {}
+    if path.exists():
+        scopes = dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    for name in add:
+        scopes.setdefault(name, {})
+    for name in remove:
+        scopes.pop(name, None)
+    atomic_write(path, yaml.safe_dump(scopes, sort_keys=True))
+
+
 def hand_to_plugins(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) -> tuple[list[str], list[str]]:
     """Offer each resource lakeloom does not run to the plugins; (taken, warnings)."""
     taken: list[str] = []
@@ -99,7 +122,12 @@ def deploy_bundle(bundle: Bundle, engine: Engine, *, record_jobs: bool = True) -
     record["schemas"] = [f"{s['catalog_name']}.{s['name']}" for s in (bundle.resources.get("schemas") or {}).values()]
     record["volumes"] = [".".join(str(v[k]) for k in ("catalog_name", "schema_name", "name"))
                          for v in (bundle.resources.get("volumes") or {}).values()]
-    record["secret_scopes"] = [str(s["name"]) for s in (bundle.resources.get("secret_scopes") or {}).values()]
+    scopes = [str(s["name"]) for s in (bundle.resources.get("secret_scopes") or {}).values()]
+    if scopes or record.get("secret_scopes"):
+        update_secret_scopes(ws, scopes, [s for s in record.get("secret_scopes") or [] if s not in scopes])
+        lines += [f"secret scope {name} (put secrets with LAKELOOM_SECRET_<SCOPE>__<KEY> or the secrets file)"
+                  for name in scopes]
+    record["secret_scopes"] = scopes
     taken, warnings = hand_to_plugins(bundle, ws, pm)
     lines += warnings + [f"handed {label} to its plugin" for label in taken]
     if record_jobs:
@@ -131,6 +159,9 @@ def destroy_bundle(bundle_name: str, target: str, engine: Engine) -> list[str]:
         for name in record.get("schemas") or []:
             spark.sql(f"DROP SCHEMA IF EXISTS {'.'.join(_q(p) for p in name.split('.'))} CASCADE")
             lines.append(f"dropped schema {name}")
+    if record.get("secret_scopes"):
+        update_secret_scopes(engine.workspace, [], list(record["secret_scopes"]))
+        lines += [f"deleted secret scope {name}" for name in record["secret_scopes"]]
     shutil.rmtree(folder, ignore_errors=True)
     lines.append(f"removed {Path(folder)}")
     return lines

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lakeloom.bundle.loader import ROOT_FILE_NAMES
 from lakeloom.spec.loader import JobSpecError, LoadedJob, LineMap, SpecError, load_job_documents, load_job_file
 from lakeloom.spec.models import Job
 
@@ -52,6 +53,8 @@ def resolve_job(target: str | Path | LoadedJob | Job, workspace: Workspace, pm: 
     if path.suffix in (".yml", ".yaml", ".json") or path.exists():
         if not path.exists():
             raise JobSpecError([SpecError(text, None, "job file not found")])
+        if path.name in ROOT_FILE_NAMES:
+            return bundle_job(path, job_key, workspace)
         return load_job_file(path, job_key)
     if store is not None and text.isdigit():
         row = store.get_job(int(text))
@@ -69,6 +72,22 @@ def resolve_job(target: str | Path | LoadedJob | Job, workspace: Workspace, pm: 
         if rows:
             return loaded_from_store_row(rows[-1])
     raise JobSpecError([SpecError(text, None, "no job file or job with that name (see `lakeloom jobs list`)")])
+
+
+def bundle_job(root_file: Path, job_key: str | None, workspace: Workspace) -> LoadedJob:
+    """A job of the Databricks Asset Bundle whose root file is ``root_file`` (default target),
+    resolved and written under the workspace's ``.lakeloom/bundles/`` like ``lakeloom bundle run``."""
+    from lakeloom.bundle import load_bundle
+    from lakeloom.bundle.state import deployed_jobs, state_dir
+
+    bundle = load_bundle(root_file)
+    if job_key is None:
+        if len(bundle.jobs) != 1:
+            raise JobSpecError([SpecError(str(root_file), None, f"the bundle defines {len(bundle.jobs)} jobs "
+                                          f"({', '.join(bundle.jobs) or 'none'}); choose one with --job KEY")])
+        job_key = next(iter(bundle.jobs))
+    key = str(bundle.job(job_key).key)
+    return deployed_jobs(bundle, state_dir(bundle, workspace.state_dir))[key]
 
 
 def loaded_from_store_row(row: dict) -> LoadedJob:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from lakeloom.plugin_api import current_context
 
@@ -53,30 +53,49 @@ def _norm(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
-def _secrets_file() -> Path | None:
+#: Secret scopes a bundle deploy created (``resources.secret_scopes``), under the workspace's state folder.
+BUNDLE_SCOPES_FILE = "secret_scopes.yml"
+
+
+def _workspace() -> Any:
     ctx = current_context()
     if ctx is not None:
-        return ctx.workspace.secrets_file
+        return ctx.workspace
     from lakeloom.config import load_workspace
 
-    return load_workspace().secrets_file
+    return load_workspace()
 
 
-def _file_scopes() -> dict[str, dict[str, str]]:
-    path = _secrets_file()
-    if path is None or not path.exists():
-        return {}
+def _secrets_file() -> Path | None:
+    return _workspace().secrets_file  # type: ignore[no-any-return]
+
+
+def _read_scopes(path: Path, what: str) -> dict[str, dict[str, str]]:
     import yaml
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
-        raise ValueError(f"secrets file {path}: invalid YAML: {e}") from None
+        raise ValueError(f"{what} {path}: invalid YAML: {e}") from None
     if isinstance(data, dict) and isinstance(data.get("scopes"), dict):
         data = data["scopes"]
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ValueError(f"secrets file {path}: expected a mapping of scope -> {{key: value}}")
-    return {str(s): {str(k): "" if v is None else str(v) for k, v in keys.items()} for s, keys in data.items()}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) or v is None for v in data.values()):
+        raise ValueError(f"{what} {path}: expected a mapping of scope -> {{key: value}}")
+    return {str(s): {str(k): "" if v is None else str(v) for k, v in (keys or {}).items()}
+            for s, keys in data.items()}
+
+
+def _file_scopes() -> dict[str, dict[str, str]]:
+    """Scopes of the secrets file, plus the (empty unless filled) scopes bundles deployed."""
+    scopes: dict[str, dict[str, str]] = {}
+    bundle_file = _workspace().state_dir / BUNDLE_SCOPES_FILE
+    if bundle_file.exists():
+        scopes.update(_read_scopes(bundle_file, "bundle secret scopes"))
+    path = _secrets_file()
+    if path is not None and path.exists():
+        for scope, keys in _read_scopes(path, "secrets file").items():
+            scopes.setdefault(scope, {}).update(keys)
+    return scopes
 
 
 def _env_scopes() -> dict[str, dict[str, str]]:
