@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from lakeloom.engine import states as st
 from lakeloom.engine.coordinator import Coordinator, TaskState
+from lakeloom.engine.child_access import authorize_child_run, stored_job_row
 from lakeloom.engine.registry import resolve_job
 from lakeloom.engine.services import EngineServices
 from lakeloom.engine.session import RunSession, TaskRecord
@@ -90,8 +91,14 @@ class Engine:
                base_dir: Path | None = None, run_as: str | None = None,
                on_created: Callable[[int], None] | None = None,
                cancel_event: threading.Event | None = None, job_id: int | None = None,
-               run_id: int | None = None, spark_provider: SparkProvider | None = None) -> dict[str, Any]:
+               run_id: int | None = None, spark_provider: SparkProvider | None = None,
+               parent_principal: str | None = None) -> dict[str, Any]:
         """Validate, record and execute one run; return the final ``Run`` shape.
+
+        A child run (``parent``) of a parent that runs as ``parent_principal`` needs that
+        principal to hold CAN_MANAGE_RUN on the child job (PermissionError otherwise, before
+        anything is recorded); the child runs as the child job's ``run_as``, else its owner,
+        else the parent's principal.
 
         ``job_id`` runs the job under that existing id (jobs of the store, e.g. created
         through the API) instead of upserting it by name and source. ``run_id`` starts an
@@ -103,6 +110,11 @@ class Engine:
         for warning in require_valid(loaded, self.pm):
             log.warning(warning.format())
         job = loaded.job
+        if parent is not None and job_id is None and not isinstance(target, (Job, LoadedJob)):
+            stored = stored_job_row(self.store, target, loaded)  # a child run belongs to the stored job itself
+            job_id = stored["job_id"] if stored else None
+        if parent_principal and not isinstance(target, (Job, LoadedJob)):
+            run_as = run_as or authorize_child_run(self.store, self.workspace, parent_principal, target, loaded)
         job_params = merged_parameters(job, params or {}, loaded)
         selected = select_only(job, only) if only else None
         settings = job.model_dump(mode="json", exclude_none=True, by_alias=True)

@@ -38,10 +38,11 @@ class EngineServices:
                       run_type: str = "JOB_RUN", timeout_seconds: int = 0,
                       base_dir: Path | None = None) -> ChildRunResult:
         created: list[int] = []
+        parent = self.engine.store.get_run(ctx.run_id) or {}
         final = self.engine.submit(job if not isinstance(job, int) else str(job), params=parameters,
                                    trigger_type="RUN_JOB_TASK", run_type=run_type, parent=ctx,
                                    timeout_seconds=timeout_seconds or None, base_dir=base_dir or ctx.base_dir,
-                                   on_created=created.append)
+                                   on_created=created.append, parent_principal=parent.get("run_as"))
         outputs: dict[str, dict[str, Any]] = {}
         for r in self.engine.store.task_runs(final["run_id"]):
             if r["iteration"] is None and r["output_json"]:

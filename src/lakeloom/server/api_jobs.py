@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lakeloom.server.app import ServerContext
-from lakeloom.server.auth import LEVELS, Principal, authenticate, check_run_as, job_level, owner_of, require
+from lakeloom.server.auth import (LEVELS, Principal, authenticate, check_run_as, job_level, owner_of, require,
+                                  require_entitlement)
 from lakeloom.server.errors import invalid, invalid_state
 from lakeloom.spec.models import Job
 
@@ -119,6 +120,7 @@ def job_shape(ctx: ServerContext, row: dict[str, Any], job: Job, *, expand_tasks
 def create(body: dict[str, Any], request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
     """Create a job from ``JobSettings`` (``access_control_list`` becomes its permissions)."""
     ctx = ctx_of(request)
+    require_entitlement(who, ctx.entitlements, "jobs.create", "jobs/create")
     check_run_as(who, body)
     job, settings = validated_job(ctx, body)
     job_id = ctx.store.create_job(job.name, settings, creator=who.name)
@@ -129,7 +131,7 @@ def create(body: dict[str, Any], request: Request, who: Principal = Depends(auth
 def get(job_id: int, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
     ctx = ctx_of(request)
     row, job = ctx.job(job_id)
-    require(who, job, row.get("creator"), "CAN_VIEW", "jobs/get")
+    require(who, job, row.get("creator"), "CAN_VIEW", "jobs/get", job_id=row["job_id"])
     return job_shape(ctx, row, job, pause=ctx.store.pause_overrides().get(row["job_id"]))
 
 
@@ -173,7 +175,7 @@ def update(body: UpdateRequest, request: Request, who: Principal = Depends(authe
     (top-level names or ``tasks/<key>``) removed."""
     ctx = ctx_of(request)
     row, job = ctx.job(body.job_id)
-    require(who, job, row.get("creator"), "CAN_MANAGE", "jobs/update")
+    require(who, job, row.get("creator"), "CAN_MANAGE", "jobs/update", job_id=row["job_id"])
     settings = json.loads(row["settings_json"])
     new = dict(body.new_settings)
     if "tasks" in new:
@@ -193,15 +195,21 @@ def reset(body: ResetRequest, request: Request, who: Principal = Depends(authent
     """Replace all of a job's settings."""
     ctx = ctx_of(request)
     row, job = ctx.job(body.job_id)
-    require(who, job, row.get("creator"), "CAN_MANAGE", "jobs/reset")
+    require(who, job, row.get("creator"), "CAN_MANAGE", "jobs/reset", job_id=row["job_id"])
     _save(ctx, who, row, dict(body.new_settings), touches_pause=True)
     return {}
 
 
+#: Settings that decide which code a job runs: changing them needs the jobs.create entitlement.
+_CODE_FIELDS = ("tasks", "environments", "git_source", "job_clusters")
+
+
 def _save(ctx: ServerContext, who: Principal, row: dict[str, Any], settings: dict[str, Any], *,
           touches_pause: bool) -> None:
-    old_run_as = json.loads(row["settings_json"]).get("run_as")
-    if settings.get("run_as") != old_run_as:
+    old = json.loads(row["settings_json"])
+    if any(settings.get(k) != old.get(k) for k in _CODE_FIELDS):
+        require_entitlement(who, ctx.entitlements, "jobs.create", "changing a job's tasks")
+    if settings.get("run_as") != old.get("run_as"):
         check_run_as(who, settings)
     job, normalized = validated_job(ctx, settings)
     ctx.store.update_job(row["job_id"], name=job.name, settings_json=json.dumps(normalized, sort_keys=True))
@@ -214,7 +222,7 @@ def delete(body: JobIdRequest, request: Request, who: Principal = Depends(authen
     """Delete a job and its runs. Active runs are cancelled first; retry once they have ended."""
     ctx = ctx_of(request)
     row, job = ctx.job(body.job_id)
-    require(who, job, row.get("creator"), "CAN_MANAGE", "jobs/delete")
+    require(who, job, row.get("creator"), "CAN_MANAGE", "jobs/delete", job_id=row["job_id"])
     active = ctx.store.list_runs(job_id=row["job_id"], active_only=True, limit=1000)
     if active:
         for r in active:
@@ -232,7 +240,7 @@ def run_now(body: RunNowRequest, request: Request, who: Principal = Depends(auth
 
     ctx = ctx_of(request)
     row, job = ctx.job(body.job_id)
-    require(who, job, row.get("creator"), "CAN_MANAGE_RUN", "jobs/run-now")
+    require(who, job, row.get("creator"), "CAN_MANAGE_RUN", "jobs/run-now", job_id=row["job_id"])
     params = {k: str(v) for k, v in (body.job_parameters or {}).items()}
     legacy = (body.model_extra or {}).get("notebook_params") or (body.model_extra or {}).get("python_named_params")
     if isinstance(legacy, dict):

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from lakeloom.server.api_jobs import _Open, ctx_of, validated_job
 from lakeloom.server.app import ServerContext
-from lakeloom.server.auth import LEVELS, Principal, authenticate, job_level, require
+from lakeloom.server.auth import LEVELS, Principal, authenticate, job_level, require, require_entitlement
 from lakeloom.server.errors import invalid, invalid_state, not_found
 from lakeloom.spec.models import Job
 from lakeloom.store.run_shape import run_shape, task_output
@@ -54,7 +54,7 @@ def _run_job(ctx: ServerContext, row: dict[str, Any]) -> tuple[Job, str | None]:
 def _authorized_run(ctx: ServerContext, who: Principal, run_id: Any, level: str, what: str) -> dict[str, Any]:
     row = ctx.run_row(run_id)
     job, creator = _run_job(ctx, row)
-    require(who, job, creator, level, what)
+    require(who, job, creator, level, what, job_id=row["job_id"])
     return row
 
 
@@ -62,6 +62,7 @@ def _authorized_run(ctx: ServerContext, who: Principal, run_id: Any, level: str,
 def submit(body: SubmitRequest, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
     """A one-time run (not a saved job); it runs as the caller, who owns it."""
     ctx = ctx_of(request)
+    require_entitlement(who, ctx.entitlements, "runs.submit", "runs/submit")
     settings = {k: v for k, v in body.model_dump(exclude_none=True).items() if k not in ("idempotency_token",)}
     settings["name"] = settings.pop("run_name", None) or "Untitled"
     settings.setdefault("max_concurrent_runs", 1000)
@@ -108,7 +109,7 @@ def list_runs(request: Request, job_id: int | None = None, active_only: bool = F
     ctx = ctx_of(request)
     if job_id is not None:
         row, job = ctx.job(job_id)
-        require(who, job, row.get("creator"), "CAN_VIEW", "runs/list")
+        require(who, job, row.get("creator"), "CAN_VIEW", "runs/list", job_id=row["job_id"])
         job_ids: list[int] | None = [job_id]
     elif who.is_admin:
         job_ids = None
@@ -170,7 +171,7 @@ def cancel_all(body: CancelAllRequest, request: Request, who: Principal = Depend
         raise invalid("give job_id or all_queued_runs")
     if body.job_id is not None:
         row, job = ctx.job(body.job_id)
-        require(who, job, row.get("creator"), "CAN_MANAGE_RUN", "runs/cancel-all")
+        require(who, job, row.get("creator"), "CAN_MANAGE_RUN", "runs/cancel-all", job_id=row["job_id"])
         targets = ctx.store.list_runs(job_id=body.job_id, active_only=True, limit=10_000)
     else:
         targets = []

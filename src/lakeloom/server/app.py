@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 from fastapi import FastAPI
 
 from lakeloom.server.errors import install_error_handlers, not_found
+from lakeloom.spec.permissions import granted_entitlements
 
 if TYPE_CHECKING:
     from lakeloom.engine.api import Engine
@@ -34,13 +35,16 @@ class ServerContext:
     engine: Engine
     executor: RunExecutor
     groups: dict[str, set[str]] = field(default_factory=dict)
+    #: Workspace entitlements: {"jobs.create" | "runs.submit": groups and principals granted}.
+    entitlements: dict[str, frozenset[str]] = field(default_factory=lambda: granted_entitlements({}))
     _token_seen: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def for_engine(cls, engine: Engine, executor: RunExecutor) -> ServerContext:
         groups = engine.workspace.server.get("groups") or {}
-        return cls(engine, executor, {str(g): set(m or []) for g, m in groups.items()})
+        return cls(engine, executor, {str(g): set(m or []) for g, m in groups.items()},
+                   granted_entitlements(engine.workspace.server))
 
     @property
     def store(self) -> RunStore:

@@ -5,7 +5,9 @@ Every API call needs ``Authorization: Bearer <token>`` with a token made by
 lowest first: CAN_VIEW < CAN_MANAGE_RUN < CAN_MANAGE < IS_OWNER. A principal's level on
 a job is the highest of: IS_OWNER for the job's creator, the job's ``permissions``
 entries naming the principal or a group it belongs to (``server.groups: {group:
-[members]}``; every principal is in ``users``), and IS_OWNER for admin tokens.
+[members]}``; every principal is in ``users``), and IS_OWNER for admin tokens and members
+of ``admins``. Creating jobs and submitting runs need workspace entitlements
+(:mod:`lakeloom.spec.permissions`).
 """
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 
 from lakeloom.server.errors import denied, unauthenticated
+from lakeloom.spec.permissions import LEVELS, groups_of, holds_entitlement, level_on_job, owner_of
 
 if TYPE_CHECKING:
     from lakeloom.spec.models import Job
 
-LEVELS = {"CAN_VIEW": 1, "CAN_MANAGE_RUN": 2, "CAN_MANAGE": 3, "IS_OWNER": 4}
+__all__ = ["LEVELS", "Principal", "authenticate", "check_run_as", "job_level", "owner_of", "require",
+           "require_entitlement"]
 
 
 @dataclass(frozen=True)
@@ -43,36 +47,32 @@ def authenticate(request: Request) -> Principal:
     if row is None:
         raise unauthenticated("invalid, expired or revoked token")
     ctx.note_token_use(row["token_id"])
-    groups = {"users"} | {g for g, members in ctx.groups.items() if row["principal"] in members}
-    return Principal(row["principal"], bool(row["is_admin"]), frozenset(groups))
+    return Principal(row["principal"], bool(row["is_admin"]), groups_of(row["principal"], ctx.groups))
 
 
 def job_level(principal: Principal, job: Job, creator: str | None) -> int:
     """The principal's permission level on a job (0: none)."""
-    if principal.is_admin or (creator is not None and creator == principal.name):
-        return LEVELS["IS_OWNER"]
-    best = 0
-    for p in job.permissions:
-        if principal.name in (p.user_name, p.service_principal_name) or (
-                p.group_name is not None and p.group_name in principal.groups):
-            best = max(best, LEVELS[p.level])
-    return best
+    return level_on_job(principal.name, principal.groups, principal.is_admin, job, creator)
 
 
-def require(principal: Principal, job: Job, creator: str | None, level: str, what: str) -> None:
-    """Raise 403 unless the principal holds ``level`` (or higher) on the job."""
-    if job_level(principal, job, creator) < LEVELS[level]:
-        raise denied(f"{principal.name} does not have {level} permission on job {job.name!r} ({what})")
+def require(principal: Principal, job: Job, creator: str | None, level: str, what: str, *,
+            job_id: int | None = None) -> None:
+    """Raise 403 unless the principal holds ``level`` (or higher) on the job.
+
+    A principal who cannot even view the job learns its id, not its name.
+    """
+    have = job_level(principal, job, creator)
+    if have < LEVELS[level]:
+        label = f"job {job.name!r}" if have >= LEVELS["CAN_VIEW"] or job_id is None else f"job {job_id}"
+        raise denied(f"{principal.name} does not have {level} permission on {label} ({what})")
 
 
-def owner_of(job: Job, creator: str | None) -> str | None:
-    """The job's owner: its creator, else the first IS_OWNER entry."""
-    if creator:
-        return creator
-    for p in job.permissions:
-        if p.level == "IS_OWNER":
-            return p.user_name or p.service_principal_name or p.group_name
-    return None
+def require_entitlement(principal: Principal, granted: dict[str, frozenset[str]], entitlement: str,
+                        what: str) -> None:
+    """Raise 403 unless the principal holds the workspace entitlement (admins always do)."""
+    if not holds_entitlement(principal.name, principal.groups, principal.is_admin, granted, entitlement):
+        raise denied(f"{principal.name} does not have the {entitlement} entitlement ({what}); a workspace admin "
+                     f"grants it to a group under server.entitlements in conf/lakeloom.yml")
 
 
 def check_run_as(principal: Principal, settings: dict[str, Any]) -> None:
