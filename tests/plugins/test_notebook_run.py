@@ -105,13 +105,13 @@ def test_magics_sh_fs_and_last_expression(ws: Workspace) -> None:
                                       "metadata": {}, "execution_count": 6}
 
 
-def test_sh_failure_and_pip_are_cell_errors(ws: Workspace) -> None:
+def test_sh_failure_and_conda_are_cell_errors(ws: Workspace) -> None:
     ctx = make_ctx(ws, base_dir=NOTEBOOKS)
     with pytest.raises(NotebookCellError, match=r"cell 1 \(line 2\) failed: # MAGIC %sh[\s\S]*exited with status 3"):
         run(ctx, "sh_fail.py")
     assert "about to fail" in saved(ctx)["cells"][0]["outputs"][0]["text"]
-    with pytest.raises(NotebookCellError, match="declare the notebook's dependencies"):
-        run(make_ctx(ws, base_dir=NOTEBOOKS), "pip.py")
+    with pytest.raises(NotebookCellError, match="%conda is not supported .*use %pip install"):
+        run(make_ctx(ws, base_dir=NOTEBOOKS), "conda.py")
 
 
 def test_missing_notebook_names_candidates(ws: Workspace) -> None:
@@ -140,7 +140,7 @@ def test_parallel_notebooks_each_see_their_own_widgets(ws: Workspace, tmp_path: 
     assert results == {str(i): str(i) for i in range(4)}
 
 
-def test_validate_reports_syntax_errors_missing_run_targets_and_pip(tmp_path: Path) -> None:
+def test_validate_reports_syntax_errors_missing_run_targets_and_conda(tmp_path: Path) -> None:
     from lakeloom.plugins.notebook_task import validate_notebook_settings
 
     shutil.copytree(NOTEBOOKS, tmp_path / "nb")
@@ -154,5 +154,5 @@ def test_validate_reports_syntax_errors_missing_run_targets_and_pip(tmp_path: Pa
     assert any("%run: notebook './missing' not found" in m for m in issues), issues
     assert validate_notebook_settings({"notebook_path": "nb/widgets.py"}, tmp_path) == []
     assert "cycle" in validate_notebook_settings({"notebook_path": "nb/lib/cycle_a"}, tmp_path)[0].message
-    assert "declare the notebook's dependencies" in validate_notebook_settings({"notebook_path": "nb/pip"},
-                                                                               tmp_path)[0].message
+    assert "%conda is not supported" in validate_notebook_settings({"notebook_path": "nb/conda"},
+                                                                   tmp_path)[0].message

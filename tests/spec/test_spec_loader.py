@@ -122,11 +122,9 @@ def test_databricks_only_fields_are_warned_and_ignored(tmp_path: Path) -> None:
         tasks:
           - task_key: a
             existing_cluster_id: 0101-abc
-            libraries: [{pypi: {package: requests}}]
             python_task: {function: "m:f"}
           - task_key: b
             new_cluster: {spark_version: 15.4.x-scala2.12}
-            environment_key: default
             python_task: {function: "m:f"}
     """)
     docs, problems = validate_file(tmp_path / "job.yml", build_plugin_manager())
@@ -136,13 +134,11 @@ def test_databricks_only_fields_are_warned_and_ignored(tmp_path: Path) -> None:
     assert got == {
         (None, "git_source", line_of(text, "git_source")),
         ("a", "existing_cluster_id", line_of(text, "existing_cluster_id")),
-        ("a", "libraries", line_of(text, "libraries")),
         ("b", "new_cluster", line_of(text, "new_cluster")),
-        ("b", "environment_key", line_of(text, "environment_key")),
     }
     assert all("ignored" in p.message for p in problems)
     assert "existing_cluster_id" not in docs[0].job.tasks[0].model_dump()
-    assert "warning:" in next(p for p in problems if p.field == "libraries").format()
+    assert "warning:" in next(p for p in problems if p.field == "existing_cluster_id").format()
 
 
 def test_unknown_lakeloom_field_is_an_error_naming_file_line_task_and_field(tmp_path: Path) -> None:

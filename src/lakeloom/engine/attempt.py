@@ -10,6 +10,7 @@ from lakeloom.engine import states as st
 from lakeloom.plugin_api import TaskCancelled, TaskContext, TaskFailed, TaskOutput, TaskValues
 from lakeloom.plugin_api.context import activate, redact_value
 from lakeloom.runtime import logcapture
+from lakeloom.runtime.environments import task_environment
 from lakeloom.runtime.references import resolve_deep
 from lakeloom.spec.models import Task
 
@@ -101,11 +102,12 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
                 log_path=log_path, run=session.handle, redactions=session.redactions)
             with activate(ctx):
                 session.pm.hook.lakeloom_before_task(ctx=ctx)
-                if tt.needs_spark or session.spark_started():
-                    # Start (or join) the shared session and own this thread's Spark jobs, also
-                    # for code that reaches Spark without ctx (a wheel's getOrCreate()).
-                    ctx.spark  # noqa: B018
-                output = tt.run(ctx, settings) or TaskOutput()
+                with task_environment(ctx, session.job, task, session.base_dir):
+                    if tt.needs_spark or session.spark_started():
+                        # Start (or join) the shared session and own this thread's Spark jobs, also
+                        # for code that reaches Spark without ctx (a wheel's getOrCreate()).
+                        ctx.spark  # noqa: B018
+                    output = tt.run(ctx, settings) or TaskOutput()
                 result.output = _redacted(ctx, output.output)
                 result.condition_outcome = output.condition_outcome
                 result.child_run_ids = list(output.child_run_ids)

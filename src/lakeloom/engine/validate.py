@@ -70,6 +70,28 @@ def validate_loaded(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[SpecEr
     return errors
 
 
+def _check_dependencies(loaded: LoadedJob, task: Task, path: tuple[Any, ...]) -> list[SpecError]:
+    """``environment_key`` names an environment; local files exist; no requirement replaces
+    lakeloom's pins (checked here, without pip, so ``validate`` catches it)."""
+    from lakeloom.runtime.environments import DependencyError, PinConflict, resolve, task_dependency_lines
+
+    src = str(loaded.source)
+    job = loaded.job
+    if task.environment_key is not None and job.environment(task.environment_key) is None:
+        known = ", ".join(e.environment_key for e in job.environments) or "none"
+        return [SpecError(src, loaded.line_of(*path, "environment_key"),
+                          f"environment_key {task.environment_key!r} names no entry of environments (known: {known})",
+                          task.task_key, "environment_key")]
+    try:
+        resolve(task_dependency_lines(job, task, loaded.base_dir))
+    except DependencyError as e:
+        field = "libraries" if "libraries[" in str(e).split(":", 1)[0] else "environment_key"
+        # A wheel an artifact build makes may not exist yet: only a pin conflict is an error here.
+        severity = "error" if isinstance(e, PinConflict) else "warning"
+        return [SpecError(src, loaded.line_of(*path, field), str(e), task.task_key, field, severity=severity)]
+    return []
+
+
 def _check_task(loaded: LoadedJob, pm: LakeloomPluginManager, task: Task, path: tuple[Any, ...],
                 by_key: dict[str, Task], nested: bool = False) -> list[SpecError]:
     src = str(loaded.source)
@@ -91,6 +113,7 @@ def _check_task(loaded: LoadedJob, pm: LakeloomPluginManager, task: Task, path: 
             elif dep.outcome is not None and _kind(by_key[dep.task_key]) != "condition_task":
                 err(f"'outcome' is only allowed on a dependency on a condition_task ({dep.task_key!r} is not one)",
                     f"depends_on[{j}].outcome", "depends_on", j, "outcome")
+    out.extend(_check_dependencies(loaded, task, path))
     blocks = list(task.task_blocks)
     if len(blocks) != 1:
         kinds = ", ".join(sorted(pm.task_types))

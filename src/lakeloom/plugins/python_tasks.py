@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugin_api import SpecIssue, TaskContext, TaskOutput, TaskType
 from lakeloom.runtime.dbutils import namespace_globals
-from lakeloom.runtime.imports import task_file_scope
+from lakeloom.runtime.imports import current_scope, task_file_scope
 from lakeloom.spec.models import Strict
 
 
@@ -149,10 +149,10 @@ def _wheel_argv(settings: PythonWheelTask) -> list[str]:
 
 
 def _wheel_entry(settings: PythonWheelTask) -> Callable[[], Any]:
-    try:
-        dist = metadata.distribution(settings.package_name)
-    except metadata.PackageNotFoundError:
-        dist = None
+    # The task's environment (libraries: whl, environments) is searched before sys.path.
+    scope = current_scope()
+    search = [*(scope.front if scope is not None else ()), *sys.path]
+    dist = next(iter(metadata.distributions(name=settings.package_name, path=search)), None)
     if dist is not None:
         for ep in dist.entry_points:
             if ep.name == settings.entry_point:
@@ -167,6 +167,11 @@ def _wheel_entry(settings: PythonWheelTask) -> Callable[[], Any]:
 
 
 def _run_wheel(ctx: TaskContext, settings: PythonWheelTask) -> TaskOutput:
+    with task_file_scope(None, ctx.base_dir):
+        return _call_wheel(settings)
+
+
+def _call_wheel(settings: PythonWheelTask) -> TaskOutput:
     fn = _wheel_entry(settings)
     with _argv(_wheel_argv(settings), ctx.cancel_event):
         try:

@@ -39,6 +39,8 @@ class ImportScope:
     front: tuple[str, ...] = ()
     back: tuple[str, ...] = ()
     loaded: set[str] = field(default_factory=set)
+    #: The enclosing scope (its modules were imported by the same task).
+    parent: ImportScope | None = None
 
     @property
     def pythonpath(self) -> list[str]:
@@ -102,13 +104,15 @@ def import_scope(*, front: Sequence[Path | str] = (), back: Sequence[Path | str]
     install_finders()
     outer = _scope.get()
     scope = ImportScope(front=_unique([*map(str, front), *(outer.front if outer else ())]),
-                        back=_unique([*map(str, back), *(outer.back if outer else ())]))
+                        back=_unique([*map(str, back), *(outer.back if outer else ())]), parent=outer)
     token = _scope.set(scope)
     try:
         yield scope
     finally:
         _scope.reset(token)
-        evict(scope.loaded, [*map(str, front), *map(str, back)])
+        # Roots include the enclosing scopes': a module found in an outer folder while this
+        # scope was current is recorded here.
+        evict(scope.loaded, [*scope.front, *scope.back])
 
 
 def _inside(module: Any, roots: Sequence[str]) -> bool:

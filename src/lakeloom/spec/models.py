@@ -6,13 +6,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from lakeloom.spec.libraries import JobEnvironment, Library
+
 # Databricks fields with no local meaning: accepted, ignored, reported as warnings.
 IGNORED_TASK_FIELDS = frozenset({
-    "existing_cluster_id", "new_cluster", "job_cluster_key", "environment_key", "libraries",
+    "existing_cluster_id", "new_cluster", "job_cluster_key",
     "warehouse_id", "compute", "source", "compute_key", "gen_ai_compute_task",
 })
 IGNORED_JOB_FIELDS = frozenset({
-    "environments", "git_source", "performance_target", "budget_policy_id", "usage_policy_id",
+    "git_source", "performance_target", "budget_policy_id", "usage_policy_id",
     "edit_mode", "deployment", "parent_path", "format", "access_control_list", "lifecycle",
     "environment_variables",
 })
@@ -216,6 +218,8 @@ class Task(_IgnoringDatabricksOnly):
 
     task_key: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$")
     description: str | None = None
+    environment_key: str | None = None
+    libraries: list[Library] = Field(default_factory=list)
     depends_on: list[TaskDependency] = Field(default_factory=list)
     run_if: RunIf = RunIf.ALL_SUCCESS
     disabled: bool = False
@@ -273,12 +277,25 @@ class Job(_IgnoringDatabricksOnly):
     queue: QueueSettings | None = None
     run_as: RunAs | None = None
     permissions: list[Permission] = Field(default_factory=list)
+    environments: list[JobEnvironment] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _exclusive_triggers(self) -> Job:
         if self.continuous and (self.schedule or self.trigger):
             raise ValueError("continuous cannot be combined with schedule or trigger")
         return self
+
+    @model_validator(mode="after")
+    def _known_environments(self) -> Job:
+        keys = [e.environment_key for e in self.environments]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"environments: duplicate environment_key {', '.join(map(repr, duplicates))}")
+        return self
+
+    def environment(self, key: str | None) -> JobEnvironment | None:
+        """The environment ``key`` names (None for None)."""
+        return next((e for e in self.environments if e.environment_key == key), None) if key else None
 
     def task(self, key: str) -> Task:
         for t in self.tasks:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lakeloom.plugin_api import SpecIssue
-from lakeloom.plugins.notebook_task.magics import PIP_MESSAGE
+from lakeloom.plugins.notebook_task.magics import CONDA_MESSAGE
+from lakeloom.plugins.notebook_task.shell import python_source
 from lakeloom.plugins.notebook_task.parser import Cell, Notebook, NotebookParseError, parse_notebook, parse_run_args
 
 FIELD = "notebook_task.notebook_path"
@@ -27,7 +28,7 @@ def _check_cells(nb: Notebook, issues: list[SpecIssue], stack: list[Path]) -> No
         offset = _body_offset(nb, cell) if source_fmt else 0
         if cell.kind == "python":
             try:
-                compile("\n" * offset + cell.source, where, "exec", dont_inherit=True)
+                compile("\n" * offset + python_source(cell.source), where, "exec", dont_inherit=True)
             except SyntaxError as e:
                 issues.append(SpecIssue(FIELD, f"{where}:{e.lineno}: cell {cell.index}: syntax error: {e.msg}"))
         elif cell.kind == "sql":
@@ -41,8 +42,8 @@ def _check_cells(nb: Notebook, issues: list[SpecIssue], stack: list[Path]) -> No
                 issues.append(SpecIssue(FIELD, f"{where}:{cell.line}: cell {cell.index}: %run: {e}"))
                 continue
             _check_file(child, issues, stack)
-        elif cell.kind in ("pip", "conda"):
-            issues.append(SpecIssue(FIELD, f"{where}:{cell.line}: cell {cell.index}: {PIP_MESSAGE}"))
+        elif cell.kind == "conda":
+            issues.append(SpecIssue(FIELD, f"{where}:{cell.line}: cell {cell.index}: {CONDA_MESSAGE}"))
         elif cell.kind not in _SUPPORTED and cell.kind != "md-sandbox":
             issues.append(SpecIssue(FIELD, f"{where}:{cell.line}: cell {cell.index}: unsupported magic %{cell.kind}"))
 

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from lakeloom.plugin_api import TaskCancelled
 from lakeloom.plugins.notebook_task import capture
+from lakeloom.plugins.notebook_task.libraries import NotebookLibraries
 from lakeloom.plugins.notebook_task.magics import run_magic
 from lakeloom.plugins.notebook_task.parser import Cell, Notebook, parse_notebook
+from lakeloom.plugins.notebook_task.shell import NotebookShell, python_source
 from lakeloom.runtime.dbutils import namespace_globals
 from lakeloom.runtime.dbutils.display import DISPLAY_SINK_KEY, MimeBundle
-from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY, NotebookExit
+from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY, RESTART_PYTHON_KEY, NotebookExit
 
 if TYPE_CHECKING:
     from lakeloom.plugin_api import TaskContext
@@ -97,6 +99,18 @@ class NotebookRunner:
         self.records: list[CellRecord] = []
         self._count = 0
         self._stack: list[Path] = []
+        self.libraries = NotebookLibraries(self)
+        self.shell = NotebookShell(self, on_pip=self.libraries.pip, on_restart=self.libraries.restart_python)
+        self.namespace["get_ipython"] = self._get_ipython
+
+    def _get_ipython(self) -> NotebookShell:
+        return self.shell
+
+    def reset_namespace(self) -> None:
+        """A fresh namespace in the same dict (functions defined in cells hold it)."""
+        self.namespace.clear()
+        self.namespace.update(self.new_namespace(self.ctx))
+        self.namespace["get_ipython"] = self._get_ipython
 
     @staticmethod
     def new_namespace(ctx: TaskContext) -> dict[str, Any]:
@@ -119,6 +133,7 @@ class NotebookRunner:
         started = time.perf_counter()
         nb = parse_notebook(self.path)
         result = NotebookResult(nb, self.records)
+        self.ctx.stash[RESTART_PYTHON_KEY] = self.libraries.restart_python
         try:
             self.run_cells(nb, None)
         except NotebookExit as e:
@@ -128,6 +143,8 @@ class NotebookRunner:
         finally:
             result.duration_s = time.perf_counter() - started
             self.ctx.stash.pop(DISPLAY_SINK_KEY, None)
+            self.ctx.stash.pop(RESTART_PYTHON_KEY, None)
+            self.libraries.close()
         return result
 
     def run_cells(self, nb: Notebook, into: CellRecord | None) -> None:
@@ -195,12 +212,14 @@ class NotebookRunner:
 
     def _exec_python(self, nb: Notebook, cell: Cell, record: CellRecord) -> None:
         filename = self._filename(nb, cell)
+        self.shell.before_cell()
+        code = python_source(cell.source)  # IPython syntax (%pip, !ls, %time ...) as Python
         if nb.source_format == "SOURCE":
             first = cell.line + (1 if cell.raw.lstrip().startswith(_PYTHON_MAGIC) else 0)
-            source = "\n" * (first - 1) + cell.source
+            source = "\n" * (first - 1) + code
         else:
-            source = cell.source
-            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+            source = code
+            linecache.cache[filename] = (len(cell.source), None, cell.source.splitlines(True), filename)
         tree = ast.parse(source, filename, "exec")
         last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
         if last is not None:

@@ -1,4 +1,5 @@
-"""The notebook magics: ``%sql``, ``%run``, ``%fs``, ``%sh``, ``%pip`` (refused).
+"""Databricks' cell magics: ``%sql``, ``%run``, ``%fs``, ``%sh`` (IPython magics such as
+``%pip`` are Python, see :mod:`.shell`).
 
 ``%md`` and ``%python`` are handled by the parser/executor directly.
 """
@@ -25,9 +26,7 @@ class MagicError(RuntimeError):
     """A magic cell could not run (unsupported magic, bad arguments, failed command)."""
 
 
-PIP_MESSAGE = ("%pip is not supported in lakeloom notebooks: declare the notebook's dependencies in the "
-               "job's environment (the pipeline package's pyproject.toml or requirements) and install them "
-               "before the run")
+CONDA_MESSAGE = "%conda is not supported (Databricks Runtime removed it too): use %pip install"
 
 
 def run_magic(runner: NotebookRunner, nb: Notebook, cell: Cell, record: CellRecord) -> None:
@@ -41,8 +40,8 @@ def run_magic(runner: NotebookRunner, nb: Notebook, cell: Cell, record: CellReco
         return _fs(cell, record)
     if kind == "sh":
         return _sh(runner, nb, cell)
-    if kind == "pip" or kind == "conda":
-        raise MagicError(PIP_MESSAGE)
+    if kind == "conda":
+        raise MagicError(CONDA_MESSAGE)
     if kind in ("r", "scala"):
         raise MagicError(f"%{kind} cells are not supported (only Python and SQL run locally)")
     raise MagicError(f"unknown magic %{kind}")

@@ -53,9 +53,19 @@ class Notebook:
     source_format: str = "SOURCE"
 
 
+#: Databricks' cell-level magics (the cell's language or a command). Any other ``%name``
+#: (``%pip``, ``%time``, ``%load_ext``, ...) is IPython syntax inside a Python cell.
+CELL_MAGICS = frozenset({"md", "md-sandbox", "python", "sql", "sh", "fs", "run", "scala", "r", "conda"})
+
+
 def _classify(index: int, text: str, line: int, language: str, title: str | None, raw: str) -> Cell:
     stripped = text.strip("\n")
     first = stripped.lstrip().split("\n", 1)[0] if stripped.strip() else ""
+    head = first.strip()
+    m = _MAGIC_RE.match(head[1:] if head.startswith("%%") else head)
+    if m and m.group("name").lower() not in CELL_MAGICS:
+        # IPython syntax: a Python cell (a %magic in a SQL notebook is Python too).
+        return Cell(index, "python", stripped, line, title, "", raw)
     if first.startswith("%%"):  # Jupyter cell magic: %%sql == %sql
         first = first[1:]
         stripped = stripped.lstrip()[1:]

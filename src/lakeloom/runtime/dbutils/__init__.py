@@ -23,14 +23,22 @@ from lakeloom.runtime.shims import install_runtime_shims
 
 
 class LibraryUtil:
-    """``dbutils.library``: installing libraries at run time is not supported locally."""
+    """``dbutils.library``: ``restartPython()`` (install with ``%pip``)."""
 
     def restartPython(self) -> None:
-        """No-op: lakeloom runs in one long-lived interpreter."""
+        """In a notebook: ``%restart_python`` (its variables and imported modules are dropped,
+        ``spark`` stays). Elsewhere nothing to do."""
+        from lakeloom.plugin_api import current_context
+        from lakeloom.runtime.dbutils.notebook import RESTART_PYTHON_KEY
+
+        ctx = current_context()
+        restart = ctx.stash.get(RESTART_PYTHON_KEY, None) if ctx is not None else None
+        if restart is not None:
+            restart()
 
     def installPyPI(self, *args: Any, **kwargs: Any) -> None:
-        """Refused: declare dependencies in the job's environment instead."""
-        raise RuntimeError("dbutils.library.installPyPI is not supported: declare dependencies in the environment")
+        """Refused, as on Databricks Runtime 11+: use ``%pip install``."""
+        raise RuntimeError("dbutils.library.installPyPI was removed in Databricks Runtime 11: use %pip install")
 
 
 class DBUtils:

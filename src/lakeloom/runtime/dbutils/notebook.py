@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from lakeloom.plugin_api import StashKey, TaskContext, current_context
 from lakeloom.runtime.dbutils.notebook_context import EntryPoint, NotebookContext, current_notebook_context
@@ -19,6 +19,8 @@ CHILD_RUNS_KEY = StashKey[list[int]]()
 #: ``ctx.stash`` key: value passed to ``exit`` outside a notebook (scripts, wheels).
 EXIT_VALUE_KEY = StashKey[str]()
 NOTEBOOK_SUFFIXES = (".py", ".ipynb", ".sql")
+#: The running notebook's ``%restart_python`` (for ``dbutils.library.restartPython``).
+RESTART_PYTHON_KEY = StashKey[Callable[[], None]]()
 
 
 class NotebookExit(BaseException):

@@ -1,2 +1,0 @@
-# Databricks notebook source
-# MAGIC %pip install requests

@@ -1,0 +1,188 @@
+"""Task dependencies through real runs: environments, libraries (whl, requirements), a wheel
+artifact built by its build command, notebook %pip/%restart_python, per-task isolation (Spark
+UDF workers included), the cache, and lakeloom's pins."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lakeloom.config import load_workspace
+from lakeloom.engine.api import Engine
+from lakeloom.plugin_manager import build_plugin_manager
+from lakeloom.spec.loader import JobSpecError
+from lakeloom.runtime.environments import (
+    DependencyLine, PinConflict, cached_environment, ensure_environment, resolve)
+from lakeloom.runtime.environments.artifacts import ArtifactBuildError, build_artifact
+
+BUILD = f"{sys.executable} -m build --wheel --no-isolation --skip-dependency-check"
+
+
+def make_project(folder: Path, version: str) -> Path:
+    """A tiny setuptools project ``llpkg`` whose module reports its version."""
+    (folder / "llpkg").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(textwrap.dedent(f"""\
+        [build-system]
+        requires = ["setuptools>=61"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "llpkg"
+        version = "{version}"
+
+        [project.entry-points.llpkg]
+        main = "llpkg:main"
+
+        [tool.setuptools]
+        packages = ["llpkg"]
+        """))
+    (folder / "llpkg" / "__init__.py").write_text(textwrap.dedent(f"""\
+        import sys
+        VERSION = "{version}"
+
+        def tag(x):
+            return VERSION + ":" + str(x)
+
+        def main():
+            return {{"version": VERSION, "argv": sys.argv[1:]}}
+        """))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("wheels")
+    out = root / "wheels"
+    proj = make_project(root / "v1", "1.0")
+    subprocess.run([*BUILD.split(), "--outdir", str(out), str(proj)], check=True, capture_output=True)
+    return {"1.0": next(out.glob("llpkg-1.0-*.whl")), "root": root}
+
+
+def test_pins_are_checked_before_pip_runs(tmp_path: Path) -> None:
+    for text in ("pyspark==3.5.0", "delta-spark<4", "pyspark @ https://example.invalid/pyspark.tar.gz"):
+        with pytest.raises(PinConflict, match=r"environments\[default\]\.spec\.dependencies\[0\]: requirement .*pyspark|delta"):
+            resolve([DependencyLine(text, "environments[default].spec.dependencies[0]", tmp_path)])
+    ok = resolve([DependencyLine("pyspark>=4", "x", tmp_path), DependencyLine("delta-spark", "y", tmp_path)])
+    assert ok.args == ["pyspark>=4", "delta-spark"]
+
+
+def test_environment_is_installed_once_per_content(wheels: dict[str, Path], tmp_path: Path) -> None:
+    line = DependencyLine(f"./{wheels['1.0'].name}", "task 't' libraries[0]", wheels["1.0"].parent)
+    deps = resolve([line])
+    assert deps.local_only and deps.args == [str(wheels["1.0"])]
+    env = ensure_environment(deps, tmp_path / "envs")
+    assert (env.site_dir / "llpkg" / "__init__.py").is_file()
+    assert not list(env.site_dir.glob("pandas*")), "packages lakeloom has are not installed again"
+    marker = env.root / ".lakeloom-env.json"
+    stamp = marker.stat().st_mtime_ns
+    assert ensure_environment(resolve([line]), tmp_path / "envs") == env  # reused, no pip
+    assert marker.stat().st_mtime_ns == stamp
+    with pytest.raises(Exception, match="does not exist"):
+        resolve([DependencyLine("./nope-1.0-py3-none-any.whl", "task 't' libraries[1]", tmp_path)])
+    # same file name, other content: another environment
+    copy = tmp_path / wheels["1.0"].name
+    copy.write_bytes(wheels["1.0"].read_bytes() + b"\0")
+    assert resolve([DependencyLine(str(copy), "x", tmp_path)]).key != deps.key
+    assert cached_environment(resolve([DependencyLine(str(copy), "x", tmp_path)]), tmp_path / "envs") is None
+
+
+def test_artifact_build_errors_name_the_artifact(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactBuildError, match="artifact 'broken': build command 'exit 3' failed"):
+        build_artifact("broken", {"type": "whl", "build": "exit 3"}, tmp_path)
+    with pytest.raises(ArtifactBuildError, match=r"artifact 'empty': no file matches .*dist/\*\.whl"):
+        build_artifact("empty", {"type": "whl", "build": "true"}, tmp_path)
+
+
+NB = "# Databricks notebook source\n"
+SEP = "\n# COMMAND ----------\n"
+
+SCRIPT = """\
+import time
+import llpkg
+from pyspark.sql import functions as F, types as T
+
+tag = F.udf(lambda x: llpkg.tag(x), T.StringType())
+in_worker = spark.range(1).select(tag(F.lit("w"))).first()[0]
+time.sleep(1)
+dbutils.jobs.taskValues.set("seen", {"driver": llpkg.VERSION, "worker": in_worker})
+"""
+
+
+@pytest.mark.spark
+def test_environments_libraries_artifact_and_pip_notebook(spark, wheels: dict[str, Path],  # noqa: ANN001
+                                                          tmp_path: Path) -> None:
+    root = tmp_path / "bundle"
+    (root / "src").mkdir(parents=True)
+    # artifact v2, built by its build command, installed through `libraries: whl` and `-r requirements.txt`
+    make_project(root / "proj", "2.0")
+    built = build_artifact("llpkg", {"type": "whl", "path": "proj", "build": BUILD}, root)
+    assert [f.name for f in built.files] == ["llpkg-2.0-py3-none-any.whl"]
+    (root / "reqs").mkdir()
+    (root / "reqs" / "requirements.txt").write_text("# the artifact\n../proj/dist/llpkg-2.0-py3-none-any.whl\n")
+    (root / "src" / "uses_v1.py").write_text(SCRIPT)
+    (root / "src" / "uses_v2.py").write_text(SCRIPT)
+    (root / "src" / "data.txt").write_text("x\n")
+    (root / "src" / "pip_nb.py").write_text(NB + """\
+try:
+    import llpkg
+    before = llpkg.VERSION
+except ModuleNotFoundError:
+    before = None
+""" + SEP + f"# MAGIC %pip install --quiet {wheels['1.0']}" + SEP + "# MAGIC %restart_python" + SEP + """\
+%load_ext autoreload
+%autoreload 2
+import llpkg
+files = !ls
+here = %pwd
+%time total = sum(range(10))
+""" + SEP + """\
+dbutils.jobs.taskValues.set("seen", {"version": llpkg.VERSION, "files": sorted(files), "pwd": here,
+                                      "forgot_before": "before" not in globals(), "total": total})
+""")
+    job = {"name": "deps", "environments": [
+        {"environment_key": "v1", "spec": {"environment_version": 2, "dependencies": [str(wheels["1.0"])]}},
+        {"environment_key": "v2", "spec": {"dependencies": ["-r ../reqs/requirements.txt"]}},
+    ], "tasks": [
+        {"task_key": "v1", "environment_key": "v1", "spark_python_task": {"python_file": "uses_v1.py"}},
+        {"task_key": "v2", "environment_key": "v2", "spark_python_task": {"python_file": "uses_v2.py"}},
+        {"task_key": "wheel", "python_wheel_task": {"package_name": "llpkg", "entry_point": "main",
+                                                    "parameters": ["--x"]},
+         "libraries": [{"whl": "../proj/dist/*.whl"}]},
+        {"task_key": "pip_nb", "depends_on": [{"task_key": "v1"}, {"task_key": "v2"}, {"task_key": "wheel"}],
+         "notebook_task": {"notebook_path": "pip_nb"}},
+    ]}
+    (root / "src" / "job.yml").write_text(yaml.safe_dump(job, sort_keys=False))
+    engine = Engine.open(load_workspace(root / "ws"), build_plugin_manager(()))
+    run = engine.submit(str(root / "src" / "job.yml"))
+    rows: dict[str, Any] = {r["task_key"]: r for r in engine.store.task_runs(run["run_id"])}
+    values = engine.store.task_values(run["run_id"])
+    messages = {k: r["state_message"] for k, r in rows.items()}
+    assert {k: r["result_state"] for k, r in rows.items()} == {
+        "v1": "SUCCESS", "v2": "SUCCESS", "wheel": "SUCCESS", "pip_nb": "SUCCESS"}, messages
+    assert values["v1"]["seen"] == {"driver": "1.0", "worker": "1.0:w"}
+    assert values["v2"]["seen"] == {"driver": "2.0", "worker": "2.0:w"}
+    assert json.loads(rows["wheel"]["output_json"])["result"] == {"version": "2.0", "argv": ["--x"]}
+    assert values["pip_nb"]["seen"] == {"version": "1.0", "files": ["data.txt", "job.yml", "pip_nb.py", "uses_v1.py",
+                                                                  "uses_v2.py"],
+                                        "pwd": str(root / "src"), "forgot_before": True, "total": 45}
+    assert "llpkg" not in sys.modules  # nothing leaked into the process
+    envs = sorted(p.name for p in (root / "ws" / ".lakeloom" / "envs").iterdir() if p.is_dir())
+    # one per distinct dependency set: v1 = the %pip notebook's, v2 (-r requirements.txt) = the whl library's
+    assert len(envs) == 2
+    again = engine.submit(str(root / "src" / "job.yml"), only=["v1"])
+    assert again["state"]["result_state"] == "SUCCESS"
+    assert sorted(p.name for p in (root / "ws" / ".lakeloom" / "envs").iterdir() if p.is_dir()) == envs
+    # a requirement that replaces lakeloom's pin stops the run before anything runs, naming it
+    job["environments"].append({"environment_key": "bad", "spec": {"dependencies": ["pyspark==3.5.0"]}})
+    job["tasks"].append({"task_key": "bad", "environment_key": "bad", "spark_python_task": {"python_file": "uses_v1.py"}})
+    (root / "src" / "job.yml").write_text(yaml.safe_dump(job, sort_keys=False))
+    with pytest.raises(JobSpecError, match=r"task 'bad': field 'environment_key': environments\[bad\]\.spec\."
+                                           r"dependencies\[0\]: requirement 'pyspark==3.5.0' conflicts with "
+                                           r"lakeloom's pin pyspark==4.2.0"):
+        engine.submit(str(root / "src" / "job.yml"))
