@@ -106,17 +106,32 @@ def hand_to_plugins(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) ->
     return taken, warnings
 
 
+def _build_artifacts(bundle: Bundle) -> list[str]:
+    """Build the bundle's ``artifacts``; a failed build is an error naming the artifact."""
+    from lakeloom.runtime.environments.artifacts import ArtifactBuildError, build_artifact
+
+    lines = []
+    for name in sorted(bundle.artifacts):
+        try:
+            art = build_artifact(name, bundle.artifacts[name] or {}, bundle.root)
+        except ArtifactBuildError as e:
+            raise JobSpecError([SpecError(str(bundle.root_file), None, str(e), None, f"artifacts.{name}")]) from None
+        lines.append(f"built artifact {name}: {', '.join(f.name for f in art.files)}")
+    return lines
+
+
 def deploy_bundle(bundle: Bundle, engine: Engine, *, record_jobs: bool = True) -> list[str]:
     """Deploy ``bundle`` into the engine's workspace; returns one line per thing done.
     Raises :class:`JobSpecError` (nothing deployed) when the bundle is invalid."""
     ws, pm = engine.workspace, engine.pm
     folder = state_dir(bundle, ws.state_dir)
+    built = _build_artifacts(bundle)  # first, as the CLI does: libraries may name the wheels they make
     jobs, problems = checked_jobs(bundle, ws, pm)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise JobSpecError(errors)
     record = read_deployed(folder)
-    lines = [p.format() for p in problems]
+    lines = built + [p.format() for p in problems]
     if (bundle.resources.get("schemas") or bundle.resources.get("volumes")):
         lines += ["created " + line for line in create_catalog_resources(bundle, engine.spark())]
     record["schemas"] = [f"{s['catalog_name']}.{s['name']}" for s in (bundle.resources.get("schemas") or {}).values()]
