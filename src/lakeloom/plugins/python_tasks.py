@@ -168,10 +168,10 @@ def _wheel_entry(settings: PythonWheelTask) -> Callable[[], Any]:
 
 def _run_wheel(ctx: TaskContext, settings: PythonWheelTask) -> TaskOutput:
     with task_file_scope(None, ctx.base_dir):
-        return _call_wheel(settings)
+        return _call_wheel(ctx, settings)
 
 
-def _call_wheel(settings: PythonWheelTask) -> TaskOutput:
+def _call_wheel(ctx: TaskContext, settings: PythonWheelTask) -> TaskOutput:
     fn = _wheel_entry(settings)
     with _argv(_wheel_argv(settings), ctx.cancel_event):
         try:
