@@ -49,7 +49,8 @@ def write_resolved(bundle: Bundle, folder: Path) -> Path:
         "resources": bundle.resources,
     }
     path = folder / RESOLVED_FILE
-    atomic_write(path, yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter: the Python one dominated validate
+    atomic_write(path, yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True))
     return path
 
 

@@ -1,6 +1,7 @@
 """Static validation of jobs: everything ``lakeloom validate`` checks, without a JVM."""
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -164,9 +165,20 @@ def _field_path(field: str) -> tuple[str | int, ...]:
 def _bundle_job_keys(loaded: LoadedJob) -> set[str]:
     """The job keys of the file ``loaded`` came from (a bundle file has several)."""
     try:
-        return {d.key for d in load_job_documents(loaded.source) if d.key}
-    except (JobSpecError, OSError):
+        stat = loaded.source.stat()
+    except OSError:
         return set()
+    return set(_job_keys_of(str(loaded.source), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def _job_keys_of(path: str, _mtime_ns: int, _size: int) -> frozenset[str]:
+    # Keyed on the file's mtime and size: validating a bundle of N jobs with run_job_tasks read
+    # the whole file once per task, which made validation quadratic.
+    try:
+        return frozenset(d.key for d in load_job_documents(path) if d.key)
+    except (JobSpecError, OSError):
+        return frozenset()
 
 
 def _kind(task: Task) -> str | None:
