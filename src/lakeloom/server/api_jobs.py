@@ -12,6 +12,7 @@ from lakeloom.server.app import ServerContext
 from lakeloom.server.auth import (LEVELS, Principal, authenticate, check_run_as, job_level, owner_of, require,
                                   require_entitlement)
 from lakeloom.server.errors import invalid, invalid_state
+from lakeloom.server.limits import check_job_settings, check_run_parameters, page_tasks
 from lakeloom.spec.models import Job
 
 router = APIRouter(tags=["jobs"])
@@ -76,6 +77,7 @@ def validated_job(ctx: ServerContext, settings: dict[str, Any]) -> tuple[Job, di
     from lakeloom.spec.loader import JobSpecError, LineMap, LoadedJob
 
     settings = dict(settings)
+    check_job_settings(settings)
     acl = settings.pop("access_control_list", None) or []
     perms = list(settings.get("permissions") or [])
     for entry in acl:
@@ -128,11 +130,17 @@ def create(body: dict[str, Any], request: Request, who: Principal = Depends(auth
 
 
 @router.get("/get")
-def get(job_id: int, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
+def get(job_id: int, request: Request, page_token: str | None = None,
+        who: Principal = Depends(authenticate)) -> dict[str, Any]:
+    """The job; 100 tasks per page, ``next_page_token`` for the rest (API 2.2)."""
     ctx = ctx_of(request)
     row, job = ctx.job(job_id)
     require(who, job, row.get("creator"), "CAN_VIEW", "jobs/get", job_id=row["job_id"])
-    return job_shape(ctx, row, job, pause=ctx.store.pause_overrides().get(row["job_id"]))
+    shape = job_shape(ctx, row, job, pause=ctx.store.pause_overrides().get(row["job_id"]))
+    token = page_tasks(shape["settings"], page_token)
+    if token:
+        shape["next_page_token"] = token
+    return shape
 
 
 @router.get("/list")
@@ -142,6 +150,8 @@ def list_jobs(request: Request, limit: int = 20, offset: int = 0, page_token: st
     """Jobs the caller can view, by job id; ``page_token`` pages through them."""
     if not 1 <= limit <= 100:
         raise invalid("limit must be between 1 and 100")
+    if offset < 0:
+        raise invalid("offset must not be negative")
     ctx = ctx_of(request)
     start = decode_page_token(page_token, offset)
     overrides = ctx.store.pause_overrides()
@@ -153,8 +163,10 @@ def list_jobs(request: Request, limit: int = 20, offset: int = 0, page_token: st
         if job_level(who, job, row.get("creator")) >= LEVELS["CAN_VIEW"]:
             visible.append((row, job))
     page = visible[start:start + limit]
-    out: dict[str, Any] = {"jobs": [job_shape(ctx, r, j, expand_tasks=expand_tasks, pause=overrides.get(r["job_id"]))
-                                    for r, j in page], "has_more": start + limit < len(visible)}
+    shapes = [job_shape(ctx, r, j, expand_tasks=expand_tasks, pause=overrides.get(r["job_id"])) for r, j in page]
+    for shape in shapes:  # as API 2.2: at most 100 tasks per listed job
+        page_tasks(shape["settings"], None)
+    out: dict[str, Any] = {"jobs": shapes, "has_more": start + limit < len(visible)}
     if out["has_more"]:
         out["next_page_token"] = encode_page_token(start + limit)
     if start > 0:
@@ -241,6 +253,7 @@ def run_now(body: RunNowRequest, request: Request, who: Principal = Depends(auth
     ctx = ctx_of(request)
     row, job = ctx.job(body.job_id)
     require(who, job, row.get("creator"), "CAN_MANAGE_RUN", "jobs/run-now", job_id=row["job_id"])
+    check_run_parameters(body.model_dump(exclude_none=True))
     params = {k: str(v) for k, v in (body.job_parameters or {}).items()}
     legacy = (body.model_extra or {}).get("notebook_params") or (body.model_extra or {}).get("python_named_params")
     if isinstance(legacy, dict):

@@ -63,6 +63,7 @@ def submit(body: SubmitRequest, request: Request, who: Principal = Depends(authe
     """A one-time run (not a saved job); it runs as the caller, who owns it."""
     ctx = ctx_of(request)
     require_entitlement(who, ctx.entitlements, "runs.submit", "runs/submit")
+    check_job_settings(body.model_dump(exclude_none=True))
     settings = {k: v for k, v in body.model_dump(exclude_none=True).items() if k not in ("idempotency_token",)}
     settings["name"] = settings.pop("run_name", None) or "Untitled"
     settings.setdefault("max_concurrent_runs", 1000)
@@ -106,6 +107,8 @@ def list_runs(request: Request, job_id: int | None = None, active_only: bool = F
         raise invalid("active_only and completed_only cannot both be true")
     if not 1 <= limit <= 25:
         raise invalid("limit must be between 1 and 25")
+    if offset < 0:
+        raise invalid("offset must not be negative")
     ctx = ctx_of(request)
     if job_id is not None:
         row, job = ctx.job(job_id)

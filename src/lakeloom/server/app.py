@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 from fastapi import FastAPI
 
 from lakeloom.server.errors import install_error_handlers, not_found
+from lakeloom.server.limits import MAX_REQUEST_BYTES, ApiRequestGuard
 from lakeloom.spec.permissions import granted_entitlements
 
 if TYPE_CHECKING:
@@ -113,6 +114,8 @@ def create_app(ctx: ServerContext, *, on_startup: list[Callable[[], None]] | Non
                   description="The Databricks Jobs API 2.2, served by lakeloom.")
     app.state.ctx = ctx
     install_error_handlers(app)
+    max_bytes = int(ctx.engine.workspace.server.get("max_request_bytes") or MAX_REQUEST_BYTES)
+    app.add_middleware(ApiRequestGuard, prefixes=API_PREFIXES, max_bytes=max_bytes)
     for prefix in API_PREFIXES:
         app.include_router(api_jobs.router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
         app.include_router(api_runs.router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])

@@ -44,6 +44,26 @@ def _body(code: str, message: str) -> dict[str, Any]:
     return {"error_code": code, "message": message}
 
 
+def describe_validation_errors(e: RequestValidationError) -> str:
+    """A sentence per invalid field, e.g. ``run_id: Input should be a valid integer (got 'abc')``."""
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path"))
+        got = f" (got {err['input']!r})" if isinstance(err.get("input"), (str, int, float)) else ""
+        parts.append(f"{loc}: {err.get('msg')}{got}" if loc else f"{err.get('msg')}{got}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _out_of_range(e: BaseException) -> bool:
+    """A number too large for the store's 64-bit columns (SQLite: OverflowError; PostgreSQL:
+    NumericValueOutOfRange), which only user input can produce."""
+    from sqlalchemy.exc import DataError, StatementError
+
+    if isinstance(e, OverflowError) or isinstance(e, DataError):
+        return True
+    return isinstance(e, StatementError) and isinstance(e.orig, OverflowError)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Turn every error the app can raise into the Databricks error shape."""
 
@@ -54,11 +74,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in e.errors():
-            loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query"))
-            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return JSONResponse(_body("INVALID_PARAMETER_VALUE", "; ".join(parts) or "invalid request"), status_code=400)
+        return JSONResponse(_body("INVALID_PARAMETER_VALUE", describe_validation_errors(e)), status_code=400)
+
+    async def _range(_: Request, e: Exception) -> JSONResponse:
+        if not _out_of_range(e):
+            return JSONResponse(_body("INTERNAL_ERROR", f"{type(e).__name__}: {e}"), status_code=500)
+        return JSONResponse(_body("INVALID_PARAMETER_VALUE", "a number in the request is out of range "
+                                  "(ids and offsets are 64-bit integers)"), status_code=400)
+
+    from sqlalchemy.exc import StatementError
+
+    app.add_exception_handler(OverflowError, _range)
+    app.add_exception_handler(StatementError, _range)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:

@@ -139,9 +139,11 @@ def run_shape(store: RunStore, run_id: int, *, include_tasks: bool = True,
 def _repair_history(row: dict[str, Any], repairs: list[dict[str, Any]],
                     task_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     first_end = repairs[0]["start_time"] if repairs else row["end_time"]
+    life, result = _original_outcome(row, repairs, task_rows)
     history = [{
         "type": "ORIGINAL", "id": row["run_id"], "start_time": row["start_time"], "end_time": first_end or 0,
-        "state": _state("TERMINATED" if first_end else row["life_cycle_state"], None, ""),
+        "state": _state(life, result, ""),
+        "status": _status(life, result, None, None, ""),
         "task_run_ids": [t["task_run_id"] for t in task_rows if t["repair_id"] is None and t["iteration"] is None],
     }]
     for rep in repairs:
@@ -154,6 +156,26 @@ def _repair_history(row: dict[str, Any], repairs: list[dict[str, Any]],
             "rerun_tasks": json.loads(rep["rerun_tasks_json"]),
         })
     return history
+
+
+_FAILED_TASK_RESULTS = frozenset({"FAILED", "TIMEDOUT", "INTERNAL_ERROR", "UPSTREAM_FAILED", "MAXIMUM_CONCURRENT_RUNS_REACHED"})
+
+
+def _original_outcome(row: dict[str, Any], repairs: list[dict[str, Any]],
+                      task_rows: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """Life cycle and result of the run before its first repair (the run's own when unrepaired)."""
+    if not repairs:
+        return row["life_cycle_state"], row["result_state"]
+    latest: dict[str, str | None] = {}
+    for t in task_rows:  # in attempt order: the last original attempt of each task wins
+        if t["repair_id"] is None and t["iteration"] is None:
+            latest[t["task_key"]] = t["result_state"]
+    results = set(latest.values())
+    if results & _FAILED_TASK_RESULTS:
+        return "TERMINATED", "FAILED"
+    if results & {"CANCELED", "UPSTREAM_CANCELED"}:
+        return "TERMINATED", "CANCELED"
+    return "TERMINATED", "SUCCESS"
 
 
 def task_output(store: RunStore, task_run_id: int) -> dict[str, Any] | None:

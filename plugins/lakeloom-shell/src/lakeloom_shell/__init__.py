@@ -28,7 +28,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lakeloom import hookimpl
-from lakeloom.plugin_api import SpecIssue, TaskCancelled, TaskContext, TaskOutput, TaskType
+from lakeloom.plugin_api import SpecIssue, TaskCancelled, TaskContext, TaskFailed, TaskOutput, TaskType
 
 __version__ = "0.1.0"
 __all__ = ["ShellTask", "ShellCommandFailed", "SHELL_TASK", "run", "validate", "lakeloom_task_types"]
@@ -73,14 +73,16 @@ class ShellTask(BaseModel):
                 for k, v in value.items()}
 
 
-class ShellCommandFailed(RuntimeError):
-    """The command exited with a non-zero code (or was killed by a signal)."""
+class ShellCommandFailed(TaskFailed):
+    """The command exited with a non-zero code (or was killed by a signal); ``output`` keeps its
+    ``logs`` for ``runs/get-output``, as for a command that succeeded."""
 
-    def __init__(self, exit_code: int, last_lines: list[str]) -> None:
+    def __init__(self, exit_code: int, last_lines: list[str], output: TaskOutput | None = None) -> None:
         how = (f"was killed by signal {signal.Signals(-exit_code).name}" if exit_code < 0
                else f"exited with code {exit_code}")
         detail = "".join(last_lines).rstrip("\n")
-        super().__init__(f"shell command {how}" + (f"; last output:\n{detail}" if detail else "; no output"))
+        super().__init__(f"shell command {how}" + (f"; last output:\n{detail}" if detail else "; no output"),
+                         output)
         self.exit_code = exit_code
 
 
@@ -258,10 +260,11 @@ def run(ctx: TaskContext, settings: ShellTask) -> TaskOutput:
         if proc.poll() is None:  # an exception on this thread must not leave the command running
             _terminate(proc)
     exit_code = proc.wait()
-    if exit_code != 0:
-        raise ShellCommandFailed(exit_code, output.tail.last(ERROR_TAIL_LINES))
     tail = output.tail
-    return TaskOutput(output={"logs": tail.text(), "logs_truncated": tail.truncated, "exit_code": exit_code})
+    result = TaskOutput(output={"logs": tail.text(), "logs_truncated": tail.truncated, "exit_code": exit_code})
+    if exit_code != 0:
+        raise ShellCommandFailed(exit_code, tail.last(ERROR_TAIL_LINES), result)
+    return result
 
 
 def validate(settings: ShellTask, base_dir: Path) -> list[SpecIssue]:

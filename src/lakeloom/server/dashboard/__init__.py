@@ -14,12 +14,13 @@ from typing import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from lakeloom.server.dashboard.render import SECURITY_HEADERS, STATIC, render
 from lakeloom.server.dashboard.session import CsrfError, NeedsLogin
-from lakeloom.server.errors import ApiError
+from lakeloom.server.errors import ApiError, describe_validation_errors
 
 log = logging.getLogger("lakeloom.dashboard")
 
@@ -65,6 +66,15 @@ def install_dashboard(app: FastAPI) -> None:
             return JSONResponse({"error_code": e.error_code, "message": e.message}, status_code=e.status)
         return render(request, "error.html", status_code=e.status, title="Error", status=e.status,
                       message=e.message)
+
+    validation_handler = app.exception_handlers.get(RequestValidationError)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_address(request: Request, e: RequestValidationError) -> Response:
+        if (_is_api(request.url.path) or _wants_json(request)) and validation_handler is not None:
+            return await validation_handler(request, e)  # type: ignore[no-any-return, misc]
+        return render(request, "error.html", status_code=400, title="Bad request", status=400,
+                      message=describe_validation_errors(e))
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
