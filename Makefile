@@ -35,7 +35,9 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
+# Import layers first: a broken contract stops `make test` before the suite starts.
 test: setup $(CHROMIUM) postgresql
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 clean:

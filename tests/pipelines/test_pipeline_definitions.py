@@ -10,9 +10,11 @@ import pytest
 
 from lakeloom.pipelines.expectations import Expectation, parse_sql_constraint
 from lakeloom.pipelines.model import PipelineDefinitionError
-from lakeloom.pipelines.registry import PipelineRegistry, load_graph
+from lakeloom.pipelines.loader import load_graph
+from lakeloom.pipelines.registry import PipelineRegistry
 from lakeloom.pipelines.spec import load_pipeline, load_pipeline_documents
-from lakeloom.pipelines.sqltext import rewrite_query, split_statements
+from lakeloom.pipelines.graph import rewrite_query
+from lakeloom.runtime.sqltext import split_statements
 from lakeloom.spec.loader import JobSpecError
 
 

@@ -19,9 +19,8 @@ from lakeloom.plugin_api import TaskContext, TaskValues
 from lakeloom.plugin_api.context import activate
 from lakeloom.plugin_manager import build_plugin_manager
 from lakeloom.runtime.dbutils import dbutils
-from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY
 from lakeloom.runtime.dbutils.notebook_context import (
-    CLUSTER_ID, NoSuchElementException, NotebookContext, Option, RunId, ScalaMap)
+    CLUSTER_ID, NOTEBOOK_STACK_KEY, NoSuchElementException, NotebookContext, Option, RunId, ScalaMap)
 
 # Reads the context both ways; used as a python_task function and a wheel entry point.
 PROBE = '''

@@ -16,7 +16,6 @@ from lakeloom.catalog.conf import (
     catalog_spark_conf,
     merge_conf,
     path_mapping_conf,
-    prepare,
 )
 from lakeloom.catalog.listing import SchemaInfo, TableInfo, get_table, list_catalogs, list_schemas, list_tables
 from lakeloom.catalog.names import (
@@ -30,7 +29,7 @@ from lakeloom.catalog.names import (
     quote_part,
     split_qualified,
 )
-from lakeloom.catalog.shims import install_python_shims, qualify_for_session
+from lakeloom.catalog.shims import qualify_for_session
 
 __all__ = [
     "CATALOG_EXTENSION_CLASS",
@@ -48,14 +47,12 @@ __all__ = [
     "catalog_spark_conf",
     "format_name",
     "get_table",
-    "install_python_shims",
     "list_catalogs",
     "list_schemas",
     "list_tables",
     "merge_conf",
     "path_mapping_conf",
     "parse_name",
-    "prepare",
     "qualify",
     "qualify_for_session",
     "quote_part",

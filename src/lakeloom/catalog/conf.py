@@ -6,7 +6,6 @@ Every catalog in ``workspace.catalogs`` becomes a Spark catalog plugin
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakeloom.catalog.build import build_catalog_jar, build_fs_jar, catalog_jar_path, fs_jar_path
@@ -95,23 +94,3 @@ def merge_conf(*sources: dict[str, str]) -> dict[str, str]:
             else:
                 out[key] = str(value)
     return out
-
-
-def prepare(workspace: Workspace) -> list[Path]:
-    """The ``lakeloom setup`` step: fetch the Delta jars, build the catalog jar, create the
-    store and warehouse folders. Idempotent and cheap when everything is already there.
-
-    Returns the jars a Spark session needs (Delta jars, the catalog jar, then the path-mapping
-    file systems' jar).
-    """
-    # Imported here: the Delta jars are a runtime concern, and this keeps `lakeloom.catalog`
-    # importable without touching the runtime package.
-    from lakeloom.runtime.delta_jars import ensure_delta_jars
-
-    catalog_names(workspace)
-    jars = ensure_delta_jars()
-    jars.append(build_catalog_jar())
-    jars.append(build_fs_jar())
-    workspace.catalog_dir.mkdir(parents=True, exist_ok=True)
-    workspace.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    return jars

@@ -360,7 +360,7 @@ def tables(state: State, catalog: str | None, schema: str | None, as_json: bool)
 @pass_state
 def setup(state: State) -> None:
     """Fetch the Delta Lake jars and build the table-catalog jar (idempotent)."""
-    from lakeloom.catalog import prepare
+    from lakeloom.runtime.spark import prepare
 
     for line in prepare(state.workspace()) or []:
         click.echo(line)

@@ -29,7 +29,8 @@ class Service:
         from lakeloom.engine.api import Engine
         from lakeloom.engine.executor import RunExecutor
         from lakeloom.scheduler.loop import Scheduler
-        from lakeloom.server.app import ServerContext, create_app
+        from lakeloom.server.app import create_app
+        from lakeloom.server.context import ServerContext
 
         self.engine = Engine.open(workspace)  # reaps runs orphaned by a dead process
         self.executor = RunExecutor(self.engine)

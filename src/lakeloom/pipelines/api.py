@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from lakeloom.pipelines.expectations import Expectation, checked, from_mapping
-from lakeloom.pipelines.model import CdcSpec, FlowDef, PipelineDefinitionError
+from lakeloom.pipelines.model import CdcSpec, FlowDef, PipelineDefinitionError, column_expr, column_names
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -79,32 +79,6 @@ def dataset_expectations(expect_all: dict[str, str] | None, expect_all_or_drop: 
         if mapping:
             out.extend(from_mapping(mapping, action, where=where))  # type: ignore[arg-type]
     return out
-
-
-def column_names(value: Any, arg: str) -> list[str] | None:
-    """Column identifiers given as strings or Columns (classic or Connect) as plain names."""
-    if value is None:
-        return None
-    if not isinstance(value, (list, tuple)):
-        raise TypeError(f"create_auto_cdc_flow: {arg} must be a list of column names, got {type(value).__name__}")
-    out = []
-    for v in value:
-        e = column_expr(v)
-        out.append((e if isinstance(e, str) else str(e.__dict__["_jc"].toString())).strip("`"))
-    return out
-
-
-def column_expr(value: Any) -> Any:
-    """A column expression kept as SQL text (strings, Connect Columns) or as a classic Column."""
-    if isinstance(value, str):
-        return value
-    module = type(value).__module__
-    if module.startswith("pyspark.sql.connect"):  # what pyspark's own create_auto_cdc_flow builds
-        return str(value.__dict__["_expr"])
-    if module.startswith("pyspark.sql"):
-        return value
-    raise TypeError(f"expected a SQL expression string or a Column, got {type(value).__name__}")
-
 
 
 def create_auto_cdc_flow(target: str, source: str, keys: list[Any], sequence_by: Any,

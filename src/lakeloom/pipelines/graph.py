@@ -9,20 +9,23 @@ pipeline's catalog and schema. Declaration order therefore does not matter. In p
 (dry run) a read returns the upstream dataset's analyzed DataFrame instead, so every schema
 resolves without writing anything.
 
-The patches are installed once and act only on a thread that runs a pipeline update.
+The interception itself is :mod:`lakeloom.runtime.spark_patches`; an update registers its
+graph there as the thread's read router (:class:`activated`), so it acts only on a thread that
+runs a pipeline update.
 """
 from __future__ import annotations
 
-import contextvars
-import itertools
 import re
-import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from lakeloom.catalog.names import InvalidNameError, format_name, parse_name
 from lakeloom.pipelines.model import Dataset, PipelineDefinitionError
+from lakeloom.runtime import spark_patches
+from lakeloom.runtime.autoloader import files_dataframe
+from lakeloom.runtime.sqltext import Rewritten, rewrite_read_files
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -30,9 +33,6 @@ if TYPE_CHECKING:
     from lakeloom.config import Workspace
     from lakeloom.pipelines.registry import PipelineRegistry
 
-_current: contextvars.ContextVar[UpdateGraph | None] = contextvars.ContextVar("lakeloom_pipeline_update", default=None)
-_install_lock = threading.Lock()
-_originals: dict[str, Callable[..., Any]] = {}
 
 
 class UpstreamFailed(Exception):
@@ -130,14 +130,11 @@ class UpdateGraph:
         if ds.kind == "view" or self.mode == "plan":
             return self.dataframes[key]
         target = self.qualified(ds)
-        reader = _originals["stream_table"] if streaming else _originals["read_table"]
+        reader = spark_patches.unpatched("stream_table" if streaming else "read_table")
         return reader(self.session.readStream if streaming else self.session.read, target)
 
     def run_sql(self, query: str, args: Any, kwargs: dict[str, Any]) -> DataFrame:
         """``spark.sql`` inside an update: pipeline syntax rewritten, inputs built first."""
-        from lakeloom.pipelines.autoloader import files_dataframe
-        from lakeloom.pipelines.sqltext import rewrite_query
-
         self._views += 1
         rewritten = rewrite_query(self.substitute(query), prefix=f"__ll_src_{self._views}")
         for view, (kind, arg) in rewritten.views.items():
@@ -145,7 +142,7 @@ class UpdateGraph:
                 df = self.session.readStream.table(arg)
             else:
                 streaming, path, options = arg
-                df = files_dataframe(self.session, streaming, path, options)
+                df = files_dataframe(self.session, streaming, path, options, self)
             df.createOrReplaceTempView(view)
         for name in relation_names(self.session, rewritten.sql):
             ds = self.lookup(name)
@@ -154,7 +151,7 @@ class UpdateGraph:
             self.ensure(ds)
             if (ds.kind == "view" or self.mode == "plan") and "." not in ds.name:
                 self.dataframes[ds.name.lower()].createOrReplaceTempView(ds.name)
-        return _originals["sql"](self.session, rewritten.sql, args, **kwargs)
+        return spark_patches.unpatched("sql")(self.session, rewritten.sql, args, **kwargs)
 
     def substitute(self, query: str) -> str:
         """``${key}`` replaced by the session conf value (the pipeline's ``configuration``), as
@@ -167,8 +164,18 @@ class UpdateGraph:
 
     def raw_sql(self, query: str) -> DataFrame:
         """Run lakeloom's own SQL on the update session, bypassing dependency tracking."""
-        install_read_hooks()
-        return _originals["sql"](self.session, query)
+        return spark_patches.unpatched("sql")(self.session, query)
+
+    @property
+    def dry_run(self) -> bool:
+        """Planning only (``lakeloom pipeline dry-run``): nothing is written."""
+        return self.mode == "plan"
+
+    def autoloader_schema_location(self) -> str | None:
+        """Auto Loader's default schema folder: per flow under the pipeline's storage (none in a dry run)."""
+        if self.mode != "run":
+            return None
+        return str(self.storage / "autoloader" / (self.current_flow or "default"))
 
     def local_path(self, path: str) -> str:
         """``/Volumes/c/s/v/...`` and ``dbfs:/`` paths mapped into the workspace."""
@@ -180,6 +187,28 @@ class UpdateGraph:
             return str(self.workspace.dbfs_root / path[len("dbfs:/"):].lstrip("/"))
         p = Path(path.removeprefix("file:"))
         return str(p if p.is_absolute() or "://" in path else self.workspace.root / p)
+
+
+_STREAM = re.compile(r"\bSTREAM\s*(?:\(\s*(?P<a>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))*)\s*\)|\s(?!(?:FROM|WHERE|AS|JOIN|ON|GROUP|ORDER|LIMIT|UNION|SELECT)\b)(?P<b>(?:`[^`]+`|\w+)"
+                     r"(?:\.(?:`[^`]+`|\w+))*))", re.IGNORECASE)
+_LIVE = re.compile(r"\bLIVE\s*\.\s*", re.IGNORECASE)
+
+
+def rewrite_query(sql: str, prefix: str = "__ll_src") -> Rewritten:
+    """Replace ``[STREAM] read_files(...)``, ``STREAM(x)`` / ``STREAM x`` and ``LIVE.`` with
+    temporary view names; the caller creates the views. Text inside quotes is untouched."""
+    if not re.search(r"\b(STREAM|read_files|LIVE)\b", sql, re.IGNORECASE):
+        return Rewritten(sql)
+    out = rewrite_read_files(sql, prefix)
+    text = _LIVE.sub("", out.sql)
+
+    def stream(m: re.Match[str]) -> str:
+        name = f"{prefix}_{len(out.views)}"
+        out.views[name] = ("stream", (m.group("a") or m.group("b")).strip())
+        return name if m.group("a") else " " + name
+
+    out.sql = _STREAM.sub(stream, text)
+    return out
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
@@ -200,26 +229,9 @@ def relation_names(session: SparkSession, sql: str) -> list[str]:
     return out
 
 
-def current_update() -> UpdateGraph | None:
-    """The update running on this thread, if any."""
-    return _current.get()
-
-
-class activated:  # noqa: N801 - used as a context manager
+def activated(graph: UpdateGraph) -> AbstractContextManager[UpdateGraph]:
     """``with activated(graph):`` routes this thread's reads through ``graph``."""
-
-    def __init__(self, graph: UpdateGraph) -> None:
-        self.graph = graph
-        self.token: contextvars.Token[UpdateGraph | None] | None = None
-
-    def __enter__(self) -> UpdateGraph:
-        install_read_hooks()
-        self.token = _current.set(self.graph)
-        return self.graph
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.token is not None
-        _current.reset(self.token)
+    return spark_patches.routed(graph)  # type: ignore[return-value]
 
 
 class active_session:  # noqa: N801 - a context manager
@@ -241,70 +253,3 @@ class active_session:  # noqa: N801 - a context manager
         restored = self.saved or self.parent
         SparkSession._activeSession = restored
         SparkSession._get_j_spark_session_class(restored._jvm).setActiveSession(restored._jsparkSession)
-
-
-_files_views = itertools.count(1)
-
-
-def _sql_with_read_files(session: Any, query: str, args: Any, kwargs: dict[str, Any]) -> DataFrame:
-    """``spark.sql`` outside a pipeline with Databricks' ``read_files(...)`` table function:
-    each call becomes a temporary view over the files (Spark has no such function)."""
-    from lakeloom.pipelines.autoloader import files_dataframe
-    from lakeloom.pipelines.sqltext import rewrite_read_files
-
-    rewritten = rewrite_read_files(query, prefix=f"__ll_read_files_{next(_files_views)}")
-    for view, (_, (streaming, path, options)) in rewritten.views.items():
-        files_dataframe(session, streaming, path, options).createOrReplaceTempView(view)
-    return _originals["sql"](session, rewritten.sql, args, **kwargs)
-
-
-def install_read_hooks() -> None:
-    """Patch pyspark's table readers and ``SparkSession.sql`` (idempotent, process-wide)."""
-    from pyspark.sql import DataFrameReader, SparkSession
-    from pyspark.sql.streaming import DataStreamReader
-
-    from lakeloom.pipelines.autoloader import install_cloudfiles
-
-    with _install_lock:
-        if _originals:
-            return
-        _originals.update(read_table=DataFrameReader.table, stream_table=DataStreamReader.table,
-                          session_table=SparkSession.table, sql=SparkSession.sql)
-
-        def read_table(self: Any, tableName: str) -> DataFrame:  # noqa: N803 - pyspark's name
-            g = _current.get()
-            df = g.resolve_read(tableName, False) if g is not None else None
-            return df if df is not None else _originals["read_table"](self, tableName)
-
-        def stream_table(self: Any, tableName: str) -> DataFrame:  # noqa: N803
-            g = _current.get()
-            df = g.resolve_read(tableName, True) if g is not None else None
-            return df if df is not None else _originals["stream_table"](self, tableName)
-
-        def session_table(self: Any, tableName: str) -> DataFrame:  # noqa: N803
-            g = _current.get()
-            df = g.resolve_read(tableName, False) if g is not None else None
-            return df if df is not None else _originals["session_table"](self, tableName)
-
-        def sql(self: Any, sqlQuery: str, args: Any = None, **kwargs: Any) -> DataFrame:  # noqa: N803
-            g = _current.get()
-            if g is None:
-                upper = sqlQuery.upper()
-                if "COPY" in upper:
-                    from lakeloom.runtime.copy_into import is_copy_into, run_copy_into
-
-                    if is_copy_into(sqlQuery):
-                        return run_copy_into(self, sqlQuery)
-                if "READ_FILES" in upper:
-                    return _sql_with_read_files(self, sqlQuery, args, kwargs)
-                return _originals["sql"](self, sqlQuery, args, **kwargs)
-            return g.run_sql(sqlQuery, args, kwargs)
-
-        for fn, orig in ((read_table, DataFrameReader.table), (stream_table, DataStreamReader.table),
-                         (session_table, SparkSession.table), (sql, SparkSession.sql)):
-            fn.__doc__, fn.__wrapped__ = orig.__doc__, orig  # type: ignore[attr-defined]
-        DataFrameReader.table = read_table  # type: ignore[method-assign]
-        DataStreamReader.table = stream_table  # type: ignore[method-assign]
-        SparkSession.table = session_table  # type: ignore[method-assign]
-        SparkSession.sql = sql  # type: ignore[method-assign]
-        install_cloudfiles()

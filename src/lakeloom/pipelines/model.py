@@ -86,3 +86,28 @@ def location_of(loc: Any) -> str:
     name = getattr(loc, "filename", None) or ""
     line = getattr(loc, "line_number", None)
     return f"{name}:{line}" if line else str(name)
+
+
+def column_names(value: Any, arg: str) -> list[str] | None:
+    """Column identifiers given as strings or Columns (classic or Connect) as plain names."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"create_auto_cdc_flow: {arg} must be a list of column names, got {type(value).__name__}")
+    out = []
+    for v in value:
+        e = column_expr(v)
+        out.append((e if isinstance(e, str) else str(e.__dict__["_jc"].toString())).strip("`"))
+    return out
+
+
+def column_expr(value: Any) -> Any:
+    """A column expression kept as SQL text (strings, Connect Columns) or as a classic Column."""
+    if isinstance(value, str):
+        return value
+    module = type(value).__module__
+    if module.startswith("pyspark.sql.connect"):  # what pyspark's own create_auto_cdc_flow builds
+        return str(value.__dict__["_expr"])
+    if module.startswith("pyspark.sql"):
+        return value
+    raise TypeError(f"expected a SQL expression string or a Column, got {type(value).__name__}")

@@ -1,36 +1,28 @@
-"""Collecting a pipeline's datasets and flows from its source files.
+"""Collecting a pipeline's datasets and flows while its source files load.
 
-``PipelineRegistry`` implements pyspark's ``GraphElementRegistry``: user files run under
-``graph_element_registration_context`` exactly as Apache Spark's ``spark-pipelines`` loads
-them, but on classic Spark. pyspark's decorators return ``None`` and never call the query
-function; the update runner calls it later. While files load, ``pyspark.pipelines`` also
-carries the Databricks additions (``dp.expect*``, SCD2-capable ``dp.create_auto_cdc_flow``)
-and ``import dlt`` resolves to :mod:`lakeloom.pipelines.dlt`.
+``PipelineRegistry`` implements pyspark's ``GraphElementRegistry`` (files are run by
+:func:`lakeloom.pipelines.loader.load_graph`). pyspark's decorators return ``None`` and never
+call the query function; the update runner calls it later.
 """
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import inspect
-import json
-import sys
-import threading
-import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any
 
-from pyspark.pipelines.graph_element_registry import GraphElementRegistry, graph_element_registration_context
+from pyspark.pipelines.graph_element_registry import GraphElementRegistry
 from pyspark.pipelines.output import MaterializedView, Sink, StreamingTable, TemporaryView
 
 from lakeloom.pipelines.expectations import Expectation
-from lakeloom.pipelines.model import CdcSpec, Dataset, FlowDef, PipelineDefinitionError, location_of
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
-    from lakeloom.pipelines.spec import LoadedPipeline
-
-_LOAD_LOCK = threading.RLock()
+from lakeloom.pipelines.model import (
+    CdcSpec,
+    Dataset,
+    FlowDef,
+    PipelineDefinitionError,
+    column_expr,
+    column_names,
+    location_of,
+)
 _EXPECT_ATTR = "__lakeloom_expectations__"
 
 
@@ -77,8 +69,6 @@ class PipelineRegistry(GraphElementRegistry):
 
     def register_auto_cdc_flow(self, flow: Any) -> None:
         """pyspark's own ``AutoCdcFlow`` (SCD type 1, Connect columns turned into SQL text)."""
-        from lakeloom.pipelines.api import column_expr, column_names
-
         cdc = CdcSpec(flow.source, column_names(flow.keys, "keys") or [], column_expr(flow.sequence_by),
                       column_expr(flow.apply_as_deletes) if flow.apply_as_deletes is not None else None,
                       column_names(flow.column_list, "column_list"),
@@ -159,86 +149,3 @@ class PipelineRegistry(GraphElementRegistry):
                 problems.append(f"{ds.location or self.label}: {ds.label} has no flow")
         if problems:
             raise PipelineDefinitionError("\n".join(problems))
-
-
-@contextlib.contextmanager
-def _extras_installed() -> Iterator[None]:
-    """``dp.expect*`` and the extended ``dp.create_auto_cdc_flow``, and ``import dlt``."""
-    import pyspark.pipelines as dp
-
-    from lakeloom.pipelines import dlt
-    from lakeloom.pipelines.api import EXTRAS
-
-    saved = {k: getattr(dp, k) for k in EXTRAS if hasattr(dp, k)}
-    saved_dlt = sys.modules.get("dlt")
-    for k, v in EXTRAS.items():
-        setattr(dp, k, v)
-    sys.modules["dlt"] = dlt
-    try:
-        yield
-    finally:
-        for k in EXTRAS:
-            if k in saved:
-                setattr(dp, k, saved[k])
-            else:
-                delattr(dp, k)
-        if saved_dlt is None:
-            sys.modules.pop("dlt", None)
-        else:
-            sys.modules["dlt"] = saved_dlt
-
-
-def load_graph(loaded: LoadedPipeline, session: SparkSession) -> PipelineRegistry:
-    """Run every library file of ``loaded`` under a fresh registry and return it.
-
-    ``session`` is the update's session: files see it as the global ``spark`` and as the
-    active session. Raises PipelineDefinitionError naming the file on any problem.
-    """
-    files = loaded.library_files()
-    reg = PipelineRegistry(loaded.label)
-    with _LOAD_LOCK, graph_element_registration_context(reg), _extras_installed():
-        for path in files:
-            if path.suffix == ".sql":
-                reg.register_sql(path.read_text(), path)
-            else:
-                _exec_python(loaded.spec.name, path, session)
-    reg.validate()
-    return reg
-
-
-def _exec_python(pipeline: str, path: Path, session: SparkSession) -> None:
-    code = _notebook_code(path) if path.suffix == ".ipynb" else path.read_text()
-    mod_name = f"_lakeloom_pipeline_{pipeline}_{path.stem}".replace("-", "_").replace(".", "_")
-    module_spec = importlib.util.spec_from_loader(mod_name, loader=None, origin=str(path))
-    assert module_spec is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module.__file__ = str(path)
-    module.__dict__["spark"] = session
-    sys.modules[mod_name] = module
-    sys.path.insert(0, str(path.parent))
-    try:
-        exec(compile(code, str(path), "exec"), module.__dict__)  # noqa: S102 - running the user's pipeline file
-    except PipelineDefinitionError:
-        raise
-    except Exception as e:
-        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == str(path)]
-        where = f"{path}:{frames[-1].lineno}" if frames else str(path)
-        raise PipelineDefinitionError(f"{where}: loading the pipeline source failed: "
-                                      f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-                                      ) from e
-    finally:
-        sys.path.remove(str(path.parent))
-        sys.modules.pop(mod_name, None)
-
-
-def _notebook_code(path: Path) -> str:
-    nb = json.loads(path.read_text())
-    cells = []
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        src = "".join(cell.get("source", []))
-        if src.lstrip().startswith("%"):
-            continue  # magics (%pip, %sql, %md) have no meaning in a pipeline source file
-        cells.append(src)
-    return "\n\n".join(cells)

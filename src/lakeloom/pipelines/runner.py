@@ -264,7 +264,7 @@ class _Update:
             self.full = {n.lower() for n in self.options.full_refresh_selection}
 
     def run(self, session: SparkSession) -> UpdateResult:
-        from lakeloom.pipelines.registry import load_graph
+        from lakeloom.pipelines.loader import load_graph
 
         self.events.emit("create_update", f"Update {self.result.update_id} started.",
                          details={"create_update": {"full_refresh": self.options.full_refresh,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from lakeloom.pipelines.expectations import Expectation, parse_sql_constraint
 from lakeloom.pipelines.model import CdcSpec, Dataset, FlowDef, PipelineDefinitionError
-from lakeloom.pipelines.sqltext import balanced, split_statements, split_top_level, string_value
+from lakeloom.runtime.sqltext import balanced, split_statements, split_top_level, string_value
 
 if TYPE_CHECKING:
     from lakeloom.pipelines.registry import PipelineRegistry

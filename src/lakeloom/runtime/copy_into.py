@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lakeloom.runtime.sqltext import balanced, split_top_level, string_value
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -53,15 +55,11 @@ def is_copy_into(sql: str) -> bool:
 
 
 def _unquote(literal: str) -> str:
-    from lakeloom.pipelines.sqltext import string_value
-
     return string_value(literal.strip())
 
 
 def _options(text: str) -> tuple[dict[str, str], str]:
     """``('k' = 'v', ...)`` at the start of ``text``: the options and the text after them."""
-    from lakeloom.pipelines.sqltext import balanced, split_top_level
-
     inner, rest = balanced(text, "COPY INTO options")
     out: dict[str, str] = {}
     for item in split_top_level(inner):

@@ -14,10 +14,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lakeloom.catalog import catalog_spark_conf, install_python_shims, merge_conf, path_mapping_conf
-from lakeloom.runtime.dbutils.display import install_dataframe_display
+from lakeloom.catalog import catalog_names, catalog_spark_conf, merge_conf, path_mapping_conf
+from lakeloom.catalog.build import build_catalog_jar, build_fs_jar
+from lakeloom.runtime import spark_patches
 from lakeloom.runtime.delta_jars import ensure_delta_jars
 from lakeloom.runtime.imports import make_environment_task_aware
 
@@ -81,6 +83,22 @@ def spark_conf(
     return merge_conf(defaults, catalog_spark_conf(workspace), plugin_conf or {}, workspace.spark_conf)
 
 
+def prepare(workspace: Workspace) -> list[Path]:
+    """The ``lakeloom setup`` step: fetch the Delta jars, build the catalog jar, create the
+    store and warehouse folders. Idempotent and cheap when everything is already there.
+
+    Returns the jars a Spark session needs (Delta jars, the catalog jar, then the path-mapping
+    file systems' jar).
+    """
+    catalog_names(workspace)
+    jars = ensure_delta_jars()
+    jars.append(build_catalog_jar())
+    jars.append(build_fs_jar())
+    workspace.catalog_dir.mkdir(parents=True, exist_ok=True)
+    workspace.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    return jars
+
+
 def spark_submit_conf(workspace: Workspace, plugin_conf: dict[str, str] | None = None) -> dict[str, str]:
     """The settings to pass to ``spark-submit --conf`` so a cluster session matches a local one.
 
@@ -137,9 +155,7 @@ class SparkSessionProvider:
         with self._lock:
             if self._spark is None:
                 self._spark = self._reuse_active() or self._create()
-                install_python_shims()
-                install_dataframe_display()
-                _install_databricks_sql_and_readers()
+                spark_patches.install()
                 make_environment_task_aware(self._spark.sparkContext)
             return self._spark
 
@@ -189,14 +205,6 @@ class SparkSessionProvider:
             self._spark, self._owned = None, False
         if spark is not None and owned:
             spark.stop()
-
-
-def _install_databricks_sql_and_readers() -> None:
-    """lakeloom's reader and ``SparkSession.sql`` hooks in every task, not only in pipelines:
-    Auto Loader (``readStream.format("cloudFiles")``), ``read_files(...)`` and ``COPY INTO``."""
-    from lakeloom.pipelines.graph import install_read_hooks
-
-    install_read_hooks()
 
 
 def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description: str = "") -> None:

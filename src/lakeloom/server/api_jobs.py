@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lakeloom.server.app import ServerContext
 from lakeloom.server.auth import (LEVELS, Principal, authenticate, check_run_as, job_level, owner_of, require,
                                   require_entitlement)
+from lakeloom.server.context import ServerContext
 from lakeloom.server.errors import invalid, invalid_state
 from lakeloom.server.limits import check_job_settings, check_run_parameters, page_tasks
 from lakeloom.spec.models import Job

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from lakeloom.server.api_jobs import _Open, ctx_of, validated_job
-from lakeloom.server.app import ServerContext
 from lakeloom.server.auth import LEVELS, Principal, authenticate, job_level, require, require_entitlement
+from lakeloom.server.context import ServerContext
 from lakeloom.server.errors import invalid, invalid_state, not_found
 from lakeloom.spec.models import Job
 from lakeloom.store.run_shape import run_shape, task_output

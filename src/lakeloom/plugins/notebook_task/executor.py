@@ -23,7 +23,8 @@ from lakeloom.plugins.notebook_task.parser import Cell, Notebook, parse_notebook
 from lakeloom.plugins.notebook_task.shell import NotebookShell, python_source
 from lakeloom.runtime.dbutils import namespace_globals
 from lakeloom.runtime.dbutils.display import DISPLAY_SINK_KEY, MimeBundle
-from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY, RESTART_PYTHON_KEY, NotebookExit
+from lakeloom.runtime.dbutils.notebook import RESTART_PYTHON_KEY, NotebookExit
+from lakeloom.runtime.dbutils.notebook_context import NOTEBOOK_STACK_KEY
 
 if TYPE_CHECKING:
     from lakeloom.plugin_api import TaskContext

@@ -8,17 +8,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lakeloom.plugin_api import StashKey, TaskContext, current_context
-from lakeloom.runtime.dbutils.notebook_context import EntryPoint, NotebookContext, current_notebook_context
+from lakeloom.runtime.dbutils.notebook_context import (
+    NOTEBOOK_STACK_KEY,
+    NOTEBOOK_SUFFIXES,
+    EntryPoint,
+    NotebookContext,
+    current_notebook_context,
+)
 
 _log = logging.getLogger("lakeloom.dbutils")
 
-#: ``ctx.stash`` key: stack of notebook files being executed (``%run`` pushes).
-NOTEBOOK_STACK_KEY = StashKey[list[str]]()
 #: ``ctx.stash`` key: run ids of child runs started by this attempt.
 CHILD_RUNS_KEY = StashKey[list[int]]()
 #: ``ctx.stash`` key: value passed to ``exit`` outside a notebook (scripts, wheels).
 EXIT_VALUE_KEY = StashKey[str]()
-NOTEBOOK_SUFFIXES = (".py", ".ipynb", ".sql")
 #: The running notebook's ``%restart_python`` (for ``dbutils.library.restartPython``).
 RESTART_PYTHON_KEY = StashKey[Callable[[], None]]()
 

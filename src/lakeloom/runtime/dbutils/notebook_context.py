@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from lakeloom.plugin_api import current_context
+from lakeloom.plugin_api import StashKey, current_context
 
 if TYPE_CHECKING:
     from lakeloom.plugin_api import TaskContext
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 _log = logging.getLogger("lakeloom.dbutils")
 
 T = TypeVar("T")
+
+#: ``ctx.stash`` key: stack of notebook files being executed (``%run`` pushes).
+NOTEBOOK_STACK_KEY = StashKey[list[str]]()
+NOTEBOOK_SUFFIXES = (".py", ".ipynb", ".sql")
 
 #: ``clusterId`` tag: lakeloom runs every task on the local Spark session.
 CLUSTER_ID = "lakeloom-local"
@@ -185,9 +189,6 @@ class ScalaMap:
 def _notebook_path(ctx: TaskContext) -> str | None:
     """The outermost executing notebook (a ``%run`` notebook reports the one that ran it,
     as on Databricks), without its extension; None outside a notebook."""
-    # notebook.py imports this module
-    from lakeloom.runtime.dbutils.notebook import NOTEBOOK_STACK_KEY, NOTEBOOK_SUFFIXES
-
     stack = ctx.stash.get(NOTEBOOK_STACK_KEY, None) or []
     if not stack:
         return None

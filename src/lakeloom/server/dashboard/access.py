@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Request
 
-from lakeloom.server.app import ServerContext
+from lakeloom.server.context import ServerContext
 from lakeloom.server.auth import LEVELS, Principal, job_level
 from lakeloom.server.errors import denied, not_found
 from lakeloom.spec.models import Job

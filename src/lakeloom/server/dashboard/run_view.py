@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lakeloom.server.app import ServerContext
+from lakeloom.server.context import ServerContext
 from lakeloom.server.dashboard.access import JobAccess
 from lakeloom.server.dashboard.graphs import layout_dag, layout_gantt
 from lakeloom.server.dashboard.outputs import (

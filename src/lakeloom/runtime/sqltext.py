@@ -1,5 +1,7 @@
-"""Small SQL text helpers: statement splitting, balanced parentheses, and the pipeline-only
-query syntax (``STREAM(x)``, ``read_files(...)``, ``LIVE.x``) rewritten to temporary views."""
+"""Small SQL text helpers: statement splitting, balanced parentheses, string literals, and
+Databricks' ``read_files(...)`` table function rewritten to temporary views (Spark has no such
+function). Pure text; no pyspark. Pipelines add their own syntax (``STREAM(x)``, ``LIVE.x``) on
+top, in :mod:`lakeloom.pipelines.graph`."""
 from __future__ import annotations
 
 import re
@@ -111,38 +113,15 @@ class Rewritten:
     """A query with pipeline-only syntax replaced by temporary view names."""
 
     sql: str
-    #: view name -> ("stream", table name) | ("files", (streaming, path, options))
+    #: view name -> ("files", (streaming, path, options)); pipelines add ("stream", table name)
     views: dict[str, tuple[str, Any]] = field(default_factory=dict)
 
 
 _READ_FILES = re.compile(r"\b(?P<stream>STREAM\s*\(?\s*)?read_files\s*(?=\()", re.IGNORECASE)
-_STREAM = re.compile(r"\bSTREAM\s*(?:\(\s*(?P<a>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))*)\s*\)|\s(?!(?:FROM|WHERE|AS|JOIN|ON|GROUP|ORDER|LIMIT|UNION|SELECT)\b)(?P<b>(?:`[^`]+`|\w+)"
-                     r"(?:\.(?:`[^`]+`|\w+))*))", re.IGNORECASE)
-_LIVE = re.compile(r"\bLIVE\s*\.\s*", re.IGNORECASE)
-
-
-def rewrite_query(sql: str, prefix: str = "__ll_src") -> Rewritten:
-    """Replace ``[STREAM] read_files(...)``, ``STREAM(x)`` / ``STREAM x`` and ``LIVE.`` with
-    temporary view names; the caller creates the views. Text inside quotes is untouched."""
-    out = Rewritten(sql)
-    if not re.search(r"\b(STREAM|read_files|LIVE)\b", sql, re.IGNORECASE):
-        return out
-    text = _replace_read_files(sql, prefix, out)
-    text = _LIVE.sub("", text)
-
-    def stream(m: re.Match[str]) -> str:
-        name = f"{prefix}_{len(out.views)}"
-        out.views[name] = ("stream", (m.group("a") or m.group("b")).strip())
-        return name if m.group("a") else " " + name
-
-    out.sql = _STREAM.sub(stream, text)
-    return out
-
-
 def rewrite_read_files(sql: str, prefix: str) -> Rewritten:
-    """Only the ``[STREAM] read_files(...)`` part of :func:`rewrite_query`, for SQL run outside
-    a pipeline (where ``STREAM x`` and ``LIVE.`` mean nothing special). Calls inside quotes or
-    comments are text."""
+    """Replace each ``[STREAM] read_files(...)`` call with a temporary view name; the caller
+    creates the views (``views[name] = ("files", (streaming, path, options))``). Calls inside
+    quotes or comments are text."""
     out = Rewritten(sql)
     if _READ_FILES.search(sql):
         out.sql = _replace_read_files(sql, prefix, out)

@@ -9,14 +9,14 @@ JSON and CSV columns are inferred as strings unless ``cloudFiles.inferColumnType
 ``_rescued_data``. Directories are listed recursively. The file source keeps its own
 checkpointed list of processed files, which is what makes the next update incremental.
 
-Outside pipelines (notebooks, scripts) the same reader is installed with the run's Spark
-session, so ``readStream.format("cloudFiles")`` + ``trigger(availableNow=True)`` jobs run as
-written; the schema is kept under ``cloudFiles.schemaLocation`` there too.
+Outside pipelines (notebooks, scripts) the same reader serves every task
+(:mod:`lakeloom.runtime.spark_patches` installs it with the run's Spark session), so
+``readStream.format("cloudFiles")`` + ``trigger(availableNow=True)`` jobs run as written; the
+schema is kept under ``cloudFiles.schemaLocation`` there too.
 """
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +24,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
+    from lakeloom.runtime.spark_patches import ReadRouter
+
 RESCUED = "_rescued_data"
-_STATE = "_ll_cloudfiles"
-_lock = threading.Lock()
-_installed = False
 _MAPPED = {"maxfilespertrigger": "maxFilesPerTrigger", "maxbytespertrigger": "maxBytesPerTrigger",
            "maxfileage": "maxFileAge", "partitioncolumns": None, "usenotifications": None,
            "includeexistingfiles": None, "validateoptions": None, "backfillinterval": None,
@@ -39,12 +38,13 @@ class AutoLoaderError(ValueError):
 
 
 def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
-                      schema: StructType | str | None = None) -> DataFrame:
-    """The streaming DataFrame for ``readStream.format("cloudFiles").options(...).load(path)``."""
-    from lakeloom.pipelines.graph import _originals, current_update
+                      schema: StructType | str | None = None, router: ReadRouter | None = None) -> DataFrame:
+    """The streaming DataFrame for ``readStream.format("cloudFiles").options(...).load(path)``.
 
-    graph = current_update()
-    local = graph.local_path if graph is not None else _local_outside_pipeline
+    Inside a pipeline update (``router``: the update's read router) paths map the pipeline's
+    way and the schema defaults to the pipeline's storage.
+    """
+    local = router.local_path if router is not None else _local_outside_pipeline
     path = local(path)
     cf = {k.split(".", 1)[1]: str(v) for k, v in options.items() if k.lower().startswith("cloudfiles.")}
     plain = {k: str(v) for k, v in options.items() if not k.lower().startswith("cloudfiles.")}
@@ -54,8 +54,8 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
     location = cf.pop("schemaLocation", None)
     if location:
         location = local(location)
-    elif graph is not None and graph.mode == "run":
-        location = str(graph.storage / "autoloader" / (graph.current_flow or "default"))
+    elif router is not None:
+        location = router.autoloader_schema_location()
     infer_types = cf.pop("inferColumnTypes", "false").lower() == "true"
     hints = cf.pop("schemaHints", None)
     plain.setdefault("recursiveFileLookup", "true")
@@ -66,16 +66,15 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
             plain[_MAPPED[key.lower()]] = value
     if schema is None:
         schema = _stored_schema(location) or _infer(spark, fmt, path, plain, infer_types, hints)
-        if location and (graph is None or graph.mode == "run"):  # a dry run writes nothing
+        if location and (router is None or not router.dry_run):  # a dry run writes nothing
             _store_schema(location, schema)
     if fmt.lower() in ("json", "csv") and RESCUED in _field_names(spark, schema):
         plain.setdefault("columnNameOfCorruptRecord", RESCUED)
-    reader = spark.readStream
-    reader = _originals.get("format", type(reader).format)(reader, fmt)
-    reader = reader.schema(schema)
+    # Not "cloudFiles": the patched reader methods pass straight through to Spark's own.
+    reader = spark.readStream.format(fmt).schema(schema)
     for k, v in plain.items():
-        reader = _originals.get("option", type(reader).option)(reader, k, v)
-    return _originals.get("load", type(reader).load)(reader, path)
+        reader = reader.option(k, v)
+    return reader.load(path)
 
 
 def _local_outside_pipeline(path: str) -> str:
@@ -162,10 +161,9 @@ def _store_schema(location: str, schema: StructType | str) -> None:
     f.write_text(json.dumps(schema.jsonValue()))
 
 
-def files_dataframe(spark: SparkSession, streaming: bool, path: str, options: dict[str, str]) -> DataFrame:
+def files_dataframe(spark: SparkSession, streaming: bool, path: str, options: dict[str, str],
+                    router: ReadRouter | None = None) -> DataFrame:
     """``read_files(path, format => ..., ...)`` (batch) or ``STREAM read_files(...)`` (Auto Loader)."""
-    from lakeloom.pipelines.graph import current_update
-
     opts = dict(options)
     fmt = opts.pop("format", None)
     schema = opts.pop("schema", None)
@@ -179,9 +177,8 @@ def files_dataframe(spark: SparkSession, streaming: bool, path: str, options: di
         for k in ("schemaHints", "schemaLocation", "maxFilesPerTrigger", "maxBytesPerTrigger"):
             if k in opts:
                 cf[f"cloudFiles.{k}"] = opts.pop(k)
-        return cloudfiles_stream(spark, path, {**cf, **opts}, schema)
-    graph = current_update()
-    local = graph.local_path(path) if graph is not None else path
+        return cloudfiles_stream(spark, path, {**cf, **opts}, schema, router)
+    local = router.local_path(path) if router is not None else path
     opts.pop("inferColumnTypes", None)
     if fmt == "csv":
         opts.setdefault("inferSchema", "true")
@@ -189,66 +186,3 @@ def files_dataframe(spark: SparkSession, streaming: bool, path: str, options: di
     if schema:
         reader = reader.schema(schema)
     return reader.load(local)
-
-
-def install_cloudfiles() -> None:
-    """Teach ``DataStreamReader`` the ``cloudFiles`` format (idempotent, process-wide)."""
-    global _installed
-    from pyspark.sql.streaming import DataStreamReader
-
-    from lakeloom.pipelines.graph import _originals
-
-    with _lock:
-        if _installed:
-            return
-        _installed = True
-        _originals.update(format=DataStreamReader.format, option=DataStreamReader.option,
-                          options=DataStreamReader.options, schema=DataStreamReader.schema,
-                          load=DataStreamReader.load)
-
-        def state(self: Any) -> dict[str, Any] | None:
-            return self.__dict__.get(_STATE)
-
-        def format(self: Any, source: str) -> Any:  # noqa: A001 - pyspark's name
-            if str(source).lower() == "cloudfiles":
-                self.__dict__[_STATE] = {"options": {}, "schema": None}
-                return self
-            return _originals["format"](self, source)
-
-        def option(self: Any, key: str, value: Any) -> Any:
-            st = state(self)
-            if st is None:
-                return _originals["option"](self, key, value)
-            st["options"][key] = "true" if value is True else "false" if value is False else str(value)
-            return self
-
-        def options(self: Any, **opts: Any) -> Any:
-            for k, v in opts.items():
-                option(self, k, v)
-            return self
-
-        def schema(self: Any, schema: Any) -> Any:
-            st = state(self)
-            if st is None:
-                return _originals["schema"](self, schema)
-            st["schema"] = schema
-            return self
-
-        def load(self: Any, path: str | None = None, format: str | None = None,  # noqa: A002
-                 schema: Any = None, **opts: Any) -> Any:
-            if format is not None:
-                self.format(format)
-            st = state(self)
-            if st is None:
-                return _originals["load"](self, path, None, schema, **opts)
-            if schema is not None:
-                st["schema"] = schema
-            options(self, **opts)
-            if not path:
-                raise AutoLoaderError("Auto Loader (cloudFiles) needs a path: .load(path)")
-            return cloudfiles_stream(self._spark, path, st["options"], st["schema"])
-
-        for name, fn in (("format", format), ("option", option), ("options", options), ("schema", schema),
-                         ("load", load)):
-            fn.__doc__ = _originals[name].__doc__
-            setattr(DataStreamReader, name, fn)

@@ -1,0 +1,81 @@
+"""What every route of ``lakeloom serve`` works with: :class:`ServerContext`."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lakeloom.server.errors import not_found
+from lakeloom.spec.permissions import granted_entitlements
+
+if TYPE_CHECKING:
+    from lakeloom.engine.api import Engine
+    from lakeloom.engine.executor import RunExecutor
+    from lakeloom.spec.models import Job
+    from lakeloom.store.store import RunStore
+
+
+@dataclass
+class ServerContext:
+    """What the routes use: the engine (workspace, plugins, store) and the run executor."""
+
+    engine: Engine
+    executor: RunExecutor
+    groups: dict[str, set[str]] = field(default_factory=dict)
+    #: Workspace entitlements: {"jobs.create" | "runs.submit": groups and principals granted}.
+    entitlements: dict[str, frozenset[str]] = field(default_factory=lambda: granted_entitlements({}))
+    _token_seen: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def for_engine(cls, engine: Engine, executor: RunExecutor) -> ServerContext:
+        groups = engine.workspace.server.get("groups") or {}
+        return cls(engine, executor, {str(g): set(m or []) for g, m in groups.items()},
+                   granted_entitlements(engine.workspace.server))
+
+    @property
+    def store(self) -> RunStore:
+        return self.engine.store
+
+    @property
+    def base_url(self) -> str:
+        return self.engine.workspace.public_url
+
+    def note_token_use(self, token_id: str) -> None:
+        """Record a token's last use, at most once a minute per token."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._token_seen.get(token_id, -1e9) < 60:
+                return
+            self._token_seen[token_id] = now
+        self.store.touch_token(token_id)
+
+    def job_row(self, job_id: Any) -> dict[str, Any]:
+        """The stored job row, or 404 (also for an id that is not a number)."""
+        try:
+            jid = int(job_id)
+        except (TypeError, ValueError):
+            raise not_found(f"Job {job_id} does not exist.") from None
+        row = self.store.get_job(jid)
+        if row is None:
+            raise not_found(f"Job {jid} does not exist.")
+        return row
+
+    def job(self, job_id: Any) -> tuple[dict[str, Any], Job]:
+        """The stored job row and model, or 404."""
+        from lakeloom.spec.models import Job
+
+        row = self.job_row(job_id)
+        return row, Job.model_validate(json.loads(row["settings_json"]))
+
+    def run_row(self, run_id: Any) -> dict[str, Any]:
+        try:
+            rid = int(run_id)
+        except (TypeError, ValueError):
+            raise not_found(f"Run {run_id} does not exist.") from None
+        row = self.store.get_run(rid)
+        if row is None:
+            raise not_found(f"Run {rid} does not exist.")
+        return row
