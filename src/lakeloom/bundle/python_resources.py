@@ -72,7 +72,10 @@ def _diagnostics(path: Path, root: Path, source: str) -> list[SpecError]:
         d = json.loads(line)
         loc = d.get("location") or {}
         file = str(root / loc["file"]) if loc.get("file") else source
-        message = d.get("summary", "") + (f": {d['detail']}" if d.get("detail") else "")
+        detail = str(d.get("detail") or "").strip()
+        if "Traceback (most recent call last)" in detail:  # the exception itself, not the stack
+            detail = detail.splitlines()[-1]
+        message = d.get("summary", "") + (f": {detail}" if detail else "")
         out.append(SpecError(file, loc.get("line"), message, field=d.get("path"),
                              severity="warning" if d.get("severity") == "warning" else "error"))
     return out
