@@ -10,6 +10,7 @@ from lakeloom.engine import states as st
 from lakeloom.plugin_api import TaskCancelled, TaskContext, TaskFailed, TaskOutput, TaskValues
 from lakeloom.plugin_api.context import activate, redact_value
 from lakeloom.runtime import logcapture
+from lakeloom.runtime.cloud_hints import with_cloud_hint
 from lakeloom.runtime.environments import task_environment
 from lakeloom.runtime.references import resolve_deep
 from lakeloom.spec.models import Task
@@ -116,7 +117,7 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
             cancelled = plan.cancel_event.is_set() or isinstance(e, TaskCancelled)
             result.result_state = st.CANCELED if cancelled else st.FAILED
             result.error_type = type(e).__name__
-            text = f"{type(e).__name__}: {e}"
+            text = with_cloud_hint(f"{type(e).__name__}: {e}")
             result.message = ctx.redact(text) if ctx else text
             trace = traceback.format_exc()
             result.trace = ctx.redact(trace) if ctx else trace

@@ -1,0 +1,20 @@
+"""Task errors caused by a Databricks-only piece say which piece it is."""
+from __future__ import annotations
+
+from lakeloom.runtime.cloud_hints import with_cloud_hint
+
+
+def test_sample_catalog_and_datasets_are_named_as_cloud_only() -> None:
+    spark_error = ("AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] The table or view `samples`.`nyctaxi`.`trips` "
+                   "cannot be found.")
+    hinted = with_cloud_hint(spark_error)
+    assert hinted.startswith(spark_error)
+    assert "(cloud-only: `samples` is Databricks' sample-data catalog" in hinted
+    assert "cloud-only: /databricks-datasets" in with_cloud_hint(
+        "Path does not exist: dbfs:/databricks-datasets/nyctaxi/tripdata")
+    assert "model serving" in with_cloud_hint("[UNRESOLVED_ROUTINE] Cannot resolve routine `ai_query`")
+
+
+def test_other_errors_are_left_alone() -> None:
+    for text in ("ValueError: bad input", "[TABLE_OR_VIEW_NOT_FOUND] `main`.`samples_copy`.`trips`"):
+        assert with_cloud_hint(text) == text
