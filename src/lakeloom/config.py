@@ -78,6 +78,11 @@ class Workspace:
         return self.state_dir / "checkpoints"
 
     @property
+    def mlflow_dir(self) -> Path:
+        """The workspace's MLflow tracking and registry store (``mlflow.db`` and ``artifacts/``)."""
+        return Path(self.settings.get("mlflow", {}).get("dir") or self.state_dir / "mlflow")
+
+    @property
     def dbfs_root(self) -> Path:
         return Path(self.settings.get("dbfs", {}).get("root") or self.state_dir / "dbfs")
 

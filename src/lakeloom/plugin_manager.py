@@ -30,6 +30,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "lakeloom.plugins.sql_task",
     "lakeloom.plugins.pipeline_task",
     "lakeloom.plugins.quality",
+    "lakeloom.plugins.ml",
     "lakeloom.plugins.triggers.schedule",
     "lakeloom.plugins.triggers.file_arrival",
     "lakeloom.plugins.triggers.table_update",

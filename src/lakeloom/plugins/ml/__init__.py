@@ -1,0 +1,62 @@
+"""Built-in plugin: ML training, batch scoring and model serving on MLflow (extra ``ml``).
+
+* ``ml_training_task`` (``training``): run code inside an MLflow run, register the model
+  under Unity Catalog rules, move an alias when a metric improves.
+* ``model_inference_task`` (``inference``): score a table with ``mlflow.pyfunc.spark_udf``.
+* Model Serving endpoints in ``lakeloom serve`` (``serving``).
+* The workspace store under ``.lakeloom/mlflow/`` (``store``), which every task sees through
+  ``MLFLOW_TRACKING_URI``, and MLflow entry points that send ``databricks`` /
+  ``databricks-uc`` URIs to it (``stores``).
+
+mlflow is imported only when an ML task runs or an endpoint is served.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lakeloom.hookspecs import hookimpl
+from lakeloom.plugins.ml.settings import MlTrainingTask, ModelInferenceTask, validate_training
+from lakeloom.spec.tasktype import TaskOutput, TaskType
+
+if TYPE_CHECKING:
+    from lakeloom.runtime.context import TaskContext
+    from lakeloom.spec.models import Job
+
+
+def _mlflow_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mlflow") is not None
+
+
+def _train(ctx: TaskContext, settings: MlTrainingTask) -> TaskOutput:
+    from lakeloom.plugins.ml.training import run_training
+
+    return run_training(ctx, settings)
+
+
+def _score(ctx: TaskContext, settings: ModelInferenceTask) -> TaskOutput:
+    from lakeloom.plugins.ml.inference import run_inference
+
+    return run_inference(ctx, settings)
+
+
+@hookimpl
+def lakeloom_task_types() -> list[TaskType]:
+    """``ml_training_task`` and ``model_inference_task``."""
+    return [
+        TaskType("ml_training_task", MlTrainingTask, _train, validate=validate_training,
+                 description="train with MLflow tracking, register and promote the model"),
+        TaskType("model_inference_task", ModelInferenceTask, _score, needs_spark=True,
+                 description="score a table with a registered model (mlflow.pyfunc.spark_udf)"),
+    ]
+
+
+@hookimpl
+def lakeloom_before_run(run: dict[str, Any], job: Job, engine: Any) -> None:
+    """Point ``MLFLOW_TRACKING_URI`` at the workspace store for every task of the run, when
+    MLflow is installed (laying out the folder only: mlflow is not imported here)."""
+    if _mlflow_installed():
+        from lakeloom.plugins.ml.store import activate
+
+        activate(engine.workspace, create=False)
