@@ -137,6 +137,21 @@ def lakeloom_on_task_error(ctx: TaskContext, error: BaseException) -> None:
     """
 
 
+# --- serve ------------------------------------------------------------------
+
+@hookspec
+def lakeloom_server_app(app: Any, server: Any) -> None:
+    """Add routes to the ``lakeloom serve`` application (e.g. Model Serving endpoints).
+
+    Called once per app, on the thread that builds it (``lakeloom.server.app.create_app``),
+    after the Jobs API and the dashboard are mounted. ``app`` is the FastAPI application;
+    ``server`` its ``ServerContext`` (``server.engine.workspace``, ``server.store``). Routes
+    authenticate with ``lakeloom.server.auth.authenticate`` as the Jobs API does. There is no
+    shutdown counterpart: start background work lazily or on daemon threads. Returns nothing;
+    an exception stops the server from starting. Not firstresult.
+    """
+
+
 # --- governance -------------------------------------------------------------
 
 @hookspec(firstresult=True)

@@ -49,6 +49,7 @@ def create_app(ctx: ServerContext, *, on_startup: list[Callable[[], None]] | Non
     from lakeloom.server.dashboard import install_dashboard
 
     install_dashboard(app)
+    ctx.engine.pm.hook.lakeloom_server_app(app=app, server=ctx)
 
     @app.get("/.well-known/databricks-config", include_in_schema=False)
     def host_metadata() -> dict[str, Any]:

@@ -93,7 +93,8 @@ def test_the_mlflow_run_is_tagged_and_stored_in_the_workspace(lifecycle) -> None
 
 def test_scoring_runs_only_after_a_promotion_and_records_the_version(lifecycle, spark) -> None:  # noqa: ANN001
     ws, runs = lifecycle
-    assert [rows["score"]["result_state"] for rows in runs] == ["SUCCESS", "SUCCESS", "EXCLUDED"]
+    states = [rows["score"]["result_state"] for rows in runs]
+    assert states == ["SUCCESS", "SUCCESS", "EXCLUDED"], [r["score"]["state_message"] for r in runs]
     out = ml_output(runs[1]["score"])
     assert out["model_uri"] == f"models:/{MODEL}/2" and out["model_version"] == 2
     assert task_values(ws.engine, runs[1]["score"])["model_version"] == 2

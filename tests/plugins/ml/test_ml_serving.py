@@ -53,11 +53,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
                                   "pinned": {"model": f"models:/{MODEL}/1"}}}}))
     (root / "ml_train_code.py").write_text(TRAIN_MODULE)
     uri = prepare(load_workspace(root))
-    saved = mlflow.get_tracking_uri()
     try:
         assert _register(uri, +1) == 1 and _register(uri, -1) == 2
     finally:
-        mlflow.set_tracking_uri(saved)
+        mlflow.set_tracking_uri(None)  # leave MLflow's process-wide URI as the tests found it
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.set_registered_model_alias(MODEL, "champion", "1")
     srv = LiveServer(root, scheduler=False)
@@ -107,3 +106,43 @@ def test_read_endpoints_and_errors(served) -> None:  # noqa: ANN001
     assert bad.status_code == 400 and bad.json()["error_code"] == "BAD_REQUEST"
     with pytest.raises(Unauthenticated):
         WorkspaceClient(host=srv.url, token="wrong", auth_type="pat").serving_endpoints.get("churn")
+
+
+def test_hook_lakeloom_server_app(tmp_path: Path) -> None:
+    """A plugin adds a route to the serve app; lakeloom's own ML plugin serves endpoints this way."""
+    import httpx
+    import uvicorn
+
+    from lakeloom import hookimpl
+    from lakeloom.config import load_workspace
+    from lakeloom.engine.api import Engine
+    from lakeloom.engine.executor import RunExecutor
+    from lakeloom.plugin_manager import build_plugin_manager
+    from lakeloom.server.app import ServerContext, create_app
+    from serving import free_port
+
+    class Hello:
+        @hookimpl
+        def lakeloom_server_app(self, app: Any, server: Any) -> None:
+            @app.get("/hello")
+            def hello() -> dict[str, str]:
+                return {"workspace": str(server.engine.workspace.root)}
+
+    ws = load_workspace(tmp_path)
+    engine = Engine.open(ws, build_plugin_manager(extra_plugins=[Hello()]))
+    app = create_app(ServerContext.for_engine(engine, RunExecutor(engine)))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    import threading
+
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout=20)
+        assert httpx.get(f"http://127.0.0.1:{port}/hello").json() == {"workspace": str(tmp_path.resolve())}
+        listed = httpx.get(f"http://127.0.0.1:{port}/api/2.0/serving-endpoints")
+        assert listed.status_code == 401  # the ML plugin's routes are there too, behind a token
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        engine.store.close()

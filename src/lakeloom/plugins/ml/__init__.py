@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugins.ml.settings import MlTrainingTask, ModelInferenceTask, validate_training
-from lakeloom.spec.tasktype import TaskOutput, TaskType
+from lakeloom.plugin_api import TaskOutput, TaskType
 
 if TYPE_CHECKING:
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import RunView, TaskContext
     from lakeloom.spec.models import Job
 
 
@@ -53,10 +53,19 @@ def lakeloom_task_types() -> list[TaskType]:
 
 
 @hookimpl
-def lakeloom_before_run(run: dict[str, Any], job: Job, engine: Any) -> None:
+def lakeloom_before_run(run: dict[str, Any], job: Job, handle: RunView) -> None:
     """Point ``MLFLOW_TRACKING_URI`` at the workspace store for every task of the run, when
     MLflow is installed (laying out the folder only: mlflow is not imported here)."""
     if _mlflow_installed():
         from lakeloom.plugins.ml.store import activate
 
-        activate(engine.workspace, create=False)
+        activate(handle.workspace, create=False)
+
+
+@hookimpl
+def lakeloom_server_app(app: Any, server: Any) -> None:
+    """Serve the workspace's Model Serving endpoints (when MLflow is installed)."""
+    if _mlflow_installed():
+        from lakeloom.plugins.ml.serving import install_routes
+
+        install_routes(app)

@@ -14,7 +14,7 @@ from lakeloom.plugins.ml import store as ws_store
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 _lock = threading.Lock()
 

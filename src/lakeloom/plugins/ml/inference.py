@@ -12,38 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from lakeloom.plugins.ml import store as ws_store
 from lakeloom.plugins.ml.promotion import MlTaskError
+from lakeloom.plugins.ml.registry import model_location, pin_version
 from lakeloom.plugins.ml.settings import ModelInferenceTask
-from lakeloom.spec.tasktype import TaskOutput
+from lakeloom.plugin_api import TaskOutput
 
 KIND = "model_inference_task"
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from lakeloom.runtime.context import TaskContext
-
-
-def pin_version(model_uri: str, registry_uri: str) -> tuple[str, str | None, int | None]:
-    """``(uri, model name, version)`` with an ``@alias`` or ``latest`` resolved to its version now."""
-    from mlflow import MlflowClient
-
-    if not model_uri.startswith("models:/") or model_uri.startswith("models:/m-"):
-        return model_uri, None, None
-    ref = model_uri.removeprefix("models:/")
-    client = MlflowClient(registry_uri=registry_uri)
-    if "@" in ref:
-        name, alias = ref.split("@", 1)
-        version = int(client.get_model_version_by_alias(name, alias).version)
-    else:
-        name, _, tail = ref.partition("/")
-        if tail.isdigit():
-            version = int(tail)
-        else:
-            versions = client.search_model_versions(f"name = '{name}'")
-            if not versions:
-                raise LookupError(f"registered model {name!r} has no versions")
-            version = max(int(v.version) for v in versions)
-    return f"models:/{name}/{version}", name, version
+    from lakeloom.plugin_api import TaskContext
 
 
 def feature_columns(model_uri: str, df: DataFrame, settings: ModelInferenceTask) -> list[str]:
@@ -98,13 +76,16 @@ def run_inference(ctx: TaskContext, settings: ModelInferenceTask) -> TaskOutput:
     if not spark.catalog.tableExists(settings.input_table):
         raise MlTaskError(ctx, "input_table", f"table {settings.input_table} does not exist", KIND)
     df = spark.table(settings.input_table)
-    columns = feature_columns(pinned, df, settings)
+    columns = feature_columns(model_location(registry, pinned), df, settings)
     missing = [c for c in columns + settings.merge_keys if c not in df.columns]
     if missing:
         raise MlTaskError(ctx, "feature_columns" if settings.feature_columns else "input_table",
                           f"{settings.input_table} has no column(s) {', '.join(missing)} (it has "
                           f"{', '.join(df.columns)})", KIND)
-    metrics = write(spark, score(spark, pinned, df, columns, settings.result_column, settings.result_type),
+    # Scored from the version's own storage, so the process's current MLflow URIs (which
+    # code in another task may have changed) cannot send the workers elsewhere.
+    location = model_location(registry, pinned)
+    metrics = write(spark, score(spark, location, df, columns, settings.result_column, settings.result_type),
                     settings)
     if version is not None:
         ctx.task_values.set("model_version", version)

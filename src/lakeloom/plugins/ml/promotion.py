@@ -8,7 +8,7 @@ from lakeloom.plugins.ml.uc_rules import signature_problem
 
 if TYPE_CHECKING:
     from lakeloom.plugins.ml.settings import MlTrainingTask
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 
 class MlTaskError(Exception):
@@ -21,7 +21,7 @@ class MlTaskError(Exception):
 def job_file(ctx: TaskContext) -> str:
     """The job file the task came from (as `lakeloom validate` names it)."""
     try:
-        row = ctx.services.engine.store.get_job(ctx.job_id) or {}  # type: ignore[attr-defined]
+        row = ctx.run.store.get_job(ctx.job_id) or {}
     except Exception:  # noqa: BLE001 - a name is only for the message
         row = {}
     return str(row.get("source") or ctx.base_dir)

@@ -17,12 +17,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
 from lakeloom.plugins.ml import store as ws_store
 from lakeloom.plugins.ml.endpoints import EndpointSpec, all_endpoints
+from lakeloom.plugins.ml.registry import model_location, pin_version
+from lakeloom.server.auth import Principal, authenticate
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from lakeloom.config import Workspace
 
 log = logging.getLogger("lakeloom.serving")
@@ -49,8 +52,6 @@ class ServedModel:
         return f"{self.spec.entity_name.rsplit('.', 1)[-1]}-{self.version}"
 
     def _target_version(self, registry_uri: str) -> int:
-        from lakeloom.plugins.ml.inference import pin_version
-
         version = pin_version(self.spec.model_uri, registry_uri)[2]
         assert version is not None
         return version
@@ -69,7 +70,7 @@ class ServedModel:
             if version != self.version or self.model is None:
                 import mlflow.pyfunc
 
-                model = mlflow.pyfunc.load_model(f"models:/{self.spec.entity_name}/{version}")
+                model = mlflow.pyfunc.load_model(model_location(uri, f"models:/{self.spec.entity_name}/{version}"))
                 self.model, self.input_schema = model, model.metadata.get_input_schema()
                 self.version, self.error, self.updated_ms = version, None, int(time.time() * 1000)
                 log.info("endpoint %s serves %s version %s", self.spec.name, self.spec.entity_name, version)
@@ -126,11 +127,6 @@ class Endpoints:
 
 def install_routes(app: FastAPI) -> Endpoints:
     """Add the serving routes to ``app`` (``app.state.ctx`` is the server context)."""
-    from fastapi import Depends, Request
-    from fastapi.responses import JSONResponse, Response
-
-    from lakeloom.server.auth import Principal, authenticate
-
     endpoints = Endpoints(app.state.ctx.engine.workspace)
 
     @app.post("/serving-endpoints/{name}/invocations", tags=["serving"])

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from lakeloom.plugins.ml.uc_rules import THREE_LEVEL
 from lakeloom.spec.models import Strict
-from lakeloom.spec.tasktype import SpecIssue
+from lakeloom.plugin_api import SpecIssue
 
 _MODEL_NAME_HELP = "a Unity Catalog name catalog.schema.model"
 
@@ -115,7 +115,3 @@ def validate_training(settings: Any, base_dir: Path) -> list[SpecIssue]:
             return [SpecIssue("notebook_path", str(e))]
     return []
 
-
-def script_path(base_dir: Path, python_file: str) -> Path:
-    """The training script's path (relative to the job file's folder)."""
-    return _file(base_dir, python_file)

@@ -136,7 +136,7 @@ def activate(workspace: Workspace, *, create: bool = True) -> str:
 def current_workspace() -> Workspace:
     """The workspace whose store ``databricks`` URIs mean: the running task's, else the one
     last activated in this process, else the workspace of ``LAKELOOM_WORKSPACE`` / the cwd."""
-    from lakeloom.runtime.context import current_context
+    from lakeloom.plugin_api import current_context
 
     ctx = current_context()
     if ctx is not None:

@@ -99,13 +99,13 @@ class TaskExperimentProvider:
     experiment go to the job's experiment (on Databricks: the notebook's or job's)."""
 
     def in_context(self) -> bool:
-        from lakeloom.runtime.context import current_context
+        from lakeloom.plugin_api import current_context
 
         return current_context() is not None
 
     def get_experiment_id(self) -> str:
         from lakeloom.plugins.ml.experiments import experiment_id_for
-        from lakeloom.runtime.context import require_context
+        from lakeloom.plugin_api.context import require_context
 
         ctx = require_context()
         return experiment_id_for(ctx.workspace, ctx.job_name)
@@ -116,12 +116,12 @@ class TaskRunContext:
     and task (``lakeloom.job_id``, ``lakeloom.job_run_id``, ``lakeloom.task_key``, ...)."""
 
     def in_context(self) -> bool:
-        from lakeloom.runtime.context import current_context
+        from lakeloom.plugin_api import current_context
 
         return current_context() is not None
 
     def tags(self) -> dict[str, str]:
         from lakeloom.plugins.ml.experiments import run_tags
-        from lakeloom.runtime.context import require_context
+        from lakeloom.plugin_api.context import require_context
 
         return run_tags(require_context())

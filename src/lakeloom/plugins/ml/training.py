@@ -9,7 +9,6 @@ the last one it logged.
 """
 from __future__ import annotations
 
-import runpy
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,15 +16,14 @@ from typing import TYPE_CHECKING, Any
 from lakeloom.plugins.ml import store as ws_store
 from lakeloom.plugins.ml.experiments import TAG_RUN_ID, TAG_TASK_KEY, experiment_id_for, run_tags
 from lakeloom.plugins.ml.promotion import MlTaskError, register_and_promote
-from lakeloom.plugins.ml.settings import MlTrainingTask, script_path
-from lakeloom.spec.tasktype import TaskOutput
+from lakeloom.plugins.ml.settings import MlTrainingTask
+from lakeloom.plugin_api import TaskOutput
 
 if TYPE_CHECKING:
-    from lakeloom.runtime.context import TaskContext
+    from lakeloom.plugin_api import TaskContext
 
 _autolog_lock = threading.Lock()
 _autolog_on = False
-_argv_lock = threading.Lock()
 
 
 def _enable_autolog(enabled: bool) -> None:
@@ -80,39 +78,35 @@ def run_training(ctx: TaskContext, settings: MlTrainingTask) -> TaskOutput:
     return TaskOutput(output={"ml_output": ml_output})
 
 
+def _python_task_types() -> dict[str, Any]:
+    from lakeloom.plugins import python_tasks
+
+    return {tt.key: tt for tt in python_tasks.lakeloom_task_types()}
+
+
 def _call_function(ctx: TaskContext, settings: MlTrainingTask) -> Any:
-    import inspect
+    """The function runs as a ``python_task`` would (tasks.py beside the job file imports)."""
+    from lakeloom.plugins.python_tasks import PythonTask
 
-    from lakeloom.plugins.python_tasks import load_callable
-
-    fn = load_callable(str(settings.function))
-    kwargs = dict(settings.parameters)
-    sig = inspect.signature(fn)
-    if "ctx" in sig.parameters:
-        kwargs["ctx"] = ctx
-    return fn(**kwargs)
+    task = PythonTask(function=str(settings.function), parameters=dict(settings.parameters))
+    output = _python_task_types()["python_task"].run(ctx, task)
+    return (output.output if output else {}).get("result")
 
 
 def _run_file_or_notebook(ctx: TaskContext, settings: MlTrainingTask) -> None:
-    import sys
-
+    """A notebook runs as a ``notebook_task``, a file as a ``spark_python_task`` (parameters
+    as ``--name=value`` arguments)."""
     if settings.notebook_path:
         from lakeloom.plugins.notebook_task import NotebookTaskSettings, run_notebook_task
 
         params = {k: str(v) for k, v in settings.parameters.items()}
         run_notebook_task(ctx, NotebookTaskSettings(notebook_path=settings.notebook_path, base_parameters=params))
         return
-    path = script_path(ctx.base_dir, str(settings.python_file))
-    argv = [str(path), *(f"--{k}={v}" for k, v in settings.parameters.items())]
-    with _argv_lock:  # sys.argv is process-global
-        saved, sys.argv = sys.argv, argv
-        try:
-            runpy.run_path(str(path), run_name="__main__")
-        except SystemExit as e:
-            if e.code not in (None, 0):
-                raise RuntimeError(f"{path.name} exited with status {e.code}") from e
-        finally:
-            sys.argv = saved
+    from lakeloom.plugins.python_tasks import SparkPythonTask
+
+    argv = [f"--{k}={v}" for k, v in settings.parameters.items()]
+    _python_task_types()["spark_python_task"].run(
+        ctx, SparkPythonTask(python_file=str(settings.python_file), parameters=argv))
 
 
 def _is_model(value: Any) -> bool:

@@ -24,7 +24,7 @@ from lakeloom.server.errors import ApiError, describe_validation_errors
 
 log = logging.getLogger("lakeloom.dashboard")
 
-_API_PREFIXES = ("/api/", "/.well-known/", "/healthz", "/openapi.json", "/docs", "/redoc")
+_API_PREFIXES = ("/api/", "/serving-endpoints/", "/.well-known/", "/healthz", "/openapi.json", "/docs", "/redoc")
 
 
 def _is_api(path: str) -> bool:
