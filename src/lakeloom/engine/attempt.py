@@ -13,6 +13,7 @@ from lakeloom.runtime import logcapture
 from lakeloom.runtime.cloud_hints import with_cloud_hint
 from lakeloom.runtime.environments import task_environment
 from lakeloom.runtime.references import resolve_deep
+from lakeloom.runtime.worker_errors import python_worker_error, with_worker_cause
 from lakeloom.spec.models import Task
 
 if TYPE_CHECKING:
@@ -117,9 +118,12 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
             cancelled = plan.cancel_event.is_set() or isinstance(e, TaskCancelled)
             result.result_state = st.CANCELED if cancelled else st.FAILED
             result.error_type = type(e).__name__
-            text = with_cloud_hint(f"{type(e).__name__}: {e}")
+            text = with_worker_cause(with_cloud_hint(f"{type(e).__name__}: {e}"), e)
             result.message = ctx.redact(text) if ctx else text
             trace = traceback.format_exc()
+            worker = python_worker_error(e)
+            if worker is not None:
+                trace += f"\nRoot cause, in a Spark Python worker:\n{worker.traceback}\n"
             result.trace = ctx.redact(trace) if ctx else trace
             if isinstance(e, TaskFailed) and ctx is not None:
                 result.output = _redacted(ctx, e.output.output)

@@ -80,6 +80,10 @@ def _exec_python(pipeline: str, path: Path, session: SparkSession) -> None:
     assert module_spec is not None
     module = importlib.util.module_from_spec(module_spec)
     module.__file__ = str(path)
+    from lakeloom.runtime.dbutils import namespace_globals
+
+    # As on Databricks: dbutils, display, displayHTML ... are globals of pipeline files too.
+    module.__dict__.update({k: v for k, v in namespace_globals().items() if k != "spark"})
     module.__dict__["spark"] = session
     sys.modules[mod_name] = module
     sys.path.insert(0, str(path.parent))

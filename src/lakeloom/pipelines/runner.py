@@ -308,8 +308,12 @@ def _upstream(e: BaseException) -> str | None:
 def _message(e: BaseException, ds: Dataset, flow: str) -> str:
     from lakeloom.pipelines.expectations import violation_message
     from lakeloom.pipelines.flows import _first_line
+    from lakeloom.runtime.worker_errors import python_worker_error
 
     text = violation_message(e) or (str(e) if isinstance(e, FlowError) else f"{type(e).__name__}: {_first_line(e)}")
+    worker = None if isinstance(e, FlowError) else python_worker_error(e)
+    if worker is not None:  # a UDF failed: its Python traceback, not "thrown from the Python worker"
+        text = f"{worker.summary} (in a Spark Python worker)\n{worker.traceback}\n{text}"
     return f"dataset {ds.name!r}, flow {flow!r}: {text}"
 
 
