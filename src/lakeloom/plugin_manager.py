@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "lakeloom.plugins.notebook_task",
     "lakeloom.plugins.sql_task",
     "lakeloom.plugins.pipeline_task",
+    "lakeloom.plugins.spark_jar_task",
     "lakeloom.plugins.quality",
     "lakeloom.plugins.ml",
     "lakeloom.plugins.triggers.schedule",
