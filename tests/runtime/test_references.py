@@ -63,6 +63,9 @@ SCOPE = make_scope()
     ("{{job.parameters.with-dash}}", "dash"),
     ("{{job.parameters.`p$@`}}", "special"),
     ("{{job.parameters.`my.param`}}", "dotted"),
+    ("{{job.parameters.[p$@]}}", "special"),  # the bracketed escape
+    ("{{job.parameters.[my.param]}}", "dotted"),
+    ("{{tasks.[ingest].values.[dotted.key]}}", "d"),
     ("{{job.parameters.my.param}}", "dotted"),
     ("{{job.trigger.type}}", "TABLE"),
     ("{{job.trigger.file_arrival.location}}", "s3://bucket/landing/"),
@@ -201,6 +204,7 @@ def test_text_without_references_is_returned_unchanged() -> None:
     "{{job id}}",
     "{{job.parameters.p$@}}",  # special characters need backticks
     "{{job.parameters.`unterminated}}",
+    "{{job.parameters.[unterminated}}",
     "{{foo.bar}}",         # unknown namespaces
     "{{foo}}",
     "{{secrets/scope/key}}",

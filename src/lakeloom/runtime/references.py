@@ -5,7 +5,8 @@ task attempt; ``check(text, ...)`` validates references statically (``lakeloom
 validate``), with no values at hand. The rules follow Databricks:
 
 - nothing inside the braces is evaluated; a reference is a dotted path, and a path
-  segment with special characters is backticked (``{{job.parameters.`p$@`}}``);
+  segment with special characters is backticked (``{{job.parameters.`p$@`}}``) or
+  bracketed (``{{job.parameters.[p$@]}}``);
 - text that is not a syntactically valid reference, or whose first segment is not a
   known namespace (``{{foo.bar}}``, ``{{secrets/scope/key}}``), stays literal;
 - an unknown name inside a known namespace (``{{job.naem}}``) is an error
@@ -112,13 +113,15 @@ class ReferenceScope:
 
 # --- syntax -------------------------------------------------------------------
 
-_SEGMENT = r"(?:`[^`]*`|[\w\-]+)"
+# A name with special characters is escaped in backticks (documented) or square brackets
+# (``{{job.parameters.[my param]}}``, the form Databricks' UI writes for such names).
+_SEGMENT = r"(?:`[^`]*`|\[[^\]]*\]|[\w\-]+)"
 _REFERENCE = re.compile(r"\{\{\s*(" + _SEGMENT + r"(?:\." + _SEGMENT + r")*)\s*\}\}")
-_SEGMENTS = re.compile(r"`([^`]*)`|([\w\-]+)")
+_SEGMENTS = re.compile(r"`([^`]*)`|\[([^\]]*)\]|([\w\-]+)")
 
 
 def _split(path: str) -> tuple[str, ...]:
-    return tuple(word or quoted for quoted, word in _SEGMENTS.findall(path))
+    return tuple(word or quoted or bracketed for quoted, bracketed, word in _SEGMENTS.findall(path))
 
 
 # --- rendering and time -------------------------------------------------------
