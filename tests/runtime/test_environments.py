@@ -186,3 +186,12 @@ dbutils.jobs.taskValues.set("seen", {"version": llpkg.VERSION, "files": sorted(f
                                            r"dependencies\[0\]: requirement 'pyspark==3.5.0' conflicts with "
                                            r"lakeloom's pin pyspark==4.2.0"):
         engine.submit(str(root / "src" / "job.yml"))
+
+
+def test_validate_reads_ipython_cells_through_the_transformer(tmp_path: Path) -> None:
+    from lakeloom.plugins.notebook_task import validate_notebook_settings
+
+    (tmp_path / "nb.py").write_text(NB + "# MAGIC %pip install -r requirements.txt" + SEP + "# MAGIC %restart_python"
+                                    + SEP + "files = !ls\n%time n = len(files)\nhere = %pwd" + SEP + "x = (\n")
+    issues = [i.message for i in validate_notebook_settings({"notebook_path": "nb"}, tmp_path)]
+    assert len(issues) == 1 and "cell 4: syntax error" in issues[0], issues  # only the real error
