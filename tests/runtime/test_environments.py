@@ -195,3 +195,64 @@ def test_validate_reads_ipython_cells_through_the_transformer(tmp_path: Path) ->
                                     + SEP + "files = !ls\n%time n = len(files)\nhere = %pwd" + SEP + "x = (\n")
     issues = [i.message for i in validate_notebook_settings({"notebook_path": "nb"}, tmp_path)]
     assert len(issues) == 1 and "cell 4: syntax error" in issues[0], issues  # only the real error
+
+
+def test_gate_keeps_environments_apart_but_lets_one_thread_nest() -> None:
+    import threading
+
+    from lakeloom.runtime.environments import EnvironmentGate
+
+    gate = EnvironmentGate()
+    order: list[str] = []
+    a_inside, release_a = threading.Event(), threading.Event()
+
+    def task_a() -> None:
+        with gate.hold("A"):
+            order.append("A in")
+            with gate.hold("A+pip"):  # a notebook's %pip on top of its task's environment
+                order.append("A+pip in")
+            a_inside.set()
+            release_a.wait(10)
+            order.append("A out")
+
+    def task_b() -> None:
+        a_inside.wait(10)
+        with gate.hold("B", on_wait=lambda keys: order.append(f"B waits for {sorted(keys)}")):
+            order.append("B in")
+
+    def task_a2() -> None:
+        a_inside.wait(10)
+        with gate.hold("A"):
+            order.append("A2 in")  # same environment: runs beside A
+
+    threads = [threading.Thread(target=f) for f in (task_a, task_b, task_a2)]
+    for t in threads:
+        t.start()
+    a_inside.wait(10)
+    for _ in range(100):
+        if "A2 in" in order and any(o.startswith("B waits") for o in order):
+            break
+        threading.Event().wait(0.05)
+    assert "B in" not in order
+    release_a.set()
+    for t in threads:
+        t.join(10)
+    assert order.index("A out") < order.index("B in")
+    assert order.index("A2 in") < order.index("A out")
+    cancelled = threading.Event()
+    cancelled.set()
+    with gate.hold("C"):
+        seen: list[BaseException] = []
+
+        def blocked() -> None:
+            try:
+                with gate.hold("D", cancelled=cancelled.is_set):
+                    pass
+            except InterruptedError as e:
+                seen.append(e)
+
+        t = threading.Thread(target=blocked)
+        t.start()
+        t.join(10)
+    assert seen and "cancelled while waiting for environment D" in str(seen[0])
+    assert gate.active() == set()
