@@ -307,3 +307,10 @@ def test_event_log_from_sql_and_runs_cli(spark, spark_workspace: Workspace, tmp_
     updates = json.loads(proc.stdout[:proc.stdout.rindex("PYSPARK_IMPORTED")])
     assert [(u["update_id"], u["status"], u["dropped_records"], u["failed_records"], u["rows_written"])
             for u in updates] == [(first.update_id, "COMPLETED", 1, 3, 3), (second.update_id, "COMPLETED", 3, 6, 3)]
+    # Each dataset's expectations by name, as Databricks' pipeline UI lists them.
+    assert {(x["dataset"], x["name"], x["action"], x["passed_records"], x["failed_records"], x["dropped_records"])
+            for x in updates[1]["expectations"]} == {("checked", "small", "drop", 3, 3, 3),
+                                                     ("checked", "even", "warn", 3, 3, 0)}
+    table_out = subprocess.run([sys.executable, "-c", code, "-w", ws_root, "pipeline", "runs", "evlog"], cwd=root,
+                               capture_output=True, text=True, env=env, timeout=60).stdout
+    assert "Expectations of evlog" in table_out and "small" in table_out and "even" in table_out

@@ -143,6 +143,7 @@ def test_task_outputs_notebook_sql_pipeline(env: Env, alice: httpx.Client) -> No
     assert "<td>Oslo</td>" in sql and "bigint" in sql and "2 rows" in sql
     pipe = alice.get(f"/runs/{env.output_run}?task=pipe").text
     assert "valid_id" in pipe and '<span class="bad">2</span>' in pipe and "materialized_view" in pipe
+    assert "passed / failed / dropped" in pipe and '<span class="dropped">2</span>' in pipe  # a drop expectation
 
 
 def test_run_page_url_and_task_anchors(env: Env) -> None:

@@ -132,6 +132,12 @@ def runs_cmd(ctx: click.Context, ref: str, limit: int, as_json: bool) -> None:
           [[u.update_id, _ts(u.started), f"{(u.ended - u.started).total_seconds():.1f}" if u.ended else "",
             u.status, str(u.datasets), str(u.rows_written), str(u.dropped_records), str(u.failed_records),
             (u.error or "")[:80]] for u in updates])
+    checks = [(u, x) for u in updates for x in u.expectations]
+    if checks:
+        table(f"Expectations of {ref}", ["update", "dataset", "expectation", "action", "passed", "failed",
+                                         "dropped"],
+              [[u.update_id, x["dataset"], x["name"], x["action"], str(x["passed_records"]),
+                str(x["failed_records"]), str(x["dropped_records"])] for u, x in checks])
 
 
 def _ts(t: datetime | None) -> str:

@@ -123,6 +123,10 @@ class UpdateSummary:
     failed_records: int
     dropped_records: int
     error: str | None
+    #: Per dataset and expectation: ``{dataset, name, action, passed_records, failed_records,
+    #: dropped_records}`` (dropped: the failing rows of a ``drop`` expectation), as Databricks'
+    #: pipeline UI lists them.
+    expectations: list[dict[str, Any]] = field(default_factory=list)
 
 
 def summarize(events: list[dict[str, Any]]) -> list[UpdateSummary]:
@@ -137,15 +141,30 @@ def summarize(events: list[dict[str, Any]]) -> list[UpdateSummary]:
                       and e["status"] in ("COMPLETED", "FAILED", "CANCELED")), None)
         progress = [e for e in evs if e["event_type"] == "flow_progress" and e["status"] == "COMPLETED"]
         failed = dropped = 0
+        checks: dict[tuple[str, str], dict[str, Any]] = {}
         for e in evs:
             if e["event_type"] != "flow_progress":
                 continue
             dq = json.loads(e["details"] or "{}").get("flow_progress", {}).get("data_quality") or {}
             dropped += int(dq.get("dropped_records") or 0)
             failed += sum(int(x.get("failed_records") or 0) for x in dq.get("expectations", []))
+            for x in dq.get("expectations", []):
+                _add_expectation(checks, x, e.get("dataset"))
         out.append(UpdateSummary(
             update_id, evs[0]["timestamp"], final["timestamp"] if final else None,
             final["status"] if final else "RUNNING", sum(int(e["rows_written"] or 0) for e in progress),
-            len({e["dataset"] for e in progress}), failed, dropped, final["error"] if final else None))
+            len({e["dataset"] for e in progress}), failed, dropped, final["error"] if final else None,
+            list(checks.values())))
     out.sort(key=lambda s: s.started)
     return out
+
+
+def _add_expectation(checks: dict[tuple[str, str], dict[str, Any]], x: dict[str, Any], dataset: str | None) -> None:
+    """Sum one flow's counts of an expectation into its dataset's (a dataset may have several flows)."""
+    key = (str(x.get("dataset") or dataset or ""), str(x.get("name")))
+    entry = checks.setdefault(key, {"dataset": key[0], "name": key[1], "action": x.get("action") or "warn",
+                                    "passed_records": 0, "failed_records": 0, "dropped_records": 0})
+    entry["passed_records"] += int(x.get("passed_records") or 0)
+    entry["failed_records"] += int(x.get("failed_records") or 0)
+    if entry["action"] == "drop":
+        entry["dropped_records"] += int(x.get("failed_records") or 0)

@@ -161,12 +161,20 @@ def pipeline_view(output: dict[str, Any]) -> dict[str, Any] | None:
         return None
     datasets = []
     for name, d in (p.get("datasets") or {}).items():
+        checks = [_with_dropped(e) for e in d.get("expectations") or [] if isinstance(e, dict)]
         datasets.append({"name": name, **{k: d.get(k) for k in ("kind", "status", "rows_written", "error")},
-                         "inputs": d.get("inputs") or [], "expectations": d.get("expectations") or []})
+                         "inputs": d.get("inputs") or [], "expectations": checks,
+                         "dropped_records": sum(e["dropped_records"] for e in checks)})
     events = p.get("events") or p.get("event_log") or []
     return {"pipeline": p.get("pipeline"), "update_id": p.get("update_id"), "state": p.get("state"),
             "error": p.get("error"), "seconds": p.get("duration_seconds"), "datasets": datasets,
             "events": [e for e in events if isinstance(e, dict)][:2000]}
+
+
+def _with_dropped(e: dict[str, Any]) -> dict[str, Any]:
+    """An expectation row with ``dropped_records``: the rows a ``drop`` expectation removed."""
+    dropped = int(e.get("failed_records") or 0) if str(e.get("action", "")).lower() == "drop" else 0
+    return {**e, "dropped_records": dropped}
 
 
 def quality_view(output: dict[str, Any]) -> dict[str, Any] | None:
