@@ -273,3 +273,28 @@ def test_lakeloom_run_on_databricks_yml_resolves_the_bundle(tmp_path: Path) -> N
     assert res.exit_code == 0, res.output
     assert (root / "said.txt").read_text() == "hello from default\n"
     assert (ws / ".lakeloom" / "bundles" / "hello" / "default" / "resources.yml").is_file()
+
+
+def test_variables_reference_each_other_and_cycles_are_errors(tmp_path: Path) -> None:
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: v}
+        variables:
+          env: {default: "${bundle.target}"}
+          schema: {default: "sales_${var.env}"}
+          conf: {type: complex, default: {schema: "${var.schema}", n: 2}}
+        resources:
+          jobs:
+            j:
+              tasks:
+                - task_key: t
+                  spark_python_task: {python_file: x.py, parameters: ["${var.conf.schema}", "${var.conf.n}"]}
+        """})
+    b = load_bundle(root)
+    assert b.resources["jobs"]["j"]["tasks"][0]["spark_python_task"]["parameters"] == ["sales_default", "2"]
+    text = (root / "databricks.yml").read_text()
+    (root / "databricks.yml").write_text(text.replace("variables:\n", 'variables:\n  a: {default: "${var.b}"}\n'
+                                                      '  b: {default: "x${var.a}"}\n'))
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)  # as in the CLI, a cycle is an error even where nothing uses it
+    assert _errors(exc)[0] == (f"{root / 'databricks.yml'}:3: cycle detected in field resolution: "
+                               "${variables.b.value} -> ${variables.a.value} -> ${variables.b.value}")
