@@ -145,6 +145,18 @@ here = %pwd
 dbutils.jobs.taskValues.set("seen", {"version": llpkg.VERSION, "files": sorted(files), "pwd": here,
                                       "forgot_before": "before" not in globals(), "total": total})
 """)
+    (root / "src" / "tagged.pipeline.yml").write_text(yaml.safe_dump({
+        "name": "Tagged with the package's version", "schema": "env_pipe",
+        "environment": {"dependencies": [str(wheels["1.0"])]}, "libraries": [{"file": {"path": "tagged.py"}}]}))
+    (root / "src" / "tagged.py").write_text(textwrap.dedent("""\
+        from pyspark import pipelines as dp
+        from pyspark.sql import functions as F
+        import llpkg
+
+        @dp.materialized_view
+        def tagged():
+            return spark.range(2).select(F.udf(lambda x: llpkg.tag(x), "string")("id").alias("t"))
+        """))
     job = {"name": "deps", "environments": [
         {"environment_key": "v1", "spec": {"environment_version": 2, "dependencies": [str(wheels["1.0"])]}},
         {"environment_key": "v2", "spec": {"dependencies": ["-r ../reqs/requirements.txt"]}},
@@ -156,6 +168,8 @@ dbutils.jobs.taskValues.set("seen", {"version": llpkg.VERSION, "files": sorted(f
          "libraries": [{"whl": "../proj/dist/*.whl"}]},
         {"task_key": "pip_nb", "depends_on": [{"task_key": "v1"}, {"task_key": "v2"}, {"task_key": "wheel"}],
          "notebook_task": {"notebook_path": "pip_nb"}},
+        {"task_key": "pipeline", "depends_on": [{"task_key": "pip_nb"}],
+         "pipeline_task": {"pipeline": "tagged.pipeline.yml"}},
     ]}
     (root / "src" / "job.yml").write_text(yaml.safe_dump(job, sort_keys=False))
     engine = Engine.open(load_workspace(root / "ws"), build_plugin_manager(()))
@@ -164,11 +178,14 @@ dbutils.jobs.taskValues.set("seen", {"version": llpkg.VERSION, "files": sorted(f
     values = engine.store.task_values(run["run_id"])
     messages = {k: r["state_message"] for k, r in rows.items()}
     assert {k: r["result_state"] for k, r in rows.items()} == {
-        "v1": "SUCCESS", "v2": "SUCCESS", "wheel": "SUCCESS", "pip_nb": "SUCCESS"}, messages
+        "v1": "SUCCESS", "v2": "SUCCESS", "wheel": "SUCCESS", "pip_nb": "SUCCESS", "pipeline": "SUCCESS"}, messages
+    # the pipeline's environment.dependencies: its source and its UDF workers import the package
+    assert sorted(r.t for r in spark.table("main.env_pipe.tagged").collect()) == ["1.0:0", "1.0:1"]
     assert values["v1"]["seen"] == {"driver": "1.0", "worker": "1.0:w"}
     assert values["v2"]["seen"] == {"driver": "2.0", "worker": "2.0:w"}
     assert json.loads(rows["wheel"]["output_json"])["result"] == {"version": "2.0", "argv": ["--x"]}
-    assert values["pip_nb"]["seen"] == {"version": "1.0", "files": ["data.txt", "job.yml", "pip_nb.py", "uses_v1.py",
+    assert values["pip_nb"]["seen"] == {"version": "1.0", "files": ["data.txt", "job.yml", "pip_nb.py",
+                                                                  "tagged.pipeline.yml", "tagged.py", "uses_v1.py",
                                                                   "uses_v2.py"],
                                         "pwd": str(root / "src"), "forgot_before": True, "total": 45}
     assert "llpkg" not in sys.modules  # nothing leaked into the process

@@ -6,6 +6,8 @@ pipeline's ``configuration``, its target ``catalog.schema`` and its views stay p
 """
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import shutil
 import threading
@@ -317,6 +319,19 @@ def _message(e: BaseException, ds: Dataset, flow: str) -> str:
     return f"dataset {ds.name!r}, flow {flow!r}: {text}"
 
 
+def _pipeline_environment(loaded: LoadedPipeline, workspace: Workspace,
+                          cancel: threading.Event | None) -> contextlib.AbstractContextManager[object]:
+    """The pipeline's ``environment.dependencies``, importable by its source and UDFs."""
+    from lakeloom.runtime.environments import DependencyLine, dependencies_scope
+
+    deps = loaded.spec.environment.dependencies if loaded.spec.environment else []
+    name = loaded.key or loaded.spec.name
+    lines = [DependencyLine(d, f"pipeline {name!r} environment.dependencies[{i}]", loaded.base_dir)
+             for i, d in enumerate(deps)]
+    return dependencies_scope(lines, workspace.state_dir, label=f"pipeline {name!r} environment",
+                              cancelled=cancel.is_set if cancel is not None else (lambda: False))
+
+
 def run_update(spark: SparkSession, loaded: LoadedPipeline, workspace: Workspace,
                options: UpdateOptions | None = None, *, cancel: threading.Event | None = None) -> UpdateResult:
     """Run (or with ``options.dry_run`` plan) one update of ``loaded``. Raises PipelineUpdateFailed."""
@@ -326,7 +341,7 @@ def run_update(spark: SparkSession, loaded: LoadedPipeline, workspace: Workspace
     session = spark.newSession()
     result = update.result
     try:
-        with active_session(session, spark):
+        with active_session(session, spark), _pipeline_environment(loaded, workspace, cancel):
             _prepare_session(session, loaded, dry_run=options.dry_run)
             update.run(session)
         if cancel is not None and cancel.is_set():

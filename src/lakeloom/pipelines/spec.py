@@ -33,9 +33,15 @@ if TYPE_CHECKING:
 IGNORED_PIPELINE_FIELDS = frozenset({
     "clusters", "continuous", "channel", "edition", "photon", "serverless", "notifications",
     "budget_policy_id", "allow_duplicate_names", "deployment", "filters", "trigger", "id",
-    "root_path", "environment", "permissions", "run_as", "tags", "gateway_definition",
+    "root_path", "permissions", "run_as", "tags", "gateway_definition",
     "ingestion_definition", "restart_window", "event_log",
 })
+
+
+class PipelineEnvironment(Strict):
+    """``environment: {dependencies}``: pip requirement lines the pipeline's source imports."""
+
+    dependencies: list[str] = Field(default_factory=list)
 
 
 class GlobLibrary(Strict):
@@ -71,6 +77,7 @@ class PipelineSpec(_IgnoringDatabricksOnly):
     catalog: str = "main"
     schema_: str = Field(default="default", alias="schema")
     libraries: list[Library] = Field(min_length=1)
+    environment: PipelineEnvironment | None = None
     configuration: dict[str, str] = Field(default_factory=dict)
     storage: str | None = None
     development: bool = False

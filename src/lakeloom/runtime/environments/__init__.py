@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from lakeloom.plugin_api import StashKey
 from lakeloom.runtime.environments.install import (
@@ -45,12 +45,26 @@ def envs_dir(state_dir: Path) -> Path:
 __all__ = [
     "DependencyError", "DependencyLine", "Environment", "EnvironmentGate", "EnvironmentInstallError", "GATE",
     "PinConflict", "ResolvedDependencies", "cached_environment", "ensure_environment", "environment_scope",
-    "TASK_ENVIRONMENT_KEY", "envs_dir", "pins", "resolve", "task_dependency_lines", "task_environment",
+    "TASK_ENVIRONMENT_KEY", "dependencies_scope", "envs_dir", "pins", "resolve", "task_dependency_lines", "task_environment",
 ]
 
 
 #: ``ctx.stash`` key: the task's dependency lines and installed environment (``%pip`` adds to them).
 TASK_ENVIRONMENT_KEY = StashKey[tuple[list[DependencyLine], "Environment | None"]]()
+
+
+@contextmanager
+def dependencies_scope(lines: list[DependencyLine], state_dir: Path, *, label: str,
+                       cancelled: Callable[[], bool] = lambda: False,
+                       on_wait: Callable[[set[str]], None] | None = None) -> Iterator[Environment | None]:
+    """Install (or reuse) the environment of ``lines`` and run the block inside it (no
+    lines: the block runs as is). For callers without a task, e.g. pipeline updates."""
+    if not lines:
+        yield None
+        return
+    env = ensure_environment(resolve(lines), envs_dir(state_dir), label=label)
+    with environment_scope(env, cancelled=cancelled, on_wait=on_wait):
+        yield env
 
 
 @contextmanager
