@@ -59,10 +59,12 @@ def call_child():
     _write(root / "src" / "child.py", NB + 'dbutils.notebook.exit("child of src")\n')
     _write(root / "src" / "sub" / "child.py", NB + 'dbutils.notebook.exit("child of sub")\n')
     _write(root / "src" / "jobs" / "data.txt", "hello from jobs\n")
+    _write(root / "src" / "jobs" / "helper_jobs.py", "def double(x):\n    return 2 * x\n")
     _write(root / "src" / "jobs" / "script.py", """\
 import os
 import time
 from pyspark.sql import functions as F
+from helper_jobs import double  # a sibling module, also imported by the UDF's Spark worker
 
 cwds = []
 for _ in range(20):  # overlaps with the notebook task, which runs in another folder
@@ -70,7 +72,7 @@ for _ in range(20):  # overlaps with the notebook task, which runs in another fo
     time.sleep(0.05)
 with open("data.txt") as f:
     text = f.read().strip()
-n = spark.range(3).select(F.sum("id")).first()[0]
+n = spark.range(3).select(F.sum(F.udf(double, "long")("id"))).first()[0]
 display(spark.range(1))
 dbutils.jobs.taskValues.set("seen", {"cwds": sorted(set(cwds)), "text": text, "n": n})
 """)
@@ -100,9 +102,9 @@ def test_files_tasks_run_in_their_folder_and_import_their_siblings(spark, bundle
     assert nb == {"cwd": str(bundle / "src"), "text": "HELLO FROM SRC", "root": "bundle root",
                   "child": "child of src"}  # ./child resolved against the calling notebook, not sub/
     script = values["script"]["seen"]
-    assert script == {"cwds": [str(bundle / "src" / "jobs")], "text": "hello from jobs", "n": 3}
+    assert script == {"cwds": [str(bundle / "src" / "jobs")], "text": "hello from jobs", "n": 6}
     out = json.loads(rows["fn"]["output_json"])
     assert out["result"]["built"] == 42
     # sibling modules do not leak into the process after the task
-    assert "helper_nb" not in sys.modules and "tasks" not in sys.modules and "shared_lib" not in sys.modules
+    assert not {"helper_nb", "helper_jobs", "tasks", "shared_lib"} & set(sys.modules)
 
