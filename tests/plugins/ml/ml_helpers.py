@@ -63,10 +63,12 @@ def returns_model():
 
 
 def busy(i=0):
-    for step in range(40):
-        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
-    mlflow.log_params({f"p{j}": j for j in range(10)})
-    mlflow.set_tag("worker", i)
+    with mlflow.start_run() as run:
+        for step in range(40):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.log_params({f"p{j}": j for j in range(10)})
+        mlflow.set_tag("worker", i)
+    return run.info.run_id
 '''
 
 

@@ -55,7 +55,7 @@ class Outcome:
 
 
 def register_and_promote(ctx: TaskContext, client: Any, settings: MlTrainingTask, *, run_id: str,
-                         model_uri: str) -> Outcome:
+                         model_uri: str | None) -> Outcome:
     """Register ``model_uri`` as a new version of ``settings.registered_model`` and move the
     promotion alias when its metric beats the holder's by ``min_delta``."""
     promotion = settings.promotion
@@ -66,6 +66,7 @@ def register_and_promote(ctx: TaskContext, client: Any, settings: MlTrainingTask
     if settings.registered_model is None:
         return outcome
     name = settings.registered_model
+    assert model_uri is not None
     problem = signature_problem(model_uri)
     if problem is not None:
         raise MlTaskError(ctx, settings.source_field, f"the model logged by MLflow run {run_id} cannot be "

@@ -11,31 +11,42 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
+from lakeloom.plugin_api import TaskOutput
 from lakeloom.plugins.ml import store as ws_store
 from lakeloom.plugins.ml.experiments import TAG_RUN_ID, TAG_TASK_KEY, experiment_id_for, run_tags
 from lakeloom.plugins.ml.promotion import MlTaskError, register_and_promote
 from lakeloom.plugins.ml.settings import MlTrainingTask
-from lakeloom.plugin_api import TaskOutput
 
 if TYPE_CHECKING:
     from lakeloom.plugin_api import TaskContext
 
-_autolog_lock = threading.Lock()
 _autolog_on = False
+#: MLflow keeps autologging state (on/off, the training session a patched ``fit`` belongs to)
+#: per process, not per thread: a second task's ``fit`` running at the same time is taken for a
+#: nested call and not logged. Training code of ML tasks therefore runs one task at a time per
+#: process; registration, promotion and scoring still run in parallel.
+_training_lock = threading.Lock()
 
 
-def _enable_autolog(enabled: bool) -> None:
-    """MLflow's autolog is process-wide: turned on once, for every installed framework
-    (Spark datasource autologging needs a JAR lakeloom does not ship, so it is left out)."""
+@contextmanager
+def _training_session(autolog: bool) -> Iterator[None]:
+    """Run training code alone, with autolog on for every installed framework or off."""
     global _autolog_on
     import mlflow
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    with _autolog_lock:
-        if enabled and not _autolog_on:
-            mlflow.autolog(silent=True, exclude_flavors=["spark"])
-            _autolog_on = True
+    with _training_lock:
+        if autolog:
+            if not _autolog_on:  # Spark datasource autologging needs a JAR lakeloom does not ship
+                mlflow.autolog(silent=True, exclude_flavors=["spark"])
+                _autolog_on = True
+            yield
+        else:
+            with disable_autologging():
+                yield
 
 
 def run_training(ctx: TaskContext, settings: MlTrainingTask) -> TaskOutput:
@@ -46,22 +57,22 @@ def run_training(ctx: TaskContext, settings: MlTrainingTask) -> TaskOutput:
     uri = ws_store.activate(ctx.workspace)
     experiment = settings.experiment or ctx.job_name
     experiment_id = experiment_id_for(ctx.workspace, experiment)
-    _enable_autolog(settings.autolog)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     started_ms = int(time.time() * 1000) - 1
     returned: Any = None
     if settings.function:
-        with mlflow.start_run(experiment_id=experiment_id, tags=run_tags(ctx),
-                              run_name=f"{ctx.job_name}/{ctx.task_key}") as run:
+        with _training_session(settings.autolog), mlflow.start_run(
+                experiment_id=experiment_id, tags=run_tags(ctx), run_name=f"{ctx.job_name}/{ctx.task_key}") as run:
             returned = _call_function(ctx, settings)
             run_id = run.info.run_id
             model_uri = _returned_model_uri(returned, settings, ctx)
     else:
-        mlflow.set_experiment(experiment_id=experiment_id)
-        _run_file_or_notebook(ctx, settings)
+        with _training_session(settings.autolog):
+            mlflow.set_experiment(experiment_id=experiment_id)
+            _run_file_or_notebook(ctx, settings)
         run_id = _latest_task_run(client, experiment_id, ctx, started_ms, settings.source_field)
         model_uri = None
-    if model_uri is None:
+    if model_uri is None and settings.registered_model is not None:
         model_uri = _last_logged_model(client, experiment_id, ctx, run_id, settings)
     outcome = register_and_promote(ctx, client, settings, run_id=run_id, model_uri=model_uri)
     run = client.get_run(run_id)
