@@ -77,6 +77,18 @@ def lakeloom_jobs(workspace: Workspace) -> list[ContributedJob]:
 
 
 @hookspec
+def lakeloom_dashboards(workspace: Workspace) -> list[Path | tuple[str, Path]]:
+    """Return AI/BI dashboards (``.lvdash.json`` files) contributed by a pipeline package.
+
+    Called by the dashboards plugin whenever it looks a dashboard up (``lakeloom
+    dashboards list|refresh|export``, a ``dashboard_task`` run, ``serve``), on the calling
+    thread. Each item is a path (its key is the file name without ``.lvdash.json``) or
+    ``(key, path)``. Bundle ``resources.dashboards`` and the workspace's ``dashboards/``
+    folder win over a package's dashboard with the same key. Not firstresult.
+    """
+
+
+@hookspec
 def lakeloom_spark_conf(workspace: Workspace) -> dict[str, str]:
     """Return Spark settings this plugin needs.
 

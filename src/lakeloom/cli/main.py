@@ -67,13 +67,16 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @pass_state
 def validate(state: State, files: tuple[str, ...]) -> None:
-    """Check job files without running anything (no JVM is started)."""
+    """Check job files and .lvdash.json dashboards without running anything (no JVM is started)."""
     from lakeloom.engine.validate import validate_file
     from lakeloom.plugin_manager import build_plugin_manager
 
     pm = build_plugin_manager(state.workspace().disabled_plugins)
     bad = 0
     for f in files:
+        if f.endswith(".lvdash.json"):
+            bad += _validate_dashboard(f)
+            continue
         docs, problems = validate_file(f, pm)
         errors = [p for p in problems if p.severity == "error"]
         for p in problems:
@@ -86,6 +89,21 @@ def validate(state: State, files: tuple[str, ...]) -> None:
             n = sum(len(d.job.tasks) for d in docs)
             click.echo(f"{f}: OK ({names}; {n} task{'s' if n != 1 else ''})")
     sys.exit(EXIT_INVALID if bad else 0)
+
+
+def _validate_dashboard(path: str) -> int:
+    from pathlib import Path
+
+    from lakeloom.plugins.dashboards.validate import validate_dashboard_file
+
+    problems = validate_dashboard_file(Path(path))
+    for p in problems:
+        click.echo(p.format(), err=True)
+    if problems:
+        click.echo(f"{path}: INVALID ({len(problems)} error{'s' if len(problems) != 1 else ''})", err=True)
+        return 1
+    click.echo(f"{path}: OK (dashboard)")
+    return 0
 
 
 # --- run -------------------------------------------------------------------------
@@ -388,6 +406,7 @@ cli.add_command(_command("lakeloom.cli.tokens", "tokens"))
 cli.add_command(_command("lakeloom.cli.pipeline", "pipeline"))
 cli.add_command(_command("lakeloom.cli.mlflow_ui", "mlflow_group"))
 cli.add_command(_command("lakeloom.cli.bundle", "bundle"))
+cli.add_command(_command("lakeloom.cli.dashboards", "dashboards"))
 jobs.add_command(_command("lakeloom.cli.pause", "pause"))
 jobs.add_command(_command("lakeloom.cli.pause", "unpause"))
 
