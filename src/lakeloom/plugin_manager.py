@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "lakeloom.plugins.spark_jar_task",
     "lakeloom.plugins.quality",
     "lakeloom.plugins.ml",
+    "lakeloom.plugins.dashboards",
     "lakeloom.plugins.triggers.schedule",
     "lakeloom.plugins.triggers.file_arrival",
     "lakeloom.plugins.triggers.table_update",

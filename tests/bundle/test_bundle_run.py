@@ -17,6 +17,7 @@ from lakeloom.engine.api import Engine
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugin_manager import build_plugin_manager
 from lakeloom.runtime.dbutils.secrets import SecretsUtil
+from lakeloom.plugins.dashboards.snapshots import latest as latest_snapshot
 from bundle_files import write
 
 pytestmark = pytest.mark.spark
@@ -62,6 +63,9 @@ BUNDLE = {
                 - task_key: refresh
                   depends_on: [{task_key: load}]
                   pipeline_task: {pipeline_id: "${resources.pipelines.totals.id}"}
+                - task_key: dashboard
+                  depends_on: [{task_key: refresh}]
+                  dashboard_task: {dashboard_id: "${resources.dashboards.overview.id}", warehouse_id: w}
           pipelines:
             totals:
               name: Totals of the nightly numbers
@@ -79,7 +83,13 @@ BUNDLE = {
         spark.createDataFrame([(note,)], "note string").write.mode("overwrite").json(f"{volume}/note")
         """,
     "src/totals.sql": "CREATE MATERIALIZED VIEW totals AS SELECT count(*) AS n, sum(id) AS s FROM numbers\n",
-    "overview.lvdash.json": '{"datasets": [], "pages": []}\n',
+    "overview.lvdash.json": json.dumps({
+        "datasets": [{"name": "n", "displayName": "Numbers", "query": "SELECT id FROM main.bundle_sales.numbers"}],
+        "pages": [{"name": "p", "displayName": "Numbers", "layout": [{"position": {"x": 0, "y": 0, "width": 2, "height": 2},
+                   "widget": {"name": "total", "queries": [{"name": "main_query", "query": {
+                       "datasetName": "n", "fields": [{"name": "sum(id)", "expression": "SUM(`id`)"}],
+                       "disaggregated": False}}],
+                       "spec": {"version": 2, "widgetType": "counter", "encodings": {"value": {"fieldName": "sum(id)"}}}}}]}]}),
 }
 
 
@@ -109,7 +119,11 @@ def test_bundle_run_then_destroy(spark, spark_workspace, lake: Path, tmp_path: P
     assert (landing / "note").is_dir() and _volumes(spark, "main.bundle_sales") == ["landing"]
     assert spark.table("main.bundle_sales.totals").first().asDict() == {"n": 4, "s": 6}
     assert "made by the bundle" in str(spark.sql("DESCRIBE SCHEMA EXTENDED main.bundle_sales").collect())
-    assert "no installed plugin deploys dashboards" in res.stderr and "resources.dashboards.overview" in res.stderr
+    # the built-in dashboards plugin takes the dashboard; the job refreshes it by its bundle reference
+    assert "deploys dashboards" not in res.stderr
+    snap = latest_snapshot(load_workspace(ws_root), "overview")
+    assert snap is not None and snap["run_id"] == run["run_id"] and snap["task_key"] == "dashboard"
+    assert snap["widgets"]["total"]["queries"][0]["rows"] == [[6]]
 
     res = runner.invoke(cli, [*base, "run", "totals", "--bundle", str(lake), "--full-refresh-all"])
     assert res.exit_code == 0, res.output  # a pipeline key runs one update
@@ -154,7 +168,8 @@ def test_hook_lakeloom_bundle_resource(spark, lake: Path, tmp_path: Path,  # noq
         (row,) = engine.store.deployed_jobs()
         assert row["name"] == "[dev ada] nightly" and row["job_key"] == "nightly"
         settings = json.loads(row["settings_json"])
-        assert settings["tasks"][1]["pipeline_task"]["pipeline_id"] == "${resources.pipelines.totals.id}"
+        refresh = next(t for t in settings["tasks"] if t["task_key"] == "refresh")
+        assert refresh["pipeline_task"]["pipeline_id"] == "${resources.pipelines.totals.id}"
         assert spark.catalog.databaseExists("main.dev_ada_bundle_sales")  # UC names get dev_<user>_
         assert _volumes(spark, "main.dev_ada_bundle_sales") == ["landing"]
         monkeypatch.setenv("LAKELOOM_WORKSPACE", str(tmp_path))

@@ -25,7 +25,6 @@ def parse_settings(task: Task, pm: LakeloomPluginManager) -> BaseModel:
 #: Databricks task kinds that need a Databricks service (named in the error when no plugin has them).
 CLOUD_ONLY_TASKS = {
     "dbt_task": "runs dbt through the dbt-databricks adapter on a Databricks SQL warehouse",
-    "dashboard_task": "refreshes an AI/BI dashboard on a Databricks SQL warehouse",
     "alert_task": "evaluates a Databricks SQL alert",
     "power_bi_task": "publishes to Power BI through a Databricks connection",
     "clean_rooms_notebook_task": "runs a notebook in a Databricks Clean Room",

@@ -1,0 +1,149 @@
+"""Refresh: run every dataset on the shared Spark session, compute every widget from it.
+
+Each dataset runs once as a temporary view (its parameters bound by Spark); each widget
+query is then one ``SELECT ... FROM <view> GROUP BY ...``. A dataset that fails marks
+its widgets failed and the refresh goes on with the others; the caller decides whether
+the task fails (it does, naming the datasets).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from lakeloom.plugins.dashboards.model import ASSOCIATIVITY_COLUMN, Dashboard, Widget
+from lakeloom.plugins.dashboards.parameters import bind, defaults
+from lakeloom.plugins.dashboards.widget_sql import ExpressionError, build, quote
+
+#: Rows kept per widget in a snapshot (a table widget over a big dataset is cut here).
+DEFAULT_ROW_CAP = 1000
+SNAPSHOT_FORMAT = 1
+
+
+@dataclass
+class RefreshResult:
+    snapshot: dict[str, Any]
+    failed_datasets: dict[str, str] = field(default_factory=dict)
+    failed_widgets: dict[str, str] = field(default_factory=dict)
+
+
+def filter_targets(dash: Dashboard) -> dict[str, list[str]]:
+    """Dataset → the columns filter widgets filter it on (from the filters' field queries)."""
+    targets: dict[str, list[str]] = {}
+    for widget in dash.widgets():
+        if not widget.is_filter:
+            continue
+        for q in widget.queries:
+            for f in q.fields:
+                if ASSOCIATIVITY_COLUMN in f.expression:
+                    continue
+                column = f.expression.strip().strip("`") if f.expression.strip().startswith("`") else f.name
+                if column not in targets.setdefault(q.dataset, []):
+                    targets[q.dataset].append(column)
+    return targets
+
+
+def jsonable(value: Any) -> Any:
+    """Numbers stay numbers (decimals too, charts need them); times become ISO text."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if hasattr(value, "asDict"):
+        return jsonable(value.asDict())
+    return str(value)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:2000]
+
+
+def refresh(spark: Any, dash: Dashboard, *, run_id: int | None = None, task_key: str | None = None,
+            parameters: Mapping[str, str] | None = None, row_cap: int = DEFAULT_ROW_CAP) -> RefreshResult:
+    """Compute every widget of ``dash`` on ``spark``; never raises for a bad dataset or widget."""
+    started = dt.datetime.now(dt.timezone.utc)
+    views: dict[str, str] = {}
+    datasets: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    token = uuid.uuid4().hex[:12]
+    try:
+        for ds in dash.datasets.values():
+            view = f"__lakeloom_dash_{token}_{len(views)}"
+            used: dict[str, Any] = defaults(ds)
+            try:
+                sql, args = bind(ds, parameters)
+                used = args
+                df = spark.sql(sql, args=args) if args else spark.sql(sql)
+                df.createOrReplaceTempView(view)
+                views[ds.name] = view
+                datasets[ds.name] = {"columns": df.columns, "error": None, "parameters": jsonable(used)}
+            except Exception as e:  # Spark raises several unrelated types; each is this dataset's failure
+                failed[ds.name] = _first_line(e)
+                datasets[ds.name] = {"columns": [], "error": failed[ds.name], "parameters": jsonable(used)}
+        widgets, widget_errors = _compute_widgets(spark, dash, views, failed, row_cap)
+    finally:
+        for view in views.values():
+            spark.catalog.dropTempView(view)
+    finished = dt.datetime.now(dt.timezone.utc)
+    snapshot = {"format": SNAPSHOT_FORMAT, "dashboard": dash.key, "display_name": dash.display_name,
+                "source": str(dash.source) if dash.source else None, "run_id": run_id, "task_key": task_key,
+                "refreshed_at": finished.isoformat(timespec="seconds"),
+                "duration_ms": int((finished - started).total_seconds() * 1000), "row_cap": row_cap,
+                "datasets": datasets, "widgets": widgets, "definition": dash.raw}
+    return RefreshResult(snapshot, failed, widget_errors)
+
+
+def _compute_widgets(spark: Any, dash: Dashboard, views: dict[str, str], failed: dict[str, str],
+                     row_cap: int) -> tuple[dict[str, Any], dict[str, str]]:
+    targets = filter_targets(dash)
+    out: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for widget in dash.widgets():
+        results = []
+        for q in widget.queries:
+            if not q.fields:
+                continue  # a parameter filter's query: it names parameters, computes nothing
+            if q.dataset in failed or q.dataset not in views:
+                reason = failed.get(q.dataset, "the dashboard has no such dataset")
+                results.append({"name": q.name, "dataset": q.dataset, "error": f"dataset {q.dataset!r} failed: {reason}"})
+                continue
+            results.append(_run_query(spark, widget, q, views[q.dataset], targets.get(q.dataset, []), row_cap))
+        bad = [r["error"] for r in results if r.get("error")]
+        if bad:
+            errors[widget.name] = bad[0]
+        out[widget.name] = {"type": widget.widget_type, "queries": results, "error": bad[0] if bad else None}
+    return out, errors
+
+
+def _run_query(spark: Any, widget: Widget, q: Any, view: str, filters: list[str], row_cap: int) -> dict[str, Any]:
+    base = {"name": q.name, "dataset": q.dataset}
+    try:
+        if widget.is_filter:
+            fields = [f for f in q.fields if ASSOCIATIVITY_COLUMN not in f.expression]
+            select = ", ".join(f"{f.expression} AS {quote(f.name)}" for f in fields)
+            sql = f"SELECT DISTINCT {select} FROM {view} ORDER BY 1 LIMIT {row_cap + 1}"
+            meta: dict[str, Any] = {"columns": [f.name for f in fields], "filter_columns": {}, "rollups": {},
+                                    "count_columns": {}, "aggregated": False}
+        else:
+            built = build(q, view, filters, row_cap + 1)
+            sql = built.sql
+            meta = {"columns": built.columns, "filter_columns": built.filter_columns, "rollups": built.rollups,
+                    "count_columns": built.count_columns, "aggregated": built.aggregated}
+        rows = spark.sql(sql).collect()
+    except ExpressionError as e:
+        return {**base, "error": f"widget {widget.name!r}: expression does not parse: {e}"}
+    except Exception as e:  # an expression Spark rejects fails this widget only
+        return {**base, "error": f"widget {widget.name!r}: {_first_line(e)}"}
+    return {**base, **meta, "sql": sql, "truncated": len(rows) > row_cap,
+            "rows": [[jsonable(v) for v in row] for row in rows[:row_cap]], "error": None}
