@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 _PLUGIN_API = (
     "TaskContext", "current_context", "TaskOutput", "TaskType", "TaskFailed", "TaskCancelled", "SpecIssue",
     "TaskValues", "ChildRunResult", "RunServices", "TriggerKind", "TriggerEnv", "JobEntry", "Decision", "Fire",
-    "Notifier", "Notification", "DeliveryError", "RunView", "Stash", "StashKey", "ContributedJob",
+    "Notifier", "Notification", "Attachment", "DeliveryError", "RunView", "Stash", "StashKey", "ContributedJob",
 )
 _EXPORTS = {
     "hookimpl": "lakeloom.hookspecs",
@@ -30,7 +30,7 @@ __all__ = ["__version__", "context", *_EXPORTS]
 if TYPE_CHECKING:
     from lakeloom.engine.api import Engine, run_job
     from lakeloom.hookspecs import hookimpl
-    from lakeloom.plugin_api import (ChildRunResult, ContributedJob, Decision, DeliveryError, Fire, JobEntry,
+    from lakeloom.plugin_api import (Attachment, ChildRunResult, ContributedJob, Decision, DeliveryError, Fire, JobEntry,
                                      Notification, Notifier, RunServices, RunView, SpecIssue, Stash, StashKey,
                                      TaskCancelled, TaskContext, TaskFailed, TaskOutput, TaskType, TaskValues,
                                      TriggerEnv, TriggerKind, current_context)

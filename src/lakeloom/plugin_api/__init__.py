@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Union
 
 from lakeloom.plugin_api.context import (ChildRunResult, RunServices, TaskCancelled, TaskContext, TaskValues,
                                          current_context)
-from lakeloom.plugin_api.notifiers import (ALERT_TRIGGERED, ON_DURATION_WARNING, ON_FAILURE, ON_START, ON_SUCCESS,
-                                           DeliveryError, Notification, Notifier, http_post)
+from lakeloom.plugin_api.notifiers import (ALERT_TRIGGERED, DASHBOARD_SNAPSHOT, ON_DURATION_WARNING, ON_FAILURE,
+                                           ON_START, ON_SUCCESS, Attachment, DeliveryError, Notification, Notifier,
+                                           http_post)
 from lakeloom.plugin_api.runs import RunView, Stash, StashKey
 from lakeloom.plugin_api.tasks import SpecIssue, TaskFailed, TaskOutput, TaskType
 from lakeloom.plugin_api.triggers import Decision, Fire, JobEntry, TriggerEnv, TriggerKind
@@ -50,8 +51,8 @@ if TYPE_CHECKING:
 ContributedJob = Union["LoadedJob", "tuple[Job, str]"]
 
 __all__ = [
-    "ALERT_TRIGGERED", "ON_DURATION_WARNING", "ON_FAILURE", "ON_START", "ON_SUCCESS",
-    "ChildRunResult", "ContributedJob", "Decision", "DeliveryError", "Fire", "JobEntry", "Notification", "Notifier", "RunServices",
+    "ALERT_TRIGGERED", "DASHBOARD_SNAPSHOT", "ON_DURATION_WARNING", "ON_FAILURE", "ON_START", "ON_SUCCESS",
+    "Attachment", "ChildRunResult", "ContributedJob", "Decision", "DeliveryError", "Fire", "JobEntry", "Notification", "Notifier", "RunServices",
     "RunView", "SpecIssue", "Stash", "StashKey", "TaskCancelled", "TaskContext", "TaskFailed", "TaskOutput",
     "TaskType", "TaskValues", "TriggerEnv", "TriggerKind", "current_context", "http_post",
 ]

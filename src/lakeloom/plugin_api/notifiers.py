@@ -21,10 +21,20 @@ ON_SUCCESS = "jobs.on_success"
 ON_FAILURE = "jobs.on_failure"
 ON_DURATION_WARNING = "jobs.on_duration_warning_threshold_exceeded"
 ALERT_TRIGGERED = "alerts.on_triggered"
+DASHBOARD_SNAPSHOT = "dashboards.on_snapshot"
 
 #: ``email_notifications`` / ``webhook_notifications`` key of each event type.
 EVENT_FIELDS = {ON_START: "on_start", ON_SUCCESS: "on_success", ON_FAILURE: "on_failure",
                 ON_DURATION_WARNING: "on_duration_warning_threshold_exceeded"}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a notification (dashboard subscriptions attach the snapshot's PDF)."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -45,6 +55,8 @@ class Notification:
     start_time: int | None = None
     duration_seconds: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    subject: str | None = None  # replaces the generated title (a subscription's custom_subject)
+    attachments: list[Attachment] = field(default_factory=list)  # notifiers that cannot attach ignore them
 
     @property
     def outcome(self) -> str:
@@ -52,6 +64,8 @@ class Notification:
 
     @property
     def title(self) -> str:
+        if self.subject:
+            return self.subject
         what = {ON_START: "started", ON_SUCCESS: "succeeded", ON_FAILURE: f"failed ({self.outcome})",
                 ON_DURATION_WARNING: "is running longer than expected",
                 ALERT_TRIGGERED: "alert triggered"}.get(self.event_type, self.event_type)

@@ -36,6 +36,9 @@ class EmailNotifier:
         msg["To"] = ", ".join(to)
         msg["X-Lakeloom-Event"] = note.event_type
         msg.set_content(note.text())
+        for item in note.attachments:
+            maintype, _, subtype = item.content_type.partition("/")
+            msg.add_attachment(item.data, maintype=maintype, subtype=subtype or "octet-stream", filename=item.filename)
         timeout = float(smtp.get("timeout_seconds", 10))
         try:
             with smtplib.SMTP(str(smtp["host"]), int(smtp.get("port", 25)), timeout=timeout) as client:
