@@ -24,6 +24,7 @@ demo: setup
 	$(BIN)/lakeloom run pipelines/retail/jobs/daily.job.yml
 	@$(BIN)/lakeloom tables
 	@echo "Run history: $(BIN)/lakeloom runs list  ·  task logs: .lakeloom/logs/<run_id>/<task_key>/"
+	@echo "Dashboard: $(BIN)/lakeloom serve, then http://127.0.0.1:8080/dashboards/retail  ·  or: $(BIN)/lakeloom dashboards export retail --html retail.html"
 
 # The dashboard tests drive Debian's chromium; it is installed from Debian, never downloaded by a test tool.
 $(CHROMIUM):

@@ -16,8 +16,8 @@ from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugin_manager import build_plugin_manager
-from lakeloom.runtime.dbutils.secrets import SecretsUtil
 from lakeloom.plugins.dashboards.snapshots import latest as latest_snapshot
+from lakeloom.runtime.dbutils.secrets import SecretsUtil
 from bundle_files import write
 
 pytestmark = pytest.mark.spark
