@@ -13,7 +13,7 @@ from databricks.sdk.errors import NotFound, Unauthenticated
 from databricks.sdk.service.serving import DataframeSplitInput
 from ml_helpers import TRAIN_MODULE
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))  # the live-server helpers
 from serving import LiveServer, wait_until  # noqa: E402
 
 MODEL = "main.ml.served"
@@ -146,3 +146,28 @@ def test_hook_lakeloom_server_app(tmp_path: Path) -> None:
         server.should_exit = True
         thread.join(20)
         engine.store.close()
+
+
+def test_dashboard_shows_the_mlflow_run_version_and_promotion(served) -> None:  # noqa: ANN001
+    from dashboard_env import signed_in
+
+    srv, _, _ = served
+    root = srv.service.engine.workspace.root
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    job = root / "jobs" / "dash.yml"
+    job.parent.mkdir(exist_ok=True)
+    job.write_text(yaml.safe_dump({"name": "dash", "tasks": [{"task_key": "train", "ml_training_task": {
+        "function": "ml_train_code:train", "parameters": {"flip": 0.1}, "registered_model": "main.ml.dash",
+        "promotion": {"metric": "accuracy"}}}]}))
+    run = srv.service.engine.submit(str(job))
+    assert run["state"]["result_state"] == "SUCCESS", run["state"]
+    ui = signed_in(srv, srv.token("carol", admin=True))
+    page = ui.get(f"/runs/{run['run_id']}?task=train").text
+    assert "Promoted to @champion" in page and 'href="/models/main.ml.dash"' in page
+    assert '<strong class="ml-version">1</strong>' in page and "<td>accuracy</td>" in page and "<td>flip</td>" in page
+    job_page = ui.get(f"/jobs/{run['job_id']}").text
+    assert '<a href="/models/main.ml.dash">main.ml.dash</a>' in job_page
+    model_page = ui.get("/models/main.ml.dash").text
+    assert "<strong>@champion</strong> → 1" in model_page and f'href="/runs/{run["run_id"]}"' in model_page
+    assert ui.get("/models/main.ml.nope").status_code == 404

@@ -64,8 +64,11 @@ def lakeloom_before_run(run: dict[str, Any], job: Job, handle: RunView) -> None:
 
 @hookimpl
 def lakeloom_server_app(app: Any, server: Any) -> None:
-    """Serve the workspace's Model Serving endpoints (when MLflow is installed)."""
+    """Serve the workspace's Model Serving endpoints and the dashboard's model pages (when
+    MLflow is installed)."""
     if _mlflow_installed():
+        from lakeloom.plugins.ml.model_page import install_model_page
         from lakeloom.plugins.ml.serving import install_routes
 
         install_routes(app)
+        install_model_page(app)

@@ -177,6 +177,29 @@ def _with_dropped(e: dict[str, Any]) -> dict[str, Any]:
     return {**e, "dropped_records": dropped}
 
 
+def ml_view(output: dict[str, Any]) -> dict[str, Any] | None:
+    """An ML task's MLflow run (metrics, params), registered version and promotion."""
+    m = output.get("ml_output")
+    if not isinstance(m, dict):
+        return None
+    metrics = sorted((str(k), v) for k, v in (m.get("metrics") or {}).items())
+    params = sorted((str(k), _cell(v)) for k, v in (m.get("params") or {}).items())
+    return {**m, "metrics": metrics, "params": params}
+
+
+def model_links(tasks: list[dict[str, Any]]) -> list[str]:
+    """Registered models a job's ML tasks train or score with (for links to their pages)."""
+    names: list[str] = []
+    for t in tasks:
+        name = (t.get("ml_training_task") or {}).get("registered_model")
+        uri = str((t.get("model_inference_task") or {}).get("model") or "")
+        if not name and uri.startswith("models:/") and not uri.startswith("models:/m-"):
+            name = uri.removeprefix("models:/").split("@", 1)[0].split("/", 1)[0]
+        if name and name not in names:
+            names.append(str(name))
+    return names
+
+
 def quality_view(output: dict[str, Any]) -> dict[str, Any] | None:
     """A quality task's per-expectation results, each failing-row sample as a table."""
     q = output.get("quality_output")

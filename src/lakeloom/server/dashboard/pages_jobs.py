@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from lakeloom.server.auth import owner_of
 from lakeloom.server.dashboard.access import JobAccess, ctx_of, job_access, visible_jobs
 from lakeloom.server.dashboard.graphs import duration_chart, layout_dag
+from lakeloom.server.dashboard.outputs import model_links
 from lakeloom.server.dashboard.render import display_state, is_active, render, run_duration
 from lakeloom.server.dashboard.schedules import trigger_info
 from lakeloom.server.dashboard.session import UiUser, checked_form, safe_next, ui_user
@@ -93,7 +94,7 @@ def job_page(job_id: int, request: Request, fragment: int = 0, user: UiUser = De
                   history=history, chart=chart, success_rate=(ok / len(finished)) if finished else None,
                   notifications=notifications, task_notifications=task_notifications,
                   owner=owner_of(access.job, access.row.get("creator")), level=access.level,
-                  live=summary["active"], title=access.job.name)
+                  live=summary["active"], title=access.job.name, models=model_links(tasks))
 
 
 @router.post("/jobs/{job_id}/run-now")

@@ -14,6 +14,7 @@ from lakeloom.server.dashboard.access import JobAccess
 from lakeloom.server.dashboard.graphs import layout_dag, layout_gantt
 from lakeloom.server.dashboard.outputs import (
     log_file,
+    ml_view,
     pipeline_view,
     quality_view,
     read_log,
@@ -134,7 +135,7 @@ def task_panel(ctx: ServerContext, run: dict[str, Any], tsettings: dict[str, dic
         iterations = [a for a in attempts if a["iteration"] is not None and a["parent_task_run_id"] == parent]
     view: dict[str, Any] = {"key": key, "settings": tsettings.get(key, {}), "attempts": rows, "sel": sel,
                             "iterations": iterations, "task_values": ctx.store.task_values(run["run_id"]).get(key, {}),
-                            "output": {}, "notebook": None, "sql": None, "pipeline": None, "quality": None,
+                            "output": {}, "notebook": None, "sql": None, "pipeline": None, "quality": None, "ml": None,
                             "log": None, "params": None, "children": []}
     if sel is None:
         return view
@@ -150,6 +151,7 @@ def task_panel(ctx: ServerContext, run: dict[str, Any], tsettings: dict[str, dic
     view["sql"] = sql_table(output)
     view["pipeline"] = pipeline_view(output)
     view["quality"] = quality_view(output)
+    view["ml"] = ml_view(output)
     view["result"] = output.get("result") if "result" in output else (
         (output.get("notebook_output") or {}).get("result"))
     view["log"] = read_log(log, query=query)
