@@ -94,3 +94,20 @@ def test_validate_names_the_bad_field(tmp_path: Path) -> None:
     assert "'churn' is not a Unity Catalog name catalog.schema.model" in text
     assert "task 'both'" in text and "exactly one of function, python_file or notebook_path" in text
     assert "task 'score'" in text and "not a Unity Catalog name" in text
+
+
+def test_bundle_serving_endpoints_are_deployed_for_serve(tmp_path: Path) -> None:
+    from lakeloom.config import load_workspace
+    from lakeloom.plugins.ml.endpoints import EndpointConfigError, all_endpoints
+
+    ws = load_workspace(tmp_path)
+    hook = build_plugin_manager().hook.lakeloom_bundle_resource
+    settings = {"name": "churn", "config": {"served_entities": [{"entity_name": "main.ml.churn"}]}}
+    assert hook(kind="model_serving_endpoints", key="churn_ep", settings=settings, bundle_root=tmp_path,
+                workspace=ws) is True
+    pinned = {"config": {"served_entities": [{"entity_name": "main.ml.churn", "entity_version": "3"}]}}
+    assert hook(kind="model_serving_endpoints", key="pinned", settings=pinned, bundle_root=tmp_path, workspace=ws)
+    assert {n: s.model_uri for n, s in all_endpoints(load_workspace(tmp_path)).items()} == {
+        "churn": "models:/main.ml.churn@champion", "pinned": "models:/main.ml.churn/3"}
+    with pytest.raises(EndpointConfigError, match=r"model_serving_endpoints.bad: field 'config.served_entities'"):
+        hook(kind="model_serving_endpoints", key="bad", settings={"config": {}}, bundle_root=tmp_path, workspace=ws)

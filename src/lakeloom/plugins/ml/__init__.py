@@ -19,6 +19,9 @@ from lakeloom.plugins.ml.settings import MlTrainingTask, ModelInferenceTask, val
 from lakeloom.plugin_api import TaskOutput, TaskType
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from lakeloom.config import Workspace
     from lakeloom.plugin_api import RunView, TaskContext
     from lakeloom.spec.models import Job
 
@@ -72,3 +75,15 @@ def lakeloom_server_app(app: Any, server: Any) -> None:
 
         install_routes(app)
         install_model_page(app)
+
+
+@hookimpl
+def lakeloom_bundle_resource(kind: str, key: str, settings: dict[str, Any], bundle_root: Path,
+                             workspace: Workspace) -> bool | None:
+    """Take a bundle's ``model_serving_endpoints``: ``lakeloom serve`` serves them."""
+    if kind != "model_serving_endpoints":
+        return None
+    from lakeloom.plugins.ml.endpoints import deploy_bundle_endpoint
+
+    deploy_bundle_endpoint(workspace, key, settings, source=f"{bundle_root}/databricks.yml: resources")
+    return True

@@ -17,14 +17,15 @@ A bundle declares ``resources.model_serving_endpoints.<key>`` as Databricks does
 
 A served entity with an ``entity_version`` serves that version; without one it follows the
 alias ``champion`` (lakeloom's reading of an unpinned entity, since the local registry has
-no deployments). The bundle loader hands its resources over with
-``endpoints_from_bundle_resources``.
+no deployments). ``lakeloom bundle deploy`` hands them to the plugin
+(``lakeloom_bundle_resource``), which records them under ``.lakeloom/serving/``.
 """
 from __future__ import annotations
 
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ def endpoints_from_config(workspace: Workspace) -> list[EndpointSpec]:
     return out
 
 
+_bundle_lock = threading.Lock()
+
+
 def endpoints_from_bundle_resources(resources: dict[str, Any], source: str = "databricks.yml") -> list[EndpointSpec]:
     """The endpoints of a bundle's ``resources`` (its ``model_serving_endpoints``)."""
     out = []
@@ -107,27 +111,44 @@ def endpoints_from_bundle_resources(resources: dict[str, Any], source: str = "da
     return out
 
 
-_bundle_lock = threading.Lock()
-_bundle_endpoints: dict[str, list[EndpointSpec]] = {}
+def _deployed_file(workspace: Workspace) -> Path:
+    return workspace.state_dir / "serving" / "bundle_endpoints.yml"
 
 
-def register_bundle_endpoints(resources: dict[str, Any], source: str) -> list[EndpointSpec]:
-    """Record the endpoints a bundle declares (called by the bundle layer for each bundle it
-    loads); ``lakeloom serve`` serves them beside the configured ones."""
-    specs = endpoints_from_bundle_resources(resources, source)
+def deploy_bundle_endpoint(workspace: Workspace, key: str, settings: dict[str, Any], source: str) -> EndpointSpec:
+    """Record a bundle's ``model_serving_endpoints.<key>`` for ``lakeloom serve`` (``bundle
+    deploy`` runs in another process than ``serve``, so the record is a workspace file)."""
+    import yaml
+
+    (spec,) = endpoints_from_bundle_resources({"model_serving_endpoints": {key: settings}}, source)
+    path = _deployed_file(workspace)
     with _bundle_lock:
-        _bundle_endpoints[source] = specs
-    return specs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        known = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+        known[spec.name] = {"model": spec.model_uri, "source": spec.source}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(known, sort_keys=True))
+        tmp.replace(path)
+    return spec
+
+
+def _deployed(workspace: Workspace) -> list[EndpointSpec]:
+    import yaml
+
+    path = _deployed_file(workspace)
+    if not path.exists():
+        return []
+    known = yaml.safe_load(path.read_text()) or {}
+    return [_spec(str(n), str(b["model"]), str(b.get("source") or path)) for n, b in known.items()]
 
 
 def all_endpoints(workspace: Workspace) -> dict[str, EndpointSpec]:
-    """Every declared endpoint by name; two declarations of one name are an error."""
+    """Every declared endpoint by name (config, then deployed bundles); one name declared in
+    two places is an error."""
     found: dict[str, EndpointSpec] = {}
-    with _bundle_lock:
-        bundle = [s for specs in _bundle_endpoints.values() for s in specs]
-    for spec in [*endpoints_from_config(workspace), *bundle]:
-        if spec.name in found and found[spec.name] != spec:
+    for spec in [*endpoints_from_config(workspace), *_deployed(workspace)]:
+        if spec.name in found and found[spec.name].model_uri != spec.model_uri:
             raise EndpointConfigError(f"serving endpoint {spec.name!r} is declared twice: in {found[spec.name].source} "
                                       f"and in {spec.source}")
-        found[spec.name] = spec
+        found.setdefault(spec.name, spec)
     return found
