@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +46,13 @@ pass_state = click.make_pass_decorator(State)
 @click.option("--workspace", "-w", envvar="LAKELOOM_WORKSPACE", type=click.Path(file_okay=False),
               help="Workspace folder (default: the current directory).")
 @click.option("--target", "-t", envvar="LAKELOOM_TARGET", help="Config target from conf/lakeloom.yml.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also show Spark's own log on the terminal (it always goes to .lakeloom/logs/).")
 @click.pass_context
-def cli(ctx: click.Context, workspace: str | None, target: str | None) -> None:
+def cli(ctx: click.Context, workspace: str | None, target: str | None, verbose: bool) -> None:
     """Run Databricks-Workflows-style jobs on open-source Spark and Delta Lake."""
+    if verbose:
+        os.environ["LAKELOOM_VERBOSE"] = "1"  # read when the Spark session is configured
     ctx.obj = State(workspace, target)
 
 

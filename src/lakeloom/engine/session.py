@@ -263,7 +263,8 @@ class SparkBinder:
             from lakeloom.runtime.spark import bind_task_thread, cancel_job_group
 
             bind_task_thread(spark, self.job_group, self._pool,
-                             f"lakeloom run {self._session.run_id} task {self._pool}")
+                             f"lakeloom run {self._session.run_id} task {self._pool}",
+                             run_id=self._session.run_id, task_key=self._pool)
             self._bound.add(ident)
             if self._session.spark_group_cancelled(self.job_group):
                 cancel_job_group(spark, self.job_group)  # timed out while the session started

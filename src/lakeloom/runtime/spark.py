@@ -34,7 +34,8 @@ POOL_PROPERTY = "spark.scheduler.pool"
 DEFAULT_SHUFFLE_PARTITIONS = "4"
 
 # Not forwarded to spark-submit: the cluster decides its master and its workers' Python.
-_LOCAL_ONLY_KEYS = frozenset({"spark.master", "spark.pyspark.python", "spark.pyspark.driver.python"})
+_LOCAL_ONLY_KEYS = frozenset({"spark.master", "spark.pyspark.python", "spark.pyspark.driver.python",
+                              "spark.driver.extraJavaOptions"})
 
 
 def _is_local(master: str) -> bool:
@@ -80,6 +81,9 @@ def spark_conf(
         # table read on a laptop. Clusters keep Delta's default.
         defaults["spark.databricks.delta.snapshotPartitions"] = "2"
         defaults.update(path_mapping_conf(workspace))
+        from lakeloom.runtime.jvm_logging import driver_java_options
+
+        defaults["spark.driver.extraJavaOptions"] = driver_java_options(workspace)
     return merge_conf(defaults, catalog_spark_conf(workspace), plugin_conf or {}, workspace.spark_conf)
 
 
@@ -207,7 +211,8 @@ class SparkSessionProvider:
             spark.stop()
 
 
-def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description: str = "") -> None:
+def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description: str = "", *,
+                     run_id: int | None = None, task_key: str | None = None) -> None:
     """Tag the Spark jobs the calling thread starts: job group ``job_group`` (cancellable, with
     interrupt on cancel), job tag ``job_group`` and FAIR pool ``pool``; ``spark`` becomes the
     thread's active session.
@@ -218,9 +223,14 @@ def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description
     thread.
     """
     from lakeloom.runtime import spark_threads
+    from lakeloom.runtime.jvm_logging import ensure_pool, set_log_context
+
+    ensure_pool(spark, pool)
 
     def bind() -> None:
         sc = spark.sparkContext
+        if run_id is not None:
+            set_log_context(spark, str(run_id), task_key)
         sc.setJobGroup(job_group, description or job_group, interruptOnCancel=True)
         sc.setLocalProperty(POOL_PROPERTY, pool)
         # A tag survives user code that sets its own job group; cancel uses both.
@@ -243,6 +253,9 @@ def _set_active_session(spark: SparkSession) -> None:
 
 
 def _clear_thread(spark: SparkSession) -> None:
+    from lakeloom.runtime.jvm_logging import set_log_context
+
+    set_log_context(spark, None, None)
     sc = spark.sparkContext
     sc._jsc.clearJobGroup()
     sc.setLocalProperty(POOL_PROPERTY, None)  # type: ignore[arg-type]
