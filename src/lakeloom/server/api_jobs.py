@@ -241,7 +241,9 @@ def delete(body: JobIdRequest, request: Request, who: Principal = Depends(authen
             ctx.executor.cancel(r["run_id"])
         raise invalid_state(f"job {row['job_id']} had {len(active)} active run(s); they are being cancelled, "
                             f"retry the delete when they have ended")
+    run_ids = [r["run_id"] for r in ctx.store.list_runs(job_id=row["job_id"], limit=1_000_000)]
     ctx.store.delete_job(row["job_id"])
+    ctx.delete_run_files(run_ids)
     return {}
 
 

@@ -222,4 +222,5 @@ def delete_run(body: RunIdRequest, request: Request, who: Principal = Depends(au
     if row["life_cycle_state"] in ACTIVE:
         raise invalid_state(f"run {body.run_id} is active; cancel it before deleting it")
     ctx.store.delete_runs([body.run_id])
+    ctx.delete_run_files([body.run_id])
     return {}

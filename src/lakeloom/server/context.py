@@ -52,6 +52,14 @@ class ServerContext:
             self._token_seen[token_id] = now
         self.store.touch_token(token_id)
 
+    def delete_run_files(self, run_ids: list[int]) -> None:
+        """Remove deleted runs' logs and saved outputs (``.lakeloom/logs/<run_id>/``)."""
+        import shutil
+
+        logs = self.engine.workspace.logs_dir
+        for run_id in run_ids:
+            shutil.rmtree(logs / str(int(run_id)), ignore_errors=True)
+
     def job_row(self, job_id: Any) -> dict[str, Any]:
         """The stored job row, or 404 (also for an id that is not a number)."""
         try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Connection
 
 from lakeloom.store import schema as s
@@ -51,6 +51,41 @@ def _step_4(conn: Connection) -> None:
 
 
 STEPS[4] = _step_4
+
+
+def _step_5(conn: Connection) -> None:
+    """Version 5: job and run ids are never reused. SQLite reused the id of a deleted newest
+    run or job, so a new run showed the deleted run's log files. SQLite cannot add
+    AUTOINCREMENT to a table: each is rebuilt with it (SQLite's generalized ALTER TABLE
+    procedure, foreign keys off) and its rows copied with their ids, so ``sqlite_sequence``
+    starts past them. PostgreSQL's sequences never reuse: nothing to do there."""
+    if conn.dialect.name != "sqlite":
+        return
+    for name in s.V5_AUTOINCREMENT_TABLES:
+        table = s.metadata.tables[name]
+        later_indexes = [r[0] for r in conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+            (name,)).fetchall() if not any(f" {i.name} " in f" {r[0]} " for i in table.indexes)]
+        for (index,) in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+                (name,)).fetchall():
+            conn.exec_driver_sql(f'DROP INDEX "{index}"')
+        # Create the new table under a temporary name, copy, drop the old, rename: renaming the
+        # new table leaves other tables' references to ``name`` as they are.
+        scratch = MetaData()
+        for other in s.V5_AUTOINCREMENT_TABLES:  # so the copy's foreign keys resolve
+            s.metadata.tables[other].to_metadata(scratch)
+        rebuilt = table.to_metadata(scratch, name=f"{name}_v5")
+        rebuilt.create(conn)
+        columns = ", ".join(f'"{c.name}"' for c in table.columns)
+        conn.exec_driver_sql(f'INSERT INTO "{name}_v5" ({columns}) SELECT {columns} FROM "{name}"')
+        conn.exec_driver_sql(f'DROP TABLE "{name}"')
+        conn.exec_driver_sql(f'ALTER TABLE "{name}_v5" RENAME TO "{name}"')
+        for ddl in later_indexes:  # indexes added by later steps, not declared on the table
+            conn.exec_driver_sql(ddl)
+
+
+STEPS[5] = _step_5
 
 
 class StoreVersionError(RuntimeError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Task run ids are ``run_id * 10**9 + n`` (see ``store.TASK_RUN_ID_STRIDE``): past run 2 they
 #: exceed 32 bits. SQLite's INTEGER is 64-bit (and ``INTEGER PRIMARY KEY`` must stay the rowid
@@ -32,6 +32,7 @@ jobs = Table(
     Column("creator", Text),
     Column("deployed", Boolean, nullable=False, default=False),
     UniqueConstraint("name", "source", name="uq_jobs_name_source"),
+    sqlite_autoincrement=True,  # ids are never reused, as on Databricks (version 5)
 )
 
 runs = Table(
@@ -65,6 +66,7 @@ runs = Table(
     Index("ix_runs_job_start", "job_id", "start_time"),
     Index("ix_runs_state", "life_cycle_state"),
     Index("ix_runs_start", "start_time"),
+    sqlite_autoincrement=True,  # ids are never reused, as on Databricks (version 5)
 )
 
 task_runs = Table(
@@ -235,3 +237,8 @@ V4_TASK_RUN_ID_COLUMNS = (
     ("events", "task_run_id"),
     ("notification_deliveries", "task_run_id"),
 )
+
+
+#: Tables whose ids version 5 makes never-reused on SQLite (``AUTOINCREMENT``; without it SQLite
+#: hands the id of a deleted newest row to the next insert). PostgreSQL sequences never reuse.
+V5_AUTOINCREMENT_TABLES = ("jobs", "runs")

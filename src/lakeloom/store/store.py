@@ -139,8 +139,16 @@ class RunStore(ControlStoreMixin, UiStoreMixin):
     def _migrate(self) -> None:
         from lakeloom.store.migrations import migrate
 
-        with self.engine.begin() as conn:
-            migrate(conn)
+        with self.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:  # table rebuilds (SQLite's ALTER TABLE procedure) need it off, outside a transaction
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            with conn.begin():
+                migrate(conn)
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
     def close(self) -> None:
         with self._lock:
