@@ -90,6 +90,31 @@ class Workspace:
     def volumes_root(self) -> Path:
         return Path(self.settings.get("volumes", {}).get("root") or self.state_dir / "volumes")
 
+    def local_path(self, path: str, base: Path | None = None) -> Path:
+        """The local file a Databricks path stands for. One mapping for every reader of paths
+        (``dbutils.fs``, Auto Loader, pipelines, file-arrival and table-update triggers; Spark's
+        own file systems use the same roots):
+
+        - ``dbfs:/a/b`` and ``/dbfs/a/b`` -> ``<dbfs_root>/a/b``
+        - ``/Volumes/<catalog>/<schema>/<volume>/a`` -> ``<volumes_root>/<catalog>/<schema>/<volume>/a``
+        - ``file:/a/b`` -> ``/a/b`` (as Hadoop reads it: no URL decoding); other absolute paths as they are
+        - a relative path against ``base`` (default: the workspace folder)
+
+        Raises ValueError for any other scheme (``s3://...``), which has no local file.
+        """
+        if path.startswith("dbfs:"):
+            return self.dbfs_root / path[len("dbfs:"):].lstrip("/")
+        if path == "/dbfs" or path.startswith("/dbfs/"):
+            return self.dbfs_root / path[len("/dbfs"):].lstrip("/")
+        if path.startswith("/Volumes/"):
+            return self.volumes_root.joinpath(*(p for p in path[len("/Volumes/"):].split("/") if p))
+        if path.startswith("file:"):
+            return Path("/" + path[len("file:"):].lstrip("/"))
+        if "://" in path:
+            raise ValueError(f"the scheme of {path!r} is not supported locally (use dbfs:/, /Volumes/, file:/)")
+        p = Path(path)
+        return p if p.is_absolute() else (base or self.root) / p
+
     @property
     def store_url(self) -> str:
         url = os.environ.get("LAKELOOM_STORE_URL") or self.settings.get("store", {}).get("url")
@@ -172,6 +197,12 @@ class Workspace:
         if srv.get("public_url"):
             return str(srv["public_url"]).rstrip("/")
         return f"http://{srv.get('host', '127.0.0.1')}:{srv.get('port', 8080)}"
+
+    @property
+    def continuous_max_backoff_seconds(self) -> float:
+        """``server.continuous_max_backoff_seconds`` (default 60): the longest wait before a
+        continuous job starts again after failed runs."""
+        return float(self.server.get("continuous_max_backoff_seconds", 60))
 
     def run_page_url(self, run_id: int) -> str:
         return f"{self.public_url}/runs/{run_id}"

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from lakeloom.config import load_workspace
 from lakeloom.pipelines.expectations import Expectation, parse_sql_constraint
-from lakeloom.pipelines.model import PipelineDefinitionError
+from lakeloom.pipelines.graph import rewrite_query
 from lakeloom.pipelines.loader import load_graph
+from lakeloom.pipelines.model import PipelineDefinitionError
 from lakeloom.pipelines.registry import PipelineRegistry
 from lakeloom.pipelines.spec import load_pipeline, load_pipeline_documents
-from lakeloom.pipelines.graph import rewrite_query
 from lakeloom.runtime.sqltext import split_statements
 from lakeloom.spec.loader import JobSpecError
 
@@ -63,6 +64,16 @@ def test_pipeline_errors_name_file_line_and_field(tmp_path: Path) -> None:
         load_pipeline(bad).library_files()
     with pytest.raises(JobSpecError, match="no pipeline file or pipeline named 'nope'"):
         load_pipeline("nope", base_dir=tmp_path)
+
+
+def test_pipeline_storage_maps_databricks_paths_into_the_workspace(tmp_path: Path) -> None:
+    ws = load_workspace(tmp_path)
+    spec = tmp_path / "p.pipeline.yml"
+    spec.write_text("name: p\nstorage: dbfs:/pipelines/p\nlibraries: [{file: {path: a.py}}]\n")
+    assert load_pipeline(spec).storage_dir(ws) == ws.state_dir / "dbfs" / "pipelines" / "p"
+    spec.write_text("name: p\nstorage: s3://bucket/p\nlibraries: [{file: {path: a.py}}]\n")
+    with pytest.raises(JobSpecError, match=r"p.pipeline.yml:2: field 'storage': storage: the scheme of 's3://bucket/p'"):
+        load_pipeline(spec).storage_dir(ws)
 
 
 def test_sql_statements_and_constraints() -> None:

@@ -19,6 +19,7 @@ from lakeloom.bundle.interpolate import Missing, Path_, Resolver, parse_path
 from lakeloom.bundle.yamlreader import Locations
 from lakeloom.spec.loader import JobSpecError, LineMap, LoadedJob, SpecError
 from lakeloom.spec.models import Job
+from lakeloom.spec.parameters import coerce_param
 
 #: Resource types lakeloom runs itself, and the ones it hands to plugins.
 RUN_HERE = ("jobs", "pipelines", "schemas", "volumes", "secret_scopes")
@@ -116,14 +117,6 @@ def _model_errors(e: ValidationError, body: dict[str, Any], locs: Locations, sou
     return errors
 
 
-def _stringify(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value) if isinstance(value, (int, float)) else value
-
-
 def validate_normalized(model: Any, body: dict[str, Any]) -> Any:
     """``model.model_validate(body)``, first turning numbers and booleans where the model wants a
     string into strings (in place), as the CLI's typed normalisation does: ``${var.n}`` with
@@ -141,7 +134,7 @@ def validate_normalized(model: Any, body: dict[str, Any]) -> Any:
                 try:
                     for part in loc[:-1]:
                         node = node[part]
-                    node[loc[-1]] = _stringify(node[loc[-1]])
+                    node[loc[-1]] = coerce_param(node[loc[-1]])
                     fixed = True
                 except (KeyError, IndexError, TypeError):
                     continue
@@ -163,13 +156,13 @@ def normalize_strings(job: dict[str, Any]) -> None:
         if isinstance(value, list):
             for i, item in enumerate(value):
                 if not isinstance(item, (dict, list)):
-                    value[i] = _stringify(item)
+                    value[i] = coerce_param(item)
         elif isinstance(value, dict):
             for k, item in value.items():
                 if not isinstance(item, (dict, list)):
-                    value[k] = _stringify(item)
+                    value[k] = coerce_param(item)
         else:
-            container[key] = _stringify(value)
+            container[key] = coerce_param(value)
 
     def task(t: Any) -> None:
         if not isinstance(t, dict):

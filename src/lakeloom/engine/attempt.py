@@ -15,6 +15,7 @@ from lakeloom.runtime.environments import task_environment
 from lakeloom.runtime.references import resolve_deep
 from lakeloom.runtime.worker_errors import python_worker_error, with_worker_cause
 from lakeloom.spec.models import Task
+from lakeloom.spec.parameters import param_string
 
 if TYPE_CHECKING:
     from lakeloom.engine.session import RunSession
@@ -50,16 +51,10 @@ def _key_value_parameters(tt: Any, settings: Any, job_parameters: dict[str, str]
     if tt.parameters_field:
         raw = getattr(settings, tt.parameters_field, None)
         if isinstance(raw, dict):
-            params = {str(k): v if isinstance(v, str) else _stringify(v) for k, v in raw.items()}
+            params = {str(k): param_string(v) for k, v in raw.items()}
     if tt.key_value_parameters:
         params.update(job_parameters)  # Databricks: the job parameter wins over a task parameter of that name
     return params
-
-
-def _stringify(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
 
 
 def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:

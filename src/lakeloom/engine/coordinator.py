@@ -287,7 +287,7 @@ class Coordinator:
             return None
         if not any(k != key and self.state[k].attempts_made == 1 for k in self.running):
             return None
-        cap = float((self.s.workspace.settings.get("server", {}) or {}).get("continuous_max_backoff_seconds", 60))
+        cap = self.s.workspace.continuous_max_backoff_seconds
         return min(cap, 2.0 ** (self.state[key].attempts_made - 1))
 
     def _stop_attempt(self, att: Attempt, reason: str) -> None:

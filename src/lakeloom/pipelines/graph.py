@@ -178,15 +178,14 @@ class UpdateGraph:
         return str(self.storage / "autoloader" / (self.current_flow or "default"))
 
     def local_path(self, path: str) -> str:
-        """``/Volumes/c/s/v/...`` and ``dbfs:/`` paths mapped into the workspace."""
+        """``/Volumes/c/s/v/...`` and ``dbfs:/`` paths mapped into the workspace; other schemes
+        (``s3://...``) are left to Spark."""
         if self.workspace is None:
             return path
-        if path.startswith("/Volumes/"):
-            return str(self.workspace.volumes_root / path[len("/Volumes/"):])
-        if path.startswith("dbfs:/"):
-            return str(self.workspace.dbfs_root / path[len("dbfs:/"):].lstrip("/"))
-        p = Path(path.removeprefix("file:"))
-        return str(p if p.is_absolute() or "://" in path else self.workspace.root / p)
+        try:
+            return str(self.workspace.local_path(path))
+        except ValueError:
+            return path
 
 
 _STREAM = re.compile(r"\bSTREAM\s*(?:\(\s*(?P<a>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))*)\s*\)|\s(?!(?:FROM|WHERE|AS|JOIN|ON|GROUP|ORDER|LIMIT|UNION|SELECT)\b)(?P<b>(?:`[^`]+`|\w+)"

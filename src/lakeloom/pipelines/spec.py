@@ -25,6 +25,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lakeloom.spec.loader import JobSpecError, LineMap, SpecError, _compose, validation_errors
 from lakeloom.spec.models import Strict, _IgnoringDatabricksOnly
+from lakeloom.spec.parameters import coerce_param_map
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
@@ -99,9 +100,7 @@ class PipelineSpec(_IgnoringDatabricksOnly):
     @field_validator("configuration", mode="before")
     @classmethod
     def _stringify(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            return {str(k): ("true" if x is True else "false" if x is False else str(x)) for k, x in v.items()}
-        return v
+        return coerce_param_map(v)
 
     @property
     def schema_name(self) -> str:
@@ -128,8 +127,11 @@ class LoadedPipeline:
     def storage_dir(self, workspace: Workspace) -> Path:
         """Checkpoints, Auto Loader schemas and the event log live here."""
         if self.spec.storage:
-            p = Path(self.spec.storage.removeprefix("file:").removeprefix("dbfs:"))
-            return p if p.is_absolute() else workspace.root / p
+            try:  # dbfs:/ and /Volumes/ storage maps into the workspace like every other path
+                return workspace.local_path(self.spec.storage)
+            except ValueError as e:
+                raise JobSpecError([SpecError(str(self.source), self.lines.line_of(("storage",)), f"storage: {e}",
+                                              field="storage")]) from None
         return workspace.state_dir / "pipelines" / _folder_name(self.key or self.spec.name)
 
     def library_files(self) -> list[Path]:

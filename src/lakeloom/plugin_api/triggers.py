@@ -64,17 +64,9 @@ class TriggerEnv:
     poll_ms: int = 10_000  # how often event triggers (files, tables) look again
 
     def local_path(self, url: str) -> Path:
-        """A trigger URL as a local path: ``dbfs:/`` and ``/Volumes/`` map to the workspace's roots."""
-        if url.startswith("dbfs:/"):
-            return self.workspace.dbfs_root / url[len("dbfs:/"):].lstrip("/")
-        if url.startswith("/Volumes/"):
-            return self.workspace.volumes_root / url[len("/Volumes/"):]
-        if url.startswith("file:"):
-            from urllib.parse import unquote, urlparse
-
-            return Path(unquote(urlparse(url).path))
-        p = Path(url)
-        return p if p.is_absolute() else self.workspace.root / p
+        """A trigger URL as a local path (:meth:`lakeloom.config.Workspace.local_path`):
+        ``dbfs:/`` and ``/Volumes/`` map to the workspace's roots."""
+        return self.workspace.local_path(url)
 
     def latest_run(self, job_id: int) -> dict[str, Any] | None:
         rows = self.store.list_runs(job_id=job_id, limit=1, include_children=False)

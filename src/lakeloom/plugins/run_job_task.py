@@ -16,6 +16,7 @@ from lakeloom.hookspecs import hookimpl
 from lakeloom.plugin_api import TaskContext, TaskFailed, TaskOutput, TaskType
 from lakeloom.spec.bundle_refs import bundle_resource_key
 from lakeloom.spec.models import Strict
+from lakeloom.spec.parameters import coerce_param_map
 
 
 class RunJobTask(Strict):
@@ -35,9 +36,7 @@ class RunJobTask(Strict):
     @field_validator("job_parameters", mode="before")
     @classmethod
     def _stringify(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: ("true" if x is True else "false" if x is False else str(x)) for k, x in v.items()}
-        return v
+        return coerce_param_map(v)
 
     @model_validator(mode="after")
     def _one_ref(self) -> RunJobTask:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from lakeloom.spec.libraries import JobEnvironment, Library
+from lakeloom.spec.parameters import coerce_param
 
 # Databricks fields with no local meaning: accepted, ignored, reported as warnings.
 IGNORED_TASK_FIELDS = frozenset({
@@ -93,15 +94,7 @@ class JobParameter(Strict):
     @field_validator("default", mode="before")
     @classmethod
     def _stringify(cls, v: Any) -> Any:
-        return _to_param_string(v)
-
-
-def _to_param_string(v: Any) -> Any:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    return v
+        return coerce_param(v)
 
 
 class CronSchedule(Strict):

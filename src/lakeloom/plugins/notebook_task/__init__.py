@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugin_api import TaskOutput, TaskType
+from lakeloom.spec.parameters import coerce_param_map
 
 if TYPE_CHECKING:
     from lakeloom.plugin_api import TaskContext
@@ -35,10 +36,7 @@ class NotebookTaskSettings(BaseModel):
     @field_validator("base_parameters", mode="before")
     @classmethod
     def _stringify(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            return {str(k): ("true" if x is True else "false" if x is False else "" if x is None else str(x))
-                    for k, x in v.items()}
-        return v
+        return coerce_param_map(v)
 
 
 def executed_notebook_path(ctx: TaskContext) -> Path:

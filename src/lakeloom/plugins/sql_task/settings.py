@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lakeloom.spec.parameters import coerce_param_map
+
 AlertState = Literal["OK", "TRIGGERED", "UNKNOWN"]
 
 _OPS = {
@@ -99,10 +101,7 @@ class SqlTaskSettings(_Model):
     @field_validator("parameters", mode="before")
     @classmethod
     def _stringify(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            return {str(k): ("true" if x is True else "false" if x is False else "" if x is None else str(x))
-                    for k, x in v.items()}
-        return v
+        return coerce_param_map(v)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SqlTaskSettings:

@@ -30,7 +30,7 @@ class ContinuousKind:
 
     def evaluate(self, env: TriggerEnv, entry: JobEntry, state: dict[str, Any] | None, now_ms: int) -> Decision:
         conf = env.workspace.settings.get("server", {}) or {}
-        max_backoff = int(float(conf.get("continuous_max_backoff_seconds", 60)) * 1000)
+        max_backoff = int(env.workspace.continuous_max_backoff_seconds * 1000)
         if env.busy(entry.job_id):
             return Decision(next_check_ms=now_ms + env.poll_ms)  # also woken when a run ends
         latest = env.latest_run(entry.job_id)

@@ -102,21 +102,6 @@ def display(input: Any = None, *args: Any, **kwargs: Any) -> None:
         _emit(bundle)
 
 
-def install_dataframe_display() -> None:
-    """Give Spark DataFrames Databricks' ``df.display()`` (the same as ``display(df)``).
-
-    Idempotent; leaves a ``display`` that something else defined alone.
-    """
-    from pyspark.sql.dataframe import DataFrame
-
-    if "display" not in DataFrame.__dict__:
-        def _display(self: Any, *args: Any, **kwargs: Any) -> None:
-            display(self, *args, **kwargs)
-
-        _display.__doc__ = "Show the DataFrame as ``display(df)`` does (Databricks' DataFrame.display)."
-        DataFrame.display = _display  # type: ignore[attr-defined]
-
-
 def displayHTML(html: str) -> None:
     """Show an HTML fragment (kept as HTML in the saved notebook)."""
     _emit({"text/html": str(html), "text/plain": "<HTML output>"})

@@ -45,7 +45,13 @@ class MountInfo(NamedTuple):
     encryptionType: str
 
 
-def _workspace_roots() -> tuple[Path, Path, Path]:
+def to_local_path(path: str) -> Path:
+    """The local file-system path that a Databricks path stands for (the workspace's
+    :meth:`~lakeloom.config.Workspace.local_path`; relative paths against the task's folder)."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"dbutils.fs: invalid path {path!r}")
+    if path.startswith("/Volumes/") and len([p for p in path[len("/Volumes/"):].split("/") if p]) < 3:
+        raise ValueError(f"dbutils.fs: {path!r} is not a volume path (/Volumes/<catalog>/<schema>/<volume>/...)")
     ctx = current_context()
     if ctx is not None:
         ws, base = ctx.workspace, ctx.base_dir
@@ -53,30 +59,10 @@ def _workspace_roots() -> tuple[Path, Path, Path]:
         from lakeloom.config import load_workspace
 
         ws, base = load_workspace(), Path.cwd()
-    return ws.dbfs_root, ws.volumes_root, base
-
-
-def to_local_path(path: str) -> Path:
-    """The local file-system path that a Databricks path stands for."""
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"dbutils.fs: invalid path {path!r}")
-    dbfs_root, volumes_root, base = _workspace_roots()
-    if path.startswith("dbfs:"):
-        rest = path[len("dbfs:"):].lstrip("/")
-        return dbfs_root / rest
-    if path == "/dbfs" or path.startswith("/dbfs/"):
-        return dbfs_root / path[len("/dbfs"):].lstrip("/")
-    if path.startswith("/Volumes/"):
-        parts = [p for p in path[len("/Volumes/"):].split("/") if p]
-        if len(parts) < 3:
-            raise ValueError(f"dbutils.fs: {path!r} is not a volume path (/Volumes/<catalog>/<schema>/<volume>/...)")
-        return volumes_root.joinpath(*parts)
-    if path.startswith("file:"):
-        return Path("/" + path[len("file:"):].lstrip("/"))
-    if "://" in path:
-        raise ValueError(f"dbutils.fs: the scheme of {path!r} is not supported locally (use dbfs:/, /Volumes/, file:/)")
-    p = Path(path)
-    return p if p.is_absolute() else base / p
+    try:
+        return ws.local_path(path, base)
+    except ValueError as e:
+        raise ValueError(f"dbutils.fs: {e}") from None
 
 
 def _child_display_path(parent: str, name: str, is_dir: bool) -> str:

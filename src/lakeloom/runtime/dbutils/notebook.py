@@ -15,6 +15,7 @@ from lakeloom.runtime.dbutils.notebook_context import (
     NotebookContext,
     current_notebook_context,
 )
+from lakeloom.spec.parameters import param_string
 
 _log = logging.getLogger("lakeloom.dbutils")
 
@@ -70,12 +71,6 @@ def current_notebook_dir(ctx: TaskContext) -> Path:
     return Path(stack[0]).parent if stack else ctx.base_dir
 
 
-def _stringify(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
 class NotebookUtil:
     """``dbutils.notebook``."""
 
@@ -84,7 +79,7 @@ class NotebookUtil:
 
         Outside a notebook (a script or wheel task) the value is only recorded.
         """
-        text = _stringify(value)
+        text = param_string(value)
         ctx = current_context()
         if ctx is not None and ctx.stash.get(NOTEBOOK_STACK_KEY, None):
             raise NotebookExit(text)
@@ -106,7 +101,7 @@ class NotebookUtil:
 
         notebook = resolve_notebook_path(path, current_notebook_dir(ctx))
         task_key = re.sub(r"[^A-Za-z0-9_\-]", "_", notebook.stem)[:100] or "notebook"
-        params = {str(k): _stringify(v) for k, v in (arguments or {}).items()}
+        params = {str(k): param_string(v) for k, v in (arguments or {}).items()}
         job = Job.model_validate({
             "name": f"{ctx.job_name} > {notebook.name}",
             "tasks": [{"task_key": task_key,

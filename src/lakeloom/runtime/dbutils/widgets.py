@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeloom.plugin_api import StashKey, TaskContext, current_context
+from lakeloom.spec.parameters import param_string
 
 
 class InputWidgetNotDefined(Exception):
@@ -59,12 +60,6 @@ def widget_state(ctx: TaskContext | None = None) -> WidgetState:
     return state
 
 
-def _s(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
 class WidgetsUtil:
     """``dbutils.widgets``; every call acts on the widgets of the task running on this thread."""
 
@@ -74,19 +69,19 @@ class WidgetsUtil:
 
     def dropdown(self, name: str, defaultValue: str, choices: list[str], label: str | None = None) -> None:
         """Declare a dropdown; ``defaultValue`` must be one of ``choices``."""
-        choices = [_s(c) for c in choices]
-        if _s(defaultValue) not in choices:
+        choices = [param_string(c) for c in choices]
+        if param_string(defaultValue) not in choices:
             raise ValueError(f"widget {name!r}: default value {defaultValue!r} is not one of the choices {choices}")
         self._declare(name, "dropdown", defaultValue, choices, label)
 
     def combobox(self, name: str, defaultValue: str, choices: list[str], label: str | None = None) -> None:
         """Declare a combobox (a dropdown that also accepts free text)."""
-        self._declare(name, "combobox", defaultValue, [_s(c) for c in choices], label)
+        self._declare(name, "combobox", defaultValue, [param_string(c) for c in choices], label)
 
     def multiselect(self, name: str, defaultValue: str, choices: list[str], label: str | None = None) -> None:
         """Declare a multiselect; its value is a comma-separated subset of ``choices``."""
-        choices = [_s(c) for c in choices]
-        bad = [v for v in _s(defaultValue).split(",") if v and v not in choices]
+        choices = [param_string(c) for c in choices]
+        bad = [v for v in param_string(defaultValue).split(",") if v and v not in choices]
         if bad:
             raise ValueError(f"widget {name!r}: default value(s) {bad} are not among the choices {choices}")
         self._declare(name, "multiselect", defaultValue, choices, label)
@@ -129,7 +124,7 @@ class WidgetsUtil:
             raise ValueError("a widget name must be a non-empty string")
         state = widget_state()
         with state.lock:
-            state.declared[name] = (kind, _s(default), choices, label)
+            state.declared[name] = (kind, param_string(default), choices, label)
 
     def help(self, method: str | None = None) -> None:
         """Print the widget methods (as ``dbutils.widgets.help()`` does)."""
