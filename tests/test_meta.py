@@ -73,3 +73,17 @@ def test_generated_state_is_ignored_by_git() -> None:
 def test_readme_opens_with_the_two_commands() -> None:
     head = (ROOT / "README.md").read_text().split("\n\n", 3)[:3]
     assert "make demo" in "\n".join(head) and "make test" in "\n".join(head)
+
+
+def test_readme_layout_lists_every_package_and_stays_in_the_repository() -> None:
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.find("\n## ", 1)] if "\n## " in layout[1:] else layout
+    package = ROOT / "src" / "lakeloom"
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in package.iterdir()
+                     if not p.name.startswith(("_", ".")) and (p.suffix == ".py" or (p / "__init__.py").exists()))
+    missing = [e for e in entries if f"  {e} " not in layout]
+    assert not missing, f"README's layout section does not list: {missing}"
+    assert "../" not in layout, "README's layout section points outside the repository"
+    for folder in ("conf/", "notebooks/", "pipelines/", "plugins/", "tests/", "benchmarks/"):
+        assert folder in layout and (ROOT / folder).is_dir(), folder

@@ -2,17 +2,23 @@
 
 A workspace is a folder. Its state lives under ``<workspace>/.lakeloom/``. The config
 file is optional; every value has an embedded default (local Spark, SQLite, a Delta
-warehouse under ``.lakeloom/warehouse``).
+warehouse under ``.lakeloom/warehouse``). The repository's own ``conf/lakeloom.yml`` is a
+commented example of every setting (the demo runs on its defaults).
 
 ``conf/lakeloom.yml``::
 
     store: {url: sqlite:///...}            # default: .lakeloom/lakeloom.db
     spark: {master: "local[*]", conf: {k: v}}
-    engine: {max_parallel_tasks: 8}
-    catalog: {default_catalog: main, default_schema: default, catalogs: [main, dev]}
+    engine: {max_parallel_tasks: 8, cancel_grace_seconds: 5}
+    catalog: {default_catalog: main, default_schema: default, catalogs: [main, dev], warehouse: ...}
+    dbfs: {root: ...}                      # dbfs:/ and /dbfs/ (default .lakeloom/dbfs)
+    volumes: {root: ...}                   # /Volumes/<catalog>/<schema>/<volume> (default .lakeloom/volumes)
+    jobs: {include: ["pipelines/*/jobs/*.yml", "jobs/*.yml"]}
     plugins: {disable: [name, ...]}
     secrets: {file: ~/.lakeloom/secrets.yml}
-    server: {host: 127.0.0.1, port: 8080, public_url: ..., drain_grace_seconds: 30, warm_spark: true}
+    workspace: {id: 1234, url: https://...}
+    server: {host: 127.0.0.1, port: 8080, public_url: ..., drain_grace_seconds: 30, warm_spark: true,
+             continuous_max_backoff_seconds: 60, trigger_poll_seconds: 10, groups: {...}, entitlements: {...}}
     notifications:
       email: {host: smtp.example.com, port: 587, starttls: true, username: u,
               password: "{{secrets/smtp/password}}", from: lakeloom@example.com}
@@ -20,6 +26,7 @@ warehouse under ``.lakeloom/warehouse``).
         ops-slack: {type: slack, url: "{{secrets/slack/webhook}}"}
         audit: {type: webhook, url: https://..., secret: "{{secrets/hooks/audit}}"}
       retry: {max_attempts: 4, backoff_seconds: 1, max_backoff_seconds: 30}
+    quality: {results_table: main.quality.results}
     targets:
       prod: {spark: {master: "spark://host:7077"}}
 

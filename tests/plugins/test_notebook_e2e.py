@@ -16,7 +16,7 @@ from lakeloom.engine.api import Engine
 from lakeloom.plugin_manager import build_plugin_manager
 
 pytestmark = pytest.mark.spark
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "tests"
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 ATTACK = "x'; DROP TABLE e2e_victim; --"
 
 

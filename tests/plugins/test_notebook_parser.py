@@ -8,7 +8,7 @@ import pytest
 
 from lakeloom.plugins.notebook_task.parser import NotebookParseError, parse_notebook, parse_run_args
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "tests"
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
 
 def test_source_notebook_cells_titles_and_magics() -> None:

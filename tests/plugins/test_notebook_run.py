@@ -12,7 +12,7 @@ from lakeloom.config import Workspace
 from lakeloom.plugins.notebook_task import NotebookTaskSettings, executed_notebook_path, run_notebook_task
 from lakeloom.plugins.notebook_task.executor import NotebookCellError
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "tests"
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
 
 @pytest.fixture

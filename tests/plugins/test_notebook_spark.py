@@ -12,7 +12,7 @@ from lakeloom.plugins.notebook_task import NotebookTaskSettings, executed_notebo
 from lakeloom.plugins.notebook_task.executor import NotebookCellError
 
 pytestmark = pytest.mark.spark
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "tests"
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
 
 def run(ctx, path: str, **base_parameters: str):  # noqa: ANN001, ANN201
