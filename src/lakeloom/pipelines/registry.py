@@ -85,20 +85,10 @@ class PipelineRegistry(GraphElementRegistry):
 
     # --- lakeloom additions ---------------------------------------------------------
     def add_dataset(self, ds: Dataset) -> None:
-        key = ds.name.lower()
-        if key in self.datasets:
-            first = self.datasets[key]
-            raise PipelineDefinitionError(f"{ds.location or self.label}: dataset {ds.name!r} is defined twice "
-                                          f"(first at {first.location or '?'})")
-        self.datasets[key] = ds
+        self._add_once(self.datasets, ds, "dataset")
 
     def add_flow(self, flow: FlowDef) -> None:
-        key = flow.name.lower()
-        if key in self.flows:
-            first = self.flows[key]
-            raise PipelineDefinitionError(f"{flow.location or self.label}: flow {flow.name!r} is defined twice "
-                                          f"(first at {first.location or '?'})")
-        self.flows[key] = flow
+        self._add_once(self.flows, flow, "flow")
         if flow.func is not None:
             self._by_func[id(flow.func)] = flow
         self._last_flow = flow
@@ -118,6 +108,13 @@ class PipelineRegistry(GraphElementRegistry):
             flow.expectations.extend(expectations)
             return
         setattr(target, _EXPECT_ATTR, list(getattr(target, _EXPECT_ATTR, [])) + expectations)
+
+    def _add_once(self, table: dict[str, Any], item: Dataset | FlowDef, what: str) -> None:
+        key = item.name.lower()
+        if key in table:
+            raise PipelineDefinitionError(f"{item.location or self.label}: {what} {item.name!r} is defined twice "
+                                          f"(first at {table[key].location or '?'})")
+        table[key] = item
 
     def caller_location(self) -> str:
         """``file:line`` of the first frame outside lakeloom and pyspark (the user's code)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 
 def _skip_quoted(text: str, i: int) -> int:
@@ -68,42 +68,36 @@ def split_statements(text: str) -> list[tuple[str, int]]:
     return out
 
 
-def balanced(text: str, where: str) -> tuple[str, str]:
-    """Split ``(inner) rest`` at the parenthesis matching ``text[0]``; returns (inner, rest)."""
-    if not text.startswith("("):
-        raise ValueError(f"{where}: expected '('")
+def _top_level(text: str) -> Iterator[tuple[int, str, int]]:
+    """``(index, character, parenthesis depth after it)`` for every character outside quotes."""
     depth, i = 0, 0
     while i < len(text):
         ch = text[i]
         if ch in "'\"`":
             i = _skip_quoted(text, i)
             continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return text[1:i], text[i + 1:].lstrip()
+        depth += (ch == "(") - (ch == ")")
+        yield i, ch, depth
         i += 1
+
+
+def balanced(text: str, where: str) -> tuple[str, str]:
+    """Split ``(inner) rest`` at the parenthesis matching ``text[0]``; returns (inner, rest)."""
+    if not text.startswith("("):
+        raise ValueError(f"{where}: expected '('")
+    for i, ch, depth in _top_level(text):
+        if ch == ")" and depth == 0:
+            return text[1:i], text[i + 1:].lstrip()
     raise ValueError(f"{where}: unbalanced parentheses")
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:
     """Split on ``sep`` outside parentheses and quotes."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch in "'\"`":
-            i = _skip_quoted(text, i)
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == sep and depth == 0:
+    parts, start = [], 0
+    for i, ch, depth in _top_level(text):
+        if ch == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
-        i += 1
     parts.append(text[start:])
     return [p for p in parts if p.strip()]
 
