@@ -20,7 +20,7 @@ def test_example_notebooks_job_runs(spark, spark_workspace: Workspace) -> None: 
     engine = Engine.open(spark_workspace, build_plugin_manager())
     try:
         run = engine.submit(str(EXAMPLES / "examples.job.yml"))
-        assert run["state"]["result_state"] == "SUCCESS", run["state"]
+        assert run["state"]["result_state"] == "SUCCESS", [(t["task_key"], t["state"]) for t in run["tasks"]]
         exits = {r["task_key"]: json.loads(r["output_json"])["notebook_output"]["result"]
                  for r in engine.store.task_runs(run["run_id"])}
         assert exits == {"getting_started": "55", "ingest_files": "6 orders (upstream total 55)"}
