@@ -118,7 +118,8 @@ def test_hook_lakeloom_server_app(tmp_path: Path) -> None:
     from lakeloom.engine.api import Engine
     from lakeloom.engine.executor import RunExecutor
     from lakeloom.plugin_manager import build_plugin_manager
-    from lakeloom.server.app import ServerContext, create_app
+    from lakeloom.server.app import create_app
+    from lakeloom.server.context import ServerContext
     from serving import free_port
 
     class Hello:
