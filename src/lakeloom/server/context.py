@@ -5,7 +5,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.server.errors import not_found
 from lakeloom.spec.permissions import granted_entitlements
@@ -62,14 +62,7 @@ class ServerContext:
 
     def job_row(self, job_id: Any) -> dict[str, Any]:
         """The stored job row, or 404 (also for an id that is not a number)."""
-        try:
-            jid = int(job_id)
-        except (TypeError, ValueError):
-            raise not_found(f"Job {job_id} does not exist.") from None
-        row = self.store.get_job(jid)
-        if row is None:
-            raise not_found(f"Job {jid} does not exist.")
-        return row
+        return _stored_or_404("Job", job_id, self.store.get_job)
 
     def job(self, job_id: Any) -> tuple[dict[str, Any], Job]:
         """The stored job row and model, or 404."""
@@ -79,11 +72,16 @@ class ServerContext:
         return row, Job.model_validate(json.loads(row["settings_json"]))
 
     def run_row(self, run_id: Any) -> dict[str, Any]:
-        try:
-            rid = int(run_id)
-        except (TypeError, ValueError):
-            raise not_found(f"Run {run_id} does not exist.") from None
-        row = self.store.get_run(rid)
-        if row is None:
-            raise not_found(f"Run {rid} does not exist.")
-        return row
+        """The stored run row, or 404 (also for an id that is not a number)."""
+        return _stored_or_404("Run", run_id, self.store.get_run)
+
+
+def _stored_or_404(kind: str, ident: Any, get: Callable[[int], dict[str, Any] | None]) -> dict[str, Any]:
+    try:
+        number = int(ident)
+    except (TypeError, ValueError):
+        raise not_found(f"{kind} {ident} does not exist.") from None
+    row = get(number)
+    if row is None:
+        raise not_found(f"{kind} {number} does not exist.")
+    return row
