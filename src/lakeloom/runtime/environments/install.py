@@ -93,6 +93,22 @@ def ensure_environment(deps: ResolvedDependencies, envs_dir: Path, *, label: str
             raise
 
 
+def _missing_distribution(output: str) -> bool:
+    return "No matching distribution found" in output or "from versions: none" in output
+
+
+def _pip_install(cmd: list[str], deps: ResolvedDependencies, label: str) -> subprocess.CompletedProcess[str]:
+    """pip install; local files only are tried without the index first, so they install
+    offline, and again with it when they depend on packages from the index (a wheel whose
+    metadata requires ``cowsay``, as Databricks installs it from PyPI)."""
+    if deps.local_only:
+        proc = subprocess.run([*cmd, "--no-index", *deps.args], capture_output=True, text=True, errors="replace")
+        if proc.returncode == 0 or not _missing_distribution(proc.stdout + proc.stderr):
+            return proc
+        _log.info("%s: local files need packages from the package index; installing with it", label)
+    return subprocess.run([*cmd, *deps.args], capture_output=True, text=True, errors="replace")
+
+
 def _build(deps: ResolvedDependencies, root: Path, label: str) -> Environment:
     started = time.perf_counter()
     venv.EnvBuilder(symlinks=True, with_pip=False, clear=True).create(root)
@@ -106,11 +122,8 @@ def _build(deps: ResolvedDependencies, root: Path, label: str) -> Environment:
     python = root / "bin" / "python"
     cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
            "--no-warn-script-location", "-c", str(constraints)]
-    if deps.local_only:
-        cmd.append("--no-index")
-    cmd += deps.args
     _log.info("installing %s into %s: %s", label, root, " ".join(deps.args))
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    proc = _pip_install(cmd, deps, label)
     if proc.returncode != 0:
         detail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         conflicting = [n for n in PINNED if n in detail.lower()]
