@@ -89,6 +89,25 @@ def test_validate_reports_file_and_line(tmp_path: Path) -> None:
     assert validate_sql_settings({"query": {"query": delta}}, tmp_path) == []
 
 
+
+def test_validate_accepts_identifier_expressions_in_ddl(tmp_path: Path) -> None:
+    """Databricks takes any constant string expression in IDENTIFIER(), DDL names included
+    (bundle-examples' metric_view and job_programmatic_generation write them); sqlglot alone
+    rejected them as syntax errors."""
+    (tmp_path / "ddl.sql").write_text(
+        "-- a note with {{catalog}}\n"
+        "CREATE SCHEMA IF NOT EXISTS IDENTIFIER({{catalog}} || '.' || {{schema}});\n"
+        "USE CATALOG IDENTIFIER({{catalog}});\n"
+        "CREATE OR REPLACE TABLE IDENTIFIER(\n  'main.' || :target || concat('.', 't(1')\n)\n"
+        "TBLPROPERTIES ('delta.columnMapping.mode' = 'name') AS SELECT 'IDENTIFIER(x || y)' AS a;\n"
+        "CREATE OR REPLACE VIEW v WITH METRICS LANGUAGE YAML AS $$\nversion: 1.0\nsource: s.t\n$$;\n")
+    assert validate_sql_settings({"file": {"path": "ddl.sql"}}, tmp_path) == []
+    # positions after a masked expression still point at the real error
+    (tmp_path / "bad.sql").write_text("SELECT 1;\nCREATE TABLE IDENTIFIER('a.' || :s || '.t') AS SELECT (1 + FROM x")
+    issues = validate_sql_settings({"file": {"path": "bad.sql"}}, tmp_path)
+    assert len(issues) == 1 and issues[0].message.startswith(f"{tmp_path / 'bad.sql'}:2:"), issues
+
+
 @pytest.mark.spark
 class TestRun:
     def _run(self, spark, tmp_path: Path, block: dict, params: dict | None = None):  # noqa: ANN001, ANN202
@@ -144,3 +163,13 @@ class TestRun:
     def test_ddl_only_script_has_empty_output(self, spark, tmp_path: Path) -> None:  # noqa: ANN001
         out = self._run(spark, tmp_path, {"query": "CREATE OR REPLACE TEMP VIEW sqltask_v AS SELECT 1 AS a"})
         assert out.output["sql_output"]["rows"] == [] and out.output["sql_output"]["first_row"] is None
+
+    def test_identifier_expression_names_ddl_objects(self, spark, tmp_path: Path) -> None:  # noqa: ANN001
+        (tmp_path / "ddl.sql").write_text(
+            "CREATE SCHEMA IF NOT EXISTS IDENTIFIER({{catalog}} || '.' || {{schema}});\n"
+            "CREATE OR REPLACE TABLE IDENTIFIER(\n  {{catalog}} || '.' || :schema || '.t'\n) AS SELECT 7 AS a;\n"
+            "SELECT a FROM IDENTIFIER({{schema}} || '.t')")
+        params = {"catalog": "spark_catalog", "schema": "sqltask_ident_s"}
+        out = self._run(spark, tmp_path, {"file": "ddl.sql"}, params).output["sql_output"]
+        assert out["rows"] == [{"a": 7}]
+        spark.sql("DROP SCHEMA sqltask_ident_s CASCADE")

@@ -26,6 +26,37 @@ def _mask_bodies(sql: str) -> str:
     return "".join(parts)
 
 
+_IDENTIFIER_CALL = re.compile(r"\bIDENTIFIER\s*\(", re.IGNORECASE)
+
+
+def _mask_identifier_expressions(sql: str) -> str:
+    """``IDENTIFIER(<expression>)`` as ``IDENTIFIER(:_)`` padded to the same length (newlines
+    kept). Databricks and Spark take any constant string expression there
+    (``IDENTIFIER('main.' || :schema || '.t')``, ``IDENTIFIER({{catalog}} || '.' || {{schema}})``),
+    sqlglot only a single value in DDL names; Spark checks the expression at run time."""
+    code = [(s, e) for kind, s, e in scan(sql) if kind == "code"]
+    out, done = [], 0
+    for m in _IDENTIFIER_CALL.finditer(sql):
+        if m.start() < done or not any(s <= m.start() and m.end() <= e for s, e in code):
+            continue
+        depth, close = 1, None
+        for s, e in code:  # parentheses count only in code, not in strings or comments
+            for i in range(max(s, m.end()), e):
+                depth += {"(": 1, ")": -1}.get(sql[i], 0)
+                if depth == 0:
+                    close = i
+                    break
+            if close is not None:
+                break
+        inner = sql[m.end():close] if close is not None else ""
+        if close is None or len(inner.strip()) < 2 or ("||" not in inner and "(" not in inner):
+            continue
+        filler = "".join(c if c == "\n" else " " for c in inner[2:])
+        out += [sql[done:m.end()], ":_", filler]
+        done = close
+    return "".join(out) + sql[done:]
+
+
 def sql_syntax_errors(sql_text: str, label: str, *, line_offset: int = 0) -> list[str]:
     """``"<label>:<line>:<col>: <message>"`` for each statement sqlglot cannot parse.
 
@@ -51,7 +82,7 @@ def sql_syntax_errors(sql_text: str, label: str, *, line_offset: int = 0) -> lis
             lead_lines = stmt.text[: len(stmt.text) - len(stmt.text.lstrip())].count("\n")
             base_line = stmt.line - (code[: len(code) - len(code.lstrip())].count("\n") - lead_lines)
             try:
-                sqlglot.parse(_mask_bodies(stmt.text), read="databricks")
+                sqlglot.parse(_mask_identifier_expressions(_mask_bodies(stmt.text)), read="databricks")
             except ParseError as e:
                 err = e.errors[0] if e.errors else {}
                 line = base_line + int(err.get("line") or 1) - 1 + line_offset
