@@ -168,8 +168,8 @@ class TestRun:
         (tmp_path / "ddl.sql").write_text(
             "CREATE SCHEMA IF NOT EXISTS IDENTIFIER({{catalog}} || '.' || {{schema}});\n"
             "CREATE OR REPLACE TABLE IDENTIFIER(\n  {{catalog}} || '.' || :schema || '.t'\n) AS SELECT 7 AS a;\n"
-            "SELECT a FROM IDENTIFIER({{schema}} || '.t')")
+            "SELECT a FROM IDENTIFIER({{catalog}} || '.' || {{schema}} || '.t')")
         params = {"catalog": "spark_catalog", "schema": "sqltask_ident_s"}
         out = self._run(spark, tmp_path, {"file": "ddl.sql"}, params).output["sql_output"]
         assert out["rows"] == [{"a": 7}]
-        spark.sql("DROP SCHEMA sqltask_ident_s CASCADE")
+        spark.sql("DROP SCHEMA spark_catalog.sqltask_ident_s CASCADE")
