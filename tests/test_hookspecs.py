@@ -277,7 +277,7 @@ def test_hook_lakeloom_on_task_error(tmp_path: Path) -> None:
     run = h.run([task("ok"), task("bad", "fail", params={"message": "disk full"}, max_retries=1)])
     assert enricher.errors == [("bad", "DataError", "disk full")] * 2
     rows = h.task_rows(run["run_id"], "bad")
-    assert len(rows) == 2 and "on-call paged for bad" in Path(rows[0]["log_path"]).read_text()
+    assert len(rows) == 2 and "on-call paged for bad" in h.workspace.resolve_stored(rows[0]["log_path"]).read_text()
     h.close()
 
 

@@ -71,6 +71,28 @@ class Workspace:
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
 
+    def stored_path(self, path: Path | str) -> str:
+        """How the run store records a file of this workspace: relative to its root, so a moved
+        or copied workspace finds its own files (absolute when outside the workspace)."""
+        p = Path(path)
+        try:
+            return p.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(p)
+
+    def resolve_stored(self, text: str) -> Path:
+        """The file a stored path names in this workspace. Relative paths are under the root;
+        absolute ones recorded by older versions inside a ``.lakeloom`` folder are mapped into
+        this workspace's, so a moved or copied workspace never reads the old location."""
+        p = Path(text)
+        if not p.is_absolute():
+            return self.root / p
+        parts = p.parts
+        if STATE_DIR_NAME in parts:
+            at = len(parts) - 1 - parts[::-1].index(STATE_DIR_NAME)
+            return self.state_dir.joinpath(*parts[at + 1:])
+        return p
+
     @property
     def warehouse_dir(self) -> Path:
         return Path(self.settings.get("catalog", {}).get("warehouse") or self.state_dir / "warehouse")

@@ -25,7 +25,8 @@ def test_parallel_tasks_get_separate_unmixed_logs(harness: Harness) -> None:
         assert f"{tag} logged" in text  # logging records are captured too
         assert other not in text
         row = harness.task_rows(run["run_id"], key)[0]
-        assert row["log_path"] == str(path)
+        assert harness.workspace.resolve_stored(row["log_path"]) == path
+        assert not Path(row["log_path"]).is_absolute()  # relative to the workspace root: it can move
 
 
 def test_each_attempt_has_its_own_log_file(harness: Harness) -> None:

@@ -84,7 +84,7 @@ def test_notebook_sql_condition_and_sdk_runtime_job(spark, tmp_path: Path,  # no
     widgets = output(rows["widgets"])
     assert json.loads(widgets["notebook_output"]["result"]) == {
         "mode": "incremental", "only_default": "kept", "region": "apac"}  # job parameter pushed down
-    saved = Path(widgets["executed_notebook"])
+    saved = engine.workspace.resolve_stored(widgets["executed_notebook"])
     assert saved == engine.workspace.logs_dir / str(run["run_id"]) / "widgets" / "0.ipynb" and saved.exists()
     assert rows["enough"]["result_state"] == "SUCCESS"
     assert output(rows["sdk_notebook"])["notebook_output"]["result"] == "apac:3"
@@ -150,7 +150,7 @@ def test_for_each_notebook_iterations_keep_their_own_executed_notebooks(spark, t
     saved = {}
     for r in engine.store.task_runs(run["run_id"]):
         if r["iteration"] is not None:
-            path = Path(output(r)["executed_notebook"])
+            path = engine.workspace.resolve_stored(output(r)["executed_notebook"])
             assert path.parent.name == f"iteration-{r['iteration']}" and path.is_file()
             saved[r["iteration"]] = json.loads(path.read_text())["metadata"]["lakeloom"]["exit_value"]
     assert saved == {0: "EMEA", 1: "AMER", 2: "APAC"}  # three files, none overwritten by another

@@ -83,7 +83,7 @@ def test_udf_root_cause_reaches_task_error_log_and_event_log(spark, tmp_path: Pa
     first = write["state_message"].splitlines()[0]
     assert first == "ZeroDivisionError: integer division or modulo by zero (in a Spark Python worker)", first
     assert 'in ratio\n    return 10 // (x - x)' in write["state_message"]
-    log = Path(write["log_path"]).read_text()
+    log = engine.workspace.resolve_stored(write["log_path"]).read_text()
     assert "Root cause, in a Spark Python worker:" in log and "ZeroDivisionError" in log
     assert "ValueError: score 2 is out of range" in refresh["state_message"]
     events = read_events(tmp_path / ".lakeloom" / "pipelines" / "scores-storage")

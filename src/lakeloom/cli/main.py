@@ -237,7 +237,8 @@ def runs_logs(state: State, run_id: int, task_key: str, attempt: int | None) -> 
     """Print the captured log of a task attempt."""
     from pathlib import Path
 
-    rows = [r for r in state.engine().store.task_runs(run_id) if r["task_key"] == task_key and r["log_path"]]
+    engine = state.engine()
+    rows = [r for r in engine.store.task_runs(run_id) if r["task_key"] == task_key and r["log_path"]]
     if attempt is not None:
         rows = [r for r in rows if r["attempt_number"] == attempt]
     if not rows:
@@ -245,7 +246,7 @@ def runs_logs(state: State, run_id: int, task_key: str, attempt: int | None) -> 
     for r in rows if attempt is None and rows[-1]["iteration"] is not None else rows[-1:]:
         if r["iteration"] is not None:
             click.echo(f"--- iteration {r['iteration']} attempt {r['attempt_number']} ---")
-        p = Path(r["log_path"])
+        p = engine.workspace.resolve_stored(r["log_path"])
         click.echo(p.read_text(errors="replace") if p.exists() else "(the task wrote no output)\n", nl=False)
 
 

@@ -219,7 +219,8 @@ class RunSession:
             task_run_id, life_cycle_state=life, result_state=result.result_state, end_time=now_ms(),
             state_message=result.message[:4000], termination_code=code, error_type=result.error_type,
             error_trace=result.trace, output_json=json.dumps(result.output, default=str) if result.output else None,
-            condition_outcome=result.condition_outcome, log_path=result.log_path,
+            condition_outcome=result.condition_outcome,
+            log_path=self.workspace.stored_path(result.log_path) if result.log_path else None,
             params_json=json.dumps(result.params) if result.params else None,
             child_run_ids_json=json.dumps(result.child_run_ids) if result.child_run_ids else None)
         with self._lock:

@@ -88,7 +88,7 @@ def run_notebook_task(ctx: TaskContext, settings: NotebookTaskSettings) -> TaskO
     if truncated:
         value = value.encode("utf-8")[:MAX_RESULT_BYTES].decode("utf-8", errors="ignore")
     return TaskOutput(output={"notebook_output": {"result": value, "truncated": truncated},
-                              "executed_notebook": str(saved)},
+                              "executed_notebook": ctx.workspace.stored_path(saved)},
                       child_run_ids=list(ctx.stash.get(CHILD_RUNS_KEY, [])))
 
 

@@ -113,6 +113,13 @@ def inside(path: Path, root: Path) -> bool:
         return False
 
 
+def workspace_file(stored: str, logs_root: Path) -> Path:
+    """A path recorded in the store, in the workspace whose logs folder is ``logs_root``."""
+    from lakeloom.config import Workspace
+
+    return Workspace(root=logs_root.parent.parent).resolve_stored(stored)
+
+
 def render_notebook(path: Path, logs_root: Path) -> tuple[list[CellView], dict[str, Any]] | None:
     """The cells and lakeloom metadata of an executed ``.ipynb``; None if absent or unreadable."""
     if not inside(path, logs_root) or not path.is_file() or path.stat().st_size > MAX_NOTEBOOK_BYTES:
@@ -236,7 +243,7 @@ def log_file(row: dict[str, Any], logs_root: Path) -> Path | None:
     """An attempt's log file: the recorded path, or (while the attempt runs, before it is
     recorded) where the engine writes it: ``<logs>/<run>/<task>[/iteration-<i>]/<attempt>.log``."""
     if row.get("log_path"):
-        p = Path(row["log_path"])
+        p = workspace_file(row["log_path"], logs_root)
     else:
         p = logs_root / str(row["run_id"]) / row["task_key"]
         if row.get("iteration") is not None:

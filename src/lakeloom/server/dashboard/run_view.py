@@ -20,6 +20,7 @@ from lakeloom.server.dashboard.outputs import (
     read_log,
     render_notebook,
     sql_table,
+    workspace_file,
 )
 from lakeloom.server.dashboard.render import display_state, is_active, run_duration
 
@@ -147,7 +148,7 @@ def task_panel(ctx: ServerContext, run: dict[str, Any], tsettings: dict[str, dic
     nb_path = output.get("executed_notebook") or (
         str(log.with_suffix(".ipynb")) if log is not None and "notebook_task" in view["settings"] else None)
     if nb_path:
-        view["notebook"] = render_notebook(Path(nb_path), logs_root)
+        view["notebook"] = render_notebook(workspace_file(nb_path, logs_root), logs_root)
     view["sql"] = sql_table(output)
     view["pipeline"] = pipeline_view(output)
     view["quality"] = quality_view(output)
