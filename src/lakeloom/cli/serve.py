@@ -38,15 +38,35 @@ class Service:
         self.warm_spark = warm_spark
         self.ctx = ServerContext.for_engine(self.engine, self.executor)
         self.drain_seconds = float(workspace.server.get("drain_grace_seconds", 30))
+        self.heartbeat_seconds = float(workspace.server.get("heartbeat_seconds", 2))
+        self._beating = threading.Event()
         self.app = create_app(self.ctx, on_startup=[self.start], on_shutdown=[self.stop])
         self._stopped = False
 
     def start(self) -> None:
         if self.warm_spark:
             threading.Thread(target=self._warm, name="lakeloom-spark-warmup", daemon=True).start()
+        self.engine.store.beat()
+        threading.Thread(target=self._heartbeat, name="lakeloom-heartbeat", daemon=True).start()
         self.executor.drain_queue()
         if self.scheduler is not None:
             self.scheduler.start()
+
+    def _heartbeat(self) -> None:
+        """Beat, and fail the runs of dead owners (DRIVER_ERROR) within seconds: processes on
+        this host by a liveness check, on any host by a heartbeat silent for 5 intervals, so
+        their jobs' schedules go on instead of skipping ticks behind a run that never ends."""
+        store = self.engine.store
+        while not self._beating.wait(self.heartbeat_seconds):
+            try:
+                store.beat()
+                reaped = store.reap_orphans() + store.reap_silent_owners(int(self.heartbeat_seconds * 5000))
+                for run_id in reaped:
+                    log.warning("run %s: its lakeloom process died; marked FAILED (DRIVER_ERROR)", run_id)
+                if reaped and self.scheduler is not None:
+                    self.scheduler.wake()
+            except Exception:  # the store may be briefly unreachable; beat again next time
+                log.exception("heartbeat failed")
 
     def _warm(self) -> None:
         try:
@@ -59,6 +79,7 @@ class Service:
         if self._stopped:
             return
         self._stopped = True
+        self._beating.set()
         if self.scheduler is not None:
             self.scheduler.stop()
         self.executor.shutdown(self.drain_seconds)

@@ -162,6 +162,7 @@ def cancel(body: RunIdRequest, request: Request, who: Principal = Depends(authen
     ctx = ctx_of(request)
     row = _authorized_run(ctx, who, body.run_id, "CAN_MANAGE_RUN", "runs/cancel")
     if row["life_cycle_state"] in ACTIVE:
+        ctx.store.reap_orphans()  # a run whose process died ends now (DRIVER_ERROR) instead of never
         ctx.executor.cancel(body.run_id)
     return {}
 

@@ -88,6 +88,15 @@ def _step_5(conn: Connection) -> None:
 STEPS[5] = _step_5
 
 
+def _step_6(conn: Connection) -> None:
+    """Version 6: a heartbeat per ``serve`` process, so a process on another host sharing the
+    store can tell that the owner of a run died (a liveness check only works on its own host)."""
+    s.metadata.create_all(conn, tables=list(s.V6_TABLES))
+
+
+STEPS[6] = _step_6
+
+
 class StoreVersionError(RuntimeError):
     """The store was written by a newer lakeloom."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Task run ids are ``run_id * 10**9 + n`` (see ``store.TASK_RUN_ID_STRIDE``): past run 2 they
 #: exceed 32 bits. SQLite's INTEGER is 64-bit (and ``INTEGER PRIMARY KEY`` must stay the rowid
@@ -242,3 +242,17 @@ V4_TASK_RUN_ID_COLUMNS = (
 #: Tables whose ids version 5 makes never-reused on SQLite (``AUTOINCREMENT``; without it SQLite
 #: hands the id of a deleted newest row to the next insert). PostgreSQL sequences never reuse.
 V5_AUTOINCREMENT_TABLES = ("jobs", "runs")
+
+
+# --- version 6: liveness of serve processes across hosts --------------------------------
+
+process_heartbeats = Table(
+    "process_heartbeats", metadata,
+    Column("host", String(256), primary_key=True),
+    Column("pid", Integer, primary_key=True),
+    Column("started", String(64), primary_key=True),  # process start marker, defeats pid reuse
+    Column("last_beat", BigInteger, nullable=False),  # epoch ms
+)
+
+#: Tables added by schema version 6.
+V6_TABLES = (process_heartbeats,)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -375,12 +375,45 @@ class RunStore(ControlStoreMixin, UiStoreMixin):
         rows = self._read(select(s.runs).where(and_(
             s.runs.c.life_cycle_state.in_(("PENDING", "RUNNING", "TERMINATING", "WAITING_FOR_RETRY")),
             s.runs.c.owner_host == self.host)))
+        return self._mark_orphaned([r for r in rows if r["owner_pid"] is not None
+                                    and not process_alive(r["owner_pid"], r["owner_started"])])
+
+    def beat(self) -> None:
+        """Record that this process is alive (``serve`` calls it every few seconds)."""
+        t = now_ms()
+        key = and_(s.process_heartbeats.c.host == self.host, s.process_heartbeats.c.pid == self.pid,
+                   s.process_heartbeats.c.started == (self.marker or ""))
+        with self._lock:
+            if self._write(update(s.process_heartbeats).where(key).values(last_beat=t)).rowcount == 0:
+                self._write(insert(s.process_heartbeats).values(
+                    host=self.host, pid=self.pid, started=self.marker or "", last_beat=t))
+
+    def reap_silent_owners(self, stale_ms: int) -> list[int]:
+        """Mark FAILED (DRIVER_ERROR) the active runs of processes, on any host, whose last
+        heartbeat is older than ``stale_ms``; forget those heartbeats. Runs of processes
+        that never beat (``lakeloom run``) are left to :meth:`reap_orphans` on their host."""
+        hb = s.process_heartbeats
+        dead = self._read(select(hb).where(hb.c.last_beat < now_ms() - stale_ms))
+        reaped: list[int] = []
+        for d in dead:
+            if d["host"] == self.host and d["pid"] == self.pid:
+                continue
+            rows = self._read(select(s.runs).where(and_(
+                s.runs.c.life_cycle_state.in_(("PENDING", "RUNNING", "TERMINATING", "WAITING_FOR_RETRY")),
+                s.runs.c.owner_host == d["host"], s.runs.c.owner_pid == d["pid"])))
+            reaped += self._mark_orphaned(
+                [r for r in rows if (r["owner_started"] or "") == d["started"]], silent_for_ms=stale_ms)
+            self._write(delete(hb).where(and_(hb.c.host == d["host"], hb.c.pid == d["pid"],
+                                              hb.c.started == d["started"])))
+        return reaped
+
+    def _mark_orphaned(self, rows: list[Any], silent_for_ms: int | None = None) -> list[int]:
         reaped = []
         for r in rows:
-            if r["owner_pid"] is None or process_alive(r["owner_pid"], r["owner_started"]):
-                continue
             t = now_ms()
-            msg = f"the lakeloom process driving this run (pid {r['owner_pid']}) died"
+            msg = f"the lakeloom process driving this run (pid {r['owner_pid']}) died" if silent_for_ms is None \
+                else (f"the lakeloom process driving this run (pid {r['owner_pid']} on {r['owner_host']}) "
+                      f"sent no heartbeat for {silent_for_ms / 1000:g}s")
             with self._lock:
                 self._write(update(s.task_runs).where(and_(
                     s.task_runs.c.run_id == r["run_id"], s.task_runs.c.end_time.is_(None))).values(
