@@ -181,7 +181,7 @@ def test_failed_child_run_fails_the_run_job_task(harness: Harness) -> None:
 def test_run_job_task_by_bundle_reference_to_a_job_of_the_same_file(harness: Harness) -> None:
     import yaml
 
-    bundle = harness.root / "elsewhere" / "bundle.yml"  # not among the workspace's job files
+    bundle = harness.root / "elsewhere" / "jobs.yml"  # not among the workspace's job files (bundle.yml would be a legacy bundle root)
     bundle.parent.mkdir()
     bundle.write_text(yaml.safe_dump({"resources": {"jobs": {
         "parent": {"name": "Parent job", "tasks": [{"task_key": "call", "run_job_task": {
