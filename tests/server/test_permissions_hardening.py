@@ -66,6 +66,7 @@ def test_run_job_task_needs_can_manage_run_on_the_child_job(server: LiveServer) 
         ok(call(server, owner, f"runs/list?job_id={shared}"))["runs"][0]["run_id"]
     child = ok(call(server, owner, f"runs/get?run_id={child_id}"))
     assert child["run_as_user_name"] == "alice"  # the child job's owner, as run-now would
+    assert child["creator_user_name"] == "mallory"  # who caused the run
 
 
 def test_creating_or_submitting_code_needs_an_entitlement(server: LiveServer) -> None:

@@ -31,7 +31,7 @@ def test_v1_store_upgrades_to_v2_keeping_its_runs(tmp_path: Path) -> None:
     names = set(inspect(store.engine).get_table_names())
     assert {t.name for t in schema.V2_TABLES} <= names
     with store.engine.connect() as conn:
-        assert conn.execute(text("select value from lakeloom_meta")).scalar() == str(schema.SCHEMA_VERSION) == "6"
+        assert conn.execute(text("select value from lakeloom_meta")).scalar() == str(schema.SCHEMA_VERSION) == "7"
         indexes = {i["name"] for i in inspect(conn).get_indexes("runs")}
     assert {"ix_runs_job_state", "ix_runs_result_start", "ix_runs_trigger_start"} <= indexes
     assert "ui_sessions" in names

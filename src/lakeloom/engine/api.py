@@ -129,7 +129,8 @@ class Engine:
                 parent_run_id=parent.run_id if parent else None,
                 parent_task_run_id=parent.task_run_id if parent else None,
                 only=sorted(selected) if selected else None, base_dir=str(loaded.base_dir),
-                run_as=run_as or (job.run_as.principal if job.run_as else None), life_cycle_state="RUNNING")
+                run_as=run_as or (job.run_as.principal if job.run_as else None), life_cycle_state="RUNNING",
+                creator=parent_principal)
         else:
             self.store.update_run(run_id, life_cycle_state="RUNNING", start_time=now_ms(),
                                   settings_json=json.dumps(settings), base_dir=str(loaded.base_dir))

@@ -88,7 +88,7 @@ class RunExecutor:
     def start(self, job_id: int, *, trigger_type: str = "ONE_TIME", trigger_info: dict[str, Any] | None = None,
               params: dict[str, str] | None = None, only: list[str] | None = None, run_as: str | None = None,
               queue: bool | None = None, idempotency_token: str | None = None,
-              run_type: str = "JOB_RUN") -> Launch:
+              run_type: str = "JOB_RUN", creator: str | None = None) -> Launch:
         """Start (or queue, or skip) a run of stored job ``job_id``.
 
         Raises KeyError for an unknown job, JobSpecError for unknown parameters or task keys,
@@ -114,7 +114,8 @@ class RunExecutor:
                 job_id=job_id, run_name=job.name, settings=job.model_dump(mode="json", exclude_none=True),
                 job_parameters=job_params, trigger_type=trigger_type, trigger_info=_jsonable(trigger_info),
                 run_type=run_type, only=selected, base_dir=str(loaded.base_dir),
-                run_as=run_as or (job.run_as.principal if job.run_as else None), life_cycle_state=state)
+                run_as=run_as or (job.run_as.principal if job.run_as else None), life_cycle_state=state,
+                creator=creator)
             if idempotency_token:
                 self.store.update_run(run_id, idempotency_token=idempotency_token)
             if state == "SKIPPED":

@@ -264,7 +264,7 @@ def run_now(body: RunNowRequest, request: Request, who: Principal = Depends(auth
     try:
         launch = ctx.executor.start(row["job_id"], params=params, only=body.only, run_as=run_as,
                                     queue=body.queue.enabled if body.queue else None,
-                                    idempotency_token=body.idempotency_token)
+                                    idempotency_token=body.idempotency_token, creator=who.name)
     except JobSpecError as e:
         raise invalid(str(e)) from None
     except ValueError as e:

@@ -69,7 +69,7 @@ def submit(body: SubmitRequest, request: Request, who: Principal = Depends(authe
     settings.setdefault("max_concurrent_runs", 1000)
     job, normalized = validated_job(ctx, settings)
     job_id = ctx.store.create_job(job.name, normalized, creator=who.name, deployed=False)
-    launch = ctx.executor.start(job_id, run_as=who.name, run_type="SUBMIT_RUN",
+    launch = ctx.executor.start(job_id, run_as=who.name, run_type="SUBMIT_RUN", creator=who.name,
                                 idempotency_token=body.idempotency_token)
     return {"run_id": launch.run_id}
 

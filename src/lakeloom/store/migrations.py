@@ -97,6 +97,19 @@ def _step_6(conn: Connection) -> None:
 STEPS[6] = _step_6
 
 
+def _step_7(conn: Connection) -> None:
+    """Version 7: ``runs.creator``, who caused a run (the caller of run-now, the principal a
+    parent run runs as for its run_job_task child), apart from ``run_as``."""
+    from sqlalchemy import inspect
+
+    # A SQLite store rebuilt by step 5 already has the column (the rebuild uses this schema).
+    if "creator" not in {c["name"] for c in inspect(conn).get_columns("runs")}:
+        conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN creator TEXT")
+
+
+STEPS[7] = _step_7
+
+
 class StoreVersionError(RuntimeError):
     """The store was written by a newer lakeloom."""
 

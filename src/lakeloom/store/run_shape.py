@@ -107,7 +107,7 @@ def run_shape(store: RunStore, run_id: int, *, include_tasks: bool = True,
         "cleanup_duration": 0,
         "run_duration": _duration(row["start_time"], row["end_time"]),
         "job_parameters": [{"name": k, "default": defaults.get(k), "value": v} for k, v in params.items()],
-        "creator_user_name": row["run_as"] or "",
+        "creator_user_name": row.get("creator") or row["run_as"] or "",
         "run_as_user_name": row["run_as"] or "",
     }
     if row["trigger_info_json"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: Task run ids are ``run_id * 10**9 + n`` (see ``store.TASK_RUN_ID_STRIDE``): past run 2 they
 #: exceed 32 bits. SQLite's INTEGER is 64-bit (and ``INTEGER PRIMARY KEY`` must stay the rowid
@@ -63,6 +63,7 @@ runs = Table(
     Column("owner_started", String(64)),  # process start marker, defeats pid reuse
     Column("run_as", Text),
     Column("idempotency_token", String(64)),
+    Column("creator", Text),  # who caused the run (version 7); run_as is whom it runs as
     Index("ix_runs_job_start", "job_id", "start_time"),
     Index("ix_runs_state", "life_cycle_state"),
     Index("ix_runs_start", "start_time"),

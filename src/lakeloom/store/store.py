@@ -196,7 +196,7 @@ class RunStore(ControlStoreMixin, UiStoreMixin):
                    trigger_type: str = "ONE_TIME", trigger_info: dict[str, Any] | None = None,
                    run_type: str = "JOB_RUN", parent_run_id: int | None = None,
                    parent_task_run_id: int | None = None, only: list[str] | None = None,
-                   base_dir: str | None = None, run_as: str | None = None,
+                   base_dir: str | None = None, run_as: str | None = None, creator: str | None = None,
                    life_cycle_state: str = "PENDING") -> int:
         res = self._write(insert(s.runs).values(
             job_id=job_id, run_name=run_name, run_type=run_type, trigger_type=trigger_type,
@@ -205,7 +205,7 @@ class RunStore(ControlStoreMixin, UiStoreMixin):
             job_parameters_json=json.dumps(job_parameters), only_json=json.dumps(only) if only else None,
             settings_json=json.dumps(settings), base_dir=base_dir, life_cycle_state=life_cycle_state,
             state_message="", start_time=now_ms(), owner_pid=self.pid, owner_host=self.host,
-            owner_started=self.marker, run_as=run_as))
+            owner_started=self.marker, run_as=run_as, creator=creator))
         return int(res.inserted_primary_key[0])
 
     def update_run(self, run_id: int, **values: Any) -> None:
