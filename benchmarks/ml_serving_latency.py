@@ -58,7 +58,7 @@ def wait_ready(url: str, headers: dict[str, str], proc: subprocess.Popen) -> Non
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
+            raise SystemExit(f"server exited with {proc.returncode}: see {proc.args[-1]} logs in the temp folder")
         try:
             if httpx.post(url, json=ROW, headers=headers, timeout=10).status_code == 200:
                 return
@@ -97,13 +97,14 @@ def main() -> None:
                            capture_output=True, text=True, check=True).stdout.strip().split()[-1]
     ll_port, mf_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # `mlflow models serve` execs `uvicorn`
     procs = [
         subprocess.Popen([str(BIN / "lakeloom"), "-w", str(root), "serve", "--no-scheduler", "--no-warm-spark",
                           "--port", str(ll_port), "--log-level", "warning"], env=env, start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                         stdout=(root / "lakeloom.log").open("w"), stderr=subprocess.STDOUT),
         subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", path, "--env-manager", "local",
                           "-p", str(mf_port), "-h", "127.0.0.1"], env=env, start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                         stdout=(root / "mlflow.log").open("w"), stderr=subprocess.STDOUT),
     ]
     try:
         ll = (f"http://127.0.0.1:{ll_port}/serving-endpoints/bench/invocations", {"Authorization": f"Bearer {token}"})

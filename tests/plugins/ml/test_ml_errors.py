@@ -111,3 +111,18 @@ def test_bundle_serving_endpoints_are_deployed_for_serve(tmp_path: Path) -> None
         "churn": "models:/main.ml.churn@champion", "pinned": "models:/main.ml.churn/3"}
     with pytest.raises(EndpointConfigError, match=r"model_serving_endpoints.bad: field 'config.served_entities'"):
         hook(kind="model_serving_endpoints", key="bad", settings={"config": {}}, bundle_root=tmp_path, workspace=ws)
+
+
+def test_validate_imports_no_mlflow(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    job = tmp_path / "ok.yml"
+    job.write_text("name: ok\ntasks:\n  - task_key: t\n    ml_training_task: {function: 'm:f', registered_model: a.b.c}\n")
+    code = ("import sys\nfrom lakeloom.engine.validate import validate_file\n"
+            "from lakeloom.plugin_manager import build_plugin_manager\n"
+            f"d, e = validate_file({str(job)!r}, build_plugin_manager())\n"
+            "assert not [x for x in e if x.severity == 'error'], e\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'sklearn', 'pyspark')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
