@@ -6,7 +6,8 @@
   as ``mlflow models serve``. The ``served-model-name`` header names the version served.
 * ``GET /api/2.0/serving-endpoints`` and ``GET /api/2.0/serving-endpoints/<name>``.
 
-Every route needs a bearer token (``lakeloom tokens create``). An endpoint that serves an
+Every route needs a bearer token (``lakeloom tokens create``); scoring remembers a valid token
+for five seconds. An endpoint that serves an
 alias checks the registry at most once a second and swaps in the new version when the
 alias moves; requests keep the old version until the new one has loaded (no restart).
 """
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lakeloom.serving")
 ALIAS_CHECK_SECONDS = 1.0
+TOKEN_CACHE_SECONDS = 5.0
 
 
 class ServedModel:
@@ -129,15 +131,21 @@ def install_routes(app: FastAPI) -> Endpoints:
     """Add the serving routes to ``app`` (``app.state.ctx`` is the server context)."""
     endpoints = Endpoints(app.state.ctx.engine.workspace)
 
+    tokens = _TokenCache()
+
     @app.post("/serving-endpoints/{name}/invocations", tags=["serving"])
-    async def invocations(name: str, request: Request, _: Principal = Depends(authenticate)) -> Response:
-        """Score a request with the endpoint's model (MLflow's scoring protocol)."""
+    async def invocations(name: str, request: Request) -> Response:
+        """Score a request with the endpoint's model (MLflow's scoring protocol); bearer token."""
         import anyio
 
-        served = await anyio.to_thread.run_sync(endpoints.get, name)
         body = await request.body()
         content_type = request.headers.get("content-type") or "application/json"
-        return await anyio.to_thread.run_sync(_score, served, body, content_type)
+
+        def handle() -> Response:  # one worker-thread hop for auth, model lookup and predict
+            tokens.check(request)
+            return _score(endpoints.get(name), body, content_type)
+
+        return await anyio.to_thread.run_sync(handle)
 
     @app.get("/api/2.0/serving-endpoints", tags=["serving"])
     def list_endpoints(_: Principal = Depends(authenticate)) -> dict[str, Any]:
@@ -168,6 +176,27 @@ def install_routes(app: FastAPI) -> Endpoints:
 
     threading.Thread(target=_warm_quietly, args=(endpoints,), name="lakeloom-serving-warmup", daemon=True).start()
     return endpoints
+
+
+class _TokenCache:
+    """Valid bearer tokens of recent scoring requests, for ``TOKEN_CACHE_SECONDS``: a
+    single-row request should not cost a store lookup (a revoked token stops within that time)."""
+
+    def __init__(self) -> None:
+        self._valid: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        now = time.monotonic()
+        with self._lock:
+            if self._valid.get(header, 0.0) > now:
+                return
+        authenticate(request)  # raises 401 for a missing, wrong, expired or revoked token
+        with self._lock:
+            if len(self._valid) > 1000:
+                self._valid.clear()
+            self._valid[header] = now + TOKEN_CACHE_SECONDS
 
 
 def _warm_quietly(endpoints: Endpoints) -> None:
