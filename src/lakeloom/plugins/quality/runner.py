@@ -58,15 +58,36 @@ def build_expectations(specs: list[ExpectationSpec], labels: list[str]) -> list[
 
 def result_format(name: str, sample_failed_rows: int) -> dict[str, Any]:
     """GX's result format: ``name`` plus up to ``sample_failed_rows`` failing rows per expectation."""
-    fmt: dict[str, Any] = {"result_format": name, "partial_unexpected_count": max(sample_failed_rows, 1)}
+    fmt: dict[str, Any] = {"result_format": name, "partial_unexpected_count": sample_failed_rows}
     if sample_failed_rows and name != "BOOLEAN_ONLY":
         fmt["include_unexpected_rows"] = True
     return fmt
 
 
+def _validate(context: Any, batch: Any, name: str, expectations: list[Any], fmt: dict[str, Any],
+              df: DataFrame) -> Any:
+    gx = _import_gx()
+    suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+    return definition.run(batch_parameters={"dataframe": df}, result_format=fmt)
+
+
+def _fresh(expectation: Any) -> Any:
+    """A copy GX can add to a second suite (an expectation belongs to one suite by its id)."""
+    return type(expectation)(**expectation.dict(exclude={"id", "rendered_content"}))
+
+
 def validate_dataframe(spark: SparkSession, df: DataFrame, expectations: list[Any], *, suite_name: str,
-                       asset_name: str, fmt: dict[str, Any], persist: bool = True) -> GxRun:
-    """Validate ``df`` against ``expectations`` in an ephemeral GX context on ``spark``."""
+                       asset_name: str, result_format_name: str = "BASIC", sample_failed_rows: int = 20,
+                       persist: bool = True, extra_format: dict[str, Any] | None = None,
+                       samples_in_second_pass: bool | None = None) -> GxRun:
+    """Validate ``df`` against ``expectations`` in an ephemeral GX context on ``spark``.
+
+    With BASIC (the default) the suite runs first without unexpected values or rows, which
+    GX fetches with one Spark job each per column expectation, passing ones included; then
+    only the failed expectations run again for their failing-row samples. Other formats run
+    once, asking for the samples up front.
+    """
     gx = _import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -75,15 +96,26 @@ def validate_dataframe(spark: SparkSession, df: DataFrame, expectations: list[An
     source = context.data_sources.add_spark(name="lakeloom", persist=persist)
     # The run's session, always: GX would otherwise look one up itself (and may reconfigure it).
     source._spark = spark
-    asset = source.add_dataframe_asset(name=asset_name)
-    batch = asset.add_batch_definition_whole_dataframe("whole")
-    suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{suite_name} on {asset_name}", data=batch, suite=suite))
+    batch = source.add_dataframe_asset(name=asset_name).add_batch_definition_whole_dataframe("whole")
+    two_pass = result_format_name == "BASIC" if samples_in_second_pass is None else samples_in_second_pass
+    fmt = {**result_format(result_format_name, 0 if two_pass else sample_failed_rows), **(extra_format or {})}
     try:
-        result = definition.run(batch_parameters={"dataframe": df}, result_format=fmt)
+        result = _validate(context, batch, suite_name, expectations, fmt, df)
+        results = [r.to_json_dict() for r in result.results]
+        by_id = {e.id: i for i, e in enumerate(expectations)}
+        failed = [i for i, r in enumerate(results)
+                  if not r["success"] and (r.get("result") or {}).get("unexpected_count")]
+        if two_pass and sample_failed_rows and failed:
+            # Results are matched by expectation id (GX sets one when a suite is added).
+            fresh = {i: _fresh(expectations[by_id[results[i]["expectation_config"]["id"]]]) for i in failed}
+            again = _validate(context, batch, f"{suite_name} (failing rows)", list(fresh.values()),
+                              result_format("BASIC", sample_failed_rows), df)
+            slot = {e.id: i for i, e in fresh.items()}
+            for r in again.results:
+                out = r.to_json_dict()
+                results[slot[out["expectation_config"]["id"]]] = out
     finally:
         if persist:
             df.unpersist()  # GX caches the batch and leaves it cached in the shared session
-    return GxRun(success=bool(result.success), results=[r.to_json_dict() for r in result.results],
-                 statistics=dict(result.statistics), gx_version=gx.__version__)
+    return GxRun(success=bool(result.success), results=results, statistics=dict(result.statistics),
+                 gx_version=gx.__version__)

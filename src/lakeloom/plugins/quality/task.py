@@ -79,8 +79,7 @@ def load_dataset(spark: SparkSession, settings: QualityTaskSettings) -> DataFram
 def run_quality_task(ctx: TaskContext, settings: QualityTaskSettings) -> TaskOutput:
     """Validate the table or query; FAILED when a critical expectation fails, else SUCCESS
     (``status: WARNING`` in the output and task values when only warning/info ones failed)."""
-    from lakeloom.plugins.quality.runner import (
-        ExpectationRejected, build_expectations, result_format, validate_dataframe)
+    from lakeloom.plugins.quality.runner import ExpectationRejected, build_expectations, validate_dataframe
 
     started = time.perf_counter()
     specs, labels, suite_name = gather_expectations(ctx, settings)
@@ -91,7 +90,8 @@ def run_quality_task(ctx: TaskContext, settings: QualityTaskSettings) -> TaskOut
     spark = ctx.spark
     gx_run = validate_dataframe(spark, load_dataset(spark, settings), expectations, suite_name=suite_name,
                                 asset_name=settings.dataset_name, persist=settings.persist,
-                                fmt=result_format(settings.result_format, settings.sample_failed_rows))
+                                result_format_name=settings.result_format,
+                                sample_failed_rows=settings.sample_failed_rows)
     table = settings.results_table_name(ctx.workspace)
     out = quality_output(dataset=settings.dataset_name, suite=suite_name,
                          results=[expectation_result(r, settings.sample_failed_rows) for r in gx_run.results],
