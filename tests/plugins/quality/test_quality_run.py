@@ -17,7 +17,8 @@ from lakeloom.config import load_workspace  # noqa: E402
 from lakeloom.engine.api import Engine  # noqa: E402
 from lakeloom.plugin_manager import build_plugin_manager  # noqa: E402
 
-pytestmark = pytest.mark.spark
+# The engine run with Great Expectations happens in the module fixture, counted in the first test's time.
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 
 XSS = "<script>window.__q=1</script>"
 RESULTS = "main.qtest.results"
@@ -76,6 +77,8 @@ def quality_run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         ]),
         _quality("critical", query="SELECT * FROM main.qtest.orders WHERE id < 100", suite="suites/paid.json"),
         _quality("by_property", table="main.qtest.orders", store_results=False),
+        _quality("rejected", table="main.qtest.orders", expectations=[  # passes validate; GX refuses the value
+            {"expect_column_values_to_be_between": {"column": "amount", "min_value": "zero"}}]),
         {"task_key": "gate", "depends_on": [{"task_key": "warn"}],
          "condition_task": {"op": "EQUAL_TO", "left": "{{tasks.warn.values.success}}", "right": "true"}},
         _noop("publish", "gate", "true"),
@@ -155,6 +158,13 @@ def test_table_property_names_the_suite(quality_run: dict[str, Any]) -> None:
     out = _out(row)
     assert out["suite"] == "orders_table" and out["status"] == "WARNING" and out["results_table"] is None
     assert [r["expectation"] for r in out["results"] if not r["success"]] == ["expect_column_values_to_not_be_null"]
+
+
+def test_values_gx_rejects_fail_the_task_before_validating(quality_run: dict[str, Any]) -> None:
+    row = quality_run["rows"]["rejected"]
+    assert row["result_state"] == "FAILED" and row["output_json"] in (None, "", "{}")
+    assert "Great Expectations rejected expectations:\nquality_task.expectations[0]: " \
+           "expect_column_values_to_be_between: min_value: value is not a valid float" in row["state_message"]
 
 
 def test_results_are_appended_to_the_delta_table(quality_run: dict[str, Any], spark: Any) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakeloom.catalog.names import format_name, parse_name
 from lakeloom.plugins.quality.checks import check_expectations
@@ -104,13 +104,13 @@ def run_quality_task(ctx: TaskContext, settings: QualityTaskSettings) -> TaskOut
                     out["status"], len(out["failed_expectations"]), len(out["results"]))
     output = TaskOutput(output={"quality_output": out})
     if out["status"] == "FAILED":
-        raise TaskFailed(f"{len(out['critical_failures'])} critical expectation(s) failed on "
-                         f"{settings.dataset_name}: {', '.join(_describe(r) for r in out['results'] if not r['success'] and r['severity'] == 'critical')}",
-                         output)
+        critical = [r for r in out["results"] if not r["success"] and r["severity"] == "critical"]
+        raise TaskFailed(f"{len(critical)} critical expectation(s) failed on {settings.dataset_name}: "
+                         + "; ".join(_describe(r) for r in critical), output)
     return output
 
 
-def _describe(result: dict) -> str:
+def _describe(result: dict[str, Any]) -> str:
     what = result["expectation"] + (f"({result['column']})" if result["column"] else "")
     if result["unexpected_count"]:
         return f"{what}: {result['unexpected_count']} unexpected ({result['unexpected_percent']:.2f}%)"
