@@ -26,7 +26,7 @@ commented example of every setting (the demo runs on its defaults).
         ops-slack: {type: slack, url: "{{secrets/slack/webhook}}"}
         audit: {type: webhook, url: https://..., secret: "{{secrets/hooks/audit}}"}
       retry: {max_attempts: 4, backoff_seconds: 1, max_backoff_seconds: 30}
-    quality: {results_table: main.quality.results}
+    quality: {results_table: main.lakeloom_quality.results}   # quality_task results (the default)
     targets:
       prod: {spark: {master: "spark://host:7077"}}
 
