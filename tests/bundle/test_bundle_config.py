@@ -152,10 +152,12 @@ def test_job_and_pipeline_ids_stay_engine_references(tmp_path: Path) -> None:
 def test_yaml_as_the_cli_reads_it(tmp_path: Path) -> None:
     root = write(tmp_path, {"databricks.yml": """
         bundle: {name: yml}
-        x-flags: {flag: yes, other: on, real: true}
+        variables:
+          flags: {type: complex, default: {flag: yes, other: on, real: true}}
         x-defaults: &task_defaults
           max_retries: 2
           timeout_seconds: 0777
+        x-unused: {name: "${var.only_named_inside_an_unknown_key}"}
         resources:
           jobs:
             j:
@@ -167,8 +169,11 @@ def test_yaml_as_the_cli_reads_it(tmp_path: Path) -> None:
     b = load_bundle(root)
     task = b.jobs["j"].job.tasks[0]
     assert task.task_key == "yes" and task.max_retries == 2 and task.timeout_seconds == 777
-    assert b.config["x-flags"] == {"flag": "yes", "other": "on", "real": True}
+    assert b.config["variables"]["flags"]["default"] == {"flag": "yes", "other": "on", "real": True}
+    # Unknown top-level keys are dropped after a warning, as the CLI does: a reference that only
+    # occurs inside one is never resolved (it failed the bundle before).
     assert any(w.message == "unknown field: x-defaults" for w in b.warnings)
+    assert "x-defaults" not in b.config and "x-unused" not in b.config
 
     (root / "databricks.yml").write_text("bundle: {name: a}\nresources:\n  jobs:\n    j: {}\n    j: {}\n")
     with pytest.raises(JobSpecError) as exc:

@@ -66,11 +66,13 @@ def find_root_file(start: str | Path) -> Path:
 
 
 def _check_top_level(data: dict[str, Any], source: Path, locs: Locations, warnings: list[SpecError]) -> None:
-    for key in data:
-        if key not in TOP_LEVEL_KEYS:
-            where = locs.of(data, key)
-            warnings.append(SpecError(str(source), where.line if where else None, f"unknown field: {key}",
-                                      severity="warning"))
+    # The CLI's typed normalisation drops unknown keys after warning, so references inside them
+    # (e.g. a key that only holds a YAML anchor) are never resolved.
+    for key in [k for k in data if k not in TOP_LEVEL_KEYS]:
+        where = locs.of(data, key)
+        warnings.append(SpecError(str(source), where.line if where else None, f"unknown field: {key}",
+                                  severity="warning"))
+        del data[key]
 
 
 def _legacy_environments(data: dict[str, Any], source: Path, locs: Locations) -> None:
