@@ -32,5 +32,5 @@ def test_context_is_the_running_task_and_raises_outside_one(tmp_path: Path) -> N
     run = h.run([task("probe", "ok") | {"python_task": {"function": "test_facade:facade_context_view"}}])
     assert run["state"]["result_state"] == "SUCCESS"
     (row,) = h.task_rows(run["run_id"], "probe")
-    assert '"task_key": "probe"' in row["output_json"] and '"same_run": true' in row["output_json"]
+    assert row.output["result"] == {"task_key": "probe", "same_run": True}
     h.close()

@@ -30,9 +30,7 @@ STARTED_AT = StashKey[int]()
 
 
 def _outputs(h: Harness, run_id: int) -> dict[str, Any]:
-    import json
-
-    return {r["task_key"]: json.loads(r["output_json"] or "{}") for r in h.task_rows(run_id)}
+    return {r.task_key: r.output for r in h.task_rows(run_id)}
 
 
 # --- registration ---------------------------------------------------------------------
@@ -84,12 +82,12 @@ def test_hook_lakeloom_triggers(tmp_path: Path) -> None:
     executor = RunExecutor(h.engine, per_run_spark=False)
     sched = Scheduler(executor, clock=ManualClock(1_700_000_000_000), poll_seconds=1, refresh_seconds=0)
     job_id = h.store.create_job("tagged", {"name": "tagged", "tags": {"once": "yes"},
-                                           "tasks": [task("t")]}, creator="tester")
+                                           "tasks": [task("t")]}, creator="tester").job_id
     for _ in range(2):
         sched.tick()
         wait_until(lambda: not executor.active_run_ids(), timeout=30)
     (run,) = h.store.list_runs(job_id=job_id, limit=10)
-    assert run["result_state"] == "SUCCESS"
+    assert run.result_state == "SUCCESS"
     h.close()
 
 
@@ -204,11 +202,11 @@ def test_hook_lakeloom_after_run(tmp_path: Path) -> None:
     # A run skipped over max_concurrent_runs never starts: after_run still sees it, with a fresh handle.
     gate = tmp_path / "gate"
     executor = RunExecutor(h.engine, per_run_spark=False)
-    job_id = h.store.create_job("single", {"name": "single", "max_concurrent_runs": 1, "tasks": [
+    single = h.store.create_job("single", {"name": "single", "max_concurrent_runs": 1, "tasks": [
         task("w", "wait_for_file", params={"path": str(gate)})]}, creator="tester")
-    first = executor.start(job_id)
-    wait_until(lambda: any(r["life_cycle_state"] == "RUNNING" for r in h.store.task_runs(first.run_id)))
-    assert executor.start(job_id).state == "SKIPPED"
+    first = executor.start(single)
+    wait_until(lambda: any(r.life_cycle_state == "RUNNING" for r in h.store.task_runs(first.run_id)))
+    assert executor.start(single).state == "SKIPPED"
     assert closer.ended[1] == ("MAXIMUM_CONCURRENT_RUNS_REACHED", 0, True, False)
     gate.write_text("go")
     wait_until(lambda: not executor.active_run_ids(), timeout=30)
@@ -277,7 +275,7 @@ def test_hook_lakeloom_on_task_error(tmp_path: Path) -> None:
     run = h.run([task("ok"), task("bad", "fail", params={"message": "disk full"}, max_retries=1)])
     assert enricher.errors == [("bad", "DataError", "disk full")] * 2
     rows = h.task_rows(run["run_id"], "bad")
-    assert len(rows) == 2 and "on-call paged for bad" in h.workspace.resolve_stored(rows[0]["log_path"]).read_text()
+    assert len(rows) == 2 and "on-call paged for bad" in h.workspace.resolve_stored(rows[0].log_path).read_text()
     h.close()
 
 

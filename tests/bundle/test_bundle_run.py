@@ -166,8 +166,8 @@ def test_hook_lakeloom_bundle_resource(spark, lake: Path, tmp_path: Path,  # noq
         assert seen[2]["display_name"] == "[dev ada] Overview"
         assert any("resources.experiments.tuning: no installed plugin deploys experiments" in line for line in lines)
         (row,) = engine.store.deployed_jobs()
-        assert row["name"] == "[dev ada] nightly" and row["job_key"] == "nightly"
-        settings = json.loads(row["settings_json"])
+        assert row.name == "[dev ada] nightly" and row.job_key == "nightly"
+        settings = row.settings
         refresh = next(t for t in settings["tasks"] if t["task_key"] == "refresh")
         assert refresh["pipeline_task"]["pipeline_id"] == "${resources.pipelines.totals.id}"
         assert spark.catalog.databaseExists("main.dev_ada_bundle_sales")  # UC names get dev_<user>_

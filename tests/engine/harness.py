@@ -70,7 +70,7 @@ class Harness:
 
     def task_rows(self, run_id: int, key: str | None = None, *, nested: bool = False) -> list[dict[str, Any]]:
         rows = self.store.task_runs(run_id)
-        return [r for r in rows if (key is None or r["task_key"] == key) and ((r["iteration"] is not None) == nested)]
+        return [r for r in rows if (key is None or r.task_key == key) and ((r.iteration is not None) == nested)]
 
     def reconfigure(self, conf: dict[str, Any]) -> None:
         (self.root / "conf").mkdir(parents=True, exist_ok=True)
@@ -106,5 +106,5 @@ def wait_until(pred: Callable[[], Any], timeout: float = 20.0, interval: float =
 
 def assert_settled(store: Any, run_id: int) -> None:
     """A finished run leaves no attempt unfinished in the store."""
-    open_rows = [(r["task_key"], r["attempt_number"]) for r in store.task_runs(run_id) if r["end_time"] is None]
+    open_rows = [(r.task_key, r.attempt_number) for r in store.task_runs(run_id) if r.end_time is None]
     assert not open_rows, f"attempts left running after the run ended: {open_rows}"

@@ -11,9 +11,9 @@ from lakeloom.store.store import RunStore
 def _running(h: Harness, key: str) -> Any:
     def check() -> Any:
         for run in h.store.list_runs(limit=5):
-            for r in h.store.task_runs(run["run_id"]):
-                if r["task_key"] == key and r["life_cycle_state"] == "RUNNING":
-                    return run["run_id"]
+            for r in h.store.task_runs(run.run_id):
+                if r.task_key == key and r.life_cycle_state == "RUNNING":
+                    return run.run_id
         return None
     return check
 

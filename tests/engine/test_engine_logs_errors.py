@@ -25,8 +25,8 @@ def test_parallel_tasks_get_separate_unmixed_logs(harness: Harness) -> None:
         assert f"{tag} logged" in text  # logging records are captured too
         assert other not in text
         row = harness.task_rows(run["run_id"], key)[0]
-        assert harness.workspace.resolve_stored(row["log_path"]) == path
-        assert not Path(row["log_path"]).is_absolute()  # relative to the workspace root: it can move
+        assert harness.workspace.resolve_stored(row.log_path) == path
+        assert not Path(row.log_path or "").is_absolute()  # relative to the workspace root: it can move
 
 
 def test_each_attempt_has_its_own_log_file(harness: Harness) -> None:
@@ -36,7 +36,7 @@ def test_each_attempt_has_its_own_log_file(harness: Harness) -> None:
     assert sorted(p.name for p in folder.iterdir()) == ["0.log"]
     assert "attempt 0 fails on purpose" in (folder / "0.log").read_text()
     rows = harness.task_rows(run["run_id"], "a")
-    assert [Path(r["log_path"]).name for r in rows] == ["0.log", "1.log"]
+    assert [Path(r.log_path).name for r in rows] == ["0.log", "1.log"]
 
 
 def test_failure_records_type_message_and_traceback(harness: Harness) -> None:
@@ -46,9 +46,9 @@ def test_failure_records_type_message_and_traceback(harness: Harness) -> None:
     assert entry["state"]["state_message"] == "DataError: the input table is empty"
     assert entry["status"]["termination_details"]["message"] == "DataError: the input table is empty"
     row = harness.task_rows(run["run_id"], "bad")[0]
-    assert row["error_type"] == "DataError"
-    assert "Traceback (most recent call last)" in row["error_trace"]
-    assert "ll_tasks.py" in row["error_trace"] and "raise DataError(message)" in row["error_trace"]
+    assert row.error_type == "DataError"
+    assert "Traceback (most recent call last)" in row.error_trace
+    assert "ll_tasks.py" in row.error_trace and "raise DataError(message)" in row.error_trace
     out = task_output(harness.store, entry["run_id"])
     assert out is not None
     assert out["error"] == "DataError: the input table is empty"

@@ -70,7 +70,7 @@ def test_repair_rerun_all_failed(harness: Harness, tmp_path: Path) -> None:
     assert set(history[0]["task_run_ids"]) == {t["run_id"] for t in run["tasks"]}
     assert history[1]["state"]["result_state"] == "SUCCESS"
     assert repaired["latest_repair_id"] == history[1]["id"]
-    assert harness.store.get_run(run["run_id"])["repair_count"] == 1
+    assert harness.store.get_run(run["run_id"]).repair_count == 1
 
 
 def test_repair_rerun_tasks_with_and_without_dependents(harness: Harness, tmp_path: Path) -> None:

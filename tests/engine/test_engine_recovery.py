@@ -41,7 +41,7 @@ def test_sigkill_mid_run_is_reaped_and_repaired(tmp_path: Path) -> None:
     store = RunStore(load_workspace(ws).store_url)
     try:
         def both_running() -> bool:
-            running = {r["task_key"] for r in store.task_runs(1) if r["life_cycle_state"] == "RUNNING"}
+            running = {r.task_key for r in store.task_runs(1) if r.life_cycle_state == "RUNNING"}
             if proc.poll() is not None:
                 raise AssertionError(f"the run process exited early: {proc.stderr.read().decode()}")
             return {"slow", "parallel"} <= running
@@ -70,7 +70,7 @@ def test_sigkill_mid_run_is_reaped_and_repaired(tmp_path: Path) -> None:
         assert entry["status"]["termination_details"]["code"] == "DRIVER_ERROR"
         assert "died" in entry["state"]["state_message"]
     assert engine.store.task_values(1) == {"first": {"n": 7}}
-    assert any(e["type"] == "run_orphaned" for e in engine.store.events(1))
+    assert any(e.type == "run_orphaned" for e in engine.store.events(1))
 
     flag.touch()
     repaired = engine.repair(1, rerun_all_failed=True)
@@ -97,9 +97,9 @@ def test_reaping_is_a_liveness_check_not_a_timeout(tmp_path: Path) -> None:
         store.update_run(live, start_time=0)  # ancient, but its process (this one) is alive
         t = store.start_task_run(dead, "t", attempt_number=0, execution_count=1, repair_id=None)
         assert store.reap_orphans() == [dead]
-        assert store.get_run(live)["life_cycle_state"] == "RUNNING"
-        assert store.get_run(dead)["termination_code"] == "DRIVER_ERROR"
-        assert store.get_task_run(t)["result_state"] == "FAILED"
+        assert store.get_run(live).life_cycle_state == "RUNNING"
+        assert store.get_run(dead).termination_code == "DRIVER_ERROR"
+        assert store.get_task_run(t).result_state == "FAILED"
         assert store.reap_orphans() == []  # idempotent
     finally:
         store.close()

@@ -39,10 +39,10 @@ def test_min_retry_interval_is_measured_from_attempt_start(harness: Harness) -> 
     run = harness.run([task("a", "sleep_then_fail", params={"seconds": 0.15}, max_retries=2,
                             min_retry_interval_millis=400)])
     rows = harness.task_rows(run["run_id"], "a")
-    assert [r["attempt_number"] for r in rows] == [0, 1, 2]
+    assert [r.attempt_number for r in rows] == [0, 1, 2]
     for prev, nxt in zip(rows, rows[1:]):
-        assert nxt["start_time"] - prev["start_time"] >= 400
-        assert nxt["start_time"] >= prev["end_time"]
+        assert nxt.start_time - prev.start_time >= 400
+        assert nxt.start_time >= prev.end_time
 
 
 def test_timeout_is_not_retried_without_retry_on_timeout(harness: Harness) -> None:

@@ -115,8 +115,8 @@ def test_refresh_selections_runner_pipeline_task_and_cli(spark, spark_workspace:
     engine = Engine.open(ws, build_plugin_manager(ws.disabled_plugins))
     run = engine.submit(str(job))
     (row,) = engine.store.task_runs(run["run_id"])
-    assert row["result_state"] == "SUCCESS", row["state_message"]
-    out = json.loads(row["output_json"])["pipeline_output"]["datasets"]
+    assert row.result_state == "SUCCESS", row.state_message
+    out = row.output["pipeline_output"]["datasets"]
     assert {k: (d["status"], d["rows_written"]) for k, d in out.items()} == {
         "raw": ("COMPLETED", 3), "totals": ("SKIPPED", 0), "small": ("SKIPPED", 0), "other": ("COMPLETED", 5)}
     assert spark.table("main.sel.raw").count() == 3

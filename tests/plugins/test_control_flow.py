@@ -115,7 +115,7 @@ def test_for_each_inputs_and_iterations_recorded(harness: Harness) -> None:
     assert {t["parent_run_id"] for t in nested} == {loop["run_id"]}
     assert {t["task_key"] for t in nested} == {"each"}
     rows = harness.task_rows(run["run_id"], "each", nested=True)
-    assert sorted(r["iteration"] for r in rows) == [0, 1]
+    assert sorted(r.iteration for r in rows) == [0, 1]
 
 
 def test_for_each_inputs_from_a_task_value_reference(harness: Harness) -> None:
@@ -165,7 +165,7 @@ def test_run_job_task_links_child_and_parent(harness: Harness) -> None:
     assert child["state"]["result_state"] == "SUCCESS"
     out = task_output(harness.store, attempts(child, "child_a")[0]["run_id"])
     assert out is not None and out["result"] == {"who": "parent-job"}
-    assert harness.store.get_run(child_id)["parent_task_run_id"] == call["run_id"]
+    assert harness.store.get_run(child_id).parent_task_run_id == call["run_id"]
 
 
 def test_failed_child_run_fails_the_run_job_task(harness: Harness) -> None:

@@ -1,7 +1,6 @@
 """The example notebooks in notebooks/ run as their job says, on the shared Spark session."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ def test_example_notebooks_job_runs(spark, spark_workspace: Workspace) -> None: 
     try:
         run = engine.submit(str(EXAMPLES / "examples.job.yml"))
         assert run["state"]["result_state"] == "SUCCESS", [(t["task_key"], t["state"]) for t in run["tasks"]]
-        exits = {r["task_key"]: json.loads(r["output_json"])["notebook_output"]["result"]
+        exits = {r.task_key: r.output["notebook_output"]["result"]
                  for r in engine.store.task_runs(run["run_id"])}
         assert exits == {"getting_started": "55", "ingest_files": "6 orders (upstream total 55)"}
         assert spark.table("main.examples.orders").schema["order_id"].dataType.typeName() == "long"

@@ -14,6 +14,7 @@ import yaml
 from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.plugin_manager import build_plugin_manager
+from lakeloom.store.records import TaskRunRecord
 
 pytestmark = pytest.mark.spark
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
@@ -43,12 +44,12 @@ def write_job(root: Path, body: dict[str, Any]) -> Path:
     return path
 
 
-def rows_by_key(engine: Engine, run_id: int) -> dict[str, dict[str, Any]]:
-    return {r["task_key"]: r for r in engine.store.task_runs(run_id) if r["iteration"] is None}
+def rows_by_key(engine: Engine, run_id: int) -> dict[str, TaskRunRecord]:
+    return {r.task_key: r for r in engine.store.task_runs(run_id) if r.iteration is None}
 
 
-def output(row: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(row["output_json"]) if row["output_json"] else {}
+def output(row: TaskRunRecord) -> dict[str, Any]:
+    return row.output
 
 
 def test_notebook_sql_condition_and_sdk_runtime_job(spark, tmp_path: Path,  # noqa: ANN001
@@ -79,14 +80,14 @@ def test_notebook_sql_condition_and_sdk_runtime_job(spark, tmp_path: Path,  # no
     engine = open_engine(tmp_path)
     run = engine.submit(str(job), params={"region": "apac"})
     rows = rows_by_key(engine, run["run_id"])
-    states = {k: r["result_state"] for k, r in rows.items()}
-    assert states == dict.fromkeys(rows, "SUCCESS"), {k: r["state_message"] for k, r in rows.items()}
+    states = {k: r.result_state for k, r in rows.items()}
+    assert states == dict.fromkeys(rows, "SUCCESS"), {k: r.state_message for k, r in rows.items()}
     widgets = output(rows["widgets"])
     assert json.loads(widgets["notebook_output"]["result"]) == {
         "mode": "incremental", "only_default": "kept", "region": "apac"}  # job parameter pushed down
     saved = engine.workspace.resolve_stored(widgets["executed_notebook"])
     assert saved == engine.workspace.logs_dir / str(run["run_id"]) / "widgets" / "0.ipynb" and saved.exists()
-    assert rows["enough"]["result_state"] == "SUCCESS"
+    assert rows["enough"].result_state == "SUCCESS"
     assert output(rows["sdk_notebook"])["notebook_output"]["result"] == "apac:3"
     assert output(rows["sdk_wheel"])["result"] == "wheel saw 6"
     q = output(rows["q"])["sql_output"]
@@ -114,9 +115,9 @@ def test_failing_notebook_and_secret_redaction(spark, tmp_path: Path,  # noqa: A
     engine = open_engine(tmp_path / "ws", {"secrets": {"file": str(secrets_file)}})
     run = engine.submit(str(job))
     rows = rows_by_key(engine, run["run_id"])
-    assert rows["secrets"]["result_state"] == "SUCCESS"
-    assert rows["boom"]["result_state"] == "FAILED"
-    msg = rows["boom"]["state_message"]
+    assert rows["secrets"].result_state == "SUCCESS"
+    assert rows["boom"].result_state == "FAILED"
+    msg = rows["boom"].state_message
     assert "failing.py, cell 3 (line 12) failed: result = divide(x, 0)" in msg
     assert "ZeroDivisionError" in msg
     forms = {secret, html.escape(secret), html.escape(secret, quote=False), json.dumps(secret)[1:-1]}
@@ -149,10 +150,10 @@ def test_for_each_notebook_iterations_keep_their_own_executed_notebooks(spark, t
     assert run["state"]["result_state"] == "SUCCESS"
     saved = {}
     for r in engine.store.task_runs(run["run_id"]):
-        if r["iteration"] is not None:
+        if r.iteration is not None:
             path = engine.workspace.resolve_stored(output(r)["executed_notebook"])
-            assert path.parent.name == f"iteration-{r['iteration']}" and path.is_file()
-            saved[r["iteration"]] = json.loads(path.read_text())["metadata"]["lakeloom"]["exit_value"]
+            assert path.parent.name == f"iteration-{r.iteration}" and path.is_file()
+            saved[r.iteration] = json.loads(path.read_text())["metadata"]["lakeloom"]["exit_value"]
     assert saved == {0: "EMEA", 1: "AMER", 2: "APAC"}  # three files, none overwritten by another
 
     cli_args = ["--workspace", str(tmp_path), "runs", "output", str(run["run_id"]), "visit"]

@@ -42,7 +42,7 @@ class Tally:
 
 
 def _running(h: Harness, run_id: int, key: str) -> bool:
-    return any(r["task_key"] == key and r["life_cycle_state"] == "RUNNING" for r in h.store.task_runs(run_id))
+    return any(r.task_key == key and r.life_cycle_state == "RUNNING" for r in h.store.task_runs(run_id))
 
 
 def test_concurrent_runs_of_one_executor_keep_separate_stashes(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_notification_state_of_one_run_is_not_seen_by_another(tmp_path: Path) ->
     finished: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: finished.update(a.engine.submit(str(job_a))))
     thread.start()
-    wait_until(lambda: a.store.list_runs(limit=1) and _running(a, a.store.list_runs(limit=1)[0]["run_id"], "wait"))
+    wait_until(lambda: a.store.list_runs(limit=1) and _running(a, a.store.list_runs(limit=1)[0].run_id, "wait"))
     run_b = b.run([task("b1", webhook_notifications=notify)], name="job-b",
                   webhook_notifications={"on_success": [{"id": "hook"}]})
     gate.write_text("go")

@@ -98,18 +98,18 @@ def test_pipeline_task_in_a_job_and_the_cli(spark, tmp_path: Path) -> None:  # n
     ws = load_workspace(tmp_path)
     engine = Engine.open(ws, build_plugin_manager(ws.disabled_plugins))
     run = engine.submit(str(job), job_key="nightly")
-    rows = {r["task_key"]: r for r in engine.store.task_runs(run["run_id"])}
-    assert rows["refresh"]["result_state"] == "SUCCESS", rows["refresh"]["state_message"]
-    out = json.loads(rows["refresh"]["output_json"])["pipeline_output"]
+    rows = {r.task_key: r for r in engine.store.task_runs(run["run_id"])}
+    assert rows["refresh"].result_state == "SUCCESS", rows["refresh"].state_message
+    out = rows["refresh"].output["pipeline_output"]
     assert out["state"] == "COMPLETED" and out["datasets"]["evens"]["rows_written"] == 5
     assert out["datasets"]["evens"]["expectations"][0]["failed_records"] == 5
     assert [(e["event_type"], e["status"]) for e in out["event_log"] if e["dataset"] == "evens"][-2:] == [
         ("flow_progress", "COMPLETED"), ("flow_definition", None)]
-    check = json.loads(rows["check"]["output_json"])["sql_output"]["first_row"]
+    check = rows["check"].output["sql_output"]["first_row"]
     assert check == {"n": 5, "s": 20}  # the pipeline's table, read by the next task
-    assert rows["strict"]["result_state"] == "FAILED"
-    assert "expectation 'small' (id < 2) failed on 1 of 3 rows" in rows["strict"]["state_message"]
-    strict_out = json.loads(rows["strict"]["output_json"])["pipeline_output"]
+    assert rows["strict"].result_state == "FAILED"
+    assert "expectation 'small' (id < 2) failed on 1 of 3 rows" in rows["strict"].state_message
+    strict_out = rows["strict"].output["pipeline_output"]
     assert strict_out["datasets"]["strict_numbers"]["status"] == "FAILED"
 
     runner = CliRunner()

@@ -68,10 +68,10 @@ def test_spark_jar_task_runs_main_in_the_run_session(spark, jar: Path, tmp_path:
     (tmp_path / "job.yml").write_text(yaml.safe_dump(job, sort_keys=False))
     engine = Engine.open(load_workspace(tmp_path / "ws"), build_plugin_manager(()))
     run = engine.submit(str(tmp_path / "job.yml"))
-    rows = {r["task_key"]: r for r in engine.store.task_runs(run["run_id"])}
-    assert rows["write"]["result_state"] == "SUCCESS", rows["write"]["state_message"]
+    rows = {r.task_key: r for r in engine.store.task_runs(run["run_id"])}
+    assert rows["write"].result_state == "SUCCESS", rows["write"].state_message
     assert spark.table("main.default.jar_numbers").count() == 7
-    assert rows["refuse"]["result_state"] == "FAILED"
+    assert rows["refuse"].result_state == "FAILED"
     assert ("io.lakeloom.example.WriteNumbers.main failed: java.lang.IllegalStateException: refusing to write "
-            "main.default.jar_other") in rows["refuse"]["state_message"]
-    assert "class io.lakeloom.example.Nope not found in numbers-1.0.jar" in rows["missing"]["state_message"]
+            "main.default.jar_other") in rows["refuse"].state_message
+    assert "class io.lakeloom.example.Nope not found in numbers-1.0.jar" in rows["missing"].state_message

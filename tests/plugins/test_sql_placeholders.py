@@ -2,7 +2,6 @@
 a value bound by Spark in code, identifier text inside backquotes, literal text in strings."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -55,13 +54,13 @@ def test_sql_file_with_placeholders_runs_with_job_parameters(spark, tmp_path: Pa
     engine = Engine.open(load_workspace(tmp_path / "ws"), build_plugin_manager(()))
     try:
         run = engine.submit(str(tmp_path / "job.yml"))
-        rows = {r["task_key"]: r for r in engine.store.task_runs(run["run_id"])}
-        assert run["state"]["result_state"] == "SUCCESS", rows["orders"]["state_message"]
-        first = json.loads(rows["orders"]["output_json"])["sql_output"]["first_row"]
+        rows = {r.task_key: r for r in engine.store.task_runs(run["run_id"])}
+        assert run["state"]["result_state"] == "SUCCESS", rows["orders"].state_message
+        first = rows["orders"].output["sql_output"]["first_row"]
         # bound as values: dev rows only, and the attack string came back as data
         assert first == {"n": 2, "label": "ph_schema in main", "note": attack}
         prod = engine.submit(str(tmp_path / "job.yml"), params={"bundle_target": "prod"})
-        prow = {r["task_key"]: r for r in engine.store.task_runs(prod["run_id"])}["orders"]
-        assert json.loads(prow["output_json"])["sql_output"]["first_row"]["n"] == 3
+        prow = {r.task_key: r for r in engine.store.task_runs(prod["run_id"])}["orders"]
+        assert prow.output["sql_output"]["first_row"]["n"] == 3
     finally:
         spark.sql("USE main.default")

@@ -21,6 +21,7 @@ from lakeloom.plugin_manager import build_plugin_manager
 from lakeloom.runtime.dbutils import dbutils
 from lakeloom.runtime.dbutils.notebook_context import (
     CLUSTER_ID, NOTEBOOK_STACK_KEY, NoSuchElementException, NotebookContext, Option, RunId, ScalaMap)
+from lakeloom.store.records import TaskRunRecord
 
 # Reads the context both ways; used as a python_task function and a wheel entry point.
 PROBE = '''
@@ -98,10 +99,10 @@ def _in_thread(ctx: TaskContext, fn: Any) -> Any:
     return box["value"]
 
 
-def _rows(engine: Engine, run_id: int) -> dict[str, dict[str, Any]]:
-    rows = {r["task_key"]: r for r in engine.store.task_runs(run_id) if r["iteration"] is None}
-    assert {k: r["result_state"] for k, r in rows.items()} == dict.fromkeys(rows, "SUCCESS"), \
-        {k: r["state_message"] for k, r in rows.items()}
+def _rows(engine: Engine, run_id: int) -> dict[str, TaskRunRecord]:
+    rows = {r.task_key: r for r in engine.store.task_runs(run_id) if r.iteration is None}
+    assert {k: r.result_state for k, r in rows.items()} == dict.fromkeys(rows, "SUCCESS"), \
+        {k: r.state_message for k, r in rows.items()}
     return rows
 
 
@@ -184,8 +185,8 @@ def test_python_and_wheel_tasks_see_the_engine_run(tmp_path: Path, monkeypatch: 
     rows = _rows(engine, run["run_id"])
     assert engine.spark_provider is None  # really no JVM
     for key in ("py", "whl"):
-        seen = json.loads(rows[key]["output_json"])["result"]
-        task_run_id = rows[key]["task_run_id"]
+        seen = rows[key].output["result"]
+        task_run_id = rows[key].task_run_id
         assert seen["job_id"] == run["job_id"] and seen["job_run_id"] == run["run_id"]
         assert seen["run_id"] == task_run_id and seen["run_id_str"] == str(task_run_id)
         assert seen["task_key"] == key and seen["user"] == "alice@example.com"
@@ -218,9 +219,9 @@ def test_notebook_and_script_tasks_see_the_engine_run(spark, tmp_path: Path) -> 
     run = engine.submit(str(job))
     rows = _rows(engine, run["run_id"])
 
-    seen = json.loads(json.loads(rows["nb"]["output_json"])["notebook_output"]["result"])
+    seen = json.loads(rows["nb"].output["notebook_output"]["result"])
     path = (tmp_path / "notebooks" / "ctx_outer").resolve().as_posix()
-    task_run_id = rows["nb"]["task_run_id"]
+    task_run_id = rows["nb"].task_run_id
     assert seen["path"] == seen["direct_path"] == path
     assert seen["inner_saw"] == path  # a %run notebook reports the notebook that ran it
     assert seen["job_id"] == run["job_id"] and seen["job_run_id"] == run["run_id"]
@@ -233,6 +234,6 @@ def test_notebook_and_script_tasks_see_the_engine_run(spark, tmp_path: Path) -> 
     assert tags["clusterId"] == CLUSTER_ID and tags["user"]
 
     script = engine.store.task_values(run["run_id"])["script"]["ctx"]
-    assert script["path_empty"] is True and script["run_id"] == rows["script"]["task_run_id"]
+    assert script["path_empty"] is True and script["run_id"] == rows["script"].task_run_id
     assert script["tags"]["taskKey"] == "script" and script["tags"]["jobId"] == str(run["job_id"])
     assert "notebookId" not in script["tags"]

@@ -3,12 +3,10 @@ artifact built by its build command, notebook %pip/%restart_python, per-task iso
 UDF workers included), the cache, and lakeloom's pins."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -174,16 +172,16 @@ dbutils.jobs.taskValues.set("seen", {"version": llpkg.VERSION, "files": sorted(f
     (root / "src" / "job.yml").write_text(yaml.safe_dump(job, sort_keys=False))
     engine = Engine.open(load_workspace(root / "ws"), build_plugin_manager(()))
     run = engine.submit(str(root / "src" / "job.yml"))
-    rows: dict[str, Any] = {r["task_key"]: r for r in engine.store.task_runs(run["run_id"])}
+    rows = {r.task_key: r for r in engine.store.task_runs(run["run_id"])}
     values = engine.store.task_values(run["run_id"])
-    messages = {k: r["state_message"] for k, r in rows.items()}
-    assert {k: r["result_state"] for k, r in rows.items()} == {
+    messages = {k: r.state_message for k, r in rows.items()}
+    assert {k: r.result_state for k, r in rows.items()} == {
         "v1": "SUCCESS", "v2": "SUCCESS", "wheel": "SUCCESS", "pip_nb": "SUCCESS", "pipeline": "SUCCESS"}, messages
     # the pipeline's environment.dependencies: its source and its UDF workers import the package
     assert sorted(r.t for r in spark.table("main.env_pipe.tagged").collect()) == ["1.0:0", "1.0:1"]
     assert values["v1"]["seen"] == {"driver": "1.0", "worker": "1.0:w"}
     assert values["v2"]["seen"] == {"driver": "2.0", "worker": "2.0:w"}
-    assert json.loads(rows["wheel"]["output_json"])["result"] == {"version": "2.0", "argv": ["--x"]}
+    assert rows["wheel"].output["result"] == {"version": "2.0", "argv": ["--x"]}
     assert values["pip_nb"]["seen"] == {"version": "1.0", "files": ["data.txt", "job.yml", "pip_nb.py",
                                                                   "tagged.pipeline.yml", "tagged.py", "uses_v1.py",
                                                                   "uses_v2.py"],

@@ -4,12 +4,10 @@ bundle-root imports, ``function: tasks:build`` beside the job file, Databricks g
 Python files, and ``dbutils.notebook.run`` from a ``%run``-included cell."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -17,6 +15,7 @@ import yaml
 from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.plugin_manager import build_plugin_manager
+from lakeloom.store.records import TaskRunRecord
 
 pytestmark = pytest.mark.spark
 NB = "# Databricks notebook source\n"
@@ -85,9 +84,9 @@ dbutils.jobs.taskValues.set("seen", {"cwds": sorted(set(cwds)), "text": text, "n
     return root
 
 
-def _values(engine: Engine, run_id: int) -> dict[str, Any]:
+def _values(engine: Engine, run_id: int) -> dict[str, TaskRunRecord]:
     rows = engine.store.task_runs(run_id)
-    return {r["task_key"]: r for r in rows if r["iteration"] is None}
+    return {r.task_key: r for r in rows if r.iteration is None}
 
 
 def test_files_tasks_run_in_their_folder_and_import_their_siblings(spark, bundle: Path) -> None:  # noqa: ANN001
@@ -95,7 +94,7 @@ def test_files_tasks_run_in_their_folder_and_import_their_siblings(spark, bundle
     engine = Engine.open(load_workspace(bundle / "ws"), build_plugin_manager(()))
     run = engine.submit(str(bundle / "resources" / "job.yml"))
     rows = _values(engine, run["run_id"])
-    assert run["state"]["result_state"] == "SUCCESS", {k: r["state_message"] for k, r in rows.items()}
+    assert run["state"]["result_state"] == "SUCCESS", {k: r.state_message for k, r in rows.items()}
     values = engine.store.task_values(run["run_id"])
     assert os.getcwd() == before  # the process's directory never moved
     nb = values["nb"]["seen"]
@@ -103,7 +102,7 @@ def test_files_tasks_run_in_their_folder_and_import_their_siblings(spark, bundle
                   "child": "child of src"}  # ./child resolved against the calling notebook, not sub/
     script = values["script"]["seen"]
     assert script == {"cwds": [str(bundle / "src" / "jobs")], "text": "hello from jobs", "n": 6}
-    out = json.loads(rows["fn"]["output_json"])
+    out = rows["fn"].output
     assert out["result"]["built"] == 42
     # sibling modules do not leak into the process after the task
     assert not {"helper_nb", "helper_jobs", "tasks", "shared_lib"} & set(sys.modules)

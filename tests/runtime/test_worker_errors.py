@@ -3,7 +3,6 @@ event log lead with the worker's Python root cause, not "thrown from the Python 
 Pipeline source files also see Databricks' globals (dbutils, display, displayHTML)."""
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
@@ -77,15 +76,15 @@ def test_udf_root_cause_reaches_task_error_log_and_event_log(spark, tmp_path: Pa
     (tmp_path / "scores.py").write_text(textwrap.dedent(SCORES))
     engine = Engine.open(load_workspace(tmp_path), build_plugin_manager(()))
     run = engine.submit(str(tmp_path / "job.yml"), job_key="udfs")
-    rows = {r["task_key"]: r for r in engine.store.task_runs(run["run_id"])}
+    rows = {r.task_key: r for r in engine.store.task_runs(run["run_id"])}
     write, refresh = rows["write"], rows["refresh"]
-    assert write["result_state"] == "FAILED" and refresh["result_state"] == "FAILED"
-    first = write["state_message"].splitlines()[0]
+    assert write.result_state == "FAILED" and refresh.result_state == "FAILED"
+    first = write.state_message.splitlines()[0]
     assert first == "ZeroDivisionError: integer division or modulo by zero (in a Spark Python worker)", first
-    assert 'in ratio\n    return 10 // (x - x)' in write["state_message"]
-    log = engine.workspace.resolve_stored(write["log_path"]).read_text()
+    assert 'in ratio\n    return 10 // (x - x)' in write.state_message
+    log = engine.workspace.resolve_stored(write.log_path).read_text()
     assert "Root cause, in a Spark Python worker:" in log and "ZeroDivisionError" in log
-    assert "ValueError: score 2 is out of range" in refresh["state_message"]
+    assert "ValueError: score 2 is out of range" in refresh.state_message
     events = read_events(tmp_path / ".lakeloom" / "pipelines" / "scores-storage")
     errors = [e.get("error") or "" for e in events]
     assert any("ValueError: score 2 is out of range (in a Spark Python worker)" in e for e in errors), errors

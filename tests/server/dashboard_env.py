@@ -12,6 +12,8 @@ import httpx
 
 from serving import LiveServer, make_workspace, wait_until
 
+from lakeloom.store.records import RunRecord
+
 XSS = '<script>window.__xss=1</script>"><img src=x onerror="window.__xss=2">'
 XSS_MARKERS = ("<script>window.__xss", "<img src=x", "<script>")
 
@@ -65,10 +67,10 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
 
 
-def wait_run(srv: LiveServer, run_id: int, timeout: float = 60) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
+def wait_run(srv: LiveServer, run_id: int, timeout: float = 60) -> RunRecord:
+    def done() -> RunRecord | None:
         row = srv.store.get_run(run_id)
-        return row if row and row["life_cycle_state"] in ("TERMINATED", "SKIPPED", "INTERNAL_ERROR") else None
+        return row if row and row.life_cycle_state in ("TERMINATED", "SKIPPED", "INTERNAL_ERROR") else None
 
     return wait_until(done, timeout=timeout)  # type: ignore[no-any-return]
 
@@ -90,7 +92,7 @@ def output_run(srv: LiveServer, job_id: int) -> int:
     nb_path.write_text(json.dumps(notebook_doc()))
     nb = store.start_task_run(run_id, "nb", attempt_number=0, execution_count=1, repair_id=None)
     store.update_task_run(nb, life_cycle_state="TERMINATED", result_state="SUCCESS", end_time=store.get_run(
-        run_id)["start_time"] + 1500, output_json=json.dumps(
+        run_id).start_time + 1500, output_json=json.dumps(
         {"notebook_output": {"result": f"exit {XSS}", "truncated": False}, "executed_notebook": str(nb_path)}))
     q = store.start_task_run(run_id, "query", attempt_number=0, execution_count=1, repair_id=None)
     store.update_task_run(q, life_cycle_state="TERMINATED", result_state="SUCCESS", end_time=None, output_json=json.dumps(
@@ -109,9 +111,9 @@ def output_run(srv: LiveServer, job_id: int) -> int:
                                                {"flow": "clean", "name": "valid_id", "action": "DROP",
                                                 "passed_records": 8, "failed_records": 2}]}}}}))
     for trid in (q, p):
-        store.update_task_run(trid, end_time=store.get_run(run_id)["start_time"] + 2500)
+        store.update_task_run(trid, end_time=store.get_run(run_id).start_time + 2500)
     store.update_run(run_id, life_cycle_state="TERMINATED", result_state="FAILED",
-                     end_time=store.get_run(run_id)["start_time"] + 3000, state_message=f"1 task failed {XSS}")
+                     end_time=store.get_run(run_id).start_time + 3000, state_message=f"1 task failed {XSS}")
     return run_id
 
 

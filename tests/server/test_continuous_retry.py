@@ -31,10 +31,10 @@ def flaky_job(world: World, name: str, gate: Path, mode: str) -> int:
 
 def attempts(world: World, run_id: int) -> dict[str, list[str]]:
     """Result state of every attempt of each task of a run, in attempt order."""
-    rows = sorted(world.store.task_runs(run_id), key=lambda r: (r["task_key"], r["attempt_number"]))
+    rows = sorted(world.store.task_runs(run_id), key=lambda r: (r.task_key, r.attempt_number))
     out: dict[str, list[str]] = {}
     for r in rows:
-        out.setdefault(r["task_key"], []).append(r["result_state"])
+        out.setdefault(r.task_key, []).append(r.result_state)
     return out
 
 
@@ -43,25 +43,25 @@ def test_on_failure_repairs_the_failed_run_instead_of_starting_a_new_one(world: 
     job = flaky_job(world, "stream", gate, "ON_FAILURE")
     world.tick()
     runs = world.runs(job)
-    assert [(r["trigger_type"], r["result_state"]) for r in runs] == [("CONTINUOUS", "FAILED")]
-    first = int(runs[0]["run_id"])
+    assert [(r.trigger_type, r.result_state) for r in runs] == [("CONTINUOUS", "FAILED")]
+    first = int(runs[0].run_id)
     world.tick(0.1)
-    assert len(world.runs(job)) == 1 and world.runs(job)[0]["repair_count"] == 0  # backing off (1 s)
+    assert len(world.runs(job)) == 1 and world.runs(job)[0].repair_count == 0  # backing off (1 s)
     world.tick(1.5)
     runs = world.runs(job)
-    assert len(runs) == 1 and runs[0]["repair_count"] == 1 and runs[0]["result_state"] == "FAILED"
+    assert len(runs) == 1 and runs[0].repair_count == 1 and runs[0].result_state == "FAILED"
     assert attempts(world, first) == {"a": ["SUCCESS"], "b": ["FAILED", "FAILED"]}  # only b reran
     gate.touch()
     world.tick(0.1)
-    assert world.runs(job)[0]["repair_count"] == 1  # the second failure backs off longer (2 s)
+    assert world.runs(job)[0].repair_count == 1  # the second failure backs off longer (2 s)
     world.tick(2.5)
     runs = world.runs(job)
-    assert len(runs) == 1 and runs[0]["repair_count"] == 2 and runs[0]["result_state"] == "SUCCESS"
+    assert len(runs) == 1 and runs[0].repair_count == 2 and runs[0].result_state == "SUCCESS"
     assert attempts(world, first) == {"a": ["SUCCESS"], "b": ["FAILED", "FAILED", "SUCCESS"]}
-    assert [r["result_state"] for r in world.store.repairs(first)] == ["FAILED", "SUCCESS"]
+    assert [r.result_state for r in world.store.repairs(first)] == ["FAILED", "SUCCESS"]
     world.tick(0.1)  # the repaired run succeeded: the next run starts at once
     runs = world.runs(job)
-    assert [(r["trigger_type"], r["result_state"], r["repair_count"]) for r in runs] == [
+    assert [(r.trigger_type, r.result_state, r.repair_count) for r in runs] == [
         ("CONTINUOUS", "SUCCESS", 2), ("CONTINUOUS", "SUCCESS", 0)]
 
 
@@ -72,12 +72,12 @@ def test_on_failure_starts_a_new_run_after_the_repair_budget(world: World, tmp_p
     world.tick(0.1)
     world.tick(1.5)  # repair 1 of 1
     runs = world.runs(job)
-    assert len(runs) == 1 and runs[0]["repair_count"] == 1
+    assert len(runs) == 1 and runs[0].repair_count == 1
     world.tick(0.1)
     world.tick(2.5)  # budget spent: a fresh run, not a second repair
     runs = world.runs(job)
-    assert [(r["result_state"], r["repair_count"]) for r in runs] == [("FAILED", 1), ("FAILED", 0)]
-    assert attempts(world, int(runs[1]["run_id"])) == {"a": ["SUCCESS"], "b": ["FAILED"]}
+    assert [(r.result_state, r.repair_count) for r in runs] == [("FAILED", 1), ("FAILED", 0)]
+    assert attempts(world, int(runs[1].run_id)) == {"a": ["SUCCESS"], "b": ["FAILED"]}
 
 
 def test_never_mode_starts_a_new_run_after_a_failure(world: World, tmp_path: Path) -> None:
@@ -86,8 +86,8 @@ def test_never_mode_starts_a_new_run_after_a_failure(world: World, tmp_path: Pat
     world.tick(0.1)
     world.tick(1.5)
     runs = world.runs(job)
-    assert [(r["result_state"], r["repair_count"]) for r in runs] == [("FAILED", 0), ("FAILED", 0)]
-    assert all(attempts(world, int(r["run_id"])) == {"a": ["SUCCESS"], "b": ["FAILED"]} for r in runs)
+    assert [(r.result_state, r.repair_count) for r in runs] == [("FAILED", 0), ("FAILED", 0)]
+    assert all(attempts(world, int(r.run_id)) == {"a": ["SUCCESS"], "b": ["FAILED"]} for r in runs)
 
 
 def stream_job(world: World, name: str, release: Path, ok: Path, mode: str) -> int:
@@ -100,7 +100,7 @@ def stream_job(world: World, name: str, release: Path, ok: Path, mode: str) -> i
 def start_and_wait_for_first_failure(world: World, job: int) -> int:
     """Fire the continuous job once; return its run id once ``flaky`` failed its first attempt."""
     world.sched.tick()
-    run_id = int(wait_until(lambda: world.runs(job), timeout=20)[0]["run_id"])
+    run_id = int(wait_until(lambda: world.runs(job), timeout=20)[0].run_id)
     wait_until(lambda: attempts(world, run_id).get("flaky", [None])[0] == "FAILED", timeout=20)
     return run_id
 
@@ -117,7 +117,7 @@ def test_on_failure_retries_a_task_in_the_run_while_another_task_still_runs(worl
         release.touch()
         world.settle()
     runs = world.runs(job)
-    assert [(r["result_state"], r["repair_count"]) for r in runs] == [("SUCCESS", 0)]
+    assert [(r.result_state, r.repair_count) for r in runs] == [("SUCCESS", 0)]
     assert attempts(world, run_id) == {"flaky": ["FAILED", "SUCCESS"], "stream": ["SUCCESS"]}
 
 
@@ -127,7 +127,7 @@ def test_never_mode_does_not_retry_a_task_in_the_run(world: World, tmp_path: Pat
     run_id = start_and_wait_for_first_failure(world, job)
     release.touch()
     world.settle()
-    assert [r["result_state"] for r in world.runs(job)] == ["FAILED"]
+    assert [r.result_state for r in world.runs(job)] == ["FAILED"]
     assert attempts(world, run_id) == {"flaky": ["FAILED"], "stream": ["SUCCESS"]}
 
 
@@ -145,14 +145,14 @@ def test_a_repair_that_cannot_start_falls_back_to_a_new_run(world: World, tmp_pa
     job = deploy(world, source, [py("a"), {**py("b", "fail"), "depends_on": [{"task_key": "a"}]}],
                  continuous=continuous)
     world.tick()
-    assert [r["result_state"] for r in world.runs(job)] == ["FAILED"]
+    assert [r.result_state for r in world.runs(job)] == ["FAILED"]
     # The user fixes the job by dropping the failing task: the failed run has nothing left to repair.
     assert deploy(world, source, [py("a")], continuous=continuous) == job
     world.tick(0.1)
     world.tick(1.5)
     runs = world.runs(job)
-    assert [(r["trigger_type"], r["result_state"], r["repair_count"]) for r in runs] == [
+    assert [(r.trigger_type, r.result_state, r.repair_count) for r in runs] == [
         ("CONTINUOUS", "FAILED", 0), ("CONTINUOUS", "SUCCESS", 0)]
-    assert attempts(world, int(runs[1]["run_id"])) == {"a": ["SUCCESS"]}
+    assert attempts(world, int(runs[1].run_id)) == {"a": ["SUCCESS"]}
     world.tick(0.1)
     assert len(world.runs(job)) == 3  # and the job keeps running

@@ -174,7 +174,7 @@ def test_failing_task_log_then_repair_from_the_page(page: Any, env: Env) -> None
     selected = page.locator("#task-panel").get_attribute("data-selected-attempt")
     expect(page.locator("#log-section")).to_have_attribute("data-attempt", selected)  # the log follows the panel
     page.screenshot(path=str(SHOTS / "run_repaired.png"), full_page=True)
-    assert wait_run(env.srv, run_id)["result_state"] == "SUCCESS"
+    assert wait_run(env.srv, run_id).result_state == "SUCCESS"
     _safe(page)
 
 
@@ -188,7 +188,7 @@ def test_cancel_a_running_job(page: Any, env: Env) -> None:
     page.wait_for_url(f"**/runs/{run_id}")
     expect(_run_state(page)).to_have_text("Canceled")
     page.screenshot(path=str(SHOTS / "run_canceled.png"), full_page=True)
-    assert env.srv.store.get_run(run_id)["result_state"] == "CANCELED"
+    assert env.srv.store.get_run(run_id).result_state == "CANCELED"
     _safe(page)
 
 

@@ -2,7 +2,6 @@
 escaping of injected payloads, task outputs, logs, run filters and keyset paging."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -156,15 +155,15 @@ def test_run_page_url_and_task_anchors(env: Env) -> None:
 
 
 def test_log_tail_and_download(env: Env, alice: httpx.Client) -> None:
-    check = next(r for r in env.srv.store.task_runs(env.run_id) if r["task_key"] == "transform")
-    tail = alice.get(f"/runs/{env.run_id}/log/{check['task_run_id']}?offset=0").json()
+    check = next(r for r in env.srv.store.task_runs(env.run_id) if r.task_key == "transform")
+    tail = alice.get(f"/runs/{env.run_id}/log/{check.task_run_id}?offset=0").json()
     assert "line 0: processing batch 0" in tail["text"] and tail["active"] is False
-    again = alice.get(f"/runs/{env.run_id}/log/{check['task_run_id']}?offset={tail['offset']}").json()
+    again = alice.get(f"/runs/{env.run_id}/log/{check.task_run_id}?offset={tail['offset']}").json()
     assert again["text"] == "" and again["offset"] == tail["offset"]
-    dl = alice.get(f"/runs/{env.run_id}/log/{check['task_run_id']}?download=1")
+    dl = alice.get(f"/runs/{env.run_id}/log/{check.task_run_id}?download=1")
     assert dl.headers["content-type"].startswith("text/plain") and dl.headers["x-content-type-options"] == "nosniff"
     assert XSS in dl.text  # raw text, served as text/plain with nosniff: never rendered as HTML
-    other = env.srv.store.task_runs(env.output_run)[0]["task_run_id"]
+    other = env.srv.store.task_runs(env.output_run)[0].task_run_id
     assert alice.get(f"/runs/{env.run_id}/log/{other}?offset=0").status_code == 404
 
 
@@ -180,7 +179,7 @@ def test_actions_need_the_csrf_token_and_a_same_origin(env: Env, alice: httpx.Cl
     r = alice.post(url, data={"csrf_token": csrf, "param.day": "tue"})
     assert r.status_code == 303 and re.fullmatch(r"/runs/\d+", r.headers["location"])
     run_id = int(r.headers["location"].rsplit("/", 1)[1])
-    assert json.loads(env.srv.store.get_run(run_id)["job_parameters_json"]) == {"day": "tue"}
+    assert env.srv.store.get_run(run_id).job_parameters == {"day": "tue"}
     wait_run(env.srv, run_id)
 
 
@@ -207,7 +206,7 @@ def _bulk_runs(env: Env, n: int) -> list[int]:
     from lakeloom.store import schema as s
 
     job_id = env.srv.store.create_job("bulk", {"name": "bulk", "tasks": [{"task_key": "t", "python_task": {
-        "function": "os:getcwd"}}]}, creator="root")
+        "function": "os:getcwd"}}]}, creator="root").job_id
     rows = [dict(job_id=job_id, run_name="bulk", run_type="JOB_RUN", trigger_type="PERIODIC" if i % 3 else "ONE_TIME",
                  job_parameters_json="{}", settings_json="{}", life_cycle_state="TERMINATED",
                  result_state="FAILED" if i % 10 == 0 else "SUCCESS", state_message="",
@@ -241,9 +240,9 @@ def test_runs_filters_and_keyset_paging(env: Env) -> None:
     assert _ids(admin.get(newer).text) == seen[50:100]
     failed = _ids(admin.get(f"/runs?job_id={job_id}&state=FAILED").text)
     assert len(failed) == 14
-    assert all(env.srv.store.get_run(r)["result_state"] == "FAILED" for r in failed)
+    assert all(env.srv.store.get_run(r).result_state == "FAILED" for r in failed)
     manual = _ids(admin.get(f"/runs?job_id={job_id}&trigger=ONE_TIME&state=SUCCESS").text)
-    assert manual and all(env.srv.store.get_run(r)["trigger_type"] == "ONE_TIME" for r in manual)
+    assert manual and all(env.srv.store.get_run(r).trigger_type == "ONE_TIME" for r in manual)
     assert _ids(admin.get(f"/runs?job_id={job_id}&date_from=2000-01-01&date_to=2000-01-02").text) == []
     assert len(_ids(admin.get(f"/runs?job_id={job_id}&date_from=2023-11-14").text)) == 50
 

@@ -4,7 +4,6 @@ and the delivery records ``lakeloom runs show`` prints for them. Also continuous
 with ``task_retry_mode: ON_FAILURE`` (failed runs repaired in place) on the injectable clock."""
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -101,7 +100,7 @@ def test_triggered_sql_alert_notifies_its_subscriptions(spark: SparkSession, tmp
     run = engine.submit(str(job))
     run_id = int(run["run_id"])
     assert run["state"]["result_state"] == "SUCCESS", run["state"]
-    states = {r["task_key"]: json.loads(r["output_json"])["sql_output"]["alert_state"]
+    states = {r.task_key: r.output["sql_output"]["alert_state"]
               for r in engine.store.task_runs(run_id)}
     assert states == {"too_many": "TRIGGERED", "late": "TRIGGERED", "calm": "OK", "muted": "TRIGGERED"}
     flush_all(20)
@@ -148,7 +147,7 @@ def test_task_duration_warning_fires_while_the_task_is_still_running(tmp_path: P
         warning = wait_until(lambda: hook.json_bodies(), timeout=20)[0]
         # The task is still blocked on its gate: the warning came while it was running.
         task = engine.store.get_task_run(warning["task_run_id"])
-        assert task is not None and task["task_key"] == "slow" and task["end_time"] is None
+        assert task is not None and task.task_key == "slow" and task.end_time is None
         assert warning["event_type"] == ON_DURATION_WARNING and warning["task_key"] == "slow"
         assert warning["state"] == {"life_cycle_state": "RUNNING"} and warning["extra"]["threshold_seconds"] == 1
         mail = wait_until(lambda: smtp.messages, timeout=20)[0]
@@ -165,7 +164,7 @@ def test_task_duration_warning_fires_while_the_task_is_still_running(tmp_path: P
     assert sorted((d["task_key"], d["event_type"], d["destination"], d["status"]) for d in rows) == [
         ("slow", ON_DURATION_WARNING, "audit", "DELIVERED"), ("slow", ON_DURATION_WARNING, "sre@x", "DELIVERED")]
     slow = engine.store.get_task_run(warning["task_run_id"])
-    assert slow is not None and all(d["time"] < slow["end_time"] for d in rows)  # sent before the task ended
+    assert slow is not None and all(d["time"] < slow.end_time for d in rows)  # sent before the task ended
     assert len(hook.requests) == 1 and len(smtp.messages) == 1  # once per attempt
     shown = runs_show(root, run_id)
     assert ON_DURATION_WARNING in shown and "sre@x" in shown and "slow" in shown

@@ -2,7 +2,6 @@
 queue, file arrival with real files, continuous. Runs are real (python_task) runs."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -37,7 +36,7 @@ class World:
 
     def job(self, name: str, tasks: list[dict[str, Any]] | None = None, **fields: Any) -> int:
         settings = {"name": name, "tasks": tasks or [py("t")], **fields}
-        return self.store.create_job(name, settings, creator="tester")
+        return self.store.create_job(name, settings, creator="tester").job_id
 
     def tick(self, advance: float = 0.0) -> None:
         self.clock.advance(advance)
@@ -48,7 +47,7 @@ class World:
         wait_until(lambda: not self.executor.active_run_ids(), timeout=30)
 
     def runs(self, job_id: int) -> list[dict[str, Any]]:
-        return sorted(self.store.list_runs(job_id=job_id, limit=1000), key=lambda r: r["run_id"])
+        return sorted(self.store.list_runs(job_id=job_id, limit=1000), key=lambda r: r.run_id)
 
     def close(self) -> None:
         self.store.close()
@@ -69,9 +68,9 @@ def test_cron_fires_each_tick_once_with_its_scheduled_time(world: World) -> None
     world.tick(30)  # 12:01:00
     world.tick(1)
     runs = world.runs(job)
-    assert len(runs) == 1 and runs[0]["trigger_type"] == "PERIODIC"
-    assert json.loads(runs[0]["trigger_info_json"])["time"] == at(2024, 3, 1, 12, 1, 0)
-    assert runs[0]["result_state"] == "SUCCESS" and runs[0]["run_as"] == "tester"
+    assert len(runs) == 1 and runs[0].trigger_type == "PERIODIC"
+    assert runs[0].trigger_info["time"] == at(2024, 3, 1, 12, 1, 0)
+    assert runs[0].result_state == "SUCCESS" and runs[0].run_as == "tester"
     # A second scheduler on the same store sees the tick already claimed.
     other = Scheduler(world.executor, clock=world.clock, poll_seconds=5, refresh_seconds=0)
     other.tick()
@@ -86,7 +85,7 @@ def test_missed_ticks_catch_up_once_with_the_latest(world: World) -> None:
     world.tick(3600)  # an hour of downtime: 12 ticks missed
     runs = world.runs(job)
     assert len(runs) == 1
-    assert json.loads(runs[0]["trigger_info_json"])["time"] == at(2024, 3, 1, 13, 0, 0)
+    assert runs[0].trigger_info["time"] == at(2024, 3, 1, 13, 0, 0)
     world.tick(60)
     assert len(world.runs(job)) == 1
 
@@ -144,7 +143,7 @@ def test_periodic_and_pause(world: World) -> None:
     world.tick(3600)
     runs = world.runs(job)
     assert len(runs) == 2
-    assert json.loads(runs[1]["trigger_info_json"])["time"] == at(2024, 3, 1, 15, 0, 0)
+    assert runs[1].trigger_info["time"] == at(2024, 3, 1, 15, 0, 0)
 
 
 def test_max_concurrent_runs_skip_and_queue(world: World, tmp_path: Path) -> None:
@@ -157,14 +156,14 @@ def test_max_concurrent_runs_skip_and_queue(world: World, tmp_path: Path) -> Non
         world.clock.advance(60)
         world.sched.tick()
     wait_until(lambda: world.store.active_run_count(skip) == 1 and world.store.active_run_count(queue) == 1)
-    states = {j: [(r["life_cycle_state"], r["result_state"]) for r in world.runs(j)] for j in (skip, queue)}
+    states = {j: [(r.life_cycle_state, r.result_state) for r in world.runs(j)] for j in (skip, queue)}
     assert states[skip][1] == ("SKIPPED", "MAXIMUM_CONCURRENT_RUNS_REACHED")
     assert states[queue][1] == ("QUEUED", None)
     gate.touch()
     world.settle()
-    wait_until(lambda: all(r["result_state"] for r in world.runs(queue)))
+    wait_until(lambda: all(r.result_state for r in world.runs(queue)))
     world.settle()
-    assert [r["result_state"] for r in world.runs(queue)] == ["SUCCESS", "SUCCESS"]
+    assert [r.result_state for r in world.runs(queue)] == ["SUCCESS", "SUCCESS"]
 
 
 def test_file_arrival_with_real_files(world: World, tmp_path: Path) -> None:
@@ -183,8 +182,8 @@ def test_file_arrival_with_real_files(world: World, tmp_path: Path) -> None:
     assert world.runs(job) == []  # waiting for 60 s without changes
     world.tick(61)
     runs = world.runs(job)
-    assert len(runs) == 1 and runs[0]["trigger_type"] == "FILE_ARRIVAL"
-    info = json.loads(runs[0]["trigger_info_json"])["file_arrival"]
+    assert len(runs) == 1 and runs[0].trigger_type == "FILE_ARRIVAL"
+    info = runs[0].trigger_info["file_arrival"]
     assert info["location"] == "/Volumes/main/raw/landing/" and info["new_files"] == ["day1/orders.csv"]
     (landing / "day1" / "more.csv").write_text("2\n")
     world.tick(61)
@@ -194,7 +193,7 @@ def test_file_arrival_with_real_files(world: World, tmp_path: Path) -> None:
     world.tick(240)
     runs = world.runs(job)
     assert len(runs) == 2
-    assert json.loads(runs[1]["trigger_info_json"])["file_arrival"]["new_files"] == ["day1/more.csv"]
+    assert runs[1].trigger_info["file_arrival"]["new_files"] == ["day1/more.csv"]
     world.tick(600)
     assert len(world.runs(job)) == 2
 
@@ -204,7 +203,7 @@ def test_continuous_restarts_after_each_run_and_backs_off(world: World) -> None:
     for _ in range(3):
         world.tick(0.1)
     runs = world.runs(job)
-    assert len(runs) == 3 and {r["trigger_type"] for r in runs} == {"CONTINUOUS"}
+    assert len(runs) == 3 and {r.trigger_type for r in runs} == {"CONTINUOUS"}
     world.store.set_pause(job, "PAUSED")
     world.tick(10)
     assert len(world.runs(job)) == 3

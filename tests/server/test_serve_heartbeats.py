@@ -16,7 +16,7 @@ from serving import LiveServer, make_workspace, wait_until
 
 def _orphan(store: RunStore, **owner: object) -> int:
     settings = {"name": "nightly", "tasks": [{"task_key": "t", "python_task": {"function": "sv_tasks:ok"}}]}
-    job = store.create_job("nightly", settings, creator="alice")
+    job = store.create_job("nightly", settings, creator="alice").job_id
     run_id = store.create_run(job_id=job, run_name="nightly", settings={"name": "nightly"}, job_parameters={},
                               life_cycle_state="RUNNING")
     store._write(update(s.runs).where(s.runs.c.run_id == run_id).values(**owner))
@@ -34,10 +34,10 @@ def test_a_silent_owner_on_another_host_is_detected(tmp_path: Path) -> None:
     assert store.reap_orphans() == []  # another host's pids cannot be checked from here
     assert store.reap_silent_owners(10_000) == [silent]
     row = store.get_run(silent)
-    assert (row["life_cycle_state"], row["result_state"], row["termination_code"]) == (
+    assert (row.life_cycle_state, row.result_state, row.termination_code) == (
         "INTERNAL_ERROR", "FAILED", "DRIVER_ERROR")
-    assert "no heartbeat" in row["state_message"]
-    assert store.get_run(alive)["life_cycle_state"] == "RUNNING"
+    assert "no heartbeat" in row.state_message
+    assert store.get_run(alive).life_cycle_state == "RUNNING"
     store.close()
 
 
@@ -49,14 +49,14 @@ def test_serve_reaps_a_dead_local_owner_and_cancel_works(tmp_path: Path) -> None
     try:
         store = srv.store
         by_heartbeat = _orphan(store, owner_pid=int(dead), owner_started="gone")
-        wait_until(lambda: store.get_run(by_heartbeat)["life_cycle_state"] == "INTERNAL_ERROR", timeout=60)
-        assert store.get_run(by_heartbeat)["termination_code"] == "DRIVER_ERROR"
+        wait_until(lambda: store.get_run(by_heartbeat).life_cycle_state == "INTERNAL_ERROR", timeout=60)
+        assert store.get_run(by_heartbeat).termination_code == "DRIVER_ERROR"
         srv.service._beating.set()  # no more background reaping: cancel alone must end the next one
         by_cancel = _orphan(store, owner_pid=int(dead), owner_started="gone")
         token = srv.token("alice")
         r = httpx.post(f"{srv.url}/api/2.2/jobs/runs/cancel", json={"run_id": by_cancel},
                        headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200, r.text
-        assert store.get_run(by_cancel)["life_cycle_state"] == "INTERNAL_ERROR"
+        assert store.get_run(by_cancel).life_cycle_state == "INTERNAL_ERROR"
     finally:
         srv.close()

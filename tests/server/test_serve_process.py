@@ -63,20 +63,20 @@ def test_two_serve_processes_fire_each_tick_once(tmp_path: Path) -> None:
     procs = [serve_process(root, p, "--no-warm-spark", env=ENV) for p in ports]
     try:
         wait_until(lambda: all(healthy(p) for p in ports), timeout=30)
-        wait_until(lambda: len([r for r in store.list_runs(limit=100) if r["result_state"] == "SUCCESS"]) >= 6,
+        wait_until(lambda: len([r for r in store.list_runs(limit=100) if r.result_state == "SUCCESS"]) >= 6,
                    timeout=40)
     finally:
         for p in procs:
             stop(p)
-    job_id = store.find_jobs("every-second")[0]["job_id"]
+    job_id = store.find_jobs("every-second")[0].job_id
     ticks = store.ticks(job_id)
     runs = store.list_runs(job_id=job_id, limit=1000)
-    times = [json.loads(r["trigger_info_json"])["time"] for r in runs]
+    times = [r.trigger_info["time"] for r in runs]
     assert len(times) == len(set(times)) == len(ticks)  # one run per tick, no tick twice
     assert sorted(times) == [t["scheduled_time"] for t in ticks]
     assert all(t["scheduled_time"] % 1000 == 0 for t in ticks)  # whole seconds, as the expression says
-    assert {r["trigger_type"] for r in runs} == {"PERIODIC"}
-    assert all(r["life_cycle_state"] in ("TERMINATED", "INTERNAL_ERROR") or r["result_state"] for r in runs)
+    assert {r.trigger_type for r in runs} == {"PERIODIC"}
+    assert all(r.life_cycle_state in ("TERMINATED", "INTERNAL_ERROR") or r.result_state for r in runs)
     store.close()
 
 
@@ -88,15 +88,15 @@ def test_sigkill_then_restart_reaps_and_resumes_queue_and_sigterm_drains(tmp_pat
     deploy(root)
     store = RunStore(load_workspace(root).store_url)
     token = store.create_token("ops", is_admin=True)[1]
-    gated, blocker = (store.find_jobs(n)[0]["job_id"] for n in ("gated", "blocker"))
+    gated, blocker = (store.find_jobs(n)[0].job_id for n in ("gated", "blocker"))
     port = free_port()
     proc = serve_process(root, port, "--no-warm-spark", env=ENV)
     try:
         wait_until(lambda: healthy(port), timeout=30)
         first = api(port, token, "run-now", {"job_id": gated})["run_id"]
         second = api(port, token, "run-now", {"job_id": gated})["run_id"]
-        wait_until(lambda: any(r["life_cycle_state"] == "RUNNING" for r in store.task_runs(first)))
-        assert store.get_run(second)["life_cycle_state"] == "QUEUED"
+        wait_until(lambda: any(r.life_cycle_state == "RUNNING" for r in store.task_runs(first)))
+        assert store.get_run(second).life_cycle_state == "QUEUED"
         stop(proc, signal.SIGKILL)
     finally:
         stop(proc, signal.SIGKILL)
@@ -105,16 +105,16 @@ def test_sigkill_then_restart_reaps_and_resumes_queue_and_sigterm_drains(tmp_pat
     try:
         wait_until(lambda: healthy(port), timeout=30)
         dead = store.get_run(first)
-        assert (dead["life_cycle_state"], dead["result_state"], dead["termination_code"]) == (
+        assert (dead.life_cycle_state, dead.result_state, dead.termination_code) == (
             "INTERNAL_ERROR", "FAILED", "DRIVER_ERROR")
-        wait_until(lambda: store.get_run(second)["result_state"] == "SUCCESS", timeout=30)
+        wait_until(lambda: store.get_run(second).result_state == "SUCCESS", timeout=30)
         blocked = api(port, token, "run-now", {"job_id": blocker})["run_id"]
-        wait_until(lambda: any(r["life_cycle_state"] == "RUNNING" for r in store.task_runs(blocked)))
+        wait_until(lambda: any(r.life_cycle_state == "RUNNING" for r in store.task_runs(blocked)))
         stop(proc, signal.SIGTERM)
         # uvicorn re-raises SIGTERM after its graceful shutdown (the lifespan drain ran first).
         assert proc.returncode in (0, -signal.SIGTERM), proc.stderr.read().decode()[-2000:]
     finally:
         stop(proc, signal.SIGKILL)
     drained = store.get_run(blocked)
-    assert (drained["life_cycle_state"], drained["result_state"]) == ("TERMINATED", "CANCELED")
+    assert (drained.life_cycle_state, drained.result_state) == ("TERMINATED", "CANCELED")
     store.close()

@@ -35,7 +35,7 @@ def test_v1_store_upgrades_to_v2_keeping_its_runs(tmp_path: Path) -> None:
         indexes = {i["name"] for i in inspect(conn).get_indexes("runs")}
     assert {"ix_runs_job_state", "ix_runs_result_start", "ix_runs_trigger_start"} <= indexes
     assert "ui_sessions" in names
-    assert store.get_run(1)["run_name"] == "old"
+    assert store.get_run(1).run_name == "old"
     assert store.claim_tick(1, 60_000, "cron") and not store.claim_tick(1, 60_000, "cron")
     assert store.cas_trigger_state(1, "cron", 0, {"since": 1})
     assert not store.cas_trigger_state(1, "cron", 0, {"since": 2})

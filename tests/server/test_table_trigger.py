@@ -2,7 +2,6 @@
 watcher reads versions from `_delta_log` without a JVM."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,9 @@ def test_table_update_fires_on_new_delta_versions(spark: Any, spark_workspace: W
     sched = Scheduler(executor, clock=clock, poll_seconds=5, refresh_seconds=0)
     task = {"task_key": "t", "python_task": {"function": "sv_tasks:ok"}}
     any_job = engine.store.create_job("any", {"name": "any", "tasks": [task], "trigger": {"table_update": {
-        "table_names": ["main.trig.orders", "main.trig.customers"], "condition": "ANY_UPDATED"}}}, creator="t")
+        "table_names": ["main.trig.orders", "main.trig.customers"], "condition": "ANY_UPDATED"}}}, creator="t").job_id
     all_job = engine.store.create_job("all", {"name": "all", "tasks": [task], "trigger": {"table_update": {
-        "table_names": ["main.trig.orders", "main.trig.customers"], "condition": "ALL_UPDATED"}}}, creator="t")
+        "table_names": ["main.trig.orders", "main.trig.customers"], "condition": "ALL_UPDATED"}}}, creator="t").job_id
 
     def tick() -> None:
         clock.advance(10)
@@ -43,13 +42,13 @@ def test_table_update_fires_on_new_delta_versions(spark: Any, spark_workspace: W
         wait_until(lambda: not executor.active_run_ids())
 
     def runs(job_id: int) -> list[dict[str, Any]]:
-        return sorted(engine.store.list_runs(job_id=job_id), key=lambda r: r["run_id"])
+        return sorted(engine.store.list_runs(job_id=job_id), key=lambda r: r.run_id)
 
     tick()  # first sight
     spark.sql("INSERT INTO main.trig.orders VALUES (1)")
     tick()
     assert len(runs(any_job)) == 1 and runs(all_job) == []
-    info = json.loads(runs(any_job)[0]["trigger_info_json"])["table_update"]
+    info = runs(any_job)[0].trigger_info["table_update"]
     assert info["updated_tables"] == ["main.trig.orders"]
     assert info["main.trig.orders"]["version"] == 1 and info["main.trig.orders"]["commit_timestamp"] > 0
     tick()
@@ -57,7 +56,7 @@ def test_table_update_fires_on_new_delta_versions(spark: Any, spark_workspace: W
     spark.sql("INSERT INTO main.trig.customers VALUES (1)")
     tick()
     assert len(runs(any_job)) == 2 and len(runs(all_job)) == 1
-    assert json.loads(runs(all_job)[0]["trigger_info_json"])["table_update"]["updated_tables"] == [
+    assert runs(all_job)[0].trigger_info["table_update"]["updated_tables"] == [
         "main.trig.orders", "main.trig.customers"]
     # A new scheduler (a restart) does not fire again for the same versions.
     sched = Scheduler(executor, clock=clock, poll_seconds=5, refresh_seconds=0)

@@ -15,6 +15,7 @@ from lakeloom.plugin_api import Decision, Fire, TriggerKind
 from lakeloom.plugin_manager import build_plugin_manager
 from lakeloom.scheduler.clock import ManualClock
 from lakeloom.scheduler.loop import Scheduler
+from lakeloom.store.records import RunRecord
 
 
 class BellKind:
@@ -52,9 +53,9 @@ def test_third_party_trigger_kind_fires_once_per_event(tmp_path: Path) -> None:
     bell = tmp_path / "ws" / "bell.txt"
     job_id = engine.store.create_job("rung", {
         "name": "rung", "tags": {"bell": "bell.txt"},
-        "tasks": [{"task_key": "t", "python_task": {"function": "sv_tasks:ok"}}]}, creator="tester")
+        "tasks": [{"task_key": "t", "python_task": {"function": "sv_tasks:ok"}}]}, creator="tester").job_id
 
-    def step() -> list[dict[str, Any]]:
+    def step() -> list[RunRecord]:
         clock.advance(2)
         sched.tick()
         wait_until(lambda: not executor.active_run_ids(), timeout=30)
@@ -63,7 +64,7 @@ def test_third_party_trigger_kind_fires_once_per_event(tmp_path: Path) -> None:
     assert step() == []  # first sight records the state; nothing has rung yet
     bell.write_text("ding\n")
     runs = step()
-    assert len(runs) == 1 and runs[0]["result_state"] == "SUCCESS"
+    assert len(runs) == 1 and runs[0].result_state == "SUCCESS"
     assert step() == runs  # no new ring, no new run
     # A second scheduler (as another `serve` process would be) does not re-fire the old ring.
     other = Scheduler(executor, clock=clock, poll_seconds=1, refresh_seconds=0,

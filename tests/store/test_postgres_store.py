@@ -104,7 +104,7 @@ def test_version_1_store_with_int4_task_run_ids_upgrades(pg_url: str) -> None:
         assert {"schedule_ticks", "ui_sessions", "notification_deliveries"} <= set(insp.get_table_names())
         col = next(c for c in insp.get_columns("task_runs") if c["name"] == "task_run_id")
         assert isinstance(col["type"], BigInteger)
-        assert store.get_run(1)["run_name"] == "old"
+        assert store.get_run(1).run_name == "old"
         _burn_run_ids(store)
         long = "n" * 600  # SQLite never enforced VARCHAR lengths; neither does the upgraded store
         job_id = store.upsert_job(long, {"name": long}, None)
@@ -112,9 +112,9 @@ def test_version_1_store_with_int4_task_run_ids_upgrades(pg_url: str) -> None:
         tr = store.start_task_run(run_id, long, attempt_number=0, execution_count=1, repair_id=None)
         assert tr == run_id * TASK_RUN_ID_STRIDE + 1 > INT32_MAX
         store.set_task_value(run_id, long, long, 1)
-        assert store.task_values(run_id) == {long: {long: 1}} and store.get_job(job_id)["name"] == long
+        assert store.task_values(run_id) == {long: {long: 1}} and store.get_job(job_id).name == long
         store.add_event(run_id, "x", task_run_id=tr)
-        assert store.events(run_id)[0]["task_run_id"] == tr
+        assert store.events(run_id)[0].task_run_id == tr
     finally:
         store.close()
 
@@ -161,15 +161,15 @@ def test_engine_run_and_repair_on_postgres(pg_url: str, tmp_path: Path) -> None:
         assert [t["state"]["result_state"] for t in attempts(repaired, "gated")] == ["FAILED", "SUCCESS"]
         assert len(attempts(repaired, "gen")) == 1  # not rerun; its value still served "last"
         out = h.store.get_task_run(attempts(repaired, "last")[-1]["run_id"])
-        assert json.loads(out["output_json"])["result"] == {"value": 7}
+        assert out.output["result"] == {"value": 7}
         history = repaired["repair_history"]
         assert [r["type"] for r in history] == ["ORIGINAL", "REPAIR"]
-        assert repaired["latest_repair_id"] == history[1]["id"] == h.store.repairs(run_id)[0]["repair_id"]
-        assert h.store.get_run(run_id)["repair_count"] == 1
-        assert any(e["type"] for e in h.store.events(run_id))
+        assert repaired["latest_repair_id"] == history[1]["id"] == h.store.repairs(run_id)[0].repair_id
+        assert h.store.get_run(run_id).repair_count == 1
+        assert any(e.type for e in h.store.events(run_id))
         assert run_shape(h.store, run_id) == repaired
         assert h.store._compiled == {}  # SQLite's raw-DBAPI fast path was never used
-        assert [r["run_id"] for r in h.store.list_runs(job_id=run["job_id"])] == [run_id]
+        assert [r.run_id for r in h.store.list_runs(job_id=run["job_id"])] == [run_id]
     finally:
         h.close()
 
@@ -197,7 +197,7 @@ def test_sigkilled_driver_is_reaped_as_driver_error(pg_url: str, tmp_path: Path)
         def slow_running() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"the run process exited early: {proc.stderr.read().decode()}")
-            return any(r["task_key"] == "slow" and r["life_cycle_state"] == "RUNNING" for r in watcher.task_runs(1))
+            return any(r.task_key == "slow" and r.life_cycle_state == "RUNNING" for r in watcher.task_runs(1))
         wait_until(slow_running, timeout=60)
         assert watcher.reap_orphans() == []  # its process is alive: never reaped
         os.kill(proc.pid, signal.SIGKILL)
@@ -221,7 +221,7 @@ def test_sigkilled_driver_is_reaped_as_driver_error(pg_url: str, tmp_path: Path)
         assert run["status"]["termination_details"]["type"] == "INTERNAL_ERROR"
         assert results(run) == {"first": "SUCCESS", "slow": "FAILED"}
         assert attempts(run, "slow")[0]["status"]["termination_details"]["code"] == "DRIVER_ERROR"
-        assert any(e["type"] == "run_orphaned" for e in engine.store.events(1))
+        assert any(e.type == "run_orphaned" for e in engine.store.events(1))
         assert engine.store.reap_orphans() == []  # idempotent
         flag.touch()
         repaired = engine.repair(1, rerun_all_failed=True)
@@ -303,7 +303,7 @@ def test_jobs_api_run_shape_on_postgres(pg_url: str, tmp_path: Path) -> None:
 def test_tick_claims_are_exclusive_across_stores(pg_url: str) -> None:
     stores = [RunStore(pg_url) for _ in range(3)]
     try:
-        job_id = stores[0].create_job("ticked", {"name": "ticked"}, creator="t")
+        job_id = stores[0].create_job("ticked", {"name": "ticked"}, creator="t").job_id
         assert stores[0].claim_tick(job_id, 60_000, "cron")
         assert not stores[1].claim_tick(job_id, 60_000, "cron")
         assert not stores[0].claim_tick(job_id, 60_000, "cron")
@@ -342,7 +342,7 @@ def test_tick_claims_are_exclusive_across_stores(pg_url: str) -> None:
         stores[0].set_pause(job_id, "PAUSED", by="t")
         stores[1].set_pause(job_id, "UNPAUSED", by="t")
         assert stores[2].pause_overrides() == {job_id: "UNPAUSED"}
-        assert [j["job_id"] for j in stores[2].deployed_jobs()] == [job_id]
+        assert [j.job_id for j in stores[2].deployed_jobs()] == [job_id]
         assert stores[2].jobs_fingerprint()[0] == 1
     finally:
         for s in stores:
@@ -365,7 +365,7 @@ def test_two_schedulers_fire_a_tick_once(pg_url: str, tmp_path: Path) -> None:
         clock = ManualClock(start)
         job_id = h.store.create_job("every-minute", {
             "name": "every-minute", "tasks": [task("t")],
-            "schedule": {"quartz_cron_expression": "0 * * * * ?", "timezone_id": "UTC"}}, creator="tester")
+            "schedule": {"quartz_cron_expression": "0 * * * * ?", "timezone_id": "UTC"}}, creator="tester").job_id
         first = Scheduler(executor, clock=clock, poll_seconds=5, refresh_seconds=0)
         second = Scheduler(executor, clock=clock, poll_seconds=5, refresh_seconds=0)
         first.tick()
@@ -375,9 +375,9 @@ def test_two_schedulers_fire_a_tick_once(pg_url: str, tmp_path: Path) -> None:
         second.tick()
         wait_until(lambda: not executor.active_run_ids(), timeout=30)
         runs = h.store.list_runs(job_id=job_id)
-        assert len(runs) == 1 and runs[0]["trigger_type"] == "PERIODIC" and runs[0]["result_state"] == "SUCCESS"
+        assert len(runs) == 1 and runs[0].trigger_type == "PERIODIC" and runs[0].result_state == "SUCCESS"
         ticks = h.store.ticks(job_id)
-        assert [(t["scheduled_time"], t["run_id"]) for t in ticks] == [(start + 60_000, runs[0]["run_id"])]
+        assert [(t["scheduled_time"], t["run_id"]) for t in ticks] == [(start + 60_000, runs[0].run_id)]
     finally:
         h.close()
 
@@ -399,14 +399,14 @@ def test_store_survives_a_lost_connection_and_a_failed_statement(postgres_cluste
     try:
         job_id = store.upsert_job("j", {"name": "j"}, "/x/job.yml")
         assert _terminate_backends(postgres_cluster, pg_url) == 1  # a server restart or an idle-connection kill
-        assert store.get_job(job_id)["name"] == "j"  # the read runs again on a new connection
+        assert store.get_job(job_id).name == "j"  # the read runs again on a new connection
         assert _terminate_backends(postgres_cluster, pg_url) == 1
         run_id = store.create_run(job_id=job_id, run_name="j", settings={}, job_parameters={})  # so does a write
-        assert [r["run_id"] for r in store.list_runs()] == [run_id]
+        assert [r.run_id for r in store.list_runs()] == [run_id]
         # A statement that fails leaves no aborted transaction behind on the shared connection.
         with pytest.raises(Exception, match="division by zero"):
             store._read(text("select 1 / 0"))
-        assert store.get_run(run_id)["run_name"] == "j"
+        assert store.get_run(run_id).run_name == "j"
         with pytest.raises(Exception, match="division by zero"):
             store._write(text("select 1 / 0"))
         store.request_cancel(run_id)
@@ -420,7 +420,7 @@ def test_dashboard_and_token_queries(pg_url: str) -> None:
 
     store = RunStore(pg_url)
     try:
-        job_id = store.create_job("dash", {"name": "dash"}, creator="alice")
+        job_id = store.create_job("dash", {"name": "dash"}, creator="alice").job_id
         ids = []
         for i, (state, trigger) in enumerate([("SUCCESS", "ONE_TIME"), ("FAILED", "PERIODIC"), ("SUCCESS", "PERIODIC")]):
             rid = store.create_run(job_id=job_id, run_name="dash", settings={}, job_parameters={},
@@ -444,7 +444,7 @@ def test_dashboard_and_token_queries(pg_url: str) -> None:
         assert [r["run_id"] for r in store.child_runs(ids[0])] == [child]
         assert store.job_names() == {job_id: "dash"} and store.any_active_run(ids + [child])
         page = store.list_runs_page(job_ids=[job_id], completed_only=True, limit=2)
-        assert [r["run_id"] for r in page] == [ids[2], ids[1]]
+        assert [r.run_id for r in page] == [ids[2], ids[1]]
 
         token_id, token = store.create_token("alice", is_admin=True, lifetime_seconds=3600)
         assert store.lookup_token(token)["is_admin"] is True

@@ -48,8 +48,8 @@ def test_writes_are_visible_to_another_store_instance(tmp_path: Path) -> None:
         tr = a.start_task_run(run_id, "t", attempt_number=0, execution_count=1, repair_id=None)
         a.set_task_value(run_id, "t", "k", {"v": [1]})
         a.set_task_value(run_id, "t", "k", {"v": [2]})  # overwrite, not a second row
-        assert b.get_run(run_id)["life_cycle_state"] == "RUNNING"
-        assert b.get_task_run(tr)["life_cycle_state"] == "RUNNING"
+        assert b.get_run(run_id).life_cycle_state == "RUNNING"
+        assert b.get_task_run(tr).life_cycle_state == "RUNNING"
         assert b.task_values(run_id) == {"t": {"k": {"v": [2]}}}
         b.request_cancel(run_id)
         assert a.cancel_requested(run_id)
@@ -114,8 +114,8 @@ def test_run_shape_of_unknown_run_is_none(harness: Harness) -> None:
 def test_list_runs_filters(harness: Harness) -> None:
     ok = harness.run([task("a")])
     bad = harness.run([task("a", "fail")])
-    assert [r["run_id"] for r in harness.store.list_runs()] == [bad["run_id"], ok["run_id"]]
+    assert [r.run_id for r in harness.store.list_runs()] == [bad["run_id"], ok["run_id"]]
     assert harness.store.list_runs(active_only=True) == []
     assert len(harness.store.list_runs(completed_only=True, limit=1)) == 1
     assert harness.store.count_runs() == 2
-    assert [r["run_id"] for r in harness.store.list_runs(job_id=ok["job_id"])] == [ok["run_id"]]
+    assert [r.run_id for r in harness.store.list_runs(job_id=ok["job_id"])] == [ok["run_id"]]

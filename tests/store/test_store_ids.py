@@ -16,12 +16,12 @@ def _new_run(store: RunStore, job_id: int) -> int:
 
 
 def _assert_ids_not_reused(store: RunStore) -> None:
-    job = store.create_job("j", {"name": "j"}, creator="me")
+    job = store.create_job("j", {"name": "j"}, creator="me").job_id
     first, newest = _new_run(store, job), _new_run(store, job)
     store.delete_runs([newest])
     assert _new_run(store, job) > newest > first
     store.delete_job(job)
-    assert store.create_job("k", {"name": "k"}, creator="me") > job
+    assert store.create_job("k", {"name": "k"}, creator="me").job_id > job
 
 
 def test_ids_of_deleted_runs_and_jobs_are_never_reused(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def _downgrade_to_v4(url: str) -> None:
 def test_a_version_4_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'lakeloom.db'}"
     store = RunStore(url)
-    job = store.create_job("old", {"name": "old"}, creator="me")
+    job = store.create_job("old", {"name": "old"}, creator="me").job_id
     kept = _new_run(store, job)
     store.close()
     store.engine.dispose()
@@ -71,7 +71,7 @@ def test_a_version_4_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> Non
         indexes = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert version == str(schema.SCHEMA_VERSION)
     assert {"ix_runs_job_start", "ix_runs_job_state", "ix_runs_parent"} <= indexes
-    assert migrated.get_run(kept)["job_id"] == job and migrated.get_job(job)["name"] == "old"
+    assert migrated.get_run(kept).job_id == job and migrated.get_job(job).name == "old"
     _assert_ids_not_reused(migrated)
     migrated.close()
 
@@ -92,7 +92,7 @@ def test_deleting_a_run_deletes_its_files(tmp_path: Path) -> None:
 
         def run() -> int:
             run_id = httpx.post(f"{api}/run-now", headers=headers, json={"job_id": job}).json()["run_id"]
-            wait_until(lambda: srv.store.get_run(run_id)["life_cycle_state"] == "TERMINATED", timeout=60)
+            wait_until(lambda: srv.store.get_run(run_id).life_cycle_state == "TERMINATED", timeout=60)
             return run_id
 
         first = run()

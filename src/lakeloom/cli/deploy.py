@@ -53,10 +53,10 @@ def deploy_workspace(ws: Workspace, *, prune: bool = False) -> list[str]:
     if problems:
         raise click.ClickException("not deployed, invalid jobs:\n" + "\n".join(problems))
     if prune:
-        for row in store.deployed_jobs():
-            if row["source"] and row["job_id"] not in kept:
-                store.update_job(row["job_id"], deployed=False)
-                lines.append(f"undeployed {row['name']} (job_id {row['job_id']}): no longer in the workspace")
+        for stored in store.deployed_jobs():
+            if stored.source and stored.job_id not in kept:
+                store.update_job(stored.job_id, deployed=False)
+                lines.append(f"undeployed {stored.name} (job_id {stored.job_id}): no longer in the workspace")
     return lines
 
 

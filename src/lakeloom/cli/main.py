@@ -12,6 +12,7 @@ from lakeloom import __version__
 
 if TYPE_CHECKING:
     from lakeloom.engine.api import Engine
+    from lakeloom.store.records import TaskRunRecord
 
 EXIT_INVALID = 2
 
@@ -189,19 +190,19 @@ def runs_list(state: State, limit: int, job_name: str | None, active: bool, as_j
     from lakeloom.cli.render import fmt_duration, fmt_time, state_text, table
 
     store = state.engine().store
-    job_ids = [j["job_id"] for j in store.find_jobs(job_name)] if job_name else [None]
+    job_ids = [j.job_id for j in store.find_jobs(job_name)] if job_name else [None]
     rows = []
     for jid in job_ids:
         rows += store.list_runs(job_id=jid, active_only=active, limit=limit)
-    rows = sorted(rows, key=lambda r: r["run_id"], reverse=True)[:limit]
+    rows = sorted(rows, key=lambda r: r.run_id, reverse=True)[:limit]
     if as_json:
         from lakeloom.store.run_shape import run_shape
 
-        click.echo(json.dumps([run_shape(store, r["run_id"], include_tasks=False) for r in rows], indent=2))
+        click.echo(json.dumps([run_shape(store, r.run_id, include_tasks=False) for r in rows], indent=2))
         return
     table("Runs", ["run_id", "job", "state", "trigger", "started", "duration"], [
-        [str(r["run_id"]), r["run_name"], state_text(r["result_state"] or r["life_cycle_state"]), r["trigger_type"],
-         fmt_time(r["start_time"]), fmt_duration(r["start_time"], r["end_time"])] for r in rows])
+        [str(r.run_id), r.run_name, state_text(r.result_state or r.life_cycle_state), r.trigger_type,
+         fmt_time(r.start_time), fmt_duration(r.start_time, r.end_time)] for r in rows])
 
 
 def _run_or_fail(state: State, run_id: int) -> dict[str, Any]:
@@ -238,15 +239,15 @@ def runs_logs(state: State, run_id: int, task_key: str, attempt: int | None) -> 
     from pathlib import Path
 
     engine = state.engine()
-    rows = [r for r in engine.store.task_runs(run_id) if r["task_key"] == task_key and r["log_path"]]
+    rows = [r for r in engine.store.task_runs(run_id) if r.task_key == task_key and r.log_path]
     if attempt is not None:
-        rows = [r for r in rows if r["attempt_number"] == attempt]
+        rows = [r for r in rows if r.attempt_number == attempt]
     if not rows:
         raise click.ClickException(f"no log for task {task_key!r} in run {run_id}")
-    for r in rows if attempt is None and rows[-1]["iteration"] is not None else rows[-1:]:
-        if r["iteration"] is not None:
-            click.echo(f"--- iteration {r['iteration']} attempt {r['attempt_number']} ---")
-        p = engine.workspace.resolve_stored(r["log_path"])
+    for r in rows if attempt is None and rows[-1].iteration is not None else rows[-1:]:
+        if r.iteration is not None:
+            click.echo(f"--- iteration {r.iteration} attempt {r.attempt_number} ---")
+        p = engine.workspace.resolve_stored(r.log_path)
         click.echo(p.read_text(errors="replace") if p.exists() else "(the task wrote no output)\n", nl=False)
 
 
@@ -262,12 +263,12 @@ def runs_output(state: State, run_id: int, task_key: str, iteration: int | None,
     from lakeloom.store.run_shape import task_output
 
     store = state.engine().store
-    rows = [r for r in store.task_runs(run_id) if r["task_key"] == task_key]
-    top = [r for r in rows if r["iteration"] is None]
-    latest: dict[int, dict] = {}  # iteration -> its last attempt
+    rows = [r for r in store.task_runs(run_id) if r.task_key == task_key]
+    top = [r for r in rows if r.iteration is None]
+    latest: dict[int, TaskRunRecord] = {}  # iteration -> its last attempt
     for r in rows:
-        if r["iteration"] is not None and (iteration is None or r["iteration"] == iteration):
-            latest[r["iteration"]] = r
+        if r.iteration is not None and (iteration is None or r.iteration == iteration):
+            latest[r.iteration] = r
     if iteration is not None and not latest:
         raise click.ClickException(f"no iteration {iteration} of task {task_key!r} in run {run_id}")
     if not top and not latest:
@@ -276,7 +277,7 @@ def runs_output(state: State, run_id: int, task_key: str, iteration: int | None,
         picked = [(None, top[-1])]
     else:
         picked = sorted(latest.items(), key=lambda kv: kv[0])
-    outputs = [(i, task_output(store, r["task_run_id"]) or {}) for i, r in picked]
+    outputs = [(i, task_output(store, r.task_run_id) or {}) for i, r in picked]
     if as_json:
         doc = outputs[0][1] if picked[0][0] is None or iteration is not None else {
             str(i): out for i, out in outputs}

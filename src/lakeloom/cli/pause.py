@@ -13,12 +13,12 @@ def _set(state: Any, name: str, status: str) -> None:
     ws = state.workspace()
     ws.ensure_state_dir()
     store = open_store(ws.store_url)
-    rows = [r for r in store.deployed_jobs() if r["name"] == name or str(r["job_id"]) == name]
-    if not rows:
+    found = [j for j in store.deployed_jobs() if j.name == name or str(j.job_id) == name]
+    if not found:
         raise click.ClickException(f"no deployed job named {name!r} (deploy it with `lakeloom deploy`)")
-    for r in rows:
-        store.set_pause(r["job_id"], status, "cli")
-        click.echo(f"{r['name']} (job_id {r['job_id']}): {status}")
+    for j in found:
+        store.set_pause(j.job_id, status, "cli")
+        click.echo(f"{j.name} (job_id {j.job_id}): {status}")
 
 
 @click.command("pause")

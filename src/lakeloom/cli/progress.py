@@ -77,8 +77,12 @@ def _live_table(engine: Engine, run_id: int) -> Any:
 
 def run_with_progress(engine: Engine, target: str, *, job_key: str | None, params: dict[str, str],
                       only: list[str] | None, quiet: bool) -> dict[str, Any]:
-    return _drive(engine, lambda created: engine.submit(target, params=params, only=only, job_key=job_key,
-                                                        on_created=created), quiet)
+    def start(created: Callable[[int], None]) -> dict[str, Any]:
+        prepared = engine.prepare(target, params=params, only=only, job_key=job_key)
+        created(prepared.run_id)
+        return engine.execute(prepared)
+
+    return _drive(engine, start, quiet)
 
 
 def repair_with_progress(engine: Engine, run_id: int, *, quiet: bool, **kwargs: Any) -> dict[str, Any]:

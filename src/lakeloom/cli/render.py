@@ -80,10 +80,10 @@ def show_run(run: dict[str, Any], store: Any) -> None:
     summary(run, console)
     for t in run.get("tasks", []):
         row = store.get_task_run(t["run_id"])
-        if row and row.get("error_trace"):
-            console.print(Text(f"\n{t['task_key']} attempt {t['attempt_number']}: {row['state_message']}",
+        if row and row.error_trace:
+            console.print(Text(f"\n{t['task_key']} attempt {t['attempt_number']}: {row.state_message}",
                                style="red bold"))
-            console.print(Text(row["error_trace"].rstrip()))
+            console.print(Text(row.error_trace.rstrip()))
     if hasattr(store, "deliveries"):
         show_deliveries(store.deliveries(run["run_id"]))
     if run.get("repair_history") and len(run["repair_history"]) > 1:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from lakeloom.engine.prepare import STORED_PLACEHOLDER
 from lakeloom.spec.permissions import LEVELS, groups_of, level_on_job, owner_of
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
     from lakeloom.spec.loader import LoadedJob
+    from lakeloom.store.records import StoredJob
     from lakeloom.store.store import RunStore
 
 
@@ -24,16 +26,16 @@ def _is_admin(store: RunStore, principal: str) -> bool:
                and (t.get("expiry_time") is None or t["expiry_time"] > now) for t in store.list_tokens())
 
 
-def stored_job_row(store: RunStore, target: Any, loaded: LoadedJob) -> dict[str, Any] | None:
-    """The store row the reference resolved to (as ``resolve_job`` chose it); None for a job
+def stored_job(store: RunStore, target: Any, loaded: LoadedJob) -> StoredJob | None:
+    """The stored job the reference resolved to (as ``resolve_job`` chose it); None for a job
     file, whose jobs have no creator."""
     text = str(target)
     if text.isdigit():
         return store.get_job(int(text))
-    if loaded.source.name != "<store>":
+    if loaded.source.name != STORED_PLACEHOLDER:
         return None
-    rows = store.find_jobs(loaded.job.name)
-    return rows[-1] if rows else None
+    found = store.find_jobs(loaded.job.name)
+    return found[-1] if found else None
 
 
 def authorize_child_run(store: RunStore, workspace: Workspace, principal: str, target: Any,
@@ -44,12 +46,12 @@ def authorize_child_run(store: RunStore, workspace: Workspace, principal: str, t
     be allowed to see its name.
     """
     job = loaded.job
-    row = stored_job_row(store, target, loaded)
-    creator = row.get("creator") if row else None
+    stored = stored_job(store, target, loaded)
+    creator = stored.creator if stored else None
     groups = groups_of(principal, workspace.server.get("groups") or {})
     level = level_on_job(principal, groups, _is_admin(store, principal), job, creator)
     if level < LEVELS["CAN_MANAGE_RUN"]:
-        label = f"job {row['job_id']}" if row else f"job {str(target)!r}"
+        label = f"job {stored.job_id}" if stored else f"job {str(target)!r}"
         raise PermissionError(f"PERMISSION_DENIED: {principal} does not have CAN_MANAGE_RUN permission on "
                               f"{label} (run_job_task runs as {principal})")
     return (job.run_as.principal if job.run_as else None) or owner_of(job, creator) or principal

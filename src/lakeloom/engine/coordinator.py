@@ -1,8 +1,8 @@
 """The run coordinator: an event loop over one run's task DAG.
 
 A task starts the moment its last dependency ends (workers report completions on a
-queue; there is no polling of task state). Retries, timeouts, cancellation and the
-job deadline are timers on the same loop. All writes to the store happen here or on
+queue; there is no polling of task state). Retries (decided in ``engine.retries``),
+timeouts, cancellation and the job deadline are timers on the same loop. All writes to the store happen here or on
 the task's worker, each as its own transaction.
 """
 from __future__ import annotations
@@ -16,9 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lakeloom.engine import retries
 from lakeloom.engine import states as st
 from lakeloom.engine.attempt import AttemptPlan, AttemptResult, execute_attempt
 from lakeloom.engine.pool import DaemonPool
+from lakeloom.engine.retries import AttemptOutcome
 from lakeloom.spec.models import RunIf, Task
 from lakeloom.store.store import now_ms
 
@@ -258,37 +260,20 @@ class Coordinator:
         ts = self.state[att.key]
         ts.condition_outcome = result.condition_outcome
         ts.last_result = result.result_state
-        task = self.tasks[att.key]
-        retryable = result.result_state == st.FAILED or (
-            result.result_state == st.TIMEDOUT and task.retry_on_timeout and att.stop_reason == st.TIMEDOUT
-            and not self.timed_out)
-        may_retry = task.max_retries == -1 or ts.attempts_made <= task.max_retries
-        backoff = self._continuous_retry_backoff(att.key) if retryable and not may_retry else None
-        if retryable and (may_retry or backoff is not None) and not self.cancelled and not self.timed_out and \
-                "condition_task" not in task.task_blocks:
-            due_ms = att.started_wall_ms + task.min_retry_interval_millis
-            delay = (due_ms - now_ms()) / 1000 if backoff is None else backoff
+        outcome = AttemptOutcome(result.result_state, att.stop_reason, ts.attempts_made, att.started_wall_ms)
+        delay = retries.retry_delay(self.tasks[att.key], outcome, run_stopped=self.cancelled or self.timed_out,
+                                    run_timed_out=self.timed_out, backoff=lambda: self._continuous_backoff(att.key))
+        if delay is not None:
             ts.waiting_retry = True
-            self._timer(max(0.0, delay), "retry", att.key)
+            self._timer(delay, "retry", att.key)
             return
         self._finish(att.key, result.result_state)
 
-    def _continuous_retry_backoff(self, key: str) -> float | None:
-        """Seconds to wait before retrying failed ``key`` under ``continuous.task_retry_mode:
-        ON_FAILURE``, or None when it is not retried.
-
-        Databricks retries a failed task of a continuous job while at least one other task
-        is still running its first attempt, with exponential backoff (1 s doubling, capped
-        at ``server.continuous_max_backoff_seconds``). Otherwise the run ends and the
-        continuous trigger repairs it or starts the next run.
-        """
-        continuous = self.s.job.continuous
-        if continuous is None or continuous.task_retry_mode != "ON_FAILURE" or self.iteration is not None:
-            return None
-        if not any(k != key and self.state[k].attempts_made == 1 for k in self.running):
-            return None
-        cap = self.s.workspace.continuous_max_backoff_seconds
-        return min(cap, 2.0 ** (self.state[key].attempts_made - 1))
+    def _continuous_backoff(self, key: str) -> float | None:
+        return retries.continuous_backoff(
+            self.s.job, attempts_made=self.state[key].attempts_made, nested=self.iteration is not None,
+            others_on_first_attempt=any(k != key and self.state[k].attempts_made == 1 for k in self.running),
+            max_backoff_seconds=self.s.workspace.continuous_max_backoff_seconds)
 
     def _stop_attempt(self, att: Attempt, reason: str) -> None:
         att.stop_reason = reason

@@ -8,24 +8,24 @@ live in the store, so another process (or this one after a restart) resumes them
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.engine import states as st
-from lakeloom.engine.api import merged_parameters
+from lakeloom.engine.prepare import (PreparedRun, RunPlan, RunTrigger, plan_run, record_run, selected_tasks,
+                                     stored_loaded_job)
+from lakeloom.engine.repair import prepare_repair
 from lakeloom.engine.run_handle import RunHandle
-from lakeloom.spec.graph import select_only
-from lakeloom.spec.loader import LineMap, LoadedJob
-from lakeloom.spec.models import Job
+from lakeloom.spec.loader import JobSpecError
 from lakeloom.store.run_shape import run_shape
 from lakeloom.store.store import now_ms
 
 if TYPE_CHECKING:
     from lakeloom.engine.api import Engine
+    from lakeloom.spec.models import Job
+    from lakeloom.store.records import RunRecord, StoredJob
 
 log = logging.getLogger("lakeloom.executor")
 
@@ -51,22 +51,18 @@ class RunSpark:
             return self._session
 
 
-@dataclass
+@dataclass(frozen=True)
 class Launch:
-    """What happened to a start request: the run id and its first state."""
+    """What happened to a start request: the run id, its first state and why.
+
+    ``state`` is RUNNING (started), QUEUED, SKIPPED (over the concurrency limit; the
+    reason is in ``state_message``) or, for a repeated idempotency token, the state of
+    the run the token started.
+    """
 
     run_id: int
-    state: str  # RUNNING (started), QUEUED, or SKIPPED (over the concurrency limit)
-
-
-def loaded_job(engine: Engine, job_id: int) -> LoadedJob:
-    """The stored job ``job_id`` with its base folder (its file's folder, else the workspace)."""
-    row = engine.store.get_job(job_id)
-    if row is None:
-        raise KeyError(job_id)
-    job = Job.model_validate(json.loads(row["settings_json"]))
-    source = Path(row["source"]) if row.get("source") else engine.workspace.root / "<api>"
-    return LoadedJob(job, source, row.get("job_key"), LineMap())
+    state: str
+    state_message: str = ""
 
 
 class RunExecutor:
@@ -85,70 +81,66 @@ class RunExecutor:
 
     # --- starting runs --------------------------------------------------------------------
 
-    def start(self, job_id: int, *, trigger_type: str = "ONE_TIME", trigger_info: dict[str, Any] | None = None,
-              params: dict[str, str] | None = None, only: list[str] | None = None, run_as: str | None = None,
-              queue: bool | None = None, idempotency_token: str | None = None,
-              run_type: str = "JOB_RUN", creator: str | None = None) -> Launch:
-        """Start (or queue, or skip) a run of stored job ``job_id``.
+    def start(self, stored: StoredJob, *, trigger: RunTrigger = RunTrigger(), params: dict[str, str] | None = None,
+              only: list[str] | None = None, queue: bool | None = None,
+              idempotency_token: str | None = None) -> Launch:
+        """Start (or queue, or skip) a run of ``stored`` (a job as read from the store).
 
-        Raises KeyError for an unknown job, JobSpecError for unknown parameters or task keys,
-        RuntimeError when the executor is shutting down.
+        Raises JobSpecError for unknown parameters, ValueError for unknown ``only`` task
+        keys, RuntimeError when the executor is shutting down. An invalid job is recorded
+        as a run that fails at once (INVALID_RUN_CONFIGURATION), as on Databricks.
         """
         if not self.accepting:
             raise RuntimeError("the server is shutting down; no new runs start")
-        loaded = loaded_job(self.engine, job_id)
-        job = loaded.job
-        job_params = merged_parameters(job, params or {}, loaded)
-        selected = sorted(select_only(job, only)) if only else None
+        loaded = stored_loaded_job(stored, self.engine.workspace.root)
+        plan = plan_run(loaded, self.engine.pm, params=params, only=only, defer_problems=True)
+        job = plan.job
         with self._lock:
             if idempotency_token:
-                existing = self.store.run_by_idempotency_token(job_id, idempotency_token)
+                existing = self.store.run_by_idempotency_token(stored.job_id, idempotency_token)
                 if existing is not None:
                     row = self.store.get_run(existing)
-                    return Launch(existing, row["life_cycle_state"] if row else "RUNNING")
+                    return Launch(existing, row.life_cycle_state if row else "RUNNING",
+                                  row.state_message if row else "")
             queue_on = queue if queue is not None else bool(job.queue and job.queue.enabled)
-            has_slot = self.store.active_run_count(job_id) < job.max_concurrent_runs
-            waiting = bool(self.store.queued_runs(job_id)) if has_slot else False
+            has_slot = self.store.active_run_count(stored.job_id) < job.max_concurrent_runs
+            waiting = bool(self.store.queued_runs(stored.job_id)) if has_slot else False
             state = "PENDING" if has_slot and not waiting else ("QUEUED" if queue_on else "SKIPPED")
-            run_id = self.store.create_run(
-                job_id=job_id, run_name=job.name, settings=job.model_dump(mode="json", exclude_none=True),
-                job_parameters=job_params, trigger_type=trigger_type, trigger_info=_jsonable(trigger_info),
-                run_type=run_type, only=selected, base_dir=str(loaded.base_dir),
-                run_as=run_as or (job.run_as.principal if job.run_as else None), life_cycle_state=state,
-                creator=creator)
+            prepared = record_run(self.store, plan, job_id=stored.job_id, trigger=trigger, state=state)
             if idempotency_token:
-                self.store.update_run(run_id, idempotency_token=idempotency_token)
+                self.store.update_run(prepared.run_id, idempotency_token=idempotency_token)
             if state == "SKIPPED":
-                self._skip(run_id, job)
-                return Launch(run_id, "SKIPPED")
+                message = self._skip(prepared.run_id, job)
+                return Launch(prepared.run_id, "SKIPPED", message)
             if state == "QUEUED":
-                self.store.update_run(run_id, state_message="Queued: the job reached its maximum concurrent runs")
-                self.store.add_event(run_id, "run_queued", "MAX_CONCURRENT_RUNS_REACHED")
-                return Launch(run_id, "QUEUED")
-            self._launch(run_id, job_id, loaded, params or {}, only)
-            return Launch(run_id, "RUNNING")
+                message = "Queued: the job reached its maximum concurrent runs"
+                self.store.update_run(prepared.run_id, state_message=message)
+                self.store.add_event(prepared.run_id, "run_queued", "MAX_CONCURRENT_RUNS_REACHED")
+                return Launch(prepared.run_id, "QUEUED", message)
+            self._launch(prepared)
+            return Launch(prepared.run_id, "RUNNING")
 
-    def _skip(self, run_id: int, job: Job) -> None:
+    def _skip(self, run_id: int, job: Job) -> str:
         message = f"the job already has {job.max_concurrent_runs} active run(s) (max_concurrent_runs)"
         term = st.termination(MAX_CONCURRENT, message)
         self.store.update_run(run_id, result_state=MAX_CONCURRENT, end_time=now_ms(), state_message=message,
                               termination_code=term["code"], termination_type=term["type"])
         self._after_run_hook(run_id, job)
+        return message
 
-    def _launch(self, run_id: int, job_id: int, loaded: LoadedJob, params: dict[str, str],
-                only: list[str] | None) -> None:
+    def _launch(self, prepared: PreparedRun) -> None:
+        """Execute a PENDING prepared run on a worker thread."""
         spark = RunSpark(self.engine) if self.per_run_spark else None
+        run_id, job_id = prepared.run_id, prepared.job_id
 
         def work() -> None:
             try:
-                self.engine.submit(loaded, params=params, only=only, job_id=job_id, run_id=run_id,
-                                   trigger_type=_row_field(self.store, run_id, "trigger_type", "ONE_TIME"),
-                                   trigger_info=_trigger_info(self.store, run_id),
-                                   run_type=_row_field(self.store, run_id, "run_type", "JOB_RUN"),
-                                   run_as=_row_field(self.store, run_id, "run_as", None), spark_provider=spark)
+                if prepared.plan.problem is not None:
+                    raise prepared.plan.problem
+                self.engine.execute(prepared.started(self.store), spark_provider=spark)
             except Exception as e:  # a run that cannot start still ends, with the reason recorded
                 log.exception("run %s of job %s could not run", run_id, job_id)
-                self._fail_unstarted(run_id, loaded.job, f"{type(e).__name__}: {e}")
+                self._fail_unstarted(run_id, prepared.job, f"{type(e).__name__}: {e}")
             finally:
                 with self._lock:
                     self._threads.pop(run_id, None)
@@ -161,7 +153,7 @@ class RunExecutor:
 
     def _fail_unstarted(self, run_id: int, job: Job, message: str) -> None:
         row = self.store.get_run(run_id)
-        if row is None or row["end_time"] is not None:
+        if row is None or row.end_time is not None:
             return
         self.store.update_run(run_id, life_cycle_state="INTERNAL_ERROR", result_state=st.FAILED, end_time=now_ms(),
                               state_message=message[:4000], termination_code="INVALID_RUN_CONFIGURATION",
@@ -191,26 +183,38 @@ class RunExecutor:
     # --- the queue ----------------------------------------------------------------------------
 
     def drain_queue(self, job_id: int | None = None) -> list[int]:
-        """Start queued runs (oldest first) of ``job_id`` (or every job) while slots are free."""
+        """Start queued runs (oldest first) of ``job_id`` (or every job) while slots are free.
+
+        A queued run starts with its job's settings as they are when it starts.
+        """
         started: list[int] = []
         if not self.accepting:
             return started
         with self._lock:
-            for row in self.store.queued_runs(job_id):
-                try:
-                    loaded = loaded_job(self.engine, row["job_id"])
-                except KeyError:
+            for run in self.store.queued_runs(job_id):
+                stored = self.store.get_job(run.job_id)
+                if stored is None:
                     continue
-                if self.store.active_run_count(row["job_id"]) >= loaded.job.max_concurrent_runs:
+                if self.store.active_run_count(run.job_id) >= stored.job.max_concurrent_runs:
                     continue
-                if not self.store.claim_queued_run(row["run_id"]):
+                if not self.store.claim_queued_run(run.run_id):
                     continue  # another process took it
-                params = json.loads(row["job_parameters_json"] or "{}")
-                only = json.loads(row["only_json"]) if row["only_json"] else None
-                self.store.update_run(row["run_id"], state_message="")
-                self._launch(row["run_id"], row["job_id"], loaded, params, only)
-                started.append(row["run_id"])
+                self.store.update_run(run.run_id, state_message="")
+                self._launch(self._queued(stored, run))
+                started.append(run.run_id)
         return started
+
+    def _queued(self, stored: StoredJob, run: RunRecord) -> PreparedRun:
+        """A queued run prepared again with its job's current settings (a problem fails it when it starts)."""
+        loaded = stored_loaded_job(stored, self.engine.workspace.root)
+        trigger = RunTrigger(run.trigger_type, run.trigger_info, run.run_type, run.run_as, run.creator)
+        try:
+            plan = plan_run(loaded, self.engine.pm, params=run.job_parameters, only=run.only, defer_problems=True)
+        except (JobSpecError, ValueError) as e:
+            plan = RunPlan(loaded, run.job_parameters, None, stored.settings, problem=e)
+        return PreparedRun(plan=plan, job_id=run.job_id, run_id=run.run_id, trigger=trigger,
+                           start_time_ms=run.start_time, state="PENDING", timeout_seconds=plan.job.timeout_seconds,
+                           tasks=selected_tasks(plan.job, plan.selected))
 
     # --- cancel, repair, shutdown ----------------------------------------------------------------
 
@@ -219,53 +223,43 @@ class RunExecutor:
         row = self.store.get_run(run_id)
         if row is None:
             return False
-        if row["life_cycle_state"] == "QUEUED":
+        if row.life_cycle_state == "QUEUED":
             if self.store.claim_queued_run(run_id):
                 term = st.termination(st.CANCELED)
                 self.store.update_run(run_id, life_cycle_state="TERMINATED", result_state=st.CANCELED,
                                       end_time=now_ms(), state_message="cancelled while queued",
                                       termination_code=term["code"], termination_type=term["type"])
-                self._after_run_hook(run_id, Job.model_validate(json.loads(row["settings_json"])))
+                self._after_run_hook(run_id, row.job)
                 return True
         return self.engine.cancel(run_id)
 
     def repair(self, run_id: int, *, rerun_tasks: list[str] | None = None, rerun_all_failed: bool = False,
                rerun_dependents: bool = False, params: dict[str, str] | None = None) -> int:
-        """Start a repair on a worker thread; returns its repair id once recorded.
+        """Record a repair and run it on a worker thread; returns its repair id.
 
         Raises ValueError (or JobSpecError) when the repair cannot start, before anything runs.
         """
-        recorded = threading.Event()
-        box: dict[str, Any] = {}
+        prepared = prepare_repair(self.store, self.engine.workspace, self.engine.pm, run_id, rerun_tasks=rerun_tasks,
+                                  rerun_all_failed=rerun_all_failed, rerun_dependents=rerun_dependents, params=params)
+        assert prepared.repair is not None
+        repair_id = prepared.repair.repair_id
         spark = RunSpark(self.engine) if self.per_run_spark else None
-
-        def on_repair(repair_id: int) -> None:
-            box["repair_id"] = repair_id
-            recorded.set()
 
         def work() -> None:
             try:
-                self.engine.repair(run_id, rerun_tasks=rerun_tasks, rerun_all_failed=rerun_all_failed,
-                                   rerun_dependents=rerun_dependents, params=params, spark_provider=spark,
-                                   on_repair=on_repair)
-            except BaseException as e:
-                box["error"] = e
-                recorded.set()
+                self.engine.execute(prepared, spark_provider=spark)
+            except Exception:
+                log.exception("repair %s of run %s failed", repair_id, run_id)
             finally:
                 with self._lock:
                     self._threads.pop(-run_id, None)
-                row = self.store.get_run(run_id)
-                if row is not None:
-                    self._run_ended(row["job_id"], run_id)
+                self._run_ended(prepared.job_id, run_id)
 
         thread = threading.Thread(target=work, name=f"lakeloom-repair-{run_id}", daemon=True)
         with self._lock:
             self._threads[-run_id] = thread
         thread.start()
-        recorded.wait()
-        if "error" in box and "repair_id" not in box:
-            raise box["error"]
-        return int(box["repair_id"])
+        return repair_id
 
     def active_run_ids(self) -> list[int]:
         with self._lock:
@@ -290,17 +284,3 @@ class RunExecutor:
     def _snapshot(self) -> list[threading.Thread]:
         with self._lock:
             return list(self._threads.values())
-
-
-def _row_field(store: Any, run_id: int, name: str, default: Any) -> Any:
-    row = store.get_run(run_id)
-    return row[name] if row is not None and row[name] is not None else default
-
-
-def _trigger_info(store: Any, run_id: int) -> dict[str, Any] | None:
-    raw = _row_field(store, run_id, "trigger_info_json", None)
-    return json.loads(raw) if raw else None
-
-
-def _jsonable(info: dict[str, Any] | None) -> dict[str, Any] | None:
-    return json.loads(json.dumps(info, default=str)) if info else None

@@ -2,12 +2,12 @@
 pipeline packages (``lakeloom_jobs``), or by id in the store."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakeloom.bundle.loader import ROOT_FILE_NAMES
-from lakeloom.spec.loader import JobSpecError, LoadedJob, LineMap, SpecError, load_job_documents, load_job_file
+from lakeloom.engine.prepare import stored_loaded_job
+from lakeloom.spec.loader import JobSpecError, LineMap, LoadedJob, SpecError, load_job_documents, load_job_file
 from lakeloom.spec.models import Job
 
 if TYPE_CHECKING:
@@ -57,9 +57,9 @@ def resolve_job(target: str | Path | LoadedJob | Job, workspace: Workspace, pm: 
             return bundle_job(path, job_key, workspace)
         return load_job_file(path, job_key)
     if store is not None and text.isdigit():
-        row = store.get_job(int(text))
-        if row is not None:
-            return loaded_from_store_row(row)
+        stored = store.get_job(int(text))
+        if stored is not None:
+            return stored_loaded_job(stored, workspace.root)
     matches = [d for d, _, _ in workspace_jobs(workspace, pm)
                if d is not None and (d.job.name == text or d.key == text)]
     if len(matches) == 1:
@@ -68,9 +68,9 @@ def resolve_job(target: str | Path | LoadedJob | Job, workspace: Workspace, pm: 
         where = ", ".join(str(m.source) for m in matches)
         raise JobSpecError([SpecError(text, None, f"several jobs are named {text!r}: {where}")])
     if store is not None:
-        rows = store.find_jobs(text)
-        if rows:
-            return loaded_from_store_row(rows[-1])
+        stored_jobs = store.find_jobs(text)
+        if stored_jobs:
+            return stored_loaded_job(stored_jobs[-1], workspace.root)
     raise JobSpecError([SpecError(text, None, "no job file or job with that name (see `lakeloom jobs list`)")])
 
 
@@ -88,9 +88,3 @@ def bundle_job(root_file: Path, job_key: str | None, workspace: Workspace) -> Lo
         job_key = next(iter(bundle.jobs))
     key = str(bundle.job(job_key).key)
     return deployed_jobs(bundle, state_dir(bundle, workspace.state_dir))[key]
-
-
-def loaded_from_store_row(row: dict) -> LoadedJob:
-    job = Job.model_validate(json.loads(row["settings_json"]))
-    source = Path(row["source"]) if row.get("source") else Path.cwd() / "<store>"
-    return LoadedJob(job, source, row.get("job_key"), LineMap())

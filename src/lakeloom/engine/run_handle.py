@@ -28,4 +28,4 @@ class RunHandle:
 
     def finished(self) -> bool:
         row = self.store.get_run(self.run_id)
-        return row is None or row["end_time"] is not None
+        return row is None or row.end_time is not None

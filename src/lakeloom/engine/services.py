@@ -1,7 +1,6 @@
 """Services the engine offers to running tasks: for_each iterations and child runs."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,21 +30,22 @@ class EngineServices:
         ts = coord.state[task.task_key]
         row = session.store.get_task_run(ts.task_run_id) if ts.task_run_id else None
         return {"result_state": result, "task_run_id": ts.task_run_id, "attempts": ts.attempts_made,
-                "output": json.loads(row["output_json"]) if row and row["output_json"] else {},
-                "error": row["state_message"] if row else ""}
+                "output": row.output if row else {}, "error": row.state_message if row else ""}
 
     def run_child_job(self, ctx: TaskContext, job: Job | str | int, parameters: dict[str, str], *,
                       run_type: str = "JOB_RUN", timeout_seconds: int = 0,
                       base_dir: Path | None = None) -> ChildRunResult:
-        created: list[int] = []
-        parent = self.engine.store.get_run(ctx.run_id) or {}
-        final = self.engine.submit(job if not isinstance(job, int) else str(job), params=parameters,
-                                   trigger_type="RUN_JOB_TASK", run_type=run_type, parent=ctx,
-                                   timeout_seconds=timeout_seconds or None, base_dir=base_dir or ctx.base_dir,
-                                   on_created=created.append, parent_principal=parent.get("run_as"))
+        from lakeloom.engine.prepare import RunTrigger
+
+        parent = self.engine.store.get_run(ctx.run_id)
+        prepared = self.engine.prepare(job if not isinstance(job, int) else str(job), params=parameters,
+                                       trigger=RunTrigger("RUN_JOB_TASK", run_type=run_type), parent=ctx,
+                                       parent_principal=parent.run_as if parent else None,
+                                       timeout_seconds=timeout_seconds or None, base_dir=base_dir or ctx.base_dir)
+        final = self.engine.execute(prepared, cancel_event=ctx.cancel_event)
         outputs: dict[str, dict[str, Any]] = {}
         for r in self.engine.store.task_runs(final["run_id"]):
-            if r["iteration"] is None and r["output_json"]:
-                outputs[r["task_key"]] = json.loads(r["output_json"])
+            if r.iteration is None and r.output:
+                outputs[r.task_key] = r.output
         return ChildRunResult(final["run_id"], final["state"].get("result_state", st.FAILED),
                               final["state"].get("state_message", ""), outputs)

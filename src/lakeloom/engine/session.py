@@ -13,7 +13,7 @@ from lakeloom.engine import states as st
 from lakeloom.engine.run_handle import RunHandle
 from lakeloom.plugin_api.context import redact_value
 from lakeloom.runtime.references import ReferenceScope, TaskRef
-from lakeloom.store.store import RunStore, now_ms
+from lakeloom.store.store import RunStore
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -213,16 +213,13 @@ class RunSession:
         return task_run_id
 
     def record_attempt_end(self, task_run_id: int, result: AttemptResult) -> None:
-        life = "TERMINATED"
         code = st.termination(result.result_state)["code"]
-        self.store.update_task_run(
-            task_run_id, life_cycle_state=life, result_state=result.result_state, end_time=now_ms(),
-            state_message=result.message[:4000], termination_code=code, error_type=result.error_type,
-            error_trace=result.trace, output_json=json.dumps(result.output, default=str) if result.output else None,
+        self.store.end_task_run(
+            task_run_id, result_state=result.result_state, state_message=result.message, termination_code=code,
+            error_type=result.error_type, error_trace=result.trace, output=result.output,
             condition_outcome=result.condition_outcome,
             log_path=self.workspace.stored_path(result.log_path) if result.log_path else None,
-            params_json=json.dumps(result.params) if result.params else None,
-            child_run_ids_json=json.dumps(result.child_run_ids) if result.child_run_ids else None)
+            params=result.params, child_run_ids=result.child_run_ids)
         with self._lock:
             key, nested = self._keys_by_task_run.get(task_run_id, ("", True))
             if not nested:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
     from lakeloom.spec.models import Job
+    from lakeloom.store.records import RunRecord
     from lakeloom.store.store import RunStore
 
 
@@ -68,7 +69,8 @@ class TriggerEnv:
         ``dbfs:/`` and ``/Volumes/`` map to the workspace's roots."""
         return self.workspace.local_path(url)
 
-    def latest_run(self, job_id: int) -> dict[str, Any] | None:
+    def latest_run(self, job_id: int) -> RunRecord | None:
+        """The job's newest top-level run."""
         rows = self.store.list_runs(job_id=job_id, limit=1, include_children=False)
         return rows[0] if rows else None
 

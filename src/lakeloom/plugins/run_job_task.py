@@ -51,8 +51,8 @@ def _same_file_job(ctx: TaskContext, key: str) -> Any:
 
     from lakeloom.spec.loader import JobSpecError, load_job_file
 
-    row = ctx.services.engine.store.get_job(ctx.job_id) or {}
-    source = Path(row["source"]) if row.get("source") else None
+    stored = ctx.services.engine.store.get_job(ctx.job_id)
+    source = Path(stored.source) if stored is not None and stored.source else None
     if source is None or not source.is_file():
         return None
     try:

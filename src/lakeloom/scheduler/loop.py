@@ -6,14 +6,13 @@ when the store says they changed (``lakeloom deploy``, ``jobs/create``, pause).
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from lakeloom.engine.prepare import RunTrigger
 from lakeloom.plugin_api import Decision, Fire, JobEntry, TriggerEnv, TriggerKind
 from lakeloom.scheduler.clock import Clock, SystemClock
-from lakeloom.spec.models import Job
 
 if TYPE_CHECKING:
     from lakeloom.engine.executor import RunExecutor
@@ -63,10 +62,10 @@ class Scheduler:
         self._fingerprint = fp
         overrides = self.store.pause_overrides()
         seen: set[int] = set()
-        for row in self.store.deployed_jobs():
-            job_id = int(row["job_id"])
+        for stored in self.store.deployed_jobs():
+            job_id = stored.job_id
             try:
-                job = Job.model_validate(json.loads(row["settings_json"]))
+                job = stored.job
             except Exception as e:  # a bad stored job must not stop the others
                 self.errors[job_id] = str(e)
                 continue
@@ -78,7 +77,7 @@ class Scheduler:
                                                                and kind.paused(job))
                 old = self.entries.get(job_id)
                 same = old is not None and old.kind is kind and old.settings == block
-                entry = JobEntry(job_id, job, row.get("creator"), block, kind, paused,
+                entry = JobEntry(job_id, job, stored.creator, block, kind, paused,
                                  old.next_check_ms if same and old else 0)
                 self.entries[job_id] = entry
                 seen.add(job_id)
@@ -141,8 +140,11 @@ class Scheduler:
             except Exception as e:  # the decision is already persisted: without a run the job would stall
                 log.warning("job %s: cannot repair run %s (%s); starting a new run instead",
                             entry.job_id, fire.repair_run_id, e)
-        info = dict(fire.trigger_info)
-        launch = self.executor.start(entry.job_id, trigger_type=fire.trigger_type, trigger_info=info, run_as=run_as)
+        stored = self.store.get_job(entry.job_id)  # the job as it is now, not as of the last refresh
+        if stored is None:
+            raise KeyError(entry.job_id)
+        trigger = RunTrigger(fire.trigger_type, dict(fire.trigger_info), run_as=run_as)
+        launch = self.executor.start(stored, trigger=trigger)
         if fire.tick_ms is not None:
             self.store.set_tick_run(entry.job_id, fire.tick_ms, launch.run_id)
         log.info("job %s fired (%s): run %s %s", entry.job_id, fire.trigger_type, launch.run_id, launch.state)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import base64
-import json
-from typing import Any
+import copy
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,6 +14,10 @@ from lakeloom.server.context import ServerContext
 from lakeloom.server.errors import invalid, invalid_state
 from lakeloom.server.limits import check_job_settings, check_run_parameters, page_tasks
 from lakeloom.spec.models import Job
+
+if TYPE_CHECKING:
+    from lakeloom.engine.executor import Launch
+    from lakeloom.store.records import StoredJob
 
 router = APIRouter(tags=["jobs"])
 
@@ -71,10 +75,11 @@ def decode_page_token(token: str | None, offset: int) -> int:
 
 def validated_job(ctx: ServerContext, settings: dict[str, Any]) -> tuple[Job, dict[str, Any]]:
     """Check settings like ``lakeloom validate`` does (model, task types, references, cron)."""
+    from lakeloom.engine.prepare import loaded_job
     from lakeloom.engine.validate import require_valid
     from lakeloom.spec.cron import CronError
     from lakeloom.spec.cron import validate as validate_cron
-    from lakeloom.spec.loader import JobSpecError, LineMap, LoadedJob
+    from lakeloom.spec.loader import JobSpecError
 
     settings = dict(settings)
     check_job_settings(settings)
@@ -96,26 +101,27 @@ def validated_job(ctx: ServerContext, settings: dict[str, Any]) -> tuple[Job, di
         except CronError as e:
             raise invalid(f"schedule: {e}") from None
     try:
-        require_valid(LoadedJob(job, ctx.engine.workspace.root / "<api>", None, LineMap()), ctx.engine.pm)
+        require_valid(loaded_job(job, source=None, job_key=None, base_dir=ctx.engine.workspace.root), ctx.engine.pm)
     except JobSpecError as e:
         raise invalid(str(e)) from None
     return job, job.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
-def job_shape(ctx: ServerContext, row: dict[str, Any], job: Job, *, expand_tasks: bool = True,
+def job_shape(ctx: ServerContext, stored: StoredJob, *, expand_tasks: bool = True,
               pause: str | None = None) -> dict[str, Any]:
     """The Jobs API ``Job`` object; ``pause`` overrides the triggers' pause_status."""
-    settings = json.loads(row["settings_json"])
+    job = stored.job
+    settings = copy.deepcopy(stored.settings)
     if pause:
         for key in ("schedule", "trigger", "continuous"):
             if isinstance(settings.get(key), dict):
                 settings[key]["pause_status"] = pause
     if not expand_tasks:
         settings.pop("tasks", None)
-    owner = owner_of(job, row.get("creator"))
-    return {"job_id": row["job_id"], "creator_user_name": row.get("creator") or "",
+    owner = owner_of(job, stored.creator)
+    return {"job_id": stored.job_id, "creator_user_name": stored.creator or "",
             "run_as_user_name": (job.run_as.principal if job.run_as else None) or owner or "",
-            "settings": settings, "created_time": row["created_time"]}
+            "settings": settings, "created_time": stored.created_time}
 
 
 @router.post("/create")
@@ -125,8 +131,8 @@ def create(body: dict[str, Any], request: Request, who: Principal = Depends(auth
     require_entitlement(who, ctx.entitlements, "jobs.create", "jobs/create")
     check_run_as(who, body)
     job, settings = validated_job(ctx, body)
-    job_id = ctx.store.create_job(job.name, settings, creator=who.name)
-    return {"job_id": job_id}
+    stored = ctx.store.create_job(job.name, settings, creator=who.name)
+    return {"job_id": stored.job_id}
 
 
 @router.get("/get")
@@ -134,9 +140,9 @@ def get(job_id: int, request: Request, page_token: str | None = None,
         who: Principal = Depends(authenticate)) -> dict[str, Any]:
     """The job; 100 tasks per page, ``next_page_token`` for the rest (API 2.2)."""
     ctx = ctx_of(request)
-    row, job = ctx.job(job_id)
-    require(who, job, row.get("creator"), "CAN_VIEW", "jobs/get", job_id=row["job_id"])
-    shape = job_shape(ctx, row, job, pause=ctx.store.pause_overrides().get(row["job_id"]))
+    stored = ctx.job(job_id)
+    require(who, stored.job, stored.creator, "CAN_VIEW", "jobs/get", job_id=stored.job_id)
+    shape = job_shape(ctx, stored, pause=ctx.store.pause_overrides().get(stored.job_id))
     token = page_tasks(shape["settings"], page_token)
     if token:
         shape["next_page_token"] = token
@@ -156,14 +162,13 @@ def list_jobs(request: Request, limit: int = 20, offset: int = 0, page_token: st
     start = decode_page_token(page_token, offset)
     overrides = ctx.store.pause_overrides()
     visible = []
-    for row in ctx.store.deployed_jobs():
-        if name is not None and row["name"] != name:
+    for stored in ctx.store.deployed_jobs():
+        if name is not None and stored.name != name:
             continue
-        job = Job.model_validate(json.loads(row["settings_json"]))
-        if job_level(who, job, row.get("creator")) >= LEVELS["CAN_VIEW"]:
-            visible.append((row, job))
+        if job_level(who, stored.job, stored.creator) >= LEVELS["CAN_VIEW"]:
+            visible.append(stored)
     page = visible[start:start + limit]
-    shapes = [job_shape(ctx, r, j, expand_tasks=expand_tasks, pause=overrides.get(r["job_id"])) for r, j in page]
+    shapes = [job_shape(ctx, j, expand_tasks=expand_tasks, pause=overrides.get(j.job_id)) for j in page]
     for shape in shapes:  # as API 2.2: at most 100 tasks per listed job
         page_tasks(shape["settings"], None)
     out: dict[str, Any] = {"jobs": shapes, "has_more": start + limit < len(visible)}
@@ -186,9 +191,9 @@ def update(body: UpdateRequest, request: Request, who: Principal = Depends(authe
     """Partial update: top-level fields replaced, ``tasks`` merged by task_key, ``fields_to_remove``
     (top-level names or ``tasks/<key>``) removed."""
     ctx = ctx_of(request)
-    row, job = ctx.job(body.job_id)
-    require(who, job, row.get("creator"), "CAN_MANAGE", "jobs/update", job_id=row["job_id"])
-    settings = json.loads(row["settings_json"])
+    stored = ctx.job(body.job_id)
+    require(who, stored.job, stored.creator, "CAN_MANAGE", "jobs/update", job_id=stored.job_id)
+    settings = copy.deepcopy(stored.settings)
     new = dict(body.new_settings)
     if "tasks" in new:
         new["tasks"] = _merge_tasks(settings.get("tasks", []), new["tasks"])
@@ -198,7 +203,7 @@ def update(body: UpdateRequest, request: Request, who: Principal = Depends(authe
             settings["tasks"] = [t for t in settings.get("tasks", []) if t.get("task_key") != f[len("tasks/"):]]
         else:
             settings.pop(f, None)
-    _save(ctx, who, row, settings, touches_pause=any(k in new for k in ("schedule", "trigger", "continuous")))
+    _save(ctx, who, stored, settings, touches_pause=any(k in new for k in ("schedule", "trigger", "continuous")))
     return {}
 
 
@@ -206,9 +211,9 @@ def update(body: UpdateRequest, request: Request, who: Principal = Depends(authe
 def reset(body: ResetRequest, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
     """Replace all of a job's settings."""
     ctx = ctx_of(request)
-    row, job = ctx.job(body.job_id)
-    require(who, job, row.get("creator"), "CAN_MANAGE", "jobs/reset", job_id=row["job_id"])
-    _save(ctx, who, row, dict(body.new_settings), touches_pause=True)
+    stored = ctx.job(body.job_id)
+    require(who, stored.job, stored.creator, "CAN_MANAGE", "jobs/reset", job_id=stored.job_id)
+    _save(ctx, who, stored, dict(body.new_settings), touches_pause=True)
     return {}
 
 
@@ -216,59 +221,67 @@ def reset(body: ResetRequest, request: Request, who: Principal = Depends(authent
 _CODE_FIELDS = ("tasks", "environments", "git_source", "job_clusters")
 
 
-def _save(ctx: ServerContext, who: Principal, row: dict[str, Any], settings: dict[str, Any], *,
+def _save(ctx: ServerContext, who: Principal, stored: StoredJob, settings: dict[str, Any], *,
           touches_pause: bool) -> None:
-    old = json.loads(row["settings_json"])
+    old = stored.settings
     if any(settings.get(k) != old.get(k) for k in _CODE_FIELDS):
         require_entitlement(who, ctx.entitlements, "jobs.create", "changing a job's tasks")
     if settings.get("run_as") != old.get("run_as"):
         check_run_as(who, settings)
     job, normalized = validated_job(ctx, settings)
-    ctx.store.update_job(row["job_id"], name=job.name, settings_json=json.dumps(normalized, sort_keys=True))
+    ctx.store.update_job(stored.job_id, name=job.name, settings=normalized)
     if touches_pause:
-        ctx.store.set_pause(row["job_id"], None, who.name)
+        ctx.store.set_pause(stored.job_id, None, who.name)
 
 
 @router.post("/delete")
 def delete(body: JobIdRequest, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
     """Delete a job and its runs. Active runs are cancelled first; retry once they have ended."""
     ctx = ctx_of(request)
-    row, job = ctx.job(body.job_id)
-    require(who, job, row.get("creator"), "CAN_MANAGE", "jobs/delete", job_id=row["job_id"])
-    active = ctx.store.list_runs(job_id=row["job_id"], active_only=True, limit=1000)
+    stored = ctx.job(body.job_id)
+    require(who, stored.job, stored.creator, "CAN_MANAGE", "jobs/delete", job_id=stored.job_id)
+    active = ctx.store.list_runs(job_id=stored.job_id, active_only=True, limit=1000)
     if active:
         for r in active:
-            ctx.executor.cancel(r["run_id"])
-        raise invalid_state(f"job {row['job_id']} had {len(active)} active run(s); they are being cancelled, "
+            ctx.executor.cancel(r.run_id)
+        raise invalid_state(f"job {stored.job_id} had {len(active)} active run(s); they are being cancelled, "
                             f"retry the delete when they have ended")
-    run_ids = [r["run_id"] for r in ctx.store.list_runs(job_id=row["job_id"], limit=1_000_000)]
-    ctx.store.delete_job(row["job_id"])
+    run_ids = [r.run_id for r in ctx.store.list_runs(job_id=stored.job_id, limit=1_000_000)]
+    ctx.store.delete_job(stored.job_id)
     ctx.delete_run_files(run_ids)
     return {}
 
 
-@router.post("/run-now")
-def run_now(body: RunNowRequest, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
-    """Start a run; it runs as the job's ``run_as`` principal (default: its owner)."""
+def start_run_now(ctx: ServerContext, body: RunNowRequest, who: Principal) -> Launch:
+    """Start a run of a stored job as ``run-now`` does; the launch says whether it started,
+    queued or was skipped (and why)."""
+    from lakeloom.engine.prepare import RunTrigger
     from lakeloom.spec.loader import JobSpecError
 
-    ctx = ctx_of(request)
-    row, job = ctx.job(body.job_id)
-    require(who, job, row.get("creator"), "CAN_MANAGE_RUN", "jobs/run-now", job_id=row["job_id"])
+    stored = ctx.job(body.job_id)
+    job = stored.job
+    require(who, job, stored.creator, "CAN_MANAGE_RUN", "jobs/run-now", job_id=stored.job_id)
     check_run_parameters(body.model_dump(exclude_none=True))
     params = {k: str(v) for k, v in (body.job_parameters or {}).items()}
     legacy = (body.model_extra or {}).get("notebook_params") or (body.model_extra or {}).get("python_named_params")
     if isinstance(legacy, dict):
         params = {**{k: str(v) for k, v in legacy.items()}, **params}
-    run_as = (job.run_as.principal if job.run_as else None) or owner_of(job, row.get("creator")) or who.name
+    run_as = (job.run_as.principal if job.run_as else None) or owner_of(job, stored.creator) or who.name
     try:
-        launch = ctx.executor.start(row["job_id"], params=params, only=body.only, run_as=run_as,
-                                    queue=body.queue.enabled if body.queue else None,
-                                    idempotency_token=body.idempotency_token, creator=who.name)
+        return ctx.executor.start(stored, trigger=RunTrigger(run_as=run_as, creator=who.name), params=params,
+                                  only=body.only,
+                                  queue=body.queue.enabled if body.queue else None,
+                                  idempotency_token=body.idempotency_token)
     except JobSpecError as e:
         raise invalid(str(e)) from None
     except ValueError as e:
         raise invalid(str(e)) from None
     except RuntimeError as e:
         raise invalid_state(str(e)) from None
+
+
+@router.post("/run-now")
+def run_now(body: RunNowRequest, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
+    """Start a run; it runs as the job's ``run_as`` principal (default: its owner)."""
+    launch = start_run_now(ctx_of(request), body, who)
     return {"run_id": launch.run_id, "number_in_job": launch.run_id}

@@ -3,8 +3,7 @@ repair, delete."""
 from __future__ import annotations
 
 import base64
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
@@ -13,8 +12,12 @@ from lakeloom.server.api_jobs import _Open, ctx_of, validated_job
 from lakeloom.server.auth import LEVELS, Principal, authenticate, job_level, require, require_entitlement
 from lakeloom.server.context import ServerContext
 from lakeloom.server.errors import invalid, invalid_state, not_found
-from lakeloom.spec.models import Job
+from lakeloom.server.limits import check_job_settings
 from lakeloom.store.run_shape import run_shape, task_output
+
+if TYPE_CHECKING:
+    from lakeloom.spec.models import Job
+    from lakeloom.store.records import RunRecord
 
 router = APIRouter(tags=["runs"])
 
@@ -45,22 +48,24 @@ class SubmitRequest(_Open):
     idempotency_token: str | None = Field(default=None, max_length=64)
 
 
-def _run_job(ctx: ServerContext, row: dict[str, Any]) -> tuple[Job, str | None]:
-    job_row = ctx.store.get_job(row["job_id"])
-    settings = job_row["settings_json"] if job_row else row["settings_json"]
-    return Job.model_validate(json.loads(settings)), job_row.get("creator") if job_row else None
+def _run_job(ctx: ServerContext, run: RunRecord) -> tuple[Job, str | None]:
+    """The job whose permissions govern ``run`` (its snapshot when the job is gone) and its creator."""
+    stored = ctx.store.get_job(run.job_id)
+    return (stored.job, stored.creator) if stored else (run.job, None)
 
 
-def _authorized_run(ctx: ServerContext, who: Principal, run_id: Any, level: str, what: str) -> dict[str, Any]:
-    row = ctx.run_row(run_id)
-    job, creator = _run_job(ctx, row)
-    require(who, job, creator, level, what, job_id=row["job_id"])
-    return row
+def _authorized_run(ctx: ServerContext, who: Principal, run_id: Any, level: str, what: str) -> RunRecord:
+    run = ctx.run(run_id)
+    job, creator = _run_job(ctx, run)
+    require(who, job, creator, level, what, job_id=run.job_id)
+    return run
 
 
 @router.post("/runs/submit")
 def submit(body: SubmitRequest, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
     """A one-time run (not a saved job); it runs as the caller, who owns it."""
+    from lakeloom.engine.prepare import RunTrigger
+
     ctx = ctx_of(request)
     require_entitlement(who, ctx.entitlements, "runs.submit", "runs/submit")
     check_job_settings(body.model_dump(exclude_none=True))
@@ -68,8 +73,8 @@ def submit(body: SubmitRequest, request: Request, who: Principal = Depends(authe
     settings["name"] = settings.pop("run_name", None) or "Untitled"
     settings.setdefault("max_concurrent_runs", 1000)
     job, normalized = validated_job(ctx, settings)
-    job_id = ctx.store.create_job(job.name, normalized, creator=who.name, deployed=False)
-    launch = ctx.executor.start(job_id, run_as=who.name, run_type="SUBMIT_RUN", creator=who.name,
+    stored = ctx.store.create_job(job.name, normalized, creator=who.name, deployed=False)
+    launch = ctx.executor.start(stored, trigger=RunTrigger(run_type="SUBMIT_RUN", run_as=who.name, creator=who.name),
                                 idempotency_token=body.idempotency_token)
     return {"run_id": launch.run_id}
 
@@ -111,26 +116,24 @@ def list_runs(request: Request, job_id: int | None = None, active_only: bool = F
         raise invalid("offset must not be negative")
     ctx = ctx_of(request)
     if job_id is not None:
-        row, job = ctx.job(job_id)
-        require(who, job, row.get("creator"), "CAN_VIEW", "runs/list", job_id=row["job_id"])
+        stored = ctx.job(job_id)
+        require(who, stored.job, stored.creator, "CAN_VIEW", "runs/list", job_id=stored.job_id)
         job_ids: list[int] | None = [job_id]
     elif who.is_admin:
         job_ids = None
     else:
-        job_ids = [r["job_id"] for r in ctx.store.list_jobs()
-                   if job_level(who, Job.model_validate(json.loads(r["settings_json"])), r.get("creator"))
-                   >= LEVELS["CAN_VIEW"]]
+        job_ids = [j.job_id for j in ctx.store.list_jobs() if job_level(who, j.job, j.creator) >= LEVELS["CAN_VIEW"]]
     rows = ctx.store.list_runs_page(job_ids=job_ids, active_only=active_only, completed_only=completed_only,
                                     run_type=run_type, start_from=start_time_from, start_to=start_time_to,
                                     limit=limit + 1, offset=offset if not page_token else 0,
                                     after=_after_token(page_token))
     more = len(rows) > limit
     rows = rows[:limit]
-    runs = [run_shape(ctx.store, r["run_id"], include_tasks=expand_tasks, base_url=ctx.base_url) for r in rows]
+    runs = [run_shape(ctx.store, r.run_id, include_tasks=expand_tasks, base_url=ctx.base_url) for r in rows]
     out: dict[str, Any] = {"runs": [r for r in runs if r], "has_more": more}
     if more:
         last = rows[-1]
-        out["next_page_token"] = base64.urlsafe_b64encode(f"k:{last['start_time']}:{last['run_id']}".encode()).decode()
+        out["next_page_token"] = base64.urlsafe_b64encode(f"k:{last.start_time}:{last.run_id}".encode()).decode()
     return out
 
 
@@ -143,14 +146,14 @@ def get_output(run_id: int, request: Request, who: Principal = Depends(authentic
         run = ctx.store.get_run(run_id)
         if run is None:
             raise not_found(f"Run {run_id} does not exist.")
-        tops = [r for r in ctx.store.task_runs(run_id) if r["iteration"] is None]
-        if len({r["task_key"] for r in tops}) != 1:
-            raise invalid(f"run {run_id} has {len({r['task_key'] for r in tops})} tasks: retrieving the output of "
+        tops = [r for r in ctx.store.task_runs(run_id) if r.iteration is None]
+        if len({r.task_key for r in tops}) != 1:
+            raise invalid(f"run {run_id} has {len({r.task_key for r in tops})} tasks: retrieving the output of "
                           f"runs with multiple tasks is not supported; pass a task run id (tasks[].run_id)")
         task_row = tops[-1]
-    _authorized_run(ctx, who, task_row["run_id"], "CAN_VIEW", "runs/get-output")
-    out = task_output(ctx.store, task_row["task_run_id"]) or {}
-    out["metadata"] = {**out.get("metadata", {}), "job_id": ctx.store.get_run(task_row["run_id"])["job_id"]}
+    run = _authorized_run(ctx, who, task_row.run_id, "CAN_VIEW", "runs/get-output")
+    out = task_output(ctx.store, task_row.task_run_id) or {}
+    out["metadata"] = {**out.get("metadata", {}), "job_id": run.job_id}
     if "error" in out and out.get("error_trace") is None:
         out.pop("error_trace", None)
     return out
@@ -160,8 +163,8 @@ def get_output(run_id: int, request: Request, who: Principal = Depends(authentic
 def cancel(body: RunIdRequest, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
     """Cancel a run (queued runs end at once; running ones stop their tasks). Finished runs: no-op."""
     ctx = ctx_of(request)
-    row = _authorized_run(ctx, who, body.run_id, "CAN_MANAGE_RUN", "runs/cancel")
-    if row["life_cycle_state"] in ACTIVE:
+    run = _authorized_run(ctx, who, body.run_id, "CAN_MANAGE_RUN", "runs/cancel")
+    if run.life_cycle_state in ACTIVE:
         ctx.store.reap_orphans()  # a run whose process died ends now (DRIVER_ERROR) instead of never
         ctx.executor.cancel(body.run_id)
     return {}
@@ -174,8 +177,8 @@ def cancel_all(body: CancelAllRequest, request: Request, who: Principal = Depend
     if body.job_id is None and not body.all_queued_runs:
         raise invalid("give job_id or all_queued_runs")
     if body.job_id is not None:
-        row, job = ctx.job(body.job_id)
-        require(who, job, row.get("creator"), "CAN_MANAGE_RUN", "runs/cancel-all", job_id=row["job_id"])
+        stored = ctx.job(body.job_id)
+        require(who, stored.job, stored.creator, "CAN_MANAGE_RUN", "runs/cancel-all", job_id=stored.job_id)
         targets = ctx.store.list_runs(job_id=body.job_id, active_only=True, limit=10_000)
     else:
         targets = []
@@ -184,7 +187,7 @@ def cancel_all(body: CancelAllRequest, request: Request, who: Principal = Depend
             if job_level(who, job, creator) >= LEVELS["CAN_MANAGE_RUN"]:
                 targets.append(r)
     for r in targets:
-        ctx.executor.cancel(r["run_id"])
+        ctx.executor.cancel(r.run_id)
     return {}
 
 
@@ -194,16 +197,16 @@ def repair(body: RepairRequest, request: Request, who: Principal = Depends(authe
     from lakeloom.spec.loader import JobSpecError
 
     ctx = ctx_of(request)
-    row = _authorized_run(ctx, who, body.run_id, "CAN_MANAGE_RUN", "runs/repair")
-    if row["life_cycle_state"] in ACTIVE:
+    run = _authorized_run(ctx, who, body.run_id, "CAN_MANAGE_RUN", "runs/repair")
+    if run.life_cycle_state in ACTIVE:
         raise invalid_state(f"run {body.run_id} is still in progress; it can be repaired once it has ended")
     if body.rerun_tasks and body.rerun_all_failed_tasks:
         raise invalid("give rerun_tasks or rerun_all_failed_tasks, not both")
     if body.rerun_tasks is not None and len(set(body.rerun_tasks)) != len(body.rerun_tasks):
         raise invalid("rerun_tasks has duplicate task keys")
     repairs = ctx.store.repairs(body.run_id)
-    if repairs and body.latest_repair_id != repairs[-1]["repair_id"]:
-        raise invalid(f"latest_repair_id must be {repairs[-1]['repair_id']} (the run's latest repair); "
+    if repairs and body.latest_repair_id != repairs[-1].repair_id:
+        raise invalid(f"latest_repair_id must be {repairs[-1].repair_id} (the run's latest repair); "
                       f"got {body.latest_repair_id}")
     params = {k: str(v) for k, v in (body.job_parameters or {}).items()} or None
     try:
@@ -219,8 +222,8 @@ def repair(body: RepairRequest, request: Request, who: Principal = Depends(authe
 def delete_run(body: RunIdRequest, request: Request, who: Principal = Depends(authenticate)) -> dict[str, Any]:
     """Delete a finished run and everything recorded about it."""
     ctx = ctx_of(request)
-    row = _authorized_run(ctx, who, body.run_id, "CAN_MANAGE", "runs/delete")
-    if row["life_cycle_state"] in ACTIVE:
+    run = _authorized_run(ctx, who, body.run_id, "CAN_MANAGE", "runs/delete")
+    if run.life_cycle_state in ACTIVE:
         raise invalid_state(f"run {body.run_id} is active; cancel it before deleting it")
     ctx.store.delete_runs([body.run_id])
     ctx.delete_run_files([body.run_id])

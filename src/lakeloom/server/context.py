@@ -1,11 +1,10 @@
 """What every route of ``lakeloom serve`` works with: :class:`ServerContext`."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from lakeloom.server.errors import not_found
 from lakeloom.spec.permissions import granted_entitlements
@@ -13,9 +12,10 @@ from lakeloom.spec.permissions import granted_entitlements
 if TYPE_CHECKING:
     from lakeloom.engine.api import Engine
     from lakeloom.engine.executor import RunExecutor
-    from lakeloom.spec.models import Job
+    from lakeloom.store.records import RunRecord, StoredJob
     from lakeloom.store.store import RunStore
 
+T = TypeVar("T")
 
 @dataclass
 class ServerContext:
@@ -60,28 +60,21 @@ class ServerContext:
         for run_id in run_ids:
             shutil.rmtree(logs / str(int(run_id)), ignore_errors=True)
 
-    def job_row(self, job_id: Any) -> dict[str, Any]:
-        """The stored job row, or 404 (also for an id that is not a number)."""
+    def job(self, job_id: Any) -> StoredJob:
+        """The stored job (``.job`` is its model), or 404 (also for an id that is not a number)."""
         return _stored_or_404("Job", job_id, self.store.get_job)
 
-    def job(self, job_id: Any) -> tuple[dict[str, Any], Job]:
-        """The stored job row and model, or 404."""
-        from lakeloom.spec.models import Job
-
-        row = self.job_row(job_id)
-        return row, Job.model_validate(json.loads(row["settings_json"]))
-
-    def run_row(self, run_id: Any) -> dict[str, Any]:
-        """The stored run row, or 404 (also for an id that is not a number)."""
+    def run(self, run_id: Any) -> RunRecord:
+        """The stored run, or 404 (also for an id that is not a number)."""
         return _stored_or_404("Run", run_id, self.store.get_run)
 
 
-def _stored_or_404(kind: str, ident: Any, get: Callable[[int], dict[str, Any] | None]) -> dict[str, Any]:
+def _stored_or_404(kind: str, ident: Any, get: Callable[[int], T | None]) -> T:
     try:
         number = int(ident)
     except (TypeError, ValueError):
         raise not_found(f"{kind} {ident} does not exist.") from None
-    row = get(number)
-    if row is None:
+    found = get(number)
+    if found is None:
         raise not_found(f"{kind} {number} does not exist.")
-    return row
+    return found

@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lakeloom.store import schema as s
+from lakeloom.store.records import RunRecord, StoredJob
 
 
 def _now_ms() -> int:
@@ -126,24 +127,34 @@ class ControlStoreMixin:
                        .select_from(s.job_controls))[0]
         return (j["n"], j["t"], j["ids"], c["n"], c["t"])
 
-    def deployed_jobs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._read(select(s.jobs).where(s.jobs.c.deployed.is_(True))
-                                            .order_by(s.jobs.c.job_id))]
+    def deployed_jobs(self) -> list[StoredJob]:
+        return [StoredJob.from_row(r) for r in self._read(select(s.jobs).where(s.jobs.c.deployed.is_(True))
+                                                          .order_by(s.jobs.c.job_id))]
 
-    def update_job(self, job_id: int, **values: Any) -> None:
-        values.setdefault("updated_time", _now_ms())
+    def update_job(self, job_id: int, *, name: str | None = None, settings: dict[str, Any] | None = None,
+                   deployed: bool | None = None) -> None:
+        """Change a job's name, settings or deployed flag (what is not given stays)."""
+        values: dict[str, Any] = {"updated_time": _now_ms()}
+        if name is not None:
+            values["name"] = name
+        if settings is not None:
+            values["settings_json"] = json.dumps(settings, sort_keys=True)
+        if deployed is not None:
+            values["deployed"] = deployed
         self._write(update(s.jobs).where(s.jobs.c.job_id == job_id).values(**values))
 
     def create_job(self, name: str, settings: dict[str, Any], *, creator: str | None,
-                   source: str | None = None, job_key: str | None = None, deployed: bool = True) -> int:
-        """A new job row (API-created jobs: no source, always a new id). ``deployed=False`` keeps it
+                   source: str | None = None, job_key: str | None = None, deployed: bool = True) -> StoredJob:
+        """A new job (API-created jobs: no source, always a new id). ``deployed=False`` keeps it
         out of the scheduler and ``jobs/list`` (one-time ``runs/submit`` runs)."""
         t = _now_ms()
+        payload = json.dumps(settings, sort_keys=True)
         res = self._write(insert(s.jobs).values(
-            name=name, source=source, job_key=job_key,
-            settings_json=json.dumps(settings, sort_keys=True), created_time=t, updated_time=t,
+            name=name, source=source, job_key=job_key, settings_json=payload, created_time=t, updated_time=t,
             deployed=deployed, creator=creator))
-        return int(res.inserted_primary_key[0])
+        return StoredJob(job_id=int(res.inserted_primary_key[0]), name=name, source=source, job_key=job_key,
+                         settings=json.loads(payload), created_time=t, updated_time=t, creator=creator,
+                         deployed=deployed)
 
     def delete_job(self, job_id: int) -> None:
         """Delete a job with its runs and everything recorded about them."""
@@ -172,11 +183,12 @@ class ControlStoreMixin:
             s.runs.c.life_cycle_state.in_(("PENDING", "RUNNING", "TERMINATING", "WAITING_FOR_RETRY", "BLOCKED")))))
         return int(rows[0]["n"])
 
-    def queued_runs(self, job_id: int | None = None) -> list[dict[str, Any]]:
+    def queued_runs(self, job_id: int | None = None) -> list[RunRecord]:
+        """QUEUED runs (of ``job_id``, or of every job), oldest first."""
         q = select(s.runs).where(s.runs.c.life_cycle_state == "QUEUED")
         if job_id is not None:
             q = q.where(s.runs.c.job_id == job_id)
-        return [dict(r) for r in self._read(q.order_by(s.runs.c.run_id))]
+        return [RunRecord.from_row(r) for r in self._read(q.order_by(s.runs.c.run_id))]
 
     def claim_queued_run(self, run_id: int) -> bool:
         """Move a QUEUED run to PENDING, owned by this process; True for exactly one claimant."""
@@ -189,7 +201,7 @@ class ControlStoreMixin:
     def list_runs_page(self, *, job_ids: list[int] | None = None, active_only: bool = False,
                        completed_only: bool = False, run_type: str | None = None, start_from: int | None = None,
                        start_to: int | None = None, limit: int = 25, offset: int = 0,
-                       after: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+                       after: tuple[int, int] | None = None) -> list[RunRecord]:
         """Runs newest first; ``after`` = (start_time, run_id) of the previous page's last run (keyset
         paging, so deep pages cost the same as the first). ``job_ids`` limits to those jobs."""
         r = s.runs
@@ -210,7 +222,7 @@ class ControlStoreMixin:
         if after is not None:
             q = q.where((r.c.start_time < after[0]) | and_(r.c.start_time == after[0], r.c.run_id < after[1]))
         q = q.order_by(r.c.start_time.desc(), r.c.run_id.desc()).limit(limit).offset(offset)
-        return [dict(row) for row in self._read(q)]
+        return [RunRecord.from_row(row) for row in self._read(q)]
 
     def run_by_idempotency_token(self, job_id: int, token: str) -> int | None:
         rows = self._read(select(s.runs.c.run_id).where(and_(s.runs.c.job_id == job_id,

@@ -1,8 +1,11 @@
-"""The run store: jobs, runs, task attempts, task values, repairs and events.
+"""The run store: jobs and runs; the plumbing every store write and read goes through.
 
 SQLite (WAL, ``synchronous=NORMAL``: a committed row survives a killed process) by
 default, any SQLAlchemy URL (PostgreSQL) otherwise. Every write is its own short
-transaction, so a crash never loses what was already recorded.
+transaction, so a crash never loses what was already recorded. Reads return typed
+records (:mod:`lakeloom.store.records`); task attempts, values, repairs and events live
+in :mod:`lakeloom.store.attempts`, the server's and dashboard's queries in ``control``
+and ``ui``.
 """
 from __future__ import annotations
 
@@ -12,26 +15,19 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from lakeloom.store import schema as s
+from lakeloom.store.attempts import TASK_RUN_ID_STRIDE, AttemptStoreMixin
 from lakeloom.store.control import ControlStoreMixin
+from lakeloom.store.records import RunRecord, StoredJob
 from lakeloom.store.ui import UiStoreMixin
 
-# Per-attempt writes use constant statements with bound parameters: building a fresh
-# ``insert().values(...)`` per call cost more (statement construction and cache-key
-# generation, ~0.3 ms each) than the SQLite commit itself.
-_INSERT_TASK_RUN = insert(s.task_runs)
-_UPDATE_TASK_RUN = update(s.task_runs).where(s.task_runs.c.task_run_id == bindparam("_task_run_id"))
-
-#: Task run ids of run ``r`` are ``r * TASK_RUN_ID_STRIDE + 1, + 2, ...``. Job runs and task
-#: runs share one id space in the Jobs API (``runs/get-output`` takes either), so the two
-#: must never collide; a fixed range per run costs nothing per attempt.
-TASK_RUN_ID_STRIDE = 10**9
+__all__ = ["ACTIVE_STATES", "TASK_RUN_ID_STRIDE", "RunStore", "now_ms", "open_store", "process_alive"]
 
 ACTIVE_STATES = ("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED", "WAITING_FOR_RETRY")
 
@@ -60,7 +56,7 @@ def process_alive(pid: int, marker: str | None) -> bool:
     return marker is None or current is None or current == marker
 
 
-class RunStore(ControlStoreMixin, UiStoreMixin):
+class RunStore(AttemptStoreMixin, ControlStoreMixin, UiStoreMixin):
     """Thread-safe access to the store. Writes are serialised by one lock."""
 
     def __init__(self, url: str) -> None:
@@ -180,15 +176,17 @@ class RunStore(ControlStoreMixin, UiStoreMixin):
                 updated_time=t, deployed=deployed, creator=creator))
             return int(res.inserted_primary_key[0])
 
-    def get_job(self, job_id: int) -> dict[str, Any] | None:
+    def get_job(self, job_id: int) -> StoredJob | None:
         rows = self._read(select(s.jobs).where(s.jobs.c.job_id == job_id))
-        return dict(rows[0]) if rows else None
+        return StoredJob.from_row(rows[0]) if rows else None
 
-    def find_jobs(self, name: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._read(select(s.jobs).where(s.jobs.c.name == name))]
+    def find_jobs(self, name: str) -> list[StoredJob]:
+        """Jobs named ``name``, oldest first."""
+        return [StoredJob.from_row(r) for r in self._read(select(s.jobs).where(s.jobs.c.name == name)
+                                                          .order_by(s.jobs.c.job_id))]
 
-    def list_jobs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._read(select(s.jobs).order_by(s.jobs.c.job_id))]
+    def list_jobs(self) -> list[StoredJob]:
+        return [StoredJob.from_row(r) for r in self._read(select(s.jobs).order_by(s.jobs.c.job_id))]
 
     # --- runs -------------------------------------------------------------------
 
@@ -197,31 +195,48 @@ class RunStore(ControlStoreMixin, UiStoreMixin):
                    run_type: str = "JOB_RUN", parent_run_id: int | None = None,
                    parent_task_run_id: int | None = None, only: list[str] | None = None,
                    base_dir: str | None = None, run_as: str | None = None, creator: str | None = None,
-                   life_cycle_state: str = "PENDING") -> int:
+                   life_cycle_state: str = "PENDING", start_time: int | None = None) -> int:
+        """Record a new run; returns its id. ``start_time`` defaults to now (epoch ms)."""
         res = self._write(insert(s.runs).values(
             job_id=job_id, run_name=run_name, run_type=run_type, trigger_type=trigger_type,
             trigger_info_json=json.dumps(trigger_info) if trigger_info else None,
             parent_run_id=parent_run_id, parent_task_run_id=parent_task_run_id,
             job_parameters_json=json.dumps(job_parameters), only_json=json.dumps(only) if only else None,
             settings_json=json.dumps(settings), base_dir=base_dir, life_cycle_state=life_cycle_state,
-            state_message="", start_time=now_ms(), owner_pid=self.pid, owner_host=self.host,
-            owner_started=self.marker, run_as=run_as, creator=creator))
+            state_message="", start_time=now_ms() if start_time is None else start_time, owner_pid=self.pid,
+            owner_host=self.host, owner_started=self.marker, run_as=run_as, creator=creator))
         return int(res.inserted_primary_key[0])
 
     def update_run(self, run_id: int, **values: Any) -> None:
+        """Set plain columns of a run (states, times, messages); JSON columns have their own methods."""
         self._write(update(s.runs).where(s.runs.c.run_id == run_id).values(**values))
+
+    def mark_run_started(self, run_id: int, *, settings: dict[str, Any], base_dir: str, start_time: int) -> None:
+        """A recorded (PENDING) run starts now in this process, with these settings."""
+        self.update_run(run_id, life_cycle_state="RUNNING", start_time=start_time, settings_json=json.dumps(settings),
+                        base_dir=base_dir, **self._owner())
+
+    def reopen_for_repair(self, run_id: int, *, repair_count: int, job_parameters: dict[str, str]) -> None:
+        """A finished run runs again (a repair) in this process, with these parameters."""
+        self.update_run(run_id, life_cycle_state="RUNNING", result_state=None, end_time=None,
+                        repair_count=repair_count, cancel_requested=False,
+                        job_parameters_json=json.dumps(job_parameters), termination_code=None,
+                        termination_type=None, state_message="", **self._owner())
 
     def claim_run(self, run_id: int) -> None:
         """Record this process as the one driving ``run_id`` (for orphan detection)."""
-        self.update_run(run_id, owner_pid=self.pid, owner_host=self.host, owner_started=self.marker)
+        self.update_run(run_id, **self._owner())
 
-    def get_run(self, run_id: int) -> dict[str, Any] | None:
+    def _owner(self) -> dict[str, Any]:
+        return {"owner_pid": self.pid, "owner_host": self.host, "owner_started": self.marker}
+
+    def get_run(self, run_id: int) -> RunRecord | None:
         rows = self._read(select(s.runs).where(s.runs.c.run_id == run_id))
-        return dict(rows[0]) if rows else None
+        return RunRecord.from_row(rows[0]) if rows else None
 
     def list_runs(self, *, job_id: int | None = None, active_only: bool = False, completed_only: bool = False,
                   limit: int = 25, offset: int = 0, parent_run_id: int | None = None,
-                  include_children: bool = True) -> list[dict[str, Any]]:
+                  include_children: bool = True) -> list[RunRecord]:
         q = select(s.runs)
         if job_id is not None:
             q = q.where(s.runs.c.job_id == job_id)
@@ -234,7 +249,7 @@ class RunStore(ControlStoreMixin, UiStoreMixin):
         elif not include_children:
             q = q.where(s.runs.c.parent_run_id.is_(None))
         q = q.order_by(s.runs.c.start_time.desc(), s.runs.c.run_id.desc()).limit(limit).offset(offset)
-        return [dict(r) for r in self._read(q)]
+        return [RunRecord.from_row(r) for r in self._read(q)]
 
     def request_cancel(self, run_id: int) -> None:
         self.update_run(run_id, cancel_requested=True)
@@ -242,124 +257,6 @@ class RunStore(ControlStoreMixin, UiStoreMixin):
     def cancel_requested(self, run_id: int) -> bool:
         rows = self._read(select(s.runs.c.cancel_requested).where(s.runs.c.run_id == run_id))
         return bool(rows and rows[0]["cancel_requested"])
-
-    # --- task runs ----------------------------------------------------------------
-
-    def _fast_write(self, stmt: Any, params: dict[str, Any]) -> int | None:
-        """Execute a constant statement on SQLite's DBAPI connection; returns lastrowid.
-
-        The per-attempt inserts and updates are the engine's hot path; SQLAlchemy's
-        execute machinery cost several times the SQLite commit. Statements are compiled
-        once per set of columns. Other databases use the ordinary SQLAlchemy path.
-        """
-        if not self._sqlite:
-            res = self._write(stmt, params)
-            pk = getattr(res, "inserted_primary_key", None) if stmt is _INSERT_TASK_RUN else None
-            return int(pk[0]) if pk else None
-        key = (id(stmt), tuple(sorted(params)))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            c = stmt.compile(dialect=self.engine.dialect, column_keys=[k for k in params if not k.startswith("_")])
-            compiled = self._compiled[key] = (str(c), tuple(c.positiontup or ()))
-        sql, order = compiled
-        with self._lock:
-            raw = self._connection().connection.dbapi_connection
-            try:
-                cur = raw.cursor()
-                cur.execute(sql, tuple(params[name] for name in order))
-                rowid = cur.lastrowid
-                raw.commit()
-                return rowid
-            except Exception:
-                raw.rollback()
-                raise
-
-    def start_task_run(self, run_id: int, task_key: str, *, attempt_number: int, execution_count: int,
-                       repair_id: int | None, life_cycle_state: str = "RUNNING", result_state: str | None = None,
-                       state_message: str = "", parent_task_run_id: int | None = None,
-                       iteration: int | None = None, end: bool = False, params: dict[str, Any] | None = None,
-                       termination_code: str | None = None) -> int:
-        t = now_ms()
-        rowid = self._fast_write(_INSERT_TASK_RUN, dict(
-            task_run_id=self._next_task_run_id(run_id), run_id=run_id, task_key=task_key, attempt_number=attempt_number, execution_count=execution_count,
-            repair_id=repair_id, parent_task_run_id=parent_task_run_id, iteration=iteration,
-            life_cycle_state=life_cycle_state, result_state=result_state, state_message=state_message,
-            start_time=t, end_time=t if end else None, params_json=json.dumps(params) if params else None,
-            termination_code=termination_code))
-        assert rowid is not None
-        return int(rowid)
-
-    def _next_task_run_id(self, run_id: int) -> int:
-        with self._lock:
-            last = self._task_run_seq.get(run_id)
-            if last is None:
-                if len(self._task_run_seq) > 10_000:  # a long-lived serve process: re-read on demand
-                    self._task_run_seq.clear()
-                rows = self._read(select(func.max(s.task_runs.c.task_run_id).label("m")).where(
-                    s.task_runs.c.run_id == run_id))
-                last = max(rows[0]["m"] or 0, run_id * TASK_RUN_ID_STRIDE)
-            self._task_run_seq[run_id] = last + 1
-            return last + 1
-
-    def update_task_run(self, task_run_id: int, **values: Any) -> None:
-        self._fast_write(_UPDATE_TASK_RUN, {**values, "_task_run_id": task_run_id})
-
-    def task_runs(self, run_id: int) -> list[dict[str, Any]]:
-        q = select(s.task_runs).where(s.task_runs.c.run_id == run_id).order_by(s.task_runs.c.task_run_id)
-        return [dict(r) for r in self._read(q)]
-
-    def get_task_run(self, task_run_id: int) -> dict[str, Any] | None:
-        rows = self._read(select(s.task_runs).where(s.task_runs.c.task_run_id == task_run_id))
-        return dict(rows[0]) if rows else None
-
-    # --- task values ----------------------------------------------------------------
-
-    def set_task_value(self, run_id: int, task_key: str, key: str, value: Any) -> None:
-        payload = json.dumps(value)
-        with self._lock:
-            tv = s.task_values
-            where = and_(tv.c.run_id == run_id, tv.c.task_key == task_key, tv.c.key == key)
-            res = self._write(update(tv).where(where).values(value_json=payload))
-            if res.rowcount == 0:
-                self._write(insert(tv).values(run_id=run_id, task_key=task_key, key=key, value_json=payload))
-
-    def task_values(self, run_id: int) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for r in self._read(select(s.task_values).where(s.task_values.c.run_id == run_id)):
-            out.setdefault(r["task_key"], {})[r["key"]] = json.loads(r["value_json"])
-        return out
-
-    def clear_task_values(self, run_id: int, task_keys: Iterable[str]) -> None:
-        keys = list(task_keys)
-        if keys:
-            from sqlalchemy import delete
-
-            self._write(delete(s.task_values).where(
-                and_(s.task_values.c.run_id == run_id, s.task_values.c.task_key.in_(keys))))
-
-    # --- repairs and events -----------------------------------------------------------
-
-    def create_repair(self, run_id: int, rerun_tasks: list[str]) -> int:
-        res = self._write(insert(s.repairs).values(run_id=run_id, start_time=now_ms(), life_cycle_state="RUNNING",
-                                                   rerun_tasks_json=json.dumps(rerun_tasks)))
-        return int(res.inserted_primary_key[0])
-
-    def finish_repair(self, repair_id: int, result_state: str) -> None:
-        self._write(update(s.repairs).where(s.repairs.c.repair_id == repair_id).values(
-            end_time=now_ms(), life_cycle_state="TERMINATED", result_state=result_state))
-
-    def repairs(self, run_id: int) -> list[dict[str, Any]]:
-        q = select(s.repairs).where(s.repairs.c.run_id == run_id).order_by(s.repairs.c.repair_id)
-        return [dict(r) for r in self._read(q)]
-
-    def add_event(self, run_id: int, type_: str, message: str = "", *, task_run_id: int | None = None,
-                  data: dict[str, Any] | None = None) -> None:
-        self._write(insert(s.events).values(run_id=run_id, task_run_id=task_run_id, time=now_ms(), type=type_,
-                                            message=message, data_json=json.dumps(data) if data else None))
-
-    def events(self, run_id: int) -> list[dict[str, Any]]:
-        q = select(s.events).where(s.events.c.run_id == run_id).order_by(s.events.c.event_id)
-        return [dict(r) for r in self._read(q)]
 
     def count_runs(self) -> int:
         return int(self._read(select(func.count().label("n")).select_from(s.runs))[0]["n"])

@@ -3,7 +3,6 @@ self-contained HTML file and PNG / PDF through Debian's Chromium; a dashboard_ta
 subscribers get the snapshot's PDF by email through the real SMTP test server."""
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -50,8 +49,8 @@ def subscribed(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 
 def test_subscribers_get_the_pdf_by_email(subscribed: dict[str, Any]) -> None:
     row = subscribed["row"]
-    assert row["result_state"] == "SUCCESS", row["state_message"]
-    report = json.loads(row["output_json"])["dashboard_output"]["subscription"]
+    assert row.result_state == "SUCCESS", row.state_message
+    report = row.output["dashboard_output"]["subscription"]
     assert [(r["subscriber"], r["status"]) for r in report] == [
         ("ana@example.com", "SENT"), ("ops", "SENT"), ("missing", "FAILED")]
     assert "unknown notification destination 'missing'" in report[2]["error"]

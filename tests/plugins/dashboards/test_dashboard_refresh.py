@@ -3,7 +3,6 @@ bound by Spark, filter columns kept for the browser, a broken dataset failing th
 name while the other widgets refresh, package dashboards, and `lakeloom dashboards`."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ def refreshed(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     ws = load_workspace(root)
     engine = Engine.open(ws, build_plugin_manager(ws.disabled_plugins))
     run = engine.submit(str(job))
-    rows = {r["task_key"]: r for r in engine.store.task_runs(run["run_id"])}
+    rows = {r.task_key: r for r in engine.store.task_runs(run["run_id"])}
     engine.store.close()
     yield {"root": root, "ws": ws, "run": run, "rows": rows}
     spark.sql("DROP SCHEMA IF EXISTS main.dash_sales CASCADE")
@@ -98,13 +97,13 @@ QTYS = [(d + r) % 3 + 1 for d in range(10) for r in range(3) for _ in range(2)]
 
 def test_a_broken_dataset_fails_the_task_by_name_and_the_rest_refreshes(refreshed: dict[str, Any]) -> None:
     row = refreshed["rows"]["broken"]
-    assert row["result_state"] == "FAILED"
-    assert "dataset 'missing'" in row["state_message"] and "no_such_table" in row["state_message"].lower()
+    assert row.result_state == "FAILED"
+    assert "dataset 'missing'" in row.state_message and "no_such_table" in row.state_message.lower()
     snap = snapshots.latest(refreshed["ws"], "broken")
     assert snap is not None
     assert "dataset 'missing' failed" in snap["widgets"]["by_region"]["error"]
     assert snap["widgets"]["total"]["error"] is None and _rows(snap, "total")
-    out = json.loads(row["output_json"])["dashboard_output"]
+    out = row.output["dashboard_output"]
     assert out["failed_widgets"] == ["by_region"] and list(out["failed_datasets"]) == ["missing"]
 
 

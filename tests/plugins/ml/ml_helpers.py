@@ -1,7 +1,6 @@
 """A real workspace with the ML plugin: training code the tests import, job files, runs."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import yaml
 from lakeloom.config import load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.plugin_manager import build_plugin_manager
+from lakeloom.store.records import TaskRunRecord
 
 #: Training functions the jobs call. The data is generated here (seeded); ``flip`` flips that
 #: share of the training labels, so a larger flip trains a worse model.
@@ -93,10 +93,10 @@ class MlWorkspace:
         path.write_text(yaml.safe_dump({"name": name, "tasks": tasks}, sort_keys=False))
         return path
 
-    def run(self, tasks: list[dict[str, Any]], name: str = "churn") -> dict[str, dict[str, Any]]:
+    def run(self, tasks: list[dict[str, Any]], name: str = "churn") -> dict[str, TaskRunRecord]:
         """Run a job; its task rows (latest attempt) by task key."""
         run = self.engine.submit(str(self.job(tasks, name)))
-        return {r["task_key"]: r for r in self.engine.store.task_runs(run["run_id"])}
+        return {r.task_key: r for r in self.engine.store.task_runs(run["run_id"])}
 
     def fn(self, name: str) -> str:
         return f"{self.module}:{name}"
@@ -105,9 +105,9 @@ class MlWorkspace:
         self.engine.store.close()
 
 
-def ml_output(row: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(row["output_json"] or "{}").get("ml_output", {})
+def ml_output(row: TaskRunRecord) -> dict[str, Any]:
+    return row.output.get("ml_output", {})
 
 
-def task_values(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
-    return engine.store.task_values(row["run_id"]).get(row["task_key"], {})
+def task_values(engine: Engine, row: TaskRunRecord) -> dict[str, Any]:
+    return engine.store.task_values(row.run_id).get(row.task_key, {})

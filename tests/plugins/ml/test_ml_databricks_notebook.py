@@ -64,8 +64,8 @@ def notebook_ws(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def test_databricks_notebook_runs_unmodified(notebook_ws: MlWorkspace) -> None:
     ws = notebook_ws
     rows = ws.run([{"task_key": "nb", "notebook_task": {"notebook_path": "../train_nb"}}], name="nb-job")
-    assert rows["nb"]["result_state"] == "SUCCESS", rows["nb"]["state_message"]
-    result = json.loads(json.loads(rows["nb"]["output_json"])["notebook_output"]["result"])
+    assert rows["nb"].result_state == "SUCCESS", rows["nb"].state_message
+    result = json.loads(rows["nb"].output["notebook_output"]["result"])
     assert result["uri"] == "databricks" and len(result["pred"]) == 3
     assert result["stage"] == "Method 'transition_model_version_stage' is unsupported for models in the Unity Catalog"
 

@@ -30,8 +30,8 @@ def test_runtime_errors_name_file_task_and_field(ws: MlWorkspace) -> None:
                    _task(ws, "no_model", "log_nothing", autolog=False, promotion=promotion),
                    _task(ws, "no_signature", "no_signature", autolog=False, promotion=promotion)], name="errs")
     job_file = str(ws.root / "jobs" / f"errs-{ws._n}.yml")
-    messages = {k: r["state_message"] for k, r in rows.items()}
-    assert {r["result_state"] for r in rows.values()} == {"FAILED"}, messages
+    messages = {k: r.state_message for k, r in rows.items()}
+    assert {r.result_state for r in rows.values()} == {"FAILED"}, messages
     assert messages["no_metric"].startswith(
         f"MlTaskError: {job_file}: task 'no_metric': field 'ml_training_task.promotion.metric': metric 'accuracy' was never "
         "logged by MLflow run ")
@@ -47,7 +47,7 @@ def test_runtime_errors_name_file_task_and_field(ws: MlWorkspace) -> None:
 def test_a_returned_model_uri_is_registered_without_promotion(ws: MlWorkspace) -> None:
     rows = ws.run([{"task_key": "t", "ml_training_task": {"function": ws.fn("returns_model"), "autolog": False,
                                                           "registered_model": "main.ml.returned"}}])
-    assert rows["t"]["result_state"] == "SUCCESS", rows["t"]["state_message"]
+    assert rows["t"].result_state == "SUCCESS", rows["t"].state_message
     out = ml_output(rows["t"])
     assert out["model_version"] == 1 and out["promoted"] is False and out["alias"] is None
     assert out["experiment"] == "churn"  # default experiment: the job's name
@@ -57,20 +57,18 @@ def test_a_returned_model_uri_is_registered_without_promotion(ws: MlWorkspace) -
 def test_parallel_tasks_share_the_store(ws: MlWorkspace) -> None:
     """Plain Python tasks logging at once through MLFLOW_TRACKING_URI; runs started without an
     experiment land in the job's, tagged with the task that started them."""
-    import json
-
     tasks = [{"task_key": f"w{i}", "python_task": {"function": ws.fn("busy"), "parameters": {"i": i}}}
              for i in range(4)]
     rows = ws.run(tasks, name="parallel")
-    assert {k: r["result_state"] for k, r in rows.items()} == {f"w{i}": "SUCCESS" for i in range(4)}, \
-        {k: r["state_message"] for k, r in rows.items()}
+    assert {k: r.result_state for k, r in rows.items()} == {f"w{i}": "SUCCESS" for i in range(4)}, \
+        {k: r.state_message for k, r in rows.items()}
     from mlflow import MlflowClient
 
     from lakeloom.plugins.ml.store import tracking_uri
 
     client = MlflowClient(tracking_uri=tracking_uri(ws.workspace))
     for i in range(4):
-        run = client.get_run(json.loads(rows[f"w{i}"]["output_json"])["result"])
+        run = client.get_run(rows[f"w{i}"].output["result"])
         assert run.data.tags["worker"] == str(i) and len(client.get_metric_history(run.info.run_id, "loss")) == 40
         assert run.data.tags["lakeloom.task_key"] == f"w{i}"
         assert client.get_experiment(run.info.experiment_id).name == "parallel"

@@ -51,7 +51,7 @@ def lifecycle(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def test_each_training_registers_a_version_and_promotes_only_when_better(lifecycle) -> None:  # noqa: ANN001
     ws, runs = lifecycle
     for rows in runs:
-        assert rows["train"]["result_state"] == "SUCCESS", rows["train"]["state_message"]
+        assert rows["train"].result_state == "SUCCESS", rows["train"].state_message
     outs = [ml_output(rows["train"]) for rows in runs]
     assert [o["model_version"] for o in outs] == [1, 2, 3]
     assert [o["promoted"] for o in outs] == [True, True, False]
@@ -82,8 +82,8 @@ def test_the_mlflow_run_is_tagged_and_stored_in_the_workspace(lifecycle) -> None
     client = MlflowClient(tracking_uri=tracking_uri(ws.workspace))
     run = client.get_run(out["run_id"])
     assert run.data.tags["lakeloom.task_key"] == "train"
-    assert run.data.tags["lakeloom.job_run_id"] == str(runs[0]["train"]["run_id"])
-    assert run.data.tags["lakeloom.job_id"] == str(ws.engine.store.get_run(runs[0]["train"]["run_id"])["job_id"])
+    assert run.data.tags["lakeloom.job_run_id"] == str(runs[0]["train"].run_id)
+    assert run.data.tags["lakeloom.job_id"] == str(ws.engine.store.get_run(runs[0]["train"].run_id).job_id)
     experiment = client.get_experiment(out["experiment_id"])
     assert experiment.name == "/Users/me@example.com/churn"
     artifacts = (ws.root / ".lakeloom" / "mlflow" / "artifacts").resolve()
@@ -93,7 +93,7 @@ def test_the_mlflow_run_is_tagged_and_stored_in_the_workspace(lifecycle) -> None
 
 def test_scoring_runs_only_after_a_promotion_and_records_the_version(lifecycle, spark) -> None:  # noqa: ANN001
     ws, runs = lifecycle
-    states = [rows["score"]["result_state"] for rows in runs]
+    states = [rows["score"].result_state for rows in runs]
     assert states == ["SUCCESS", "SUCCESS", "EXCLUDED"], [r["score"]["state_message"] for r in runs]
     out = ml_output(runs[1]["score"])
     assert out["model_uri"] == f"models:/{MODEL}/2" and out["model_version"] == 2
@@ -113,7 +113,7 @@ def test_merge_mode_updates_rows_in_place(lifecycle, spark) -> None:  # noqa: AN
     rows = ws.run([{"task_key": "score", "model_inference_task": {
         "model": f"models:/{MODEL}/1", "input_table": "main.ml.customers", "output_table": "main.ml.scores",
         "mode": "merge", "merge_keys": ["id"], "result_column": "churn"}}], name="rescore")
-    assert rows["score"]["result_state"] == "SUCCESS", rows["score"]["state_message"]
+    assert rows["score"].result_state == "SUCCESS", rows["score"].state_message
     out = ml_output(rows["score"])
     assert out["write_metrics"]["operation"] == "MERGE" and out["model_version"] == 1
     assert spark.table("main.ml.scores").count() == 50

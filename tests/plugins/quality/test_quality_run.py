@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
 from lakeloom.config import load_workspace  # noqa: E402
 from lakeloom.engine.api import Engine  # noqa: E402
 from lakeloom.plugin_manager import build_plugin_manager  # noqa: E402
+from lakeloom.store.records import TaskRunRecord  # noqa: E402
 
 # The engine run with Great Expectations happens in the module fixture, counted in the first test's time.
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
@@ -89,15 +90,15 @@ def quality_run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     ws = load_workspace(root)
     engine = Engine.open(ws, build_plugin_manager(ws.disabled_plugins))
     run = engine.submit(str(job))
-    rows_by_key = {r["task_key"]: r for r in engine.store.task_runs(run["run_id"])}
+    rows_by_key = {r.task_key: r for r in engine.store.task_runs(run["run_id"])}
     values = engine.store.task_values(run["run_id"])
     engine.store.close()
     yield {"root": root, "run": run, "rows": rows_by_key, "values": values}
     spark.sql("DROP SCHEMA IF EXISTS main.qtest CASCADE")
 
 
-def _out(row: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(row["output_json"])["quality_output"]
+def _out(row: TaskRunRecord) -> dict[str, Any]:
+    return row.output["quality_output"]
 
 
 def _by_name(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -106,7 +107,7 @@ def _by_name(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_passing_suite_succeeds(quality_run: dict[str, Any]) -> None:
     row = quality_run["rows"]["clean"]
-    assert row["result_state"] == "SUCCESS", row["state_message"]
+    assert row.result_state == "SUCCESS", row.state_message
     out = _out(row)
     assert out["status"] == "PASSED" and out["success"] is True and out["failed_expectations"] == []
     assert out["statistics"]["evaluated_expectations"] == 4 and out["suite"] == "clean"
@@ -115,7 +116,7 @@ def test_passing_suite_succeeds(quality_run: dict[str, Any]) -> None:
 
 def test_warning_and_info_failures_end_success_with_samples(quality_run: dict[str, Any]) -> None:
     row = quality_run["rows"]["warn"]
-    assert row["result_state"] == "SUCCESS", row["state_message"]
+    assert row.result_state == "SUCCESS", row.state_message
     out = _out(row)
     assert out["status"] == "WARNING" and out["success"] is False
     between = _by_name(out)["expect_column_values_to_be_between"]
@@ -133,15 +134,15 @@ def test_warning_and_info_failures_end_success_with_samples(quality_run: dict[st
 
 def test_condition_task_branches_on_the_warning(quality_run: dict[str, Any]) -> None:
     rows = quality_run["rows"]
-    assert rows["gate"]["result_state"] == "SUCCESS"
-    assert rows["publish"]["result_state"] == "EXCLUDED"
-    assert rows["on_warning"]["result_state"] == "SUCCESS"
+    assert rows["gate"].result_state == "SUCCESS"
+    assert rows["publish"].result_state == "EXCLUDED"
+    assert rows["on_warning"].result_state == "SUCCESS"
 
 
 def test_critical_failure_fails_the_task_naming_the_expectation(quality_run: dict[str, Any]) -> None:
     row = quality_run["rows"]["critical"]
-    assert row["result_state"] == "FAILED"
-    assert row["state_message"].endswith("1 critical expectation(s) failed on query: "
+    assert row.result_state == "FAILED"
+    assert row.state_message.endswith("1 critical expectation(s) failed on query: "
                                            "expect_column_values_to_be_between(amount): 5 unexpected (5.00%)")
     out = _out(row)  # recorded although the task failed
     assert out["suite"] == "paid_orders" and out["status"] == "FAILED"
@@ -154,7 +155,7 @@ def test_critical_failure_fails_the_task_naming_the_expectation(quality_run: dic
 
 def test_table_property_names_the_suite(quality_run: dict[str, Any]) -> None:
     row = quality_run["rows"]["by_property"]
-    assert row["result_state"] == "SUCCESS", row["state_message"]
+    assert row.result_state == "SUCCESS", row.state_message
     out = _out(row)
     assert out["suite"] == "orders_table" and out["status"] == "WARNING" and out["results_table"] is None
     assert [r["expectation"] for r in out["results"] if not r["success"]] == ["expect_column_values_to_not_be_null"]
@@ -162,9 +163,9 @@ def test_table_property_names_the_suite(quality_run: dict[str, Any]) -> None:
 
 def test_values_gx_rejects_fail_the_task_before_validating(quality_run: dict[str, Any]) -> None:
     row = quality_run["rows"]["rejected"]
-    assert row["result_state"] == "FAILED" and row["output_json"] in (None, "", "{}")
+    assert row.result_state == "FAILED" and row.output == {}
     assert "Great Expectations rejected expectations:\nquality_task.expectations[0]: " \
-           "expect_column_values_to_be_between: min_value: value is not a valid float" in row["state_message"]
+           "expect_column_values_to_be_between: min_value: value is not a valid float" in row.state_message
 
 
 def test_results_are_appended_to_the_delta_table(quality_run: dict[str, Any], spark: Any) -> None:

@@ -21,10 +21,10 @@ class MlTaskError(Exception):
 def job_file(ctx: TaskContext) -> str:
     """The job file the task came from (as `lakeloom validate` names it)."""
     try:
-        row = ctx.run.store.get_job(ctx.job_id) or {}
+        stored = ctx.run.store.get_job(ctx.job_id)
     except Exception:  # noqa: BLE001 - a name is only for the message
-        row = {}
-    return str(row.get("source") or ctx.base_dir)
+        stored = None
+    return str((stored.source if stored else None) or ctx.base_dir)
 
 
 @dataclass

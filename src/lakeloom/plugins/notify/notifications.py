@@ -193,7 +193,7 @@ def lakeloom_before_task(ctx: TaskContext) -> None:
 
         def warn() -> None:
             row = store.get_task_run(ctx.task_run_id)
-            if row is not None and row["end_time"] is None:
+            if row is not None and row.end_time is None:
                 _send(disp, _task_note(ctx, ON_DURATION_WARNING, disp, {"life_cycle_state": "RUNNING"},
                                        extra={"threshold_seconds": limit}), task)
         ctx.stash[TASK_TIMER] = _start_timer(limit, warn)

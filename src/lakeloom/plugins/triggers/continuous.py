@@ -34,12 +34,12 @@ class ContinuousKind:
         if env.busy(entry.job_id):
             return Decision(next_check_ms=now_ms + env.poll_ms)  # also woken when a run ends
         latest = env.latest_run(entry.job_id)
-        latest_id = int(latest["run_id"]) if latest else 0
+        latest_id = latest.run_id if latest else 0
         state = dict(state or {"after": -1, "failures": 0})
-        marker = (latest_id, int(latest["repair_count"]) if latest else 0)
+        marker = (latest_id, latest.repair_count if latest else 0)
         if [state.get("after"), state.get("after_repairs", 0)] == list(marker):
             return Decision(next_check_ms=now_ms + env.poll_ms)  # already reacted to this run
-        failed = bool(latest) and (latest["result_state"] in _FAILED or latest["life_cycle_state"] == "INTERNAL_ERROR")
+        failed = latest is not None and (latest.result_state in _FAILED or latest.life_cycle_state == "INTERNAL_ERROR")
         failures = int(state.get("failures", 0)) + 1 if failed else 0
         if failed:
             # Measured on the scheduler's clock from when the failure was first seen.
@@ -52,7 +52,7 @@ class ContinuousKind:
         new_state = {"after": marker[0], "after_repairs": marker[1], "failures": failures}
         max_repairs = int(conf.get("continuous_repairs", 3))
         if failed and latest and entry.settings.task_retry_mode == "ON_FAILURE" and \
-                latest["life_cycle_state"] == "TERMINATED" and marker[1] < max_repairs:
+                latest.life_cycle_state == "TERMINATED" and marker[1] < max_repairs:
             return Decision(fire=Fire("CONTINUOUS", {"time": now_ms}, action="repair", repair_run_id=latest_id),
                             state=new_state, next_check_ms=now_ms + env.poll_ms)
         return Decision(fire=Fire("CONTINUOUS", {"time": now_ms}), state=new_state,

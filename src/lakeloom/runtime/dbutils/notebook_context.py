@@ -215,9 +215,9 @@ def _run_as(ctx: TaskContext) -> str | None:
             row = get_run(run_id) if run_id is not None else None
             if not row:
                 return None
-            if row.get("run_as"):
-                return str(row["run_as"])
-            run_id = row.get("parent_run_id")
+            if row.run_as:
+                return str(row.run_as)
+            run_id = row.parent_run_id
     except Exception:  # noqa: BLE001 - a user name is not worth failing the notebook over
         _log.debug("could not read run_as of run %s", ctx.run_id, exc_info=True)
     return None

@@ -81,7 +81,7 @@ def job_page(job_id: int, request: Request, fragment: int = 0, user: UiUser = De
     if fragment:
         return render(request, "_job_history.html", s=summary, history=history, chart=chart,
                       success_rate=(ok / len(finished)) if finished else None, live=summary["active"])
-    settings = json.loads(access.row["settings_json"])
+    settings = access.settings
     tasks = settings.get("tasks", [])
     dag = layout_dag(tasks, {}, lambda k: f"#task-{k}", show_state=False)
     notifications = {k: settings[k] for k in ("email_notifications", "webhook_notifications",
@@ -93,28 +93,27 @@ def job_page(job_id: int, request: Request, fragment: int = 0, user: UiUser = De
                   settings_yaml=yaml.safe_dump(settings, sort_keys=False, allow_unicode=True),
                   history=history, chart=chart, success_rate=(ok / len(finished)) if finished else None,
                   notifications=notifications, task_notifications=task_notifications,
-                  owner=owner_of(access.job, access.row.get("creator")), level=access.level,
+                  owner=owner_of(access.job, access.creator), level=access.level,
                   live=summary["active"], title=access.job.name, models=model_links(tasks))
 
 
 @router.post("/jobs/{job_id}/run-now")
 async def run_now(job_id: int, request: Request, user: UiUser = Depends(ui_user)) -> Response:
     """Start a run (fields ``param.<name>`` are job parameters) and open it."""
-    from lakeloom.server.api_jobs import RunNowRequest
-    from lakeloom.server.api_jobs import run_now as api_run_now
+    from lakeloom.server.api_jobs import RunNowRequest, start_run_now
 
     form = await checked_form(request, user)
     params = {k[len("param."):]: v[0] for k, v in form.items() if k.startswith("param.")}
     back = safe_next((form.get("back") or [f"/jobs/{job_id}"])[0])
     try:
-        out = api_run_now(RunNowRequest(job_id=job_id, job_parameters=params or None), request, user.principal)
+        launch = start_run_now(ctx_of(request), RunNowRequest(job_id=job_id, job_parameters=params or None),
+                               user.principal)
     except ApiError as e:
         return flash(RedirectResponse(back, status_code=303), e.message, "error")
-    row = ctx_of(request).store.get_run(out["run_id"])
-    if row is not None and row["life_cycle_state"] == "SKIPPED":
-        msg = f"Run {out['run_id']} was skipped: {row['state_message']}"
-        return flash(RedirectResponse(f"/runs/{out['run_id']}", status_code=303), msg, "error")
-    return RedirectResponse(f"/runs/{out['run_id']}", status_code=303)
+    if launch.state == "SKIPPED":
+        msg = f"Run {launch.run_id} was skipped: {launch.state_message}"
+        return flash(RedirectResponse(f"/runs/{launch.run_id}", status_code=303), msg, "error")
+    return RedirectResponse(f"/runs/{launch.run_id}", status_code=303)
 
 
 @router.post("/jobs/{job_id}/pause")

@@ -117,7 +117,8 @@ def _run_context(request: Request, run_id: int, user: UiUser, task: str | None, 
     params = {k: v for k, v in {"task": None if attempt else (task or view["selected"]),
                                 "attempt": attempt}.items() if v}
     view["live_url"] = f"/runs/{run_id}/live" + (f"?{urlencode(params)}" if params else "")
-    view["job_name"] = (ctx.store.get_job(run["job_id"]) or {}).get("name", run["run_name"])
+    stored = ctx.store.get_job(run.job_id)
+    view["job_name"] = stored.name if stored else run.run_name
     return view
 
 
@@ -144,9 +145,10 @@ def run_log(run_id: int, task_run_id: int, request: Request, offset: int | None 
     ``download`` the whole file as text."""
     ctx = ctx_of(request)
     run_access(ctx, user.principal, run_id)
-    row = ctx.store.get_task_run(task_run_id)
-    if row is None or row["run_id"] != run_id:
+    record = ctx.store.get_task_run(task_run_id)
+    if record is None or record.run_id != run_id:
         raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Task run {task_run_id} of run {run_id} does not exist.")
+    row = record.as_dict()
     path = log_file(row, ctx.engine.workspace.logs_dir)
     if download:
         if path is None or not path.is_file():

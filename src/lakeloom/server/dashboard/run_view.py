@@ -4,7 +4,6 @@ and child runs. Built from store rows only (no Spark, no engine state), so any s
 process on the store shows the same page."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from lakeloom.server.dashboard.outputs import (
     workspace_file,
 )
 from lakeloom.server.dashboard.render import display_state, is_active, run_duration
+from lakeloom.store.records import RunRecord, TaskRunRecord
 
 _FAILED = ("FAILED", "TIMEDOUT", "INTERNAL_ERROR", "UPSTREAM_FAILED", "CANCELED", "UPSTREAM_CANCELED")
 
@@ -36,7 +36,8 @@ def _task_settings(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _attempt_view(a: dict[str, Any], now: int) -> dict[str, Any]:
+def _attempt_view(attempt: TaskRunRecord, now: int) -> dict[str, Any]:
+    a = attempt.as_dict()
     st = display_state(a["life_cycle_state"], a["result_state"])
     return {**a, "state": st, "duration": run_duration(a, now), "active": is_active(a)}
 
@@ -66,13 +67,14 @@ def _select(tops: dict[str, list[dict[str, Any]]], attempts: list[dict[str, Any]
     return None, None
 
 
-def build_run_view(ctx: ServerContext, run: dict[str, Any], access: JobAccess, *, task: str | None = None,
+def build_run_view(ctx: ServerContext, record: RunRecord, access: JobAccess, *, task: str | None = None,
                    attempt: int | None = None, query: str | None = None) -> dict[str, Any]:
     """Everything the run page and its live fragment render."""
     store = ctx.store
     now = int(time.time() * 1000)
-    run_id = run["run_id"]
-    settings = json.loads(run["settings_json"])
+    run = record.as_dict()
+    run_id = record.run_id
+    settings = record.settings
     tsettings = _task_settings(settings)
     attempts = [_attempt_view(a, now) for a in store.task_runs(run_id)]
     tops: dict[str, list[dict[str, Any]]] = {t["task_key"]: [] for t in settings.get("tasks", [])}
@@ -86,14 +88,14 @@ def build_run_view(ctx: ServerContext, run: dict[str, Any], access: JobAccess, *
             notes[k] = f"outcome {rows[-1]['condition_outcome']}"
         elif len(rows) > 1:
             notes[k] = f"{len(rows)} attempts"
-    only = set(json.loads(run["only_json"])) if run.get("only_json") else None
+    only = set(record.only) if record.only else None
     faded = {k for k in tops if only is not None and k not in only}
 
     def task_href(key: str) -> str:
         return f"/runs/{run_id}?task={key}"
 
     dag = layout_dag(settings.get("tasks", []), states, task_href, notes=notes, faded=faded)
-    repairs = store.repairs(run_id)
+    repairs = [r.as_dict() for r in store.repairs(run_id)]
     gantt = layout_gantt(attempts, run["start_time"], now, lambda a: f"/runs/{run_id}?attempt={a['task_run_id']}",
                          repairs=repairs, row_href=task_href)
     table = []
@@ -105,20 +107,20 @@ def build_run_view(ctx: ServerContext, run: dict[str, Any], access: JobAccess, *
     sel_key, sel = _select(tops, attempts, task, attempt, repaired=bool(repairs))
     panel = task_panel(ctx, run, tsettings, attempts, tops, sel_key, sel, query) if sel_key else None
     for rep in repairs:
-        rep["tasks"] = json.loads(rep["rerun_tasks_json"])
+        rep["tasks"] = rep["rerun_tasks"]
         rep["state"] = display_state(rep["life_cycle_state"], rep["result_state"])
-    params = json.loads(run["job_parameters_json"] or "{}")
+    params = record.job_parameters
     failed_keys = [k for k, rows in tops.items() if rows and rows[-1]["state"] in _FAILED]
     return {
         "run": run, "run_id": run_id, "state": display_state(run["life_cycle_state"], run["result_state"]),
         "active": is_active(run), "duration": run_duration(run, now), "access": access, "dag": dag,
         "gantt": gantt, "table": table, "panel": panel, "repairs": repairs, "params": params,
-        "children": store.child_runs(run_id), "parent": store.get_run(run["parent_run_id"]) if run.get(
-            "parent_run_id") else None,
-        "trigger_info": json.loads(run["trigger_info_json"]) if run.get("trigger_info_json") else None,
+        "children": store.child_runs(run_id),
+        "parent": store.get_run(record.parent_run_id) if record.parent_run_id else None,
+        "trigger_info": record.trigger_info,
         "can_manage_run": access.can("CAN_MANAGE_RUN"), "failed_keys": failed_keys, "task_keys": list(tops),
         "latest_repair_id": repairs[-1]["repair_id"] if repairs else None, "selected": sel_key,
-        "job_exists": store.get_job(run["job_id"]) is not None,
+        "job_exists": store.get_job(record.job_id) is not None,
     }
 
 
@@ -140,10 +142,10 @@ def task_panel(ctx: ServerContext, run: dict[str, Any], tsettings: dict[str, dic
                             "log": None, "params": None, "children": []}
     if sel is None:
         return view
-    output = json.loads(sel["output_json"]) if sel.get("output_json") else {}
+    output = sel["output"]
     view["output"] = output
-    view["params"] = json.loads(sel["params_json"]) if sel.get("params_json") else None
-    view["children"] = json.loads(sel["child_run_ids_json"]) if sel.get("child_run_ids_json") else []
+    view["params"] = sel["params"]
+    view["children"] = sel["child_run_ids"]
     log = log_file(sel, logs_root)  # a failed notebook records no output: its copy sits beside the log
     nb_path = output.get("executed_notebook") or (
         str(log.with_suffix(".ipynb")) if log is not None and "notebook_task" in view["settings"] else None)
