@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
+
+from lakeloom.filelock import file_lock
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
@@ -61,19 +62,6 @@ def artifact_root_beside(store_uri: str) -> str | None:
     return (db.parent / ARTIFACTS_DIR).resolve().as_uri()
 
 
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialize store creation across processes (two `lakeloom run`s starting at once)."""
-    import fcntl
-
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _lay_out(uri: str, workspace: Workspace) -> Path | None:
     """Folders, marker and WAL journal of the SQLite store (stdlib only: no mlflow import)."""
     import sqlite3
@@ -104,7 +92,7 @@ def prepare(workspace: Workspace) -> str:
             return uri
         db = _lay_out(uri, workspace)
         if db is not None:
-            with _file_lock(db.parent / ".init.lock"):  # two processes starting at once
+            with file_lock(db.parent / ".init.lock"):  # two processes starting at once
                 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
                 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 

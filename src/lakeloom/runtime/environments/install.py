@@ -8,7 +8,6 @@ concurrent tasks and processes build one environment once.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import shutil
@@ -17,11 +16,10 @@ import sys
 import sysconfig
 import time
 import venv
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
+from lakeloom.filelock import file_lock
 from lakeloom.runtime.environments.requirements import PINNED, PinConflict, ResolvedDependencies, pins
 
 MARKER = ".lakeloom-env.json"
@@ -51,16 +49,6 @@ def _base_site_dirs() -> list[str]:
     return [p for p in sorted(paths) if Path(p).is_dir()]
 
 
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def cached_environment(deps: ResolvedDependencies, envs_dir: Path) -> Environment | None:
     """The installed environment for ``deps`` if it is complete (no pip, no network)."""
     root = envs_dir / deps.key
@@ -79,7 +67,7 @@ def ensure_environment(deps: ResolvedDependencies, envs_dir: Path, *, label: str
     if found is not None:
         return found
     envs_dir.mkdir(parents=True, exist_ok=True)
-    with _file_lock(envs_dir / f"{deps.key}.lock"):
+    with file_lock(envs_dir / f"{deps.key}.lock"):
         found = cached_environment(deps, envs_dir)
         if found is not None:
             return found
