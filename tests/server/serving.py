@@ -24,9 +24,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_workspace(root: Path, conf: dict[str, Any] | None = None) -> Path:
+#: Authoring code is denied by default; the test workspaces let every principal author (a
+#: test that checks the entitlements passes ``authoring=False`` or its own setting).
+AUTHORING_FOR_EVERYONE = {"jobs.create": ["users"], "runs.submit": ["users"]}
+
+
+def make_workspace(root: Path, conf: dict[str, Any] | None = None, *, authoring: bool = True) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    base = {"engine": {"cancel_grace_seconds": 0.5}, "server": {"warm_spark": False}}
+    server: dict[str, Any] = {"warm_spark": False}
+    if authoring:
+        server["entitlements"] = AUTHORING_FOR_EVERYONE
+    base: dict[str, Any] = {"engine": {"cancel_grace_seconds": 0.5}, "server": server}
     for k, v in (conf or {}).items():
         base[k] = {**base.get(k, {}), **v} if isinstance(v, dict) else v
     (root / "conf").mkdir(exist_ok=True)

@@ -97,4 +97,29 @@ def test_a_bad_entitlement_setting_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match=r"server\.entitlements\.jobs\.make: unknown entitlement"):
         granted_entitlements({"entitlements": {"jobs.make": ["x"]}})
-    assert granted_entitlements({})["runs.submit"] == frozenset({"users"})
+    assert granted_entitlements({}) == {"jobs.create": frozenset(), "runs.submit": frozenset()}
+
+
+def test_a_default_workspace_lets_only_admins_author_code(tmp_path: Path) -> None:
+    # No server.entitlements at all (the reproduction): any token could submit os:system.
+    root = make_workspace(tmp_path / "ws", {"server": {"groups": {"admins": ["ops"]}}}, authoring=False)
+    srv = LiveServer(root, scheduler=False)
+    try:
+        bob, ops, root_token = srv.token("bob"), srv.token("ops"), srv.token("root", admin=True)
+        evil = {"task_key": "t", "python_task": {"function": "os:system", "parameters": {"command": "id"}}}
+        for path, body in (("runs/submit", {"run_name": "x", "tasks": [evil]}),
+                           ("create", {"name": "x", "tasks": [evil]})):
+            r = call(srv, bob, path, body)
+            assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+        assert ok(call(srv, root_token, "runs/list")).get("runs", []) == []  # nothing was started
+        assert ok(call(srv, root_token, "list")).get("jobs", []) == []
+        # Admins author: an admin token, and a member of the admins group.
+        ok(call(srv, ops, "create", {"name": "ops-job", "tasks": [OK_TASK]}))
+        job_id = ok(call(srv, root_token, "create", {"name": "shared", "tasks": [OK_TASK], "access_control_list": [
+            {"user_name": "bob", "permission_level": "CAN_MANAGE_RUN"}]}))["job_id"]
+        run = finished(srv, bob, ok(call(srv, bob, "run-now", {"job_id": job_id}))["run_id"])
+        assert run["state"]["result_state"] == "SUCCESS"  # bob may still run what he is permitted to
+        submitted = ok(call(srv, root_token, "runs/submit", {"run_name": "adm", "tasks": [OK_TASK]}))["run_id"]
+        assert finished(srv, root_token, submitted)["state"]["result_state"] == "SUCCESS"
+    finally:
+        srv.close()

@@ -9,7 +9,8 @@ in ``users``, members of ``admins`` are admins).
 Entitlements are workspace-wide rights, as Databricks' ``allow-cluster-create``:
 ``jobs.create`` (create a job or change its tasks) and ``runs.submit`` (one-time runs of
 arbitrary code). ``server.entitlements: {jobs.create: [groups or principals], ...}``
-grants them; admins always hold them. Without that setting every principal holds them.
+grants them; admins always hold them. They are denied by default: without that setting
+only admins may author code, and everyone else may only run the jobs they are permitted to.
 """
 from __future__ import annotations
 
@@ -51,16 +52,16 @@ def owner_of(job: Job, creator: str | None) -> str | None:
 
 
 def granted_entitlements(server_conf: Mapping[str, Any]) -> dict[str, frozenset[str]]:
-    """``server.entitlements`` as {entitlement: groups and principals}; everyone without it.
+    """``server.entitlements`` as {entitlement: groups and principals}; nobody without it.
 
     Raises ValueError naming the field for an unknown entitlement or a non-list value.
     """
     raw = server_conf.get("entitlements")
+    out: dict[str, frozenset[str]] = {e: frozenset() for e in ENTITLEMENTS}
     if raw is None:
-        return {e: frozenset({"users"}) for e in ENTITLEMENTS}
+        return out  # deny by default: any token could otherwise run code as the server's OS user
     if not isinstance(raw, Mapping):
         raise ValueError("server.entitlements must map an entitlement to a list of groups or principals")
-    out: dict[str, frozenset[str]] = {e: frozenset() for e in ENTITLEMENTS}
     for key, members in raw.items():
         if key not in ENTITLEMENTS:
             raise ValueError(f"server.entitlements.{key}: unknown entitlement (known: {', '.join(ENTITLEMENTS)})")
