@@ -127,28 +127,28 @@ def test_sigkill_of_one_serve_the_other_fails_its_run_and_the_schedule_goes_on(t
               schedule={"quartz_cron_expression": "* * * * * ?", "timezone_id": "UTC"})
     deploy(root)
     store = RunStore(load_workspace(root).store_url)
-    job_id = store.find_jobs("every-second")[0]["job_id"]
+    job_id = store.find_jobs("every-second")[0].job_id
     ports = [free_port(), free_port()]
     procs = [serve_process(root, p, "--no-warm-spark", env=ENV) for p in ports]
     try:
         wait_until(lambda: all(healthy(p) for p in ports), timeout=30)
         running = wait_until(lambda: [r for r in store.list_runs(job_id=job_id, limit=100)
-                                      if r["life_cycle_state"] == "RUNNING"], timeout=40)[0]
+                                      if r.life_cycle_state == "RUNNING"], timeout=40)[0]
         # While it runs, later ticks are skipped: the job allows one active run.
-        wait_until(lambda: any("already has 1 active run" in (r["state_message"] or "")
+        wait_until(lambda: any("already has 1 active run" in (r.state_message or "")
                                for r in store.list_runs(job_id=job_id, limit=100)), timeout=30)
-        owner = next(p for p in procs if p.pid == running["owner_pid"])
+        owner = next(p for p in procs if p.pid == running.owner_pid)
         survivor = next(p for p in procs if p is not owner)
         stop(owner, signal.SIGKILL)
         gate.touch()  # runs after the dead one can finish
-        dead = wait_until(lambda: (r := store.get_run(running["run_id"]))["life_cycle_state"] != "RUNNING" and r,
+        dead = wait_until(lambda: (r := store.get_run(running.run_id)).life_cycle_state != "RUNNING" and r,
                           timeout=30)
-        assert (dead["life_cycle_state"], dead["result_state"], dead["termination_code"]) == (
+        assert (dead.life_cycle_state, dead.result_state, dead.termination_code) == (
             "INTERNAL_ERROR", "FAILED", "DRIVER_ERROR")
         # The schedule goes on in the surviving process: a later tick runs (not SKIPPED) and succeeds.
         later = wait_until(lambda: [r for r in store.list_runs(job_id=job_id, limit=200)
-                                    if r["run_id"] > dead["run_id"] and r["result_state"] == "SUCCESS"], timeout=30)
-        assert later[0]["owner_pid"] == survivor.pid
+                                    if r.run_id > dead.run_id and r.result_state == "SUCCESS"], timeout=30)
+        assert later[0].owner_pid == survivor.pid
         assert survivor.poll() is None
     finally:
         for p in procs:
