@@ -13,7 +13,7 @@ def dashboards() -> None:
 
 
 def _workspace() -> object:
-    from lakeloom.cli.main import State
+    from lakeloom.cli.state import State
 
     state = click.get_current_context().find_object(State)
     assert state is not None
@@ -43,7 +43,7 @@ def list_dashboards() -> None:
 @click.option("--param", "-p", "params", multiple=True, help="Dataset parameter keyword=value (repeatable).")
 def refresh(key: str, params: tuple[str, ...]) -> None:
     """Refresh KEY now, as a one-task run (recorded like any run, with its snapshot)."""
-    from lakeloom.cli.main import _parse_params
+    from lakeloom.cli.state import parse_params
     from lakeloom.spec.models import Job
 
     from lakeloom.plugins.dashboards.discovery import DashboardNotFound, find
@@ -56,7 +56,7 @@ def refresh(key: str, params: tuple[str, ...]) -> None:
         click.echo(str(e), err=True)
         sys.exit(1)
     job = Job.model_validate({"name": f"dashboard refresh: {key}", "tasks": [
-        {"task_key": "refresh", "dashboard_task": {"dashboard_id": key, "filters": _parse_params(params)}}]})
+        {"task_key": "refresh", "dashboard_task": {"dashboard_id": key, "filters": parse_params(params)}}]})
     try:
         final = engine.submit(job, base_dir=engine.workspace.root)
     finally:

@@ -1,0 +1,49 @@
+"""What every ``lakeloom`` command shares: the workspace/engine state and ``k=v`` parsing."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from lakeloom.engine.api import Engine
+
+EXIT_INVALID = 2
+
+
+class State:
+    """The root command's options; opens the workspace and engine on first use."""
+
+    def __init__(self, workspace: str | None, target: str | None) -> None:
+        self.workspace_dir = workspace
+        self.target = target
+        self._engine: Engine | None = None
+
+    def workspace(self) -> Any:
+        from lakeloom.config import ConfigError, load_workspace
+
+        try:
+            return load_workspace(self.workspace_dir, self.target)
+        except ConfigError as e:
+            raise click.ClickException(str(e)) from None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from lakeloom.engine.api import Engine
+
+            self._engine = Engine.open(self.workspace())
+        return self._engine
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``k=v`` pairs of a repeatable ``--param`` option as a dict."""
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise click.BadParameter(f"expected k=v, got {p!r}", param_hint="--param")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v
+    return out
