@@ -40,6 +40,8 @@ def test_spark_log_goes_to_the_run_driver_log_not_the_terminal(tmp_path: Path) -
     logs = tmp_path / ".lakeloom" / "logs"
     driver = (logs / "1" / "driver.log").read_text()
     assert "WARN" in driver and "[noisy]: jvm-marker-from-the-task" in driver  # tagged with its task
+    task_log = (logs / "1" / "noisy" / "0.log").read_text()
+    assert "rows 5" in task_log and "[noisy]: jvm-marker-from-the-task" in task_log  # and in the task's log
     process = (logs / "spark-driver.log").read_text()
     assert "has not been configured" not in process + driver  # the task's FAIR pool was created first
 

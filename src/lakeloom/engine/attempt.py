@@ -12,6 +12,7 @@ from lakeloom.plugin_api.context import activate, redact_value
 from lakeloom.runtime import logcapture
 from lakeloom.runtime.cloud_hints import with_cloud_hint
 from lakeloom.runtime.environments import task_environment
+from lakeloom.runtime.jvm_logging import driver_log, log_size, task_lines
 from lakeloom.runtime.references import resolve_deep
 from lakeloom.runtime.worker_errors import python_worker_error, with_worker_cause
 from lakeloom.spec.models import Task
@@ -65,6 +66,8 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
     sink = logcapture.LogSink(log_path, redact=lambda text: ctx.redact(text) if ctx else text)
     result = AttemptResult(st.SUCCESS, log_path=str(log_path))
     binder = session.spark_binder(plan.job_group, task.task_key)
+    jvm_log = driver_log(session.workspace, session.run_id)
+    jvm_start = log_size(jvm_log)
     with logcapture.capture(sink):
         try:
             tt = session.pm.task_types[task.kind]
@@ -130,6 +133,9 @@ def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
                     _call_quietly(session, "lakeloom_after_task", ctx=ctx, output=TaskOutput(),
                                   result_state=result.result_state)
     binder.release()
+    jvm_lines = task_lines(jvm_log, jvm_start, task.task_key)
+    if jvm_lines:  # the JVM log lines this task caused, next to its own output
+        sink.write("\n--- Spark driver log (this task) ---\n" + jvm_lines)
     if result.params:  # resolved from upstream task values, which may hold a secret
         result.params = redact_value(result.params, session.redactions)
     sink.close()

@@ -5,7 +5,8 @@ A session lakeloom starts gets a log4j2 configuration (written to
 ``lakeloom.run`` context: lines logged while a task thread of run N works (analysis,
 planning, job submission) go to ``.lakeloom/logs/N/driver.log``, tagged with the task key;
 everything else (start-up, scheduler and executor threads) to
-``.lakeloom/logs/spark-driver.log``. The terminal shows Spark's log only with ``--verbose``
+``.lakeloom/logs/spark-driver.log``. When an attempt ends, its task's lines are also copied
+into the attempt's own log (through its redacting sink, see :func:`task_lines`). The terminal shows Spark's log only with ``--verbose``
 (``LAKELOOM_VERBOSE=1``). Task threads also create their FAIR scheduler pool before their
 first job, so Spark has no unconfigured pool to warn about.
 
@@ -14,6 +15,7 @@ Importing this module does not import pyspark.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,6 +85,38 @@ def driver_java_options(workspace: Workspace) -> str:
 def driver_log(workspace: Workspace, run_id: int) -> Path:
     """The JVM log of one run's task threads."""
     return workspace.logs_dir / str(run_id) / "driver.log"
+
+
+#: A log4j event starts with the date of ``_PATTERN``; other lines continue it (stack traces).
+_EVENT_START = re.compile(r"\d\d/\d\d/\d\d \d\d:\d\d:\d\d ")
+
+
+def log_size(path: Path) -> int:
+    """Where a task's lines in ``path`` will start (0 when the file does not exist yet)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def task_lines(path: Path, offset: int, task_key: str) -> str:
+    """The events of ``path`` from byte ``offset`` on that are tagged with ``task_key``.
+
+    Concurrent iterations of one ``for_each_task`` share the key, so each sees the others' lines.
+    """
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    tag, keep, out = f" [{task_key}]: ", False, []
+    for line in text.splitlines(keepends=True):
+        if _EVENT_START.match(line):
+            keep = tag in line
+        if keep:
+            out.append(line)
+    return "".join(out)
 
 
 def set_log_context(spark: SparkSession, run_id: str | None, task_key: str | None) -> None:
