@@ -58,7 +58,7 @@ def refresh(key: str, params: tuple[str, ...]) -> None:
     job = Job.model_validate({"name": f"dashboard refresh: {key}", "tasks": [
         {"task_key": "refresh", "dashboard_task": {"dashboard_id": key, "filters": parse_params(params)}}]})
     try:
-        final = engine.submit(job, base_dir=engine.workspace.root)
+        final = engine.execute(engine.prepare(job, base_dir=engine.workspace.root))
     finally:
         engine.stop_spark()
     state_ = final.get("state", {})

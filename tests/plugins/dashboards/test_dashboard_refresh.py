@@ -57,7 +57,7 @@ def _rows(snapshot: dict[str, Any], widget: str) -> list[dict[str, Any]]:
 
 
 def test_every_widget_is_computed_from_its_dataset(refreshed: dict[str, Any]) -> None:
-    assert refreshed["rows"]["sales"]["result_state"] == "SUCCESS"
+    assert refreshed["rows"]["sales"].result_state == "SUCCESS", refreshed["rows"]["sales"].state_message
     snap = snapshots.latest(refreshed["ws"], "sales")
     assert snap is not None and snap["run_id"] == refreshed["run"]["run_id"] and snap["task_key"] == "sales"
     # 10 days x 3 regions x 2 categories; amount = day + region index + 0.5
@@ -128,7 +128,7 @@ def test_hook_lakeloom_dashboards(refreshed: dict[str, Any], tmp_path: Path) -> 
         {"task_key": "pkg", "dashboard_task": {"dashboard_id": "from_package", "filters": {"min_qty": "3"}}}]}
     from lakeloom.spec.models import Job
 
-    run = engine.submit(Job.model_validate(job), base_dir=ws.root)
+    run = engine.execute(engine.prepare(Job.model_validate(job), base_dir=ws.root))
     engine.store.close()
     assert run["state"]["result_state"] == "SUCCESS"
     snap = snapshots.latest(ws, "from_package")
