@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -227,7 +228,9 @@ class Coordinator:
         task_run_id = self.s.record_attempt_start(key, number, self.iteration, self.parent_task_run_id)
         ts.task_run_id = task_run_id
         att = Attempt(key, number, task_run_id, now_ms())
-        att.job_group = f"lakeloom-{self.s.run_id}-{task_run_id}"
+        # Spark remembers a cancelled group for the session's life (future jobs stay cancelled), and
+        # two stores in one process (serve with several workspaces, tests) number runs alike.
+        att.job_group = f"lakeloom-{self.s.run_id}-{task_run_id}-{uuid.uuid4().hex[:8]}"
         self.running[key] = att
         if task.timeout_seconds:
             self._timer(task.timeout_seconds, "deadline", att)
