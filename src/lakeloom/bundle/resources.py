@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from lakeloom.bundle.interpolate import Missing, Path_, Resolver, parse_path
 from lakeloom.bundle.yamlreader import Locations
-from lakeloom.spec.loader import JobSpecError, LineMap, LoadedJob, SpecError
+from lakeloom.spec.loader import LineMap, LoadedJob, SpecError
 from lakeloom.spec.models import Job
 from lakeloom.spec.parameters import coerce_param
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from lakeloom.cli.state import EXIT_INVALID, exit_invalid, exit_with_run
+
 if TYPE_CHECKING:
     from lakeloom.bundle import Bundle
-
-EXIT_INVALID = 2
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -45,9 +45,7 @@ def _load(bundle_path: str | None, bundle_target: str | None, variables: tuple[s
     try:
         bundle = load_bundle(bundle_path or ".", target=bundle_target, variables=_pairs(variables, "--var"))
     except JobSpecError as e:
-        for err in e.errors:
-            click.echo(f"Error: {err.format()}", err=True)
-        sys.exit(EXIT_INVALID)
+        exit_invalid(e)
     for warning in bundle.warnings:
         click.echo(f"Warning: {warning.format()}", err=True)
     return bundle
@@ -123,9 +121,7 @@ def deploy(state: Any, bundle_path: str | None, bundle_target: str | None, varia
         for line in deploy_bundle(b, engine):
             click.echo(line)
     except JobSpecError as e:
-        for err in e.errors:
-            click.echo(f"Error: {err.format()}", err=True)
-        sys.exit(EXIT_INVALID)
+        exit_invalid(e)
     finally:
         engine.stop_spark()
     click.echo("Deployment complete!")
@@ -164,14 +160,10 @@ def run(state: Any, key: str, bundle_path: str | None, bundle_target: str | None
         final = run_with_progress(engine, target, job_key=None, params=_pairs(params, "--params"), only=None,
                                   quiet=as_json)
     except JobSpecError as e:
-        for err in e.errors:
-            click.echo(f"Error: {err.format()}", err=True)
-        sys.exit(EXIT_INVALID)
+        exit_invalid(e)
     finally:
         engine.stop_spark()
-    if as_json:
-        click.echo(json.dumps(final, indent=2, default=str))
-    sys.exit(0 if final.get("state", {}).get("result_state") == "SUCCESS" else 1)
+    exit_with_run(final, as_json)
 
 
 def _jobs_from_state(b: Bundle, folder: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from lakeloom import __version__
-from lakeloom.cli.state import EXIT_INVALID, State, parse_params, pass_state
+from lakeloom.cli.state import EXIT_INVALID, State, exit_with_run, parse_params, pass_state
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,9 +95,7 @@ def run(state: State, target: str, job_key: str | None, params: tuple[str, ...],
         sys.exit(EXIT_INVALID)
     finally:
         engine.stop_spark()
-    if as_json:
-        click.echo(json.dumps(final, indent=2, default=str))
-    sys.exit(0 if final.get("state", {}).get("result_state") == "SUCCESS" else 1)
+    exit_with_run(final, as_json)
 
 
 # --- jobs ------------------------------------------------------------------------

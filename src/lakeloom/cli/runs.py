@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from lakeloom.cli.state import State, parse_params, pass_state
+from lakeloom.cli.state import State, exit_with_run, parse_params, pass_state
 
 if TYPE_CHECKING:
     from lakeloom.store.records import TaskRunRecord
@@ -75,8 +74,6 @@ def runs_show(state: State, run_id: int, as_json: bool) -> None:
 @pass_state
 def runs_logs(state: State, run_id: int, task_key: str, attempt: int | None) -> None:
     """Print the captured log of a task attempt."""
-    from pathlib import Path
-
     engine = state.engine()
     rows = [r for r in engine.store.task_runs(run_id) if r.task_key == task_key and r.log_path]
     if attempt is not None:
@@ -173,9 +170,7 @@ def runs_repair(state: State, run_id: int, rerun_tasks: str | None, rerun_all_fa
         raise click.ClickException(str(e)) from None
     finally:
         engine.stop_spark()
-    if as_json:
-        click.echo(json.dumps(final, indent=2, default=str))
-    sys.exit(0 if final.get("state", {}).get("result_state") == "SUCCESS" else 1)
+    exit_with_run(final, as_json)
 
 
 # --- plugins and setup --------------------------------------------------------------

@@ -1,12 +1,15 @@
 """What every ``lakeloom`` command shares: the workspace/engine state and ``k=v`` parsing."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+import sys
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 if TYPE_CHECKING:
     from lakeloom.engine.api import Engine
+    from lakeloom.spec.loader import JobSpecError
 
 EXIT_INVALID = 2
 
@@ -47,3 +50,17 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
         k, v = p.split("=", 1)
         out[k.strip()] = v
     return out
+
+
+def exit_with_run(final: dict[str, Any], as_json: bool) -> NoReturn:
+    """Print the final ``Run`` as JSON when asked; exit 0 on SUCCESS, else 1."""
+    if as_json:
+        click.echo(json.dumps(final, indent=2, default=str))
+    sys.exit(0 if final.get("state", {}).get("result_state") == "SUCCESS" else 1)
+
+
+def exit_invalid(error: JobSpecError) -> NoReturn:
+    """Print each problem of a bundle or job file as ``Error: file:line: ...``; exit 2."""
+    for err in error.errors:
+        click.echo(f"Error: {err.format()}", err=True)
+    sys.exit(EXIT_INVALID)

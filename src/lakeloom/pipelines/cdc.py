@@ -154,7 +154,6 @@ def apply_scd2(batch: DataFrame, plan: CdcPlan, target: str) -> int:
 
 def _apply_scd2(batch: DataFrame, plan: CdcPlan, target: str, cached: list[DataFrame]) -> int:
     from delta.tables import DeltaTable
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     spark = batch.sparkSession

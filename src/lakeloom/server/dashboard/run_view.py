@@ -5,7 +5,6 @@ process on the store shows the same page."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from lakeloom.server.context import ServerContext
