@@ -44,7 +44,7 @@ def test_widgets_parameters_win_over_defaults_and_exit_value(ws: Workspace) -> N
     assert statuses == ["ok", "ok", "ok", "exit", "skipped"]
     assert doc["cells"][1]["cell_type"] == "markdown"
     assert "widgets: {'region': 'amer'" in doc["cells"][2]["outputs"][0]["text"]
-    assert out.output["executed_notebook"] == str(executed_notebook_path(ctx))
+    assert out.output["executed_notebook"] == ws.stored_path(executed_notebook_path(ctx))  # relative to the workspace
 
 
 def test_failing_cell_names_cell_line_first_line_and_traceback(ws: Workspace) -> None:
