@@ -131,14 +131,15 @@ def test_databricks_only_fields_are_warned_and_ignored(tmp_path: Path) -> None:
     assert len(docs) == 1
     assert all(p.severity == "warning" for p in problems)
     got = {(p.task_key, p.field, p.line) for p in problems}
+    # Compute fields are honoured (runtime/compute.py); the cluster's Databricks-only ones warn.
+    # existing_cluster_id is checked against the workspace's compute.clusters when one is given.
     assert got == {
         (None, "git_source", line_of(text, "git_source")),
-        ("a", "existing_cluster_id", line_of(text, "existing_cluster_id")),
-        ("b", "new_cluster", line_of(text, "new_cluster")),
+        ("b", "new_cluster.spark_version", line_of(text, "new_cluster")),
     }
     assert all("ignored" in p.message for p in problems)
-    assert "existing_cluster_id" not in docs[0].job.tasks[0].model_dump()
-    assert "warning:" in next(p for p in problems if p.field == "existing_cluster_id").format()
+    assert "git_source" not in docs[0].job.model_dump()
+    assert "warning:" in next(p for p in problems if p.field == "new_cluster.spark_version").format()
 
 
 def test_unknown_lakeloom_field_is_an_error_naming_file_line_task_and_field(tmp_path: Path) -> None:

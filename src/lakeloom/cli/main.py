@@ -36,13 +36,14 @@ def validate(state: State, files: tuple[str, ...]) -> None:
     from lakeloom.engine.validate import validate_file
     from lakeloom.plugin_manager import build_plugin_manager
 
-    pm = build_plugin_manager(state.workspace().disabled_plugins)
+    ws = state.workspace()
+    pm = build_plugin_manager(ws.disabled_plugins)
     bad = 0
     for f in files:
         if f.endswith(".lvdash.json"):
             bad += _validate_dashboard(f)
             continue
-        docs, problems = validate_file(f, pm)
+        docs, problems = validate_file(f, pm, ws)
         errors = [p for p in problems if p.severity == "error"]
         for p in problems:
             click.echo(p.format(), err=True)

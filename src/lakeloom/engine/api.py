@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lakeloom.engine import states as st
 from lakeloom.engine.child_access import authorize_child_run, stored_job
+from lakeloom.engine.clusters import ClusterRouter
 from lakeloom.engine.coordinator import Coordinator
 from lakeloom.engine.prepare import PreparedRun, RunTrigger, plan_run, record_run
 from lakeloom.engine.registry import resolve_job
@@ -70,7 +71,7 @@ class Engine:
 
     # --- Spark ---------------------------------------------------------------------
 
-    def spark(self) -> Any:
+    def _provider(self) -> Any:
         if self.spark_provider is None:
             from lakeloom.runtime.spark import SparkSessionProvider
 
@@ -78,7 +79,14 @@ class Engine:
             for part in self.pm.hook.lakeloom_spark_conf(workspace=self.workspace):
                 conf.update(part or {})
             self.spark_provider = SparkSessionProvider(self.workspace, plugin_conf=conf)
-        return self.spark_provider.get()
+        return self.spark_provider
+
+    def spark(self) -> Any:
+        return self._provider().get()
+
+    def spark_defaults(self) -> dict[str, str]:
+        """The settings the process's session is (or would be) created with; starts no JVM."""
+        return dict(self._provider().conf())
 
     def spark_started(self) -> bool:
         return self.spark_provider is not None and self.spark_provider.started
@@ -138,6 +146,8 @@ class Engine:
         logcapture.install()
         self._install_runtime_shims()
         session = self._session(prepared, spark_provider)
+        if ClusterRouter.needed(prepared.tasks):
+            session.router = ClusterRouter(session, prepared.tasks, self.spark_defaults)
         run_id = prepared.run_id
         repair_id = prepared.repair.repair_id if prepared.repair else None
         before = run_shape(self.store, run_id, include_tasks=False) or {}
@@ -153,6 +163,8 @@ class Engine:
             raise
         finally:
             self.active.pop(run_id, None)
+            if session.router is not None:
+                session.router.close()
         all_results = {k: ts.result_state or st.CANCELED for k, ts in coord.state.items()}
         leaves = _leaves([ts.task for ts in coord.state.values()])
         result = st.run_result(all_results, leaves, cancelled=coord.cancelled, timed_out=coord.timed_out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.engine import states as st
 from lakeloom.plugin_api import TaskCancelled, TaskContext, TaskFailed, TaskOutput, TaskValues
@@ -19,6 +19,8 @@ from lakeloom.spec.models import Task
 from lakeloom.spec.parameters import param_string
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from lakeloom.engine.session import RunSession
 
 
@@ -58,14 +60,18 @@ def _key_value_parameters(tt: Any, settings: Any, job_parameters: dict[str, str]
     return params
 
 
-def execute_attempt(session: RunSession, plan: AttemptPlan) -> AttemptResult:
-    """Run one attempt; never raises (every failure becomes a FAILED result)."""
+def execute_attempt(session: RunSession, plan: AttemptPlan,
+                    spark: Callable[[], SparkSession] | None = None) -> AttemptResult:
+    """Run one attempt in this process; never raises (every failure becomes a FAILED result).
+
+    ``spark`` is the session of the task's job cluster (default: the run's session).
+    """
     task = plan.task
     log_path = session.log_path(task.task_key, plan.attempt_number, plan.iteration)
     ctx: TaskContext | None = None
     sink = logcapture.LogSink(log_path, redact=lambda text: ctx.redact(text) if ctx else text)
     result = AttemptResult(st.SUCCESS, log_path=str(log_path))
-    binder = session.spark_binder(plan.job_group, task.task_key)
+    binder = session.spark_binder(plan.job_group, task.task_key, spark)
     jvm_log = driver_log(session.workspace, session.run_id)
     jvm_start = log_size(jvm_log)
     with logcapture.capture(sink):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeloom.engine import retries
 from lakeloom.engine import states as st
-from lakeloom.engine.attempt import AttemptPlan, AttemptResult, execute_attempt
+from lakeloom.engine.attempt import AttemptPlan, AttemptResult
 from lakeloom.engine.pool import DaemonPool
 from lakeloom.engine.retries import AttemptOutcome
 from lakeloom.spec.models import RunIf, Task
@@ -191,6 +191,8 @@ class Coordinator:
         if self.state[key].result_state is None and key in self.tasks:
             self._remaining -= 1
         self.state[key].result_state = result
+        if self.iteration is None:
+            self.s.task_finished(key)
         self._to_consider.extend(self.down.get(key, []))
         if self._considering:
             return  # an outer _finish is draining the work list
@@ -241,7 +243,7 @@ class Coordinator:
         def work() -> None:
             att.thread = threading.current_thread()
             try:
-                result = execute_attempt(self.s, plan)
+                result = self.s.run_attempt(plan)
             except BaseException as e:  # never lose a completion event
                 result = AttemptResult(st.FAILED, error_type=type(e).__name__, message=str(e))
             self.events.put(("done", att, result))

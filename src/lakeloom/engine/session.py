@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from lakeloom.config import Workspace
     from lakeloom.engine.attempt import AttemptPlan, AttemptResult
+    from lakeloom.engine.clusters import ClusterRouter
     from lakeloom.engine.coordinator import TaskState
     from lakeloom.plugin_api import RunServices
     from lakeloom.plugin_manager import LakeloomPluginManager
@@ -50,6 +51,22 @@ class RunTaskValues:
     def of(self, task_key: str) -> dict[str, Any]:
         with self._lock:
             return dict(self._values.get(task_key, {}))
+
+    def remember(self, task_key: str, key: str, value: Any) -> None:
+        """Add a value another process of the run already stored (a job cluster's process)."""
+        with self._lock:
+            self._values.setdefault(task_key, {})[key] = value
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every value, for a job cluster's process (it reads upstream values locally)."""
+        with self._lock:
+            return {k: dict(v) for k, v in self._values.items()}
+
+    def load(self, values: dict[str, dict[str, Any]]) -> None:
+        """Take the values of :meth:`snapshot` (in a job cluster's process)."""
+        with self._lock:
+            for task_key, entries in values.items():
+                self._values.setdefault(task_key, {}).update(entries)
 
     def clear(self, task_keys: list[str]) -> None:
         self._store.clear_task_values(self._run_id, task_keys)
@@ -88,6 +105,7 @@ class RunSession:
         self.run_id = run_id
         self.base_dir = base_dir
         self.job_parameters = job_parameters
+        self.start_time_ms = start_time_ms
         self.start_time = datetime.fromtimestamp(start_time_ms / 1000, tz=timezone.utc)
         self.trigger_type = trigger_type
         self.trigger_info = trigger_info or {}
@@ -111,6 +129,8 @@ class RunSession:
         self._logs_base: str | None = None
         self._loggers: dict[str, logging.Logger] = {}
         self._cancelled_groups: set[str] = set()
+        #: Where tasks with a job cluster run (None: every task uses the run's session).
+        self.router: ClusterRouter | None = None
 
     # --- settings ---------------------------------------------------------------------
 
@@ -143,9 +163,29 @@ class RunSession:
 
     # --- Spark ---------------------------------------------------------------------
 
-    def spark_binder(self, job_group: str, pool: str) -> SparkBinder:
-        """A provider that binds the calling thread to the attempt's job group and pool."""
-        return SparkBinder(self, job_group, pool)
+    def spark_binder(self, job_group: str, pool: str,
+                     spark: Callable[[], SparkSession] | None = None) -> SparkBinder:
+        """A provider that binds the calling thread to the attempt's job group and pool.
+
+        ``spark`` is the session of the attempt's job cluster when it runs in this process
+        (default: the run's session).
+        """
+        return SparkBinder(self, job_group, pool, spark or self.spark)
+
+    # --- attempts and job clusters -------------------------------------------------------
+
+    def run_attempt(self, plan: AttemptPlan) -> AttemptResult:
+        """Run one attempt where its task's cluster is (this process or the cluster's); never raises."""
+        if self.router is not None:
+            return self.router.run_attempt(plan)
+        from lakeloom.engine.attempt import execute_attempt
+
+        return execute_attempt(self, plan)
+
+    def task_finished(self, task_key: str) -> None:
+        """A task of the run has its final result (its cluster may stop when it was the last)."""
+        if self.router is not None:
+            self.router.task_finished(task_key)
 
     def spark_started(self) -> bool:
         """Whether the run's Spark session exists (asking starts no JVM)."""
@@ -166,6 +206,8 @@ class RunSession:
         """
         with self._lock:
             self._cancelled_groups.add(job_group)
+        if self.router is not None and self.router.cancel_remote(job_group):
+            return
         if not self._spark_started():
             return
         try:
@@ -248,14 +290,15 @@ class RunSession:
 class SparkBinder:
     """The Spark provider of one attempt: binds each thread that asks to the attempt's job group."""
 
-    def __init__(self, session: RunSession, job_group: str, pool: str) -> None:
+    def __init__(self, session: RunSession, job_group: str, pool: str, spark: Callable[[], SparkSession]) -> None:
         self._session = session
         self.job_group = job_group
         self._pool = pool
+        self._spark = spark
         self._bound: set[int] = set()
 
     def __call__(self) -> SparkSession:
-        spark = self._session.spark()
+        spark = self._spark()
         ident = threading.get_ident()
         if ident not in self._bound:
             from lakeloom.runtime.spark import bind_task_thread, cancel_job_group
@@ -276,6 +319,6 @@ class SparkBinder:
 
             self._bound.discard(ident)
             try:
-                unbind_task_thread(self._session.spark())
+                unbind_task_thread(self._spark())
             except Exception:  # a stopped session has nothing left to unbind
                 self._session.log.debug("could not unbind %s", self.job_group, exc_info=True)

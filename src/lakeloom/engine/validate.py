@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
+from lakeloom.engine.validate_clusters import check_compute
 from lakeloom.spec.bundle_refs import bundle_resource_key
 from lakeloom.spec.graph import ancestors, find_cycle, upstream_map
 from lakeloom.spec.loader import JobSpecError, LoadedJob, SpecError, load_job_documents, validation_errors
 from lakeloom.spec.models import Task
 
 if TYPE_CHECKING:
+    from lakeloom.config import Workspace
     from lakeloom.plugin_manager import LakeloomPluginManager
 
 
@@ -33,10 +35,13 @@ CLOUD_ONLY_TASKS = {
 }
 
 
-def validate_loaded(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[SpecError]:
-    """Every problem in one parsed job (warnings included, with severity='warning')."""
+def validate_loaded(loaded: LoadedJob, pm: LakeloomPluginManager, workspace: Workspace | None = None) -> list[SpecError]:
+    """Every problem in one parsed job (warnings included, with severity='warning').
+
+    With ``workspace``, compute is also checked against its ``compute`` config.
+    """
     job, src = loaded.job, str(loaded.source)
-    errors: list[SpecError] = []
+    errors: list[SpecError] = check_compute(loaded, workspace)
     for name in job.ignored_fields:
         errors.append(SpecError(src, loaded.line_of(name), "Databricks-only field ignored locally",
                                 field=name, severity="warning"))
@@ -239,7 +244,8 @@ def _check_references(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[Spec
     return out
 
 
-def validate_file(path: str | Path, pm: LakeloomPluginManager) -> tuple[list[LoadedJob], list[SpecError]]:
+def validate_file(path: str | Path, pm: LakeloomPluginManager,
+                  workspace: Workspace | None = None) -> tuple[list[LoadedJob], list[SpecError]]:
     """Load and check every job of a file; never raises for user errors."""
     try:
         docs = load_job_documents(path)
@@ -247,7 +253,7 @@ def validate_file(path: str | Path, pm: LakeloomPluginManager) -> tuple[list[Loa
         return [], e.errors
     errors: list[SpecError] = []
     for d in docs:
-        errors.extend(validate_loaded(d, pm))
+        errors.extend(validate_loaded(d, pm, workspace))
     return docs, errors
 
 

@@ -43,16 +43,18 @@ def _is_local(master: str) -> bool:
 
 
 def spark_conf(
-    workspace: Workspace, plugin_conf: dict[str, str] | None = None, *, app_name: str = "lakeloom"
+    workspace: Workspace, plugin_conf: dict[str, str] | None = None, *, app_name: str = "lakeloom",
+    master: str | None = None, overrides: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The full Spark configuration lakeloom uses for ``workspace``.
 
     Precedence, lowest first: lakeloom defaults, the catalog settings, ``plugin_conf`` (what
-    plugins return from ``lakeloom_spark_conf``), then ``spark.conf`` of the workspace config.
+    plugins return from ``lakeloom_spark_conf``), ``spark.conf`` of the workspace config, then
+    ``overrides`` (a job cluster's settings). ``master`` replaces the workspace's master.
     ``spark.jars`` and ``spark.sql.extensions`` are merged rather than replaced. Fetches the
     Delta jars and compiles the catalog jar if they are missing.
     """
-    master = workspace.spark_master
+    master = master or workspace.spark_master
     defaults = {
         "spark.master": master,
         "spark.app.name": app_name,
@@ -84,7 +86,8 @@ def spark_conf(
         from lakeloom.runtime.jvm_logging import driver_java_options
 
         defaults["spark.driver.extraJavaOptions"] = driver_java_options(workspace)
-    return merge_conf(defaults, catalog_spark_conf(workspace), plugin_conf or {}, workspace.spark_conf)
+    return merge_conf(defaults, catalog_spark_conf(workspace), plugin_conf or {}, workspace.spark_conf,
+                      overrides or {})
 
 
 def prepare(workspace: Workspace) -> list[Path]:
@@ -128,11 +131,14 @@ class SparkSessionProvider:
     """
 
     def __init__(
-        self, workspace: Workspace, plugin_conf: dict[str, str] | None = None, app_name: str = "lakeloom"
+        self, workspace: Workspace, plugin_conf: dict[str, str] | None = None, app_name: str = "lakeloom", *,
+        master: str | None = None, overrides: dict[str, str] | None = None,
     ) -> None:
         self.workspace = workspace
         self.plugin_conf = dict(plugin_conf or {})
         self.app_name = app_name
+        self.master = master
+        self.overrides = dict(overrides or {})
         self._lock = threading.Lock()
         self._spark: SparkSession | None = None
         self._owned = False
@@ -149,7 +155,8 @@ class SparkSessionProvider:
 
     def conf(self) -> dict[str, str]:
         """The Spark settings a new session gets (see :func:`spark_conf`)."""
-        return spark_conf(self.workspace, self.plugin_conf, app_name=self.app_name)
+        return spark_conf(self.workspace, self.plugin_conf, app_name=self.app_name, master=self.master,
+                          overrides=self.overrides)
 
     def get(self) -> SparkSession:
         """Return the session, creating it on the first call. Thread-safe."""

@@ -6,12 +6,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from lakeloom.spec.clusters import ClusterSpec, JobCluster
 from lakeloom.spec.libraries import JobEnvironment, Library
 from lakeloom.spec.parameters import coerce_param
 
 # Databricks fields with no local meaning: accepted, ignored, reported as warnings.
 IGNORED_TASK_FIELDS = frozenset({
-    "existing_cluster_id", "new_cluster", "job_cluster_key",
     "warehouse_id", "compute", "source", "compute_key", "gen_ai_compute_task",
 })
 IGNORED_JOB_FIELDS = frozenset({
@@ -224,6 +224,18 @@ class Task(_IgnoringDatabricksOnly):
     email_notifications: EmailNotifications | None = None
     webhook_notifications: WebhookNotifications | None = None
     notification_settings: NotificationSettings | None = None
+    #: Compute (see :mod:`lakeloom.spec.clusters`): at most one of the three.
+    job_cluster_key: str | None = None
+    new_cluster: ClusterSpec | None = None
+    existing_cluster_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_compute(self) -> Task:
+        given = [k for k in ("job_cluster_key", "new_cluster", "existing_cluster_id") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"a task uses at most one of job_cluster_key, new_cluster, existing_cluster_id "
+                             f"(got {', '.join(given)})")
+        return self
 
     @classmethod
     def _extra_key_ok(cls, key: str) -> bool:
@@ -259,7 +271,7 @@ class Job(_IgnoringDatabricksOnly):
     timeout_seconds: int = Field(default=0, ge=0)
     max_concurrent_runs: int = Field(default=1, ge=0, le=1000)
     tags: dict[str, str] = Field(default_factory=dict)
-    job_clusters: list[dict[str, Any]] = Field(default_factory=list)
+    job_clusters: list[JobCluster] = Field(default_factory=list)
     email_notifications: EmailNotifications | None = None
     webhook_notifications: WebhookNotifications | None = None
     notification_settings: NotificationSettings | None = None
@@ -285,6 +297,18 @@ class Job(_IgnoringDatabricksOnly):
         if duplicates:
             raise ValueError(f"environments: duplicate environment_key {', '.join(map(repr, duplicates))}")
         return self
+
+    @model_validator(mode="after")
+    def _known_job_clusters(self) -> Job:
+        keys = [c.job_cluster_key for c in self.job_clusters]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"job_clusters: duplicate job_cluster_key {', '.join(map(repr, duplicates))}")
+        return self
+
+    def job_cluster(self, key: str | None) -> JobCluster | None:
+        """The entry of ``job_clusters`` that ``key`` names (None for None or an unknown key)."""
+        return next((c for c in self.job_clusters if c.job_cluster_key == key), None) if key else None
 
     def environment(self, key: str | None) -> JobEnvironment | None:
         """The environment ``key`` names (None for None)."""

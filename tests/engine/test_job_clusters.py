@@ -1,0 +1,117 @@
+"""Job clusters on real Spark: settings reach the session, separate clusters get separate Spark
+applications (a real child JVM), tasks of one cluster share one, and retries, timeouts, task
+values, dbutils, logs and the run store work across the process boundary.
+
+One run (module-scoped: the child application is a real JVM) holds every case:
+
+- ``shared``: runtime settings only, so it stays on the run's Spark application (a ``newSession``);
+- ``own``: a driver node type (1 core, 1g), an env var and settings a running context cannot take,
+  so its tasks run in one child process with its own application on ``local[1]``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from harness import Harness
+
+pytestmark = pytest.mark.spark
+
+CONF = {"engine": {"cancel_grace_seconds": 2},
+        "compute": {"node_types": {"tiny": {"cores": 1, "memory": "1g"}}}}
+
+JOB_CLUSTERS = [
+    {"job_cluster_key": "shared", "new_cluster": {
+        "spark_version": "15.4.x-scala2.12", "num_workers": 2,
+        "spark_conf": {"spark.sql.shuffle.partitions": 3, "spark.lakeloom.test.cluster": "shared"}}},
+    {"job_cluster_key": "own", "new_cluster": {
+        "node_type_id": "tiny", "num_workers": 1,
+        "spark_conf": {"spark.sql.shuffle.partitions": 5, "spark.lakeloom.test.cluster": "own"},
+        "spark_env_vars": {"LAKELOOM_TEST_TIER": "gold"}}},
+]
+
+
+def _py(key: str, fn: str, cluster: str | None, deps: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
+    params = fields.pop("params", {})
+    body: dict[str, Any] = {"task_key": key, "python_task": {"function": f"cluster_tasks:{fn}", "parameters": params}}
+    if cluster:
+        body["job_cluster_key"] = cluster
+    if deps:
+        body["depends_on"] = [{"task_key": d} for d in deps]
+    return {**body, **fields}
+
+
+TASKS = [
+    _py("s1", "describe", "shared"),
+    _py("o1", "describe", "own", ("s1",), params={"fail_first": "true"}, max_retries=1),
+    _py("o2", "describe", "own", ("o1",)),
+    _py("o_read", "read_upstream", "own", ("o1",), params={"upstream": "s1"}),
+    _py("o_slow", "long_spark_job", "own", ("o1",), timeout_seconds=4),
+    _py("s2", "describe", "shared", ("o2",)),
+    _py("p_read", "read_upstream", None, ("o2",), params={"upstream": "o2"}),
+    _py("after", "wait_until_gone", None, ("o2", "o_read", "o_slow"), params={"upstream": "o2"}, run_if="ALL_DONE"),
+]
+
+
+@pytest.fixture(scope="module")
+def cluster_run(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> tuple[Harness, dict[str, Any]]:
+    h = Harness(tmp_path_factory.mktemp("job-clusters"), CONF)
+    run = h.engine.submit(str(h.job(TASKS, job_clusters=JOB_CLUSTERS)))
+    yield h, run
+    h.close()
+
+
+def _values(h: Harness, run_id: int, key: str) -> dict[str, Any]:
+    return {k: v for k, v in h.store.task_values(run_id).get(key, {}).items()}
+
+
+def test_clusters_get_their_own_or_the_shared_application(cluster_run: tuple[Harness, dict[str, Any]],
+                                                          spark: Any) -> None:
+    h, run = cluster_run
+    rid = run["run_id"]
+    s1, s2, o1, o2 = (_values(h, rid, k) for k in ("s1", "s2", "o1", "o2"))
+    # shared: the run's application, with the cluster's runtime settings on its own session.
+    assert s1["app"] == s2["app"] == spark.sparkContext.applicationId
+    assert (s1["marker"], s1["partitions"]) == ("shared", "3")
+    assert spark.conf.get("spark.sql.shuffle.partitions") != "3"  # the test session itself is untouched
+    # own: one separate application for both tasks, with the node type and env applied.
+    assert o1["app"] == o2["app"] != s1["app"]
+    assert o1["pid"] == o2["pid"] != s1["pid"]
+    assert (o1["marker"], o1["partitions"], o1["master"], o1["driver_memory"], o1["tier"]) == \
+           ("own", "5", "local[1]", "1g", "gold")
+    assert o1["rows"] == 10
+
+
+def test_states_retries_and_timeouts_cross_the_process_boundary(cluster_run: tuple[Harness, dict[str, Any]]) -> None:
+    h, run = cluster_run
+    rid = run["run_id"]
+    by_key: dict[str, list[Any]] = {}
+    for row in h.store.task_runs(rid):
+        by_key.setdefault(row.task_key, []).append(row)
+    o1 = sorted(by_key["o1"], key=lambda r: r.attempt_number)
+    assert [r.result_state for r in o1] == ["FAILED", "SUCCESS"]
+    assert "ValueError: the first attempt fails on purpose" in (o1[0].state_message or "")
+    assert [r.result_state for r in by_key["o_slow"]] == ["TIMEDOUT"]
+    for key in ("s1", "o2", "o_read", "s2", "p_read", "after"):
+        assert [r.result_state for r in by_key[key]] == ["SUCCESS"], key
+    log = h.workspace.resolve_stored(o1[1].log_path).read_text()
+    assert f"task o1 runs in process {_values(h, rid, 'o1')['pid']}" in log
+
+
+def test_task_values_and_dbutils_cross_both_ways(cluster_run: tuple[Harness, dict[str, Any]]) -> None:
+    h, run = cluster_run
+    rid = run["run_id"]
+    assert _values(h, rid, "o_read") == {"upstream_app": _values(h, rid, "s1")["app"], "via_dbutils": "shared"}
+    assert _values(h, rid, "p_read") == {"upstream_app": _values(h, rid, "o2")["app"], "via_dbutils": "own"}
+
+
+def test_the_cluster_application_stops_after_its_last_task(cluster_run: tuple[Harness, dict[str, Any]]) -> None:
+    h, run = cluster_run
+    rid = run["run_id"]
+    assert _values(h, rid, "after") == {"gone": True}  # while the run still ran
+    events = [(e.type, (e.data or {}).get("cluster")) for e in h.store.events(rid)]
+    assert events.count(("cluster_started", "job_cluster:own")) == 1
+    assert events.count(("cluster_started", "job_cluster:shared")) == 1
+    assert ("cluster_stopped", "job_cluster:own") in events

@@ -1,0 +1,89 @@
+"""``lakeloom validate`` on job compute: errors and warnings naming file, line, task and field (no JVM)."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from lakeloom.cli.main import cli
+from lakeloom.config import Workspace
+from lakeloom.engine.validate import validate_file
+from lakeloom.plugin_manager import build_plugin_manager
+
+JOB = """\
+name: clusters
+job_clusters:
+  - job_cluster_key: etl
+    new_cluster:
+      spark_version: 15.4.x-scala2.12
+      node_type_id: i3.xlarge
+      num_workers: 2
+      spark_conf: {spark.sql.shuffle.partitions: 8}
+      spark_env_vars: {PYSPARK_PYTHON: /databricks/python3/bin/python3}
+tasks:
+  - task_key: a
+    job_cluster_key: etl
+    python_task: {function: "m:f"}
+  - task_key: b
+    job_cluster_key: missing
+    python_task: {function: "m:f"}
+  - task_key: c
+    existing_cluster_id: 0101-abc
+    python_task: {function: "m:f"}
+  - task_key: d
+    new_cluster: {num_workers: 1, node_type_id: small, aws_attributes: {availability: SPOT}}
+    python_task: {function: "m:f"}
+"""
+
+
+def _line(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_compute_problems_name_the_field_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "job.yml"
+    path.write_text(JOB)
+    ws = Workspace(tmp_path, {"spark": {"master": "local[*]"},
+                              "compute": {"node_types": {"small": {"cores": 1, "memory": "1g"}}}})
+    _, problems = validate_file(path, build_plugin_manager(), ws)
+    got = {(p.severity, p.task_key, p.field, p.line) for p in problems}
+    assert ("error", "b", "job_cluster_key", _line(JOB, "job_cluster_key: missing")) in got
+    assert ("warning", None, "job_clusters[0].new_cluster.spark_version", _line(JOB, "spark_version")) in got
+    assert ("warning", None, "job_clusters[0].new_cluster.spark_env_vars.PYSPARK_PYTHON",
+            _line(JOB, "spark_env_vars")) in got
+    assert ("warning", "c", "existing_cluster_id", _line(JOB, "existing_cluster_id")) in got
+    assert ("warning", "d", "new_cluster.aws_attributes", _line(JOB, "aws_attributes")) in got
+    messages = [p.message for p in problems]
+    assert any("'i3.xlarge' is not in compute.node_types" in m for m in messages)
+    assert any("num_workers is ignored on local[1]" in m for m in messages)  # d: driver 'small' has 1 core
+    # The spark_conf setting and the honoured fields are not reported.
+    assert not [p for p in problems if p.field and (p.field.endswith("spark_conf") or p.field.endswith("num_workers"))]
+
+
+def test_cli_validate_uses_the_workspace_compute_and_starts_no_jvm(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "lakeloom.yml").write_text("compute: {clusters: {0101-abc: {master: 'local[1]'}}}\n")
+    path = tmp_path / "job.yml"
+    path.write_text(JOB.replace("job_cluster_key: missing", "job_cluster_key: etl"))
+    result = CliRunner().invoke(cli, ["--workspace", str(tmp_path), "validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "existing_cluster_id" not in result.output  # configured in compute.clusters
+    assert "new_cluster.spark_version" in result.output and "warning" in result.output
+    assert "OK (clusters; 4 tasks)" in result.output
+
+
+def test_a_task_with_two_kinds_of_compute_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "job.yml"
+    path.write_text(textwrap.dedent("""\
+        name: j
+        job_clusters: [{job_cluster_key: etl, new_cluster: {num_workers: 1}}]
+        tasks:
+          - task_key: a
+            job_cluster_key: etl
+            existing_cluster_id: x
+            python_task: {function: "m:f"}
+        """))
+    _, problems = validate_file(path, build_plugin_manager())
+    assert any(p.severity == "error" and "at most one of job_cluster_key, new_cluster, existing_cluster_id"
+               in p.message for p in problems)
