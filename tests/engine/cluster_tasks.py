@@ -53,3 +53,11 @@ def wait_until_gone(ctx: Any, upstream: str) -> bool:
         time.sleep(0.2)
     ctx.task_values.set("gone", False)
     return False
+
+
+def crash_first(ctx: Any) -> int:
+    """The first attempt kills its process (as a JVM crash or an OOM kill would); the retry reports its pid."""
+    if ctx.attempt_number == 0:
+        os._exit(3)
+    ctx.task_values.set("pid", os.getpid())
+    return os.getpid()

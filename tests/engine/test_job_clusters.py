@@ -30,6 +30,8 @@ JOB_CLUSTERS = [
         "node_type_id": "tiny", "num_workers": 1,
         "spark_conf": {"spark.sql.shuffle.partitions": 5, "spark.lakeloom.test.cluster": "own"},
         "spark_env_vars": {"LAKELOOM_TEST_TIER": "gold"}}},
+    # An environment the engine's process lacks: its own process, which never starts Spark.
+    {"job_cluster_key": "fragile", "new_cluster": {"spark_env_vars": {"LAKELOOM_TEST_FRAGILE": "1"}}},
 ]
 
 
@@ -51,6 +53,7 @@ TASKS = [
     _py("o_slow", "long_spark_job", "own", ("o1",), timeout_seconds=4),
     _py("s2", "describe", "shared", ("o2",)),
     _py("p_read", "read_upstream", None, ("o2",), params={"upstream": "o2"}),
+    _py("f1", "crash_first", "fragile", max_retries=1),
     _py("after", "wait_until_gone", None, ("o2", "o_read", "o_slow"), params={"upstream": "o2"}, run_if="ALL_DONE"),
 ]
 
@@ -96,6 +99,13 @@ def test_states_retries_and_timeouts_cross_the_process_boundary(cluster_run: tup
     assert [r.result_state for r in by_key["o_slow"]] == ["TIMEDOUT"]
     for key in ("s1", "o2", "o_read", "s2", "p_read", "after"):
         assert [r.result_state for r in by_key[key]] == ["SUCCESS"], key
+    # A process that dies fails its attempt; the retry gets a new process.
+    f1 = sorted(by_key["f1"], key=lambda r: r.attempt_number)
+    assert [r.result_state for r in f1] == ["FAILED", "SUCCESS"]
+    assert "ended (exit code 3)" in (f1[0].state_message or "")
+    events = [e for e in h.store.events(rid) if (e.data or {}).get("cluster") == "job_cluster:fragile"]
+    started = [e.data["pid"] for e in events if e.type == "cluster_started"]
+    assert len(started) == 2 and started[1] == _values(h, rid, "f1")["pid"] != started[0]
     log = h.workspace.resolve_stored(o1[1].log_path).read_text()
     assert f"task o1 runs in process {_values(h, rid, 'o1')['pid']}" in log
 

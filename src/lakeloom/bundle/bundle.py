@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lakeloom.bundle.interpolate import KNOWN_ROOTS, Resolver
 from lakeloom.bundle.loader import load_raw_bundle
 from lakeloom.bundle.paths import PathTranslator
-from lakeloom.bundle.presets import apply_presets, git_details, populate
+from lakeloom.bundle.presets import apply_presets, git_details, override_compute, populate
 from lakeloom.bundle.resources import (
     build_jobs, build_pipelines, check_catalog_resources, keep_engine_reference, virtual_field,
 )
@@ -137,6 +137,7 @@ def load_bundle(start: str | Path = ".", *, target: str | None = None,
     git = _GitDetails(raw.root)
     errors = _resolve(config, locs, source, CONFIG_ROOTS, virtual=git.field)
     errors += apply_presets(config, locs, source)
+    errors += override_compute(config, locs, source)
     errors += _resolve(config, locs, source, KNOWN_ROOTS, virtual=lambda p, r: git.field(p, r) or virtual_field(p, r),
                        keep=keep_engine_reference(config))
     PathTranslator(locs, raw.root).translate(config)

@@ -148,3 +148,40 @@ def apply_presets(config: dict[str, Any], locs: Locations, source: str) -> list[
             if isinstance(entry, dict) and entry.get("name") and uc_prefix:
                 entry["name"] = uc_prefix + str(entry["name"])
     return problems
+
+
+def override_compute(config: dict[str, Any], locs: Locations, source: str) -> list[SpecError]:
+    """``bundle.cluster_id`` (a target's ``cluster_id``, old name ``compute_id``; in development
+    mode also ``$DATABRICKS_CLUSTER_ID``) moves every task that names compute onto that existing
+    cluster, as the CLI's ``OverrideCompute`` does. lakeloom finds its master in
+    ``compute.clusters``. ``environment_key`` is kept: lakeloom installs it on any compute."""
+    bundle = config.get("bundle") or {}
+    problems: list[SpecError] = []
+    mode = bundle.get("mode")
+    env = os.environ.get("DATABRICKS_CLUSTER_ID")
+    if env and mode == "development":
+        bundle["cluster_id"] = env
+    elif env:
+        problems.append(SpecError(source, None, "The DATABRICKS_CLUSTER_ID variable is set but is ignored since the "
+                                  "current target does not use 'mode: development'", field="bundle.cluster_id",
+                                  severity="warning"))
+    cluster_id = bundle.get("cluster_id") or bundle.get("compute_id")
+    if not cluster_id:
+        return problems
+    if mode == "production":
+        where = locs.of(bundle, "cluster_id")
+        problems.append(SpecError(where.file if where else source, where.line if where else None,
+                                  "Setting a cluster override for a target that uses 'mode: production' is not "
+                                  "recommended", field="bundle.cluster_id", severity="warning"))
+    for job in ((config.get("resources") or {}).get("jobs") or {}).values():
+        for task in (job.get("tasks") or []) if isinstance(job, dict) else []:
+            if not isinstance(task, dict):
+                continue
+            inner = (task.get("for_each_task") or {}).get("task") if isinstance(task.get("for_each_task"), dict) \
+                else None
+            target = inner if isinstance(inner, dict) else task
+            if any(target.get(k) for k in ("new_cluster", "existing_cluster_id", "job_cluster_key", "environment_key")):
+                target.pop("new_cluster", None)
+                target.pop("job_cluster_key", None)
+                target["existing_cluster_id"] = str(cluster_id)
+    return problems

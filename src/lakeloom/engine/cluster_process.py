@@ -98,6 +98,12 @@ class ClusterProcess:
         self.exit_message = ""
 
     @property
+    def log_path(self) -> Path:
+        """Where the process's own output goes (``.lakeloom/logs/<run_id>/clusters/<cluster>.log``)."""
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.cluster.key)
+        return self.s.workspace.logs_dir / str(self.s.run_id) / "clusters" / f"{name}.log"
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
@@ -111,8 +117,12 @@ class ClusterProcess:
         listener = Listener(("127.0.0.1", 0), authkey=authkey)
         host, port = listener.address
         env = {**os.environ, **self.cluster.env, AUTHKEY_ENV: authkey.hex(), "PYSPARK_PYTHON": sys.executable}
-        self._proc = subprocess.Popen([sys.executable, "-m", "lakeloom.engine.cluster_child", f"{host}:{port}"],
-                                      env=env, cwd=os.getcwd())
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # Tasks' output goes to their own logs; what else the process and its JVM print goes here.
+        with open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "lakeloom.engine.cluster_child", f"{host}:{port}"],
+                env=env, cwd=os.getcwd(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         accepted: list[Connection] = []
         errors: list[BaseException] = []
 
@@ -131,8 +141,8 @@ class ClusterProcess:
         listener.close()
         if not accepted:
             self._proc.kill()
-            raise RuntimeError(f"the process of {self.cluster.label} did not start "
-                               f"(exit code {self._proc.poll()}){': ' + str(errors[0]) if errors else ''}")
+            raise RuntimeError(f"the process of {self.cluster.label} did not start (exit code {self._proc.poll()}"
+                               f"{'; ' + str(errors[0]) if errors else ''}); see {self.log_path}")
         self._conn = accepted[0]
         s = self.s
         init = ChildInit(
@@ -161,6 +171,8 @@ class ClusterProcess:
             redactions=set(s.redactions))
         try:
             self._send(("attempt", remote))
+            if plan.cancel_event.is_set():  # stopped while the process started: cancel() found no attempt
+                self._send(("cancel", plan.job_group))
         except (OSError, EOFError):
             self._gone()
         pending.done.wait()
@@ -253,7 +265,13 @@ class ClusterProcess:
             self._closed = True
             left = list(self._pending.values())
             self._pending.clear()
-        code = self._proc.poll() if self._proc else None
+        code = None
+        if self._proc is not None:
+            try:
+                code = self._proc.wait(5)  # the channel closes a moment before the exit is visible
+            except subprocess.TimeoutExpired:  # alive without a channel: of no use, and it holds a JVM
+                self._proc.kill()
+                code = self._proc.wait()
         self.exit_message = f"the Spark application process of {self.cluster.label} ended (exit code {code})"
         for pending in left:
             pending.result = self._lost(pending.plan)

@@ -68,6 +68,7 @@ class ClusterRouter:
         self._remaining: Counter[str] = Counter()
         self._finished: set[str] = set()
         self._stopping: list[threading.Thread] = []
+        self._starting: dict[str, threading.Lock] = {}
         for task in tasks:
             key = cluster_key_of(task)
             if key is not None:
@@ -159,13 +160,27 @@ class ClusterRouter:
         for note in cluster.notes:
             log.warning("%s: %s", cluster.label, note)
 
+    def _usable(self, key: str) -> _Placement | None:
+        placement = self._placements.get(key)
+        if placement is not None and (placement.process is None or placement.process.alive):
+            return placement
+        return None
+
     def _place(self, cluster: ResolvedCluster) -> _Placement:
         with self._lock:
-            placement = self._placements.get(cluster.key)
-            if placement is not None and (placement.process is None or placement.process.alive):
+            placement = self._usable(cluster.key)
+            if placement is not None:
                 return placement
-            placement = self._in_process(cluster) or self._own_process(cluster)
-            self._placements[cluster.key] = placement
+            starting = self._starting.setdefault(cluster.key, threading.Lock())
+        # Starting a process (or the run's session) takes seconds: hold only this cluster's lock,
+        # so cancels and other clusters' tasks are not kept waiting.
+        with starting:
+            with self._lock:
+                placement = self._usable(cluster.key)
+            if placement is None:
+                placement = self._in_process(cluster) or self._own_process(cluster)
+                with self._lock:
+                    self._placements[cluster.key] = placement
             return placement
 
     def _in_process(self, cluster: ResolvedCluster) -> _Placement | None:
@@ -202,7 +217,8 @@ class ClusterRouter:
         process = ClusterProcess(self.s, cluster)
         process.start()
         self.s.event("cluster_started", f"{cluster.label} started its own Spark application on {cluster.master}",
-                     cluster=cluster.key, master=cluster.master, pid=process.pid)
+                     cluster=cluster.key, master=cluster.master, pid=process.pid,
+                     log=self.s.workspace.stored_path(process.log_path))
         return _Placement(cluster, process=process)
 
     def _stop(self, placement: _Placement) -> None:
