@@ -61,3 +61,20 @@ def crash_first(ctx: Any) -> int:
         os._exit(3)
     ctx.task_values.set("pid", os.getpid())
     return os.getpid()
+
+
+def app_of(ctx: Any, n: str) -> dict[str, Any]:
+    """A for-each iteration's answer: its input and the application it ran on."""
+    return {"n": n, "app": ctx.spark.sparkContext.applicationId, "pid": os.getpid()}
+
+
+def hello() -> str:
+    return "hello"
+
+
+def start_child_run(ctx: Any, job_file: str) -> str:
+    """Start a child run (as run_job_task and dbutils.notebook.run do) from wherever this task runs."""
+    child = ctx.services.run_child_job(ctx, job_file, {})
+    ctx.task_values.set("child", {"run_id": child.run_id, "state": child.result_state,
+                                  "outputs": child.outputs, "pid": os.getpid()})
+    return child.result_state

@@ -54,6 +54,11 @@ TASKS = [
     _py("s2", "describe", "shared", ("o2",)),
     _py("p_read", "read_upstream", None, ("o2",), params={"upstream": "o2"}),
     _py("f1", "crash_first", "fragile", max_retries=1),
+    _py("f2", "start_child_run", "fragile", ("f1",), params={"job_file": "CHILD_JOB"}),
+    {"task_key": "o_each", "depends_on": [{"task_key": "o1"}], "for_each_task": {
+        "inputs": "[1, 2]", "concurrency": 2,
+        "task": {"task_key": "o_each_iteration", "job_cluster_key": "own",
+                 "python_task": {"function": "cluster_tasks:app_of", "parameters": {"n": "{{input}}"}}}}},
     _py("after", "wait_until_gone", None, ("o2", "o_read", "o_slow"), params={"upstream": "o2"}, run_if="ALL_DONE"),
 ]
 
@@ -61,7 +66,10 @@ TASKS = [
 @pytest.fixture(scope="module")
 def cluster_run(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> tuple[Harness, dict[str, Any]]:
     h = Harness(tmp_path_factory.mktemp("job-clusters"), CONF)
-    run = h.engine.submit(str(h.job(TASKS, job_clusters=JOB_CLUSTERS)))
+    child = h.job([_py("greet", "hello", None)], name="child-job", filename="child.yml")
+    tasks = [{**t, "python_task": {**t["python_task"], "parameters": {"job_file": str(child)}}}
+             if t["task_key"] == "f2" else t for t in TASKS]
+    run = h.engine.submit(str(h.job(tasks, job_clusters=JOB_CLUSTERS)))
     yield h, run
     h.close()
 
@@ -96,8 +104,11 @@ def test_states_retries_and_timeouts_cross_the_process_boundary(cluster_run: tup
     o1 = sorted(by_key["o1"], key=lambda r: r.attempt_number)
     assert [r.result_state for r in o1] == ["FAILED", "SUCCESS"]
     assert "ValueError: the first attempt fails on purpose" in (o1[0].state_message or "")
-    assert [r.result_state for r in by_key["o_slow"]] == ["TIMEDOUT"]
-    for key in ("s1", "o2", "o_read", "s2", "p_read", "after"):
+    slow = by_key["o_slow"]
+    assert [r.result_state for r in slow] == ["TIMEDOUT"]
+    # The timeout reached the Spark job in the cluster's process (not just the engine's bookkeeping).
+    assert "the lakeloom task was cancelled or timed out" in h.workspace.resolve_stored(slow[0].log_path).read_text()
+    for key in ("s1", "o2", "o_read", "s2", "p_read", "after", "f2", "o_each"):
         assert [r.result_state for r in by_key[key]] == ["SUCCESS"], key
     # A process that dies fails its attempt; the retry gets a new process.
     f1 = sorted(by_key["f1"], key=lambda r: r.attempt_number)
@@ -115,6 +126,22 @@ def test_task_values_and_dbutils_cross_both_ways(cluster_run: tuple[Harness, dic
     rid = run["run_id"]
     assert _values(h, rid, "o_read") == {"upstream_app": _values(h, rid, "s1")["app"], "via_dbutils": "shared"}
     assert _values(h, rid, "p_read") == {"upstream_app": _values(h, rid, "o2")["app"], "via_dbutils": "own"}
+
+
+def test_for_each_iterations_and_child_runs_from_a_cluster_process(
+        cluster_run: tuple[Harness, dict[str, Any]]) -> None:
+    h, run = cluster_run
+    rid = run["run_id"]
+    own = _values(h, rid, "o1")
+    iterations = sorted((r.output["result"] for r in h.store.task_runs(rid) if r.iteration is not None),
+                        key=lambda out: out["n"])
+    assert [(i["n"], i["app"], i["pid"]) for i in iterations] == [("1", own["app"], own["pid"]),
+                                                                ("2", own["app"], own["pid"])]
+    child = _values(h, rid, "f2")["child"]
+    assert child["pid"] == _values(h, rid, "f1")["pid"]  # started from the cluster's process ...
+    assert (child["state"], child["outputs"]) == ("SUCCESS", {"greet": {"result": "hello"}})
+    row = h.store.get_run(child["run_id"])  # ... and run by the engine, as the run's child
+    assert row is not None and row.parent_run_id == rid
 
 
 def test_the_cluster_application_stops_after_its_last_task(cluster_run: tuple[Harness, dict[str, Any]]) -> None:
