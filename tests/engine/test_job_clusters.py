@@ -19,7 +19,7 @@ from harness import Harness
 
 pytestmark = pytest.mark.spark
 
-CONF = {"engine": {"cancel_grace_seconds": 2},
+CONF = {"engine": {"cancel_grace_seconds": 60},  # a loaded machine may take seconds to cancel
         "compute": {"node_types": {"tiny": {"cores": 1, "memory": "1g"}}}}
 
 JOB_CLUSTERS = [
@@ -142,6 +142,13 @@ def test_for_each_iterations_and_child_runs_from_a_cluster_process(
     assert (child["state"], child["outputs"]) == ("SUCCESS", {"greet": {"result": "hello"}})
     row = h.store.get_run(child["run_id"])  # ... and run by the engine, as the run's child
     assert row is not None and row.parent_run_id == rid
+
+
+def test_the_run_shows_its_compute_as_the_jobs_api_does(cluster_run: tuple[Harness, dict[str, Any]]) -> None:
+    _, run = cluster_run
+    assert [c["job_cluster_key"] for c in run["job_clusters"]] == ["shared", "own", "fragile"]
+    keys = {t["task_key"]: t.get("job_cluster_key") for t in run["tasks"]}
+    assert (keys["s1"], keys["o1"], keys["p_read"]) == ("shared", "own", None)
 
 
 def test_the_cluster_application_stops_after_its_last_task(cluster_run: tuple[Harness, dict[str, Any]]) -> None:

@@ -59,7 +59,8 @@ def task_shape(row: TaskRunRecord, settings: dict[str, Any] | None, run_page_url
         entry["parent_run_id"] = row.parent_task_run_id
     if settings:
         for k in ("description", "depends_on", "run_if", "timeout_seconds", "max_retries",
-                  "min_retry_interval_millis", "retry_on_timeout", "disabled"):
+                  "min_retry_interval_millis", "retry_on_timeout", "disabled", "job_cluster_key",
+                  "existing_cluster_id", "new_cluster"):
             if k in settings:
                 entry.setdefault(k, settings[k])
         for k, v in settings.items():
@@ -110,6 +111,8 @@ def run_shape(store: RunStore, run_id: int, *, include_tasks: bool = True,
         "creator_user_name": row.creator or row.run_as or "",
         "run_as_user_name": row.run_as or "",
     }
+    if settings.get("job_clusters"):
+        run["job_clusters"] = settings["job_clusters"]
     if row.trigger_info:
         run["trigger_info"] = row.trigger_info
     if row.parent_run_id:
