@@ -1,12 +1,11 @@
 """``lakeloom validate`` on job compute: errors and warnings naming file, line, task and field (no JVM)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from lakeloom.cli.main import cli
 from lakeloom.config import Workspace
 from lakeloom.engine.validate import validate_file
 from lakeloom.plugin_manager import build_plugin_manager
@@ -61,16 +60,19 @@ def test_compute_problems_name_the_field_and_line(tmp_path: Path) -> None:
     assert not [p for p in problems if p.field and (p.field.endswith("spark_conf") or p.field.endswith("num_workers"))]
 
 
-def test_cli_validate_uses_the_workspace_compute_and_starts_no_jvm(tmp_path: Path) -> None:
+def test_cli_validate_checks_against_the_workspace_compute_without_pyspark(tmp_path: Path) -> None:
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "lakeloom.yml").write_text("compute: {clusters: {0101-abc: {master: 'local[1]'}}}\n")
     path = tmp_path / "job.yml"
     path.write_text(JOB.replace("job_cluster_key: missing", "job_cluster_key: etl"))
-    result = CliRunner().invoke(cli, ["--workspace", str(tmp_path), "validate", str(path)])
-    assert result.exit_code == 0, result.output
-    assert "existing_cluster_id" not in result.output  # configured in compute.clusters
-    assert "new_cluster.spark_version" in result.output and "warning" in result.output
-    assert "OK (clusters; 4 tasks)" in result.output
+    code = ("import sys; from click.testing import CliRunner; from lakeloom.cli.main import cli; "
+            f"r = CliRunner().invoke(cli, ['--workspace', {str(tmp_path)!r}, 'validate', {str(path)!r}]); "
+            "print(r.output); print('exit', r.exit_code, 'pyspark' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.rstrip().endswith("exit 0 False"), out  # valid, and no pyspark (so no JVM) for validate
+    assert "existing_cluster_id" not in out  # configured in compute.clusters
+    assert "new_cluster.spark_version" in out and "warning" in out
+    assert "OK (clusters; 4 tasks)" in out
 
 
 def test_a_task_with_two_kinds_of_compute_is_an_error(tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ def _run_attempt(session: RunSession, channel: _Channel, remote: RemoteAttempt,
     from lakeloom.engine.attempt import AttemptPlan, AttemptResult, execute_attempt
     from lakeloom.engine import states as st
 
-    session.task_values._inner.load(remote.task_values)  # type: ignore[attr-defined]
+    session.task_values.load(remote.task_values)
     session.records.update(remote.records)
     session.redactions.update(remote.redactions)
     known = set(session.redactions)
