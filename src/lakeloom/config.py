@@ -9,6 +9,8 @@ commented example of every setting (the demo runs on its defaults).
 
     store: {url: sqlite:///...}            # default: .lakeloom/lakeloom.db
     spark: {master: "local[*]", conf: {k: v}}
+    compute: {master: ..., node_types: {m5.xlarge: {cores: 4, memory: 16g}}, clusters: {id: {master: ...}}}
+                                           # job clusters (lakeloom.runtime.compute)
     engine: {max_parallel_tasks: 8, cancel_grace_seconds: 5}
     catalog: {default_catalog: main, default_schema: default, catalogs: [main, dev], warehouse: ...}
     dbfs: {root: ...}                      # dbfs:/ and /dbfs/ (default .lakeloom/dbfs)
