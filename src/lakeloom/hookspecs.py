@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from lakeloom.config import Workspace
     from lakeloom.plugin_api import (ContributedJob, Notifier, RunView, TaskContext, TaskOutput, TaskType,
                                      TriggerKind)
+    from lakeloom.spec.loader import SpecError
     from lakeloom.spec.models import Job
 
 PROJECT = "lakeloom"
@@ -186,4 +187,30 @@ def lakeloom_bundle_resource(kind: str, key: str, settings: dict[str, Any], bund
     paths absolute), ``bundle_root`` the bundle's folder. Called by ``lakeloom bundle deploy``
     and ``bundle run`` on the main thread, before any job runs. firstresult: return True once
     the plugin has taken the resource; None from every plugin makes deploy warn, naming the key.
+    """
+
+
+@hookspec
+def lakeloom_check_bundle_resource(kind: str, key: str, settings: dict[str, Any],
+                                   bundle_root: Path) -> list[SpecError] | None:
+    """Check one bundle resource that ``lakeloom_bundle_resource`` would deploy, without deploying
+    anything (no JVM, no writes): ``kind``/``key``/``settings``/``bundle_root`` as there.
+
+    Called by ``lakeloom bundle validate``, ``lakeloom validate databricks.yml`` and at the start
+    of ``bundle deploy``/``bundle run`` (which then deploy nothing when an error is returned), on
+    the calling thread. Return the problems found (``SpecError``: ``file`` the file the problem is
+    in, e.g. a dashboard's ``.lvdash.json``, ``field`` the path inside it; a problem without a
+    file is placed on the resource's line of the bundle), an empty list when the resource is
+    fine, or None when it is not this plugin's. Not firstresult: every plugin's problems count.
+    """
+
+
+@hookspec(firstresult=True)
+def lakeloom_bundle_resource_removed(kind: str, key: str, workspace: Workspace) -> bool | None:
+    """Undo ``lakeloom_bundle_resource`` for resource ``resources.<kind>.<key>``: called by
+    ``lakeloom bundle destroy`` for every resource a plugin took at deploy, and by ``bundle
+    deploy`` for resources an earlier deploy of the same bundle and target had and this one has
+    not, on the main thread. Return True once the plugin has removed what it deployed (a
+    registration, a scheduled refresh job, a serving endpoint), None when the resource is not
+    the plugin's. firstresult.
     """

@@ -135,6 +135,12 @@ def apply_presets(config: dict[str, Any], locs: Locations, source: str) -> list[
             pipeline["tags"] = pipeline_tags
             for k, v in tags.items():
                 pipeline_tags.setdefault(k, v)
+    for dashboard in (resources.get("dashboards") or {}).values():
+        blocks = [dashboard.get("schedule")] + list(dashboard.get("schedules") or []) \
+            if isinstance(dashboard, dict) and pause else []
+        for block in blocks:
+            if isinstance(block, dict) and not block.get("pause_status"):
+                block["pause_status"] = pause
     for kind, field in (("experiments", "name"), ("models", "name"), ("dashboards", "display_name")):
         for entry in (resources.get(kind) or {}).values():
             if isinstance(entry, dict) and entry.get(field) and prefix:

@@ -36,13 +36,32 @@ def checked_jobs(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) -> tu
     jobs = deployed_jobs(bundle, state_dir(bundle, ws.state_dir))
     problems: list[SpecError] = []
     for key, loaded in jobs.items():
-        problems += [map_back(p, bundle.jobs[key]) for p in validate_loaded(loaded, pm)]
+        problems += [map_back(p, bundle.jobs[key]) for p in validate_loaded(loaded, pm, ws)]
     for key, pipeline in bundle.pipelines.items():
         try:
             pipeline.library_files()
         except JobSpecError as e:
             problems += e.errors
-    return jobs, problems
+    return jobs, problems + checked_plugin_resources(bundle, pm)
+
+
+def checked_plugin_resources(bundle: Bundle, pm: LakeloomPluginManager) -> list[SpecError]:
+    """What the owning plugins find wrong with the resources they deploy (dashboards, ...);
+    a problem without a file of its own is placed on the resource's line of the bundle."""
+    problems: list[SpecError] = []
+    for kind in HANDED_TO_PLUGINS:
+        for key, settings in (bundle.resources.get(kind) or {}).items():
+            found = pm.hook.lakeloom_check_bundle_resource(kind=kind, key=str(key), settings=settings,
+                                                           bundle_root=bundle.root)
+            where = bundle.locs.of(bundle.resources[kind], key)
+            for batch in found:
+                for p in batch or []:
+                    if not p.file:
+                        p = SpecError(str(where.file) if where else str(bundle.root_file),
+                                      where.line if where else None, p.message, p.task_key,
+                                      f"resources.{kind}.{key}" + (f".{p.field}" if p.field else ""), p.severity)
+                    problems.append(p)
+    return problems
 
 
 def create_catalog_resources(bundle: Bundle, spark: Any) -> list[str]:
@@ -106,6 +125,19 @@ def hand_to_plugins(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) ->
     return taken, warnings
 
 
+def remove_plugin_resources(labels: list[str], ws: Workspace, pm: LakeloomPluginManager) -> list[str]:
+    """Ask the owning plugins to undo resources (``resources.<kind>.<key>`` labels) a deploy
+    handed them; one line per resource."""
+    lines = []
+    for label in labels:
+        _, kind, key = label.split(".", 2)
+        if pm.hook.lakeloom_bundle_resource_removed(kind=kind, key=key, workspace=ws):
+            lines.append(f"removed {label}")
+        else:
+            lines.append(f"warning: {label}: no installed plugin removes {kind}; left as it was")
+    return lines
+
+
 def _build_artifacts(bundle: Bundle) -> list[str]:
     """Build the bundle's ``artifacts``; a failed build is an error naming the artifact."""
     from lakeloom.runtime.environments.artifacts import ArtifactBuildError, build_artifact
@@ -145,6 +177,9 @@ def deploy_bundle(bundle: Bundle, engine: Engine, *, record_jobs: bool = True) -
     record["secret_scopes"] = scopes
     taken, warnings = hand_to_plugins(bundle, ws, pm)
     lines += warnings + [f"handed {label} to its plugin" for label in taken]
+    gone = [label for label in record.get("plugin_resources") or [] if label not in taken]
+    lines += remove_plugin_resources(gone, ws, pm)
+    record["plugin_resources"] = taken
     if record_jobs:
         ids: dict[str, int] = {}
         for key, loaded in jobs.items():
@@ -174,6 +209,7 @@ def destroy_bundle(bundle_name: str, target: str, engine: Engine) -> list[str]:
         for name in record.get("schemas") or []:
             spark.sql(f"DROP SCHEMA IF EXISTS {'.'.join(_q(p) for p in name.split('.'))} CASCADE")
             lines.append(f"dropped schema {name}")
+    lines += remove_plugin_resources(list(record.get("plugin_resources") or []), engine.workspace, engine.pm)
     if record.get("secret_scopes"):
         update_secret_scopes(engine.workspace, [], list(record["secret_scopes"]))
         lines += [f"deleted secret scope {name}" for name in record["secret_scopes"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -43,6 +44,9 @@ def validate(state: State, files: tuple[str, ...]) -> None:
         if f.endswith(".lvdash.json"):
             bad += _validate_dashboard(f)
             continue
+        if _is_bundle_root(f):
+            bad += _validate_bundle(f, state, pm)
+            continue
         docs, problems = validate_file(f, pm, ws)
         errors = [p for p in problems if p.severity == "error"]
         for p in problems:
@@ -55,6 +59,40 @@ def validate(state: State, files: tuple[str, ...]) -> None:
             n = sum(len(d.job.tasks) for d in docs)
             click.echo(f"{f}: OK ({names}; {n} task{'s' if n != 1 else ''})")
     sys.exit(EXIT_INVALID if bad else 0)
+
+
+def _is_bundle_root(path: str) -> bool:
+    from pathlib import Path
+
+    from lakeloom.bundle.loader import ROOT_FILE_NAMES
+
+    return Path(path).name in ROOT_FILE_NAMES and Path(path).is_file()
+
+
+def _validate_bundle(path: str, state: State, pm: Any) -> int:
+    """A bundle root file: resolved like ``lakeloom bundle validate`` (default target), so
+    includes, variables and the resources plugins deploy (dashboards, ...) are checked too."""
+    from lakeloom.bundle import load_bundle
+    from lakeloom.cli.bundle_deploy import checked_jobs
+    from lakeloom.spec.loader import JobSpecError
+
+    try:
+        b = load_bundle(path)
+        _, problems = checked_jobs(b, state.workspace(), pm)
+        problems = list(b.warnings) + problems
+    except JobSpecError as e:
+        problems = e.errors
+        b = None
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        click.echo(p.format(), err=True)
+    if errors or b is None:
+        click.echo(f"{path}: INVALID ({len(errors)} error{'s' if len(errors) != 1 else ''})", err=True)
+        return 1
+    n = sum(len(j.job.tasks) for j in b.jobs.values())
+    click.echo(f"{path}: OK (bundle {b.name}, target {b.target}: {len(b.jobs)} job{'s' if len(b.jobs) != 1 else ''}, "
+               f"{n} task{'s' if n != 1 else ''})")
+    return 0
 
 
 def _validate_dashboard(path: str) -> int:

@@ -65,15 +65,35 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def register(workspace: Workspace, key: str, settings: dict[str, Any], bundle_root: Path) -> DashboardEntry:
-    """Record a bundle ``resources.dashboards.<key>`` entry (``file_path`` already absolute)."""
+    """Record a bundle ``resources.dashboards.<key>`` entry (``file_path`` already absolute)
+    and deploy the refresh jobs of its ``schedule`` (see :mod:`.schedule`)."""
+    from lakeloom.plugins.dashboards import schedule
+
     file_path = Path(str(settings.get("file_path") or ""))
     if not file_path.is_absolute():
         file_path = bundle_root / file_path
     registry = read_registry(workspace)
+    previous = list((registry.get(key) or {}).get("schedule_jobs") or [])
+    rest = {k: v for k, v in settings.items() if k != "file_path"}
+    job_ids = schedule.deploy(workspace, key, settings, str(file_path), previous)
     registry[key] = {"file_path": str(file_path), "display_name": settings.get("display_name") or key,
-                     "settings": {k: v for k, v in settings.items() if k != "file_path"}}
+                     "settings": rest, "schedule_jobs": job_ids}
     write_json_atomic(_registry_path(workspace), registry)
-    return DashboardEntry(key, file_path, str(registry[key]["display_name"]), "bundle", registry[key]["settings"])
+    return DashboardEntry(key, file_path, str(registry[key]["display_name"]), "bundle", rest)
+
+
+def unregister(workspace: Workspace, key: str) -> bool:
+    """Forget a bundle dashboard and undeploy its refresh jobs; False when it was not registered.
+    Its snapshots stay (they are the history of runs that happened)."""
+    from lakeloom.plugins.dashboards import schedule
+
+    registry = read_registry(workspace)
+    entry = registry.pop(key, None)
+    if entry is None:
+        return False
+    schedule.undeploy(workspace, list(entry.get("schedule_jobs") or []))
+    write_json_atomic(_registry_path(workspace), registry)
+    return True
 
 
 def discover(workspace: Workspace, hook: Any = None) -> dict[str, DashboardEntry]:

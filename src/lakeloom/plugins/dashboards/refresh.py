@@ -69,22 +69,53 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0][:2000]
 
 
+@dataclass(frozen=True)
+class DatasetDefaults:
+    """Where a dataset's unqualified table names resolve: the bundle resource's
+    ``dataset_catalog``/``dataset_schema`` override each dataset's own ``catalog``/``schema``
+    (as Databricks does); neither set means the workspace's default catalog and schema."""
+
+    catalog: str | None = None
+    schema: str | None = None
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any] | None) -> DatasetDefaults:
+        settings = settings or {}
+        return cls(settings.get("dataset_catalog") or None, settings.get("dataset_schema") or None)
+
+
 def refresh(spark: Any, dash: Dashboard, *, run_id: int | None = None, task_key: str | None = None,
-            parameters: Mapping[str, str] | None = None, row_cap: int = DEFAULT_ROW_CAP) -> RefreshResult:
-    """Compute every widget of ``dash`` on ``spark``; never raises for a bad dataset or widget."""
+            parameters: Mapping[str, Any] | None = None, row_cap: int = DEFAULT_ROW_CAP,
+            overrides: DatasetDefaults | None = None,
+            filters: Mapping[str, Mapping[str, Any]] | None = None) -> RefreshResult:
+    """Compute every widget of ``dash`` on ``spark``; never raises for a bad dataset or widget.
+
+    Datasets run in a child session (``newSession()``: same catalogs and tables, its own
+    current catalog/schema and temporary views), so a dataset's ``catalog``/``schema`` never
+    moves the current schema of tasks running beside it. ``filters`` (column →
+    ``{"values": [...]}`` or ``{"min": a, "max": b}``) narrow every dataset that has the
+    column, as a filter widget does on Databricks; they are used for live queries from the
+    web dashboard and are recorded in the snapshot.
+    """
     started = dt.datetime.now(dt.timezone.utc)
     views: dict[str, str] = {}
     datasets: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     token = uuid.uuid4().hex[:12]
+    overrides = overrides or DatasetDefaults()
+    session = spark.newSession()
+    home = (session.catalog.currentCatalog(), session.catalog.currentDatabase())
+    spark = session
     try:
         for ds in dash.datasets.values():
             view = f"__lakeloom_dash_{token}_{len(views)}"
             used: dict[str, Any] = defaults(ds)
             try:
+                _use(session, home, overrides.catalog or ds.catalog, overrides.schema or ds.schema)
                 sql, args = bind(ds, parameters)
                 used = args
                 df = spark.sql(sql, args=args) if args else spark.sql(sql)
+                df = _filtered(df, filters)
                 df.createOrReplaceTempView(view)
                 views[ds.name] = view
                 datasets[ds.name] = {"columns": df.columns, "error": None, "parameters": jsonable(used)}
@@ -101,7 +132,37 @@ def refresh(spark: Any, dash: Dashboard, *, run_id: int | None = None, task_key:
                 "refreshed_at": finished.isoformat(timespec="seconds"),
                 "duration_ms": int((finished - started).total_seconds() * 1000), "row_cap": row_cap,
                 "datasets": datasets, "widgets": widgets, "definition": dash.raw}
+    if filters:
+        snapshot["filters"] = jsonable(dict(filters))
     return RefreshResult(snapshot, failed, widget_errors)
+
+
+def _use(session: Any, home: tuple[str, str], catalog: str | None, schema: str | None) -> None:
+    """Make ``catalog``/``schema`` current in the refresh's own session (home ones otherwise)."""
+    session.catalog.setCurrentCatalog(catalog or home[0])
+    session.catalog.setCurrentDatabase(schema or (home[1] if not catalog or catalog == home[0] else "default"))
+
+
+def _filtered(df: Any, filters: Mapping[str, Mapping[str, Any]] | None) -> Any:
+    """``df`` narrowed by every filter whose column it has (others do not apply to it)."""
+    if not filters:
+        return df
+    from pyspark.sql import functions as F
+
+    columns = {c.lower(): c for c in df.columns}
+    for column, sel in filters.items():
+        name = columns.get(str(column).lower())
+        if name is None or not isinstance(sel, Mapping):
+            continue
+        col = F.col(f"`{name}`")
+        values = sel.get("values")
+        if isinstance(values, list) and values:
+            df = df.filter(col.cast("string").isin([str(v) for v in values]))
+        if sel.get("min") not in (None, ""):
+            df = df.filter(col >= F.lit(sel["min"]).cast(df.schema[name].dataType))
+        if sel.get("max") not in (None, ""):
+            df = df.filter(col <= F.lit(sel["max"]).cast(df.schema[name].dataType))
+    return df
 
 
 def _compute_widgets(spark: Any, dash: Dashboard, views: dict[str, str], failed: dict[str, str],

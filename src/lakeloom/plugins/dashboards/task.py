@@ -52,7 +52,7 @@ def _run(ctx: TaskContext, settings: DashboardTask) -> TaskOutput:
     except (LookupError, ValueError) as e:
         raise TaskFailed(str(e)) from None
     result = refresh.refresh(ctx.spark, dash, run_id=ctx.run_id, task_key=ctx.task_key,
-                             parameters=settings.filters)
+                             parameters=settings.filters, overrides=refresh.DatasetDefaults.of(entry.settings))
     path = snapshots.save(ctx.workspace, result.snapshot)
     widgets = result.snapshot["widgets"]
     summary: dict[str, Any] = {"dashboard_id": dash.key, "snapshot": str(path),

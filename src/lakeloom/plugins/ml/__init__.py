@@ -87,3 +87,14 @@ def lakeloom_bundle_resource(kind: str, key: str, settings: dict[str, Any], bund
 
     deploy_bundle_endpoint(workspace, key, settings, source=f"{bundle_root}/databricks.yml: resources")
     return True
+
+
+@hookimpl
+def lakeloom_bundle_resource_removed(kind: str, key: str, workspace: Workspace) -> bool | None:
+    """A destroyed bundle's serving endpoints are no longer served."""
+    if kind != "model_serving_endpoints":
+        return None
+    from lakeloom.plugins.ml.endpoints import remove_bundle_endpoint
+
+    remove_bundle_endpoint(workspace, key)
+    return True

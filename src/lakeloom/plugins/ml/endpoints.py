@@ -125,11 +125,28 @@ def deploy_bundle_endpoint(workspace: Workspace, key: str, settings: dict[str, A
     with _bundle_lock:
         path.parent.mkdir(parents=True, exist_ok=True)
         known = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-        known[spec.name] = {"model": spec.model_uri, "source": spec.source}
+        known[spec.name] = {"model": spec.model_uri, "source": spec.source, "key": key}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(yaml.safe_dump(known, sort_keys=True))
         tmp.replace(path)
     return spec
+
+
+def remove_bundle_endpoint(workspace: Workspace, key: str) -> list[str]:
+    """Forget the endpoints a bundle deployed as ``model_serving_endpoints.<key>``; their names."""
+    import yaml
+
+    path = _deployed_file(workspace)
+    with _bundle_lock:
+        known = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+        gone = [name for name, entry in known.items() if (entry or {}).get("key") == key]
+        if gone:
+            for name in gone:
+                del known[name]
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(yaml.safe_dump(known, sort_keys=True))
+            tmp.replace(path)
+    return gone
 
 
 def _deployed(workspace: Workspace) -> list[EndpointSpec]:

@@ -5,7 +5,8 @@ The dashboards plugin writes snapshots as JSON files under
 ``.lakeloom/dashboards/<key>/snapshots/``; this module only reads those files (the server
 layer never imports a plugin). The page embeds the snapshot as a JSON data block and
 ``lakeview.js`` lays the pages out on the 6-column grid and draws the widgets with the
-vendored Vega-Lite; filter widgets re-query the stored rows in the browser.
+vendored Vega-Lite; filter widgets re-query the stored rows in the browser, and parameter
+changes go to the live-query route a plugin installs (``app.state.lakeview_live``).
 """
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def dashboard_page(key: str, request: Request, snapshot: str | None = None,
                        else f"dashboard {key!r} has no snapshot {snapshot!r}")
     data = _read(files[-1]) if files else None
     history = [f.name for f in reversed(snapshot_files(ws.state_dir, key))][:20]
+    live = bool(getattr(request.app.state, "lakeview_live", False)) and snapshot is None
     return render(request, "lakeview.html", title=known[key]["display_name"], key=key, snap=data,
                   data=page_data(data) if data else None, history=history,
-                  current=files[-1].name if files else None)
+                  current=files[-1].name if files else None, live=live)

@@ -94,10 +94,15 @@ async def form_of(request: Request) -> dict[str, list[str]]:
 async def checked_form(request: Request, user: UiUser) -> dict[str, list[str]]:
     """The POST body after the CSRF and origin checks (raises :class:`CsrfError`)."""
     form = await form_of(request)
-    sent = request.headers.get("x-csrf-token") or (form.get("csrf_token") or [""])[0]
+    check_csrf(request, user, request.headers.get("x-csrf-token") or (form.get("csrf_token") or [""])[0])
+    return form
+
+
+def check_csrf(request: Request, user: UiUser, sent: str | None) -> None:
+    """Raise :class:`CsrfError` unless ``sent`` is the session's CSRF token and the request
+    comes from the server's own origin (for pages that post JSON with ``X-CSRF-Token``)."""
     if not _same_origin(request) or not sent or not hmac.compare_digest(sent, user.csrf):
         raise CsrfError("missing or invalid CSRF token")
-    return form
 
 
 def _cookie_args(request: Request) -> dict[str, Any]:

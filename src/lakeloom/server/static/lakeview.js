@@ -11,8 +11,11 @@
   var globalFilters = (def.pages || []).filter(function (p) { return p.pageType === "PAGE_TYPE_GLOBAL_FILTERS"; });
   var ROW_PX = 64;
   var selections = {};  // column -> {kind: "values", values: [...]} | {kind: "range", min, max}
+  var paramValues = {};  // keyword (or keyword.min / keyword.max) -> value, sent to the live route
   var views = [];
-  window.lakeview = {drawn: 0, failed: [], ready: false, types: {}};
+  var liveEl = document.getElementById("lv-live");
+  var statusEl = document.getElementById("lv-status");
+  window.lakeview = {drawn: 0, failed: [], ready: false, types: {}, live: 0, liveErrors: []};
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -209,20 +212,87 @@
     });
   }
 
+  /* Parameter bindings of a filter widget: [{dataset, keyword}] from its parameter queries. */
+  function parameterBindings(widget) {
+    var out = [];
+    (widget.queries || []).forEach(function (entry) {
+      var query = entry.query || {};
+      (query.parameters || []).forEach(function (p) {
+        if (p && p.keyword) out.push({dataset: query.datasetName, keyword: p.keyword});
+      });
+    });
+    return out;
+  }
+  function parameterDef(binding) {
+    var ds = (def.datasets || []).filter(function (d) { return d.name === binding.dataset; })[0] || {};
+    return (ds.parameters || []).filter(function (p) { return p.keyword === binding.keyword; })[0] || {};
+  }
+  function usedValue(binding, suffix) {
+    var used = ((snap.datasets || {})[binding.dataset] || {}).parameters || {};
+    var k = binding.keyword + (suffix ? "__" + suffix : "");
+    var v = Object.prototype.hasOwnProperty.call(paramValues, binding.keyword + (suffix ? "." + suffix : ""))
+      ? paramValues[binding.keyword + (suffix ? "." + suffix : "")] : used[k];
+    return v === null || v === undefined ? "" : String(v);
+  }
+  function inputType(dataType) {
+    var t = String(dataType || "STRING").toUpperCase();
+    if (t === "DATE") return "date";
+    if (t === "DATETIME" || t === "TIMESTAMP") return "datetime-local";
+    if (t === "INTEGER" || t === "DECIMAL" || t === "DOUBLE" || t === "FLOAT" || t === "BIGINT") return "number";
+    return "text";
+  }
+
+  /* A parameter filter: an input per parameter (two for a range) whose change re-runs the
+     datasets on serve's live session; an exported snapshot can only show the values used. */
+  function drawParameterFilter(body, widget, bindings, q) {
+    var binding = bindings[0], pdef = parameterDef(binding);
+    var isRange = pdef.complexType === "RANGE" || (widget.spec || {}).widgetType === "filter-date-range-picker";
+    var label = ((widget.spec || {}).frame || {}).title || pdef.displayName || binding.keyword;
+    function send(key, value) {
+      paramValues[key] = value;
+      liveQuery("parameter " + binding.keyword);
+    }
+    if (q && q.rows && q.rows.length && !isRange) {  // a dropdown of a field's values sets the parameter
+      var select = el("select", "lv-param");
+      select.setAttribute("aria-label", label);
+      select.dataset.parameter = binding.keyword;
+      var current = usedValue(binding);
+      q.rows.forEach(function (r) {
+        var v = r[0] === null ? "" : String(r[0]), o = el("option", "", v);
+        o.value = v; o.selected = v === current; select.appendChild(o);
+      });
+      select.addEventListener("change", function () { send(binding.keyword, select.value); });
+      body.appendChild(select);
+    } else {
+      (isRange ? ["min", "max"] : [""]).forEach(function (suffix) {
+        var input = el("input", "lv-param");
+        input.type = inputType(pdef.dataType);
+        input.value = usedValue(binding, suffix).slice(0, input.type === "date" ? 10 : undefined);
+        input.setAttribute("aria-label", label + (suffix ? " " + (suffix === "min" ? "from" : "to") : ""));
+        input.dataset.parameter = binding.keyword + (suffix ? "." + suffix : "");
+        input.addEventListener("change", function () { send(input.dataset.parameter, input.value); });
+        body.appendChild(input);
+      });
+    }
+    if (!liveEl) body.appendChild(el("p", "muted", "Computed with these values; changing them needs `lakeloom serve` " +
+      "(or `lakeloom dashboards refresh <key> -p keyword=value`)."));
+  }
+
   function drawFilter(body, widget, q) {
     var spec = widget.spec || {}, type = spec.widgetType;
+    var bindings = parameterBindings(widget);
+    if (bindings.length) { drawParameterFilter(body, widget, bindings, q); return; }
     var fieldEnc = ((spec.encodings || {}).fields || []).filter(function (f) { return f.fieldName; })[0];
     var column = fieldEnc ? fieldEnc.fieldName : (q && q.columns ? q.columns[0] : null);
     if (!q || !column) {
-      body.appendChild(el("p", "muted", "Parameter filter: the snapshot was computed with the parameters' defaults " +
-        "(refresh with `lakeloom dashboards refresh <key> -p keyword=value` to change them)."));
+      body.appendChild(el("p", "muted", "Filter without a field: nothing to choose from in this snapshot."));
       return;
     }
     var values = (q.rows || []).map(function (r) { return r[0] === null ? "" : String(r[0]); });
     if (type === "filter-date-range-picker") {
       var from = el("input"), to = el("input");
       from.type = to.type = "date"; from.setAttribute("aria-label", column + " from"); to.setAttribute("aria-label", column + " to");
-      var onRange = function () { selections[column] = {kind: "range", min: from.value, max: to.value}; redraw(); };
+      var onRange = function () { selections[column] = {kind: "range", min: from.value, max: to.value}; filtersChanged(); };
       from.addEventListener("change", onRange); to.addEventListener("change", onRange);
       body.appendChild(from); body.appendChild(to);
       return;
@@ -237,9 +307,54 @@
       var chosen = Array.prototype.filter.call(select.options, function (o) { return o.selected && o.value !== ""; })
         .map(function (o) { return o.value; });
       selections[column] = {kind: "values", values: chosen};
-      redraw();
+      filtersChanged();
     });
     body.appendChild(select);
+  }
+
+  /* Field filters narrow the stored rows at once; when some widget's rows were cut at the
+     snapshot's row cap, the exact answer needs the live session too. */
+  function filtersChanged() {
+    redraw();
+    var truncated = Object.keys(snap.widgets || {}).some(function (name) {
+      return ((snap.widgets[name] || {}).queries || []).some(function (q) { return q.truncated; });
+    });
+    if (truncated) liveQuery("filter");
+  }
+
+  function liveFilters() {
+    var out = {};
+    Object.keys(selections).forEach(function (column) {
+      var sel = selections[column];
+      if (sel.kind === "values" && sel.values.length) out[column] = {values: sel.values};
+      if (sel.kind === "range" && (sel.min || sel.max)) out[column] = {min: sel.min || null, max: sel.max || null};
+    });
+    return out;
+  }
+
+  var pending = 0;
+  function liveQuery(why) {
+    if (!liveEl) return;
+    var mine = ++pending;
+    if (statusEl) statusEl.textContent = "Querying the live session (" + why + ")\u2026";
+    fetch(liveEl.dataset.url, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": liveEl.dataset.csrf},
+      body: JSON.stringify({parameters: paramValues, filters: liveFilters()})
+    }).then(function (res) {
+      return res.json().then(function (data) { return {ok: res.ok, data: data}; });
+    }).then(function (r) {
+      if (mine !== pending) return;  // a newer query is on its way
+      if (!r.ok) throw new Error(r.data.message || "live query failed");
+      snap.widgets = r.data.widgets;
+      snap.datasets = r.data.datasets;
+      window.lakeview.live += 1;
+      if (statusEl) statusEl.textContent = "Live result of " + r.data.refreshed_at + " (not stored; a refresh run stores one)";
+      redraw();
+    }).catch(function (err) {
+      window.lakeview.liveErrors.push(String(err.message || err));
+      if (statusEl) statusEl.textContent = "Live query failed: " + (err.message || err);
+    });
   }
 
   var CHARTS = ["bar", "line", "area", "scatter", "pie", "heatmap", "histogram", "combo"];
