@@ -40,7 +40,8 @@ def test_conf_precedence_defaults_then_plugins_then_workspace(tmp_path: Path) ->
     assert conf["spark.plugin.flag"] == "on"
     jars = conf["spark.jars"].split(",")
     assert [Path(j).name for j in jars[:2]] == ["delta-spark_4.2_2.13-4.4.0.jar", "delta-storage-4.4.0.jar"]
-    assert Path(jars[2]).name.startswith("lakeloom-catalog-") and jars[3] == "/extra/user.jar"
+    assert Path(jars[2]).name.startswith("sqlite-jdbc-")  # system.lakeflow.* read the run store with it
+    assert Path(jars[3]).name.startswith("lakeloom-catalog-") and jars[4] == "/extra/user.jar"
     assert conf["spark.pyspark.python"] == sys.executable
     assert conf["spark.scheduler.mode"] == "FAIR"
     assert conf["spark.ui.enabled"] == "false"

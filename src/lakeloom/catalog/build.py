@@ -58,7 +58,10 @@ def spark_version() -> str:
 def source_files(folder: Path | None = None) -> list[Path]:
     """The Scala sources in ``folder`` (default: the catalog's), in a stable order."""
     folder = folder or SOURCES_DIR
-    files = sorted(folder.glob("*.scala"))
+    if folder == SOURCES_DIR:  # the catalog jar: top level and sub-folders, except the file systems' own jar
+        files = sorted(f for f in folder.rglob("*.scala") if _fs_sources() not in f.parents)
+    else:
+        files = sorted(folder.glob("*.scala"))
     if not files:
         raise CatalogBuildError(f"no Scala sources in {folder}")
     return files
@@ -68,7 +71,7 @@ def sources_digest(folder: Path | None = None) -> str:
     """Hash of the Scala sources and the Spark version: the cache key of the jar."""
     h = hashlib.sha256(f"spark={spark_version()}\n".encode())
     for f in source_files(folder):
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        h.update(f.relative_to(folder or SOURCES_DIR).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from lakeloom.catalog.build import build_catalog_jar, build_fs_jar, catalog_jar_path, fs_jar_path
 from lakeloom.catalog.names import validate_catalog_name
+from lakeloom.catalog.system_conf import system_spark_conf
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
@@ -22,7 +23,8 @@ DELTA_CATALOG_CLASS = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 LOCAL_FS_CLASS = "io.lakeloom.fs.LakeloomLocalFileSystem"
 DBFS_FS_CLASS = "io.lakeloom.fs.DbfsFileSystem"
 
-LIST_CONF_KEYS = {"spark.jars": ",", "spark.sql.extensions": ",", "spark.driver.extraClassPath": ":"}
+LIST_CONF_KEYS = {"spark.jars": ",", "spark.sql.extensions": ",", "spark.driver.extraClassPath": ":",
+                  "spark.extraListeners": ","}
 """List settings (with their separators) that several sources contribute to: merge them, don't overwrite."""
 
 
@@ -38,8 +40,9 @@ def catalog_spark_conf(workspace: Workspace, *, build: bool = True) -> dict[str,
 
     Includes the catalog jar in ``spark.jars`` (compiled on first use when ``build`` is true),
     the Delta and lakeloom SQL extensions, ``spark_catalog`` as Delta's catalog,
-    ``spark.sql.defaultCatalog`` and one ``spark.sql.catalog.<name>`` block per catalog. The
-    Delta jars themselves are not included (see ``lakeloom.runtime.delta_jars``).
+    ``spark.sql.defaultCatalog``, one ``spark.sql.catalog.<name>`` block per catalog, and the
+    lineage listener and ``system`` catalog (:mod:`lakeloom.catalog.system_conf`). The Delta and
+    JDBC jars themselves are not included (see ``lakeloom.runtime.delta_jars``).
     """
     jar = build_catalog_jar() if build else catalog_jar_path()
     store = workspace.catalog_dir.resolve()
@@ -58,7 +61,7 @@ def catalog_spark_conf(workspace: Workspace, *, build: bool = True) -> dict[str,
         conf[f"{prefix}.default-schema"] = (
             workspace.default_schema.lower() if name == workspace.default_catalog else "default"
         )
-    return conf
+    return merge_conf(conf, system_spark_conf(workspace))
 
 
 def path_mapping_conf(workspace: Workspace, *, build: bool = True) -> dict[str, str]:

@@ -71,7 +71,7 @@ def execute_attempt(session: RunSession, plan: AttemptPlan,
     ctx: TaskContext | None = None
     sink = logcapture.LogSink(log_path, redact=lambda text: ctx.redact(text) if ctx else text)
     result = AttemptResult(st.SUCCESS, log_path=str(log_path))
-    binder = session.spark_binder(plan.job_group, task.task_key, spark)
+    binder = session.spark_binder(plan.job_group, task.task_key, spark, plan.task_run_id)
     jvm_log = driver_log(session.workspace, session.run_id)
     jvm_start = log_size(jvm_log)
     with logcapture.capture(sink):

@@ -163,14 +163,14 @@ class RunSession:
 
     # --- Spark ---------------------------------------------------------------------
 
-    def spark_binder(self, job_group: str, pool: str,
-                     spark: Callable[[], SparkSession] | None = None) -> SparkBinder:
+    def spark_binder(self, job_group: str, pool: str, spark: Callable[[], SparkSession] | None = None,
+                     task_run_id: int | None = None) -> SparkBinder:
         """A provider that binds the calling thread to the attempt's job group and pool.
 
         ``spark`` is the session of the attempt's job cluster when it runs in this process
         (default: the run's session).
         """
-        return SparkBinder(self, job_group, pool, spark or self.spark)
+        return SparkBinder(self, job_group, pool, spark or self.spark, task_run_id)
 
     # --- attempts and job clusters -------------------------------------------------------
 
@@ -290,11 +290,16 @@ class RunSession:
 class SparkBinder:
     """The Spark provider of one attempt: binds each thread that asks to the attempt's job group."""
 
-    def __init__(self, session: RunSession, job_group: str, pool: str, spark: Callable[[], SparkSession]) -> None:
+    def __init__(self, session: RunSession, job_group: str, pool: str, spark: Callable[[], SparkSession],
+                 task_run_id: int | None = None) -> None:
         self._session = session
         self.job_group = job_group
         self._pool = pool
         self._spark = spark
+        # Read back by the lineage listener from the Spark jobs a statement starts.
+        self._properties = {"lakeloom.job_id": str(session.job_id), "lakeloom.job_name": session.job.name,
+                            "lakeloom.run_id": str(session.run_id), "lakeloom.task_key": pool,
+                            "lakeloom.task_run_id": "" if task_run_id is None else str(task_run_id)}
         self._bound: set[int] = set()
 
     def __call__(self) -> SparkSession:
@@ -305,7 +310,7 @@ class SparkBinder:
 
             bind_task_thread(spark, self.job_group, self._pool,
                              f"lakeloom run {self._session.run_id} task {self._pool}",
-                             run_id=self._session.run_id, task_key=self._pool)
+                             run_id=self._session.run_id, task_key=self._pool, properties=self._properties)
             self._bound.add(ident)
             if self._session.spark_group_cancelled(self.job_group):
                 cancel_job_group(spark, self.job_group)  # timed out while the session started

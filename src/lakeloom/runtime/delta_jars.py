@@ -19,6 +19,8 @@ SCALA_BINARY_VERSION = "2.13"
 DELTA_SPARK_ARTIFACT = f"io.delta:delta-spark_4.2_{SCALA_BINARY_VERSION}:{DELTA_VERSION}"
 DELTA_STORAGE_ARTIFACT = f"io.delta:delta-storage:{DELTA_VERSION}"
 DELTA_ARTIFACTS: tuple[str, ...] = (DELTA_SPARK_ARTIFACT, DELTA_STORAGE_ARTIFACT)
+SQLITE_JDBC_ARTIFACT = "org.xerial:sqlite-jdbc:3.50.3.0"
+"""The SQLite JDBC driver: the ``system.lakeflow`` tables read the run store with it."""
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
 
@@ -51,9 +53,10 @@ def delta_jar_paths(repository: Path | None = None) -> list[Path]:
     return [artifact_path(c, repository) for c in DELTA_ARTIFACTS]
 
 
-def missing_delta_jars(repository: Path | None = None) -> list[str]:
-    """Coordinates of the Delta artifacts whose jar is not in the local Maven repository."""
-    return [c for c in DELTA_ARTIFACTS if not artifact_path(c, repository).is_file()]
+def missing_delta_jars(repository: Path | None = None,
+                       artifacts: tuple[str, ...] = DELTA_ARTIFACTS) -> list[str]:
+    """Coordinates of the ``artifacts`` (default: Delta's) whose jar is not in the local Maven repository."""
+    return [c for c in artifacts if not artifact_path(c, repository).is_file()]
 
 
 def _mvn_command(coordinate: str, repository: Path | None) -> list[str]:
@@ -63,17 +66,24 @@ def _mvn_command(coordinate: str, repository: Path | None) -> list[str]:
     return cmd
 
 
-def ensure_delta_jars(repository: Path | None = None, *, timeout: float = 900) -> list[Path]:
-    """Return the Delta jar paths, downloading them with Maven first if any is missing.
+def ensure_sqlite_jdbc_jar(repository: Path | None = None, *, timeout: float = 900) -> Path:
+    """The SQLite JDBC driver's jar, fetched with Maven first if missing (see :func:`ensure_delta_jars`)."""
+    return ensure_delta_jars(repository, timeout=timeout, artifacts=(SQLITE_JDBC_ARTIFACT,))[0]
+
+
+def ensure_delta_jars(repository: Path | None = None, *, timeout: float = 900,
+                      artifacts: tuple[str, ...] = DELTA_ARTIFACTS) -> list[Path]:
+    """Return the jar paths of ``artifacts`` (default: Delta's), downloading them with Maven
+    first if any is missing.
 
     Raises :class:`DeltaJarsError` naming the missing artifact and the command to run when
     ``mvn`` is not installed or fails.
     """
-    missing = missing_delta_jars(repository)
+    missing = missing_delta_jars(repository, artifacts)
     if not missing:
-        return delta_jar_paths(repository)
+        return [artifact_path(c, repository) for c in artifacts]
     # delta-spark depends on delta-storage, so fetching it usually fills both.
-    for coordinate in [c for c in DELTA_ARTIFACTS if c in missing]:
+    for coordinate in [c for c in artifacts if c in missing]:
         if artifact_path(coordinate, repository).is_file():
             continue
         cmd = _mvn_command(coordinate, repository)
@@ -87,10 +97,10 @@ def ensure_delta_jars(repository: Path | None = None, *, timeout: float = 900) -
         if proc.returncode != 0:
             output = (proc.stdout + proc.stderr).strip()[-2000:]
             raise DeltaJarsError(f"{hint} (mvn exited with {proc.returncode}):\n{output}")
-    still_missing = missing_delta_jars(repository)
+    still_missing = missing_delta_jars(repository, artifacts)
     if still_missing:
         raise DeltaJarsError(
             f"mvn succeeded but {', '.join(still_missing)} is still missing from "
             f"{repository or maven_repository()}; run: {' '.join(_mvn_command(still_missing[0], repository))}"
         )
-    return delta_jar_paths(repository)
+    return [artifact_path(c, repository) for c in artifacts]

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from lakeloom.catalog import catalog_names, catalog_spark_conf, merge_conf, path_mapping_conf
 from lakeloom.catalog.build import build_catalog_jar, build_fs_jar
 from lakeloom.runtime import spark_patches
-from lakeloom.runtime.delta_jars import ensure_delta_jars
+from lakeloom.runtime.delta_jars import ensure_delta_jars, ensure_sqlite_jdbc_jar
 from lakeloom.runtime.imports import make_environment_task_aware
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def spark_conf(
     defaults = {
         "spark.master": master,
         "spark.app.name": app_name,
-        "spark.jars": ",".join(str(p) for p in ensure_delta_jars()),
+        "spark.jars": ",".join(str(p) for p in [*ensure_delta_jars(), ensure_sqlite_jdbc_jar()]),
         # No Hive/Derby metastore: lakeloom's catalogs hold the persistent tables.
         "spark.sql.catalogImplementation": "in-memory",
         "spark.sql.warehouse.dir": (workspace.warehouse_dir / "_spark_catalog").resolve().as_uri(),
@@ -99,6 +99,7 @@ def prepare(workspace: Workspace) -> list[Path]:
     """
     catalog_names(workspace)
     jars = ensure_delta_jars()
+    jars.append(ensure_sqlite_jdbc_jar())
     jars.append(build_catalog_jar())
     jars.append(build_fs_jar())
     workspace.catalog_dir.mkdir(parents=True, exist_ok=True)
@@ -219,20 +220,24 @@ class SparkSessionProvider:
 
 
 def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description: str = "", *,
-                     run_id: int | None = None, task_key: str | None = None) -> None:
+                     run_id: int | None = None, task_key: str | None = None,
+                     properties: Mapping[str, str] | None = None) -> None:
     """Tag the Spark jobs the calling thread starts: job group ``job_group`` (cancellable, with
     interrupt on cancel), job tag ``job_group`` and FAIR pool ``pool``; ``spark`` becomes the
     thread's active session.
 
     PySpark pins each Python thread to its own JVM thread, so these local properties apply to
     the calling thread only; threads it starts later inherit them (see
-    :mod:`lakeloom.runtime.spark_threads`). Call :func:`unbind_task_thread` before reusing the
-    thread.
+    :mod:`lakeloom.runtime.spark_threads`). ``properties`` become further local properties of
+    the thread (the engine sets ``lakeloom.job_id``, ``lakeloom.run_id``, ``lakeloom.task_key``,
+    ... which lineage records read from the jobs a statement starts). Call
+    :func:`unbind_task_thread` before reusing the thread.
     """
     from lakeloom.runtime import spark_threads
     from lakeloom.runtime.jvm_logging import ensure_pool, set_log_context
 
     ensure_pool(spark, pool)
+    extra = dict(properties or {})
 
     def bind() -> None:
         sc = spark.sparkContext
@@ -240,6 +245,8 @@ def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description
             set_log_context(spark, str(run_id), task_key)
         sc.setJobGroup(job_group, description or job_group, interruptOnCancel=True)
         sc.setLocalProperty(POOL_PROPERTY, pool)
+        for key, value in extra.items():
+            sc.setLocalProperty(key, value)
         # A tag survives user code that sets its own job group; cancel uses both.
         sc.clearJobTags()
         sc.addJobTag(job_group)
@@ -247,7 +254,7 @@ def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description
 
     spark_threads.install()
     bind()
-    spark_threads.remember(spark_threads.Binding(job_group, bind, lambda: _clear_thread(spark)))
+    spark_threads.remember(spark_threads.Binding(job_group, bind, lambda: _clear_thread(spark, extra)))
 
 
 def _set_active_session(spark: SparkSession) -> None:
@@ -259,13 +266,14 @@ def _set_active_session(spark: SparkSession) -> None:
     PySparkSession._get_j_spark_session_class(jvm).setActiveSession(spark._jsparkSession)
 
 
-def _clear_thread(spark: SparkSession) -> None:
+def _clear_thread(spark: SparkSession, properties: Mapping[str, str] | None = None) -> None:
     from lakeloom.runtime.jvm_logging import set_log_context
 
     set_log_context(spark, None, None)
     sc = spark.sparkContext
     sc._jsc.clearJobGroup()
-    sc.setLocalProperty(POOL_PROPERTY, None)  # type: ignore[arg-type]
+    for key in [POOL_PROPERTY, *(properties or {})]:
+        sc.setLocalProperty(key, None)  # type: ignore[arg-type]
     sc.clearJobTags()
 
 
