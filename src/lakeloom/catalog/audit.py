@@ -91,3 +91,19 @@ def write_audit_event(workspace: Workspace, *, service_name: str, action_name: s
 
         logging.getLogger(__name__).error("could not write the audit event %s: %s", action_name, e)
     return record
+
+
+def read_audit_events(workspace: Workspace) -> list[dict[str, Any]]:
+    """Every audit event of ``workspace`` (any writer), oldest first; unreadable lines are skipped
+    (a line another process is still writing)."""
+    events: list[dict[str, Any]] = []
+    root = audit_dir(workspace)
+    for path in sorted(root.rglob("*.jsonl")) if root.is_dir() else []:
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+    return sorted(events, key=lambda e: str(e.get("event_time") or ""))

@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI
 
+from lakeloom.server.audit_log import AuditMiddleware
 from lakeloom.server.context import ServerContext
 from lakeloom.server.errors import install_error_handlers
 from lakeloom.server.limits import MAX_REQUEST_BYTES, ApiRequestGuard
@@ -42,6 +43,7 @@ def create_app(ctx: ServerContext, *, on_startup: list[Callable[[], None]] | Non
     install_error_handlers(app)
     max_bytes = int(ctx.engine.workspace.server.get("max_request_bytes") or MAX_REQUEST_BYTES)
     app.add_middleware(ApiRequestGuard, prefixes=API_PREFIXES, max_bytes=max_bytes)
+    app.add_middleware(AuditMiddleware)
     for prefix in API_PREFIXES:
         app.include_router(api_jobs.router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
         app.include_router(api_runs.router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])

@@ -47,7 +47,9 @@ def authenticate(request: Request) -> Principal:
     if row is None:
         raise unauthenticated("invalid, expired or revoked token")
     ctx.note_token_use(row["token_id"])
-    return Principal(row["principal"], bool(row["is_admin"]), groups_of(row["principal"], ctx.groups))
+    principal = Principal(row["principal"], bool(row["is_admin"]), groups_of(row["principal"], ctx.groups))
+    request.state.principal = principal  # the audit middleware names the caller
+    return principal
 
 
 def job_level(principal: Principal, job: Job, creator: str | None) -> int:

@@ -132,7 +132,9 @@ async def login(request: Request) -> Response:
     token = (form.get("token") or [""])[0].strip()
     row = ctx.store.lookup_token(token) if token else None
     if row is None:
+        request.state.audit_error = "invalid, expired or revoked token"
         return RedirectResponse(f"/login?next={quote(next_path)}&error=invalid", status_code=303)
+    request.state.principal = Principal(row["principal"], bool(row["is_admin"]))
     ctx.note_token_use(row["token_id"])
     hours = float(ctx.engine.workspace.server.get("session_hours", 12))
     cookie, _ = ctx.store.create_session(row["token_id"], lifetime_seconds=int(hours * 3600),
