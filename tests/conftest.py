@@ -1,6 +1,7 @@
 """Shared fixtures. One SparkSession serves the whole pytest session (startup dominates)."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,10 @@ from lakeloom.config import Workspace
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+# Every `lakeloom` process a test starts runs cold and starts no daemon; the daemon tests
+# turn warm runs on for their own processes (and stop the daemon they start).
+os.environ["LAKELOOM_DAEMON"] = "0"
 
 SPARK_TEST_SETTINGS = {
     "spark": {"master": "local[2]"},

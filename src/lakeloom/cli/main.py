@@ -118,10 +118,16 @@ def _validate_dashboard(path: str) -> int:
 @click.option("--param", "-p", "params", multiple=True, help="Job parameter k=v (repeatable).")
 @click.option("--only", help="Run a subset: key, +key (with upstream), key+ (with downstream), comma-separated.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final run as JSON on stdout.")
+@click.option("--no-daemon", is_flag=True, help="Start Spark in this process instead of using a warm driver.")
 @pass_state
 def run(state: State, target: str, job_key: str | None, params: tuple[str, ...], only: str | None,
-        as_json: bool) -> None:
+        as_json: bool, no_daemon: bool) -> None:
     """Run a job (a job file or a job name) and wait for it to finish."""
+    from lakeloom.cli.daemon.client import forward
+
+    code = forward(state, no_daemon)
+    if code is not None:
+        sys.exit(code)
     from lakeloom.cli.progress import run_with_progress
     from lakeloom.spec.loader import JobSpecError
 
@@ -244,11 +250,15 @@ cli.add_command(_command("lakeloom.cli.pipeline", "pipeline"))
 cli.add_command(_command("lakeloom.cli.mlflow_ui", "mlflow_group"))
 cli.add_command(_command("lakeloom.cli.bundle", "bundle"))
 cli.add_command(_command("lakeloom.cli.dashboards", "dashboards"))
+cli.add_command(_command("lakeloom.cli.daemon.command", "daemon"))
 jobs.add_command(_command("lakeloom.cli.pause", "pause"))
 jobs.add_command(_command("lakeloom.cli.pause", "unpause"))
 
 
 def main() -> None:
+    from lakeloom.cli import warm
+
+    warm.entry_argv = sys.argv[1:]
     cli(prog_name="lakeloom")
 
 

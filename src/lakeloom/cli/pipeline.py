@@ -38,7 +38,12 @@ def pipeline() -> None:
     """Declarative Delta pipelines (pyspark.pipelines, legacy dlt, SQL)."""
 
 
-def _update(ctx: click.Context, ref: str, options: UpdateOptions) -> None:
+def _update(ctx: click.Context, ref: str, options: UpdateOptions, no_daemon: bool) -> None:
+    from lakeloom.cli.daemon.client import forward
+
+    code = forward(ctx.find_root().obj, no_daemon)
+    if code is not None:
+        ctx.exit(code)
     from lakeloom.pipelines.runner import PipelineUpdateFailed, iter_results, run_update
     from lakeloom.plugin_manager import build_plugin_manager
     from lakeloom.runtime.spark import SparkSessionProvider
@@ -48,7 +53,11 @@ def _update(ctx: click.Context, ref: str, options: UpdateOptions) -> None:
     conf: dict[str, str] = {}
     for part in pm.hook.lakeloom_spark_conf(workspace=ws):
         conf.update(part or {})
-    provider = SparkSessionProvider(ws, plugin_conf=conf, app_name=f"lakeloom-pipeline-{loaded.spec.name}")
+    from lakeloom.cli import warm
+
+    command = warm.current()
+    provider = command.spark if command is not None else SparkSessionProvider(
+        ws, plugin_conf=conf, app_name=f"lakeloom-pipeline-{loaded.spec.name}")
     verb = "dry run" if options.dry_run else "update"
     click.echo(f"pipeline {loaded.spec.name} ({loaded.label}) -> {loaded.spec.catalog}.{loaded.spec.schema_name}")
     try:
@@ -74,26 +83,28 @@ def _update(ctx: click.Context, ref: str, options: UpdateOptions) -> None:
 @click.option("--full-refresh", is_flag=True, help="Truncate every streaming table and reset its checkpoints.")
 @click.option("--refresh", "refresh", metavar="A,B", help="Update only these datasets.")
 @click.option("--full-refresh-selection", metavar="A,B", help="Fully refresh only these datasets.")
+@click.option("--no-daemon", is_flag=True, help="Start Spark in this process instead of using a warm driver.")
 @click.pass_context
 def run_cmd(ctx: click.Context, ref: str, full_refresh: bool, refresh: str | None,
-            full_refresh_selection: str | None) -> None:
+            full_refresh_selection: str | None, no_daemon: bool) -> None:
     """Run one update of the pipeline REF (a *.pipeline.yml, bundle.yml::key, or a pipeline name)."""
     from lakeloom.pipelines.runner import UpdateOptions
 
     if full_refresh and full_refresh_selection:
         raise click.UsageError("--full-refresh and --full-refresh-selection cannot be combined")
     _update(ctx, ref, UpdateOptions(full_refresh=full_refresh, refresh_selection=_split(refresh),
-                                    full_refresh_selection=_split(full_refresh_selection)))
+                                    full_refresh_selection=_split(full_refresh_selection)), no_daemon)
 
 
 @pipeline.command("dry-run")
 @click.argument("ref")
+@click.option("--no-daemon", is_flag=True, help="Start Spark in this process instead of using a warm driver.")
 @click.pass_context
-def dry_run_cmd(ctx: click.Context, ref: str) -> None:
+def dry_run_cmd(ctx: click.Context, ref: str, no_daemon: bool) -> None:
     """Build and validate the graph of REF and resolve every dataset's schema; write nothing."""
     from lakeloom.pipelines.runner import UpdateOptions
 
-    _update(ctx, ref, UpdateOptions(dry_run=True))
+    _update(ctx, ref, UpdateOptions(dry_run=True), no_daemon)
 
 
 @pipeline.command("runs")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from rich.live import Live
 
-from lakeloom.cli import render
+from lakeloom.cli import render, warm
 
 if TYPE_CHECKING:
     from lakeloom.engine.api import Engine
@@ -20,9 +20,16 @@ def _drive(engine: Engine, start: Callable[[Callable[[int], None]], dict[str, An
     error: list[BaseException] = []
     done = threading.Event()
 
+    pending_cancel: list[bool] = []
+
+    def created(rid: int) -> None:
+        run_id.append(rid)
+        if pending_cancel:  # a warm client's Ctrl-C arrived before the run was recorded
+            engine.cancel(rid)
+
     def work() -> None:
         try:
-            result.update(start(run_id.append))
+            result.update(start(created))
         except BaseException as e:  # re-raised on the main thread
             error.append(e)
         finally:
@@ -33,27 +40,36 @@ def _drive(engine: Engine, start: Callable[[Callable[[int], None]], dict[str, An
     def on_sigint(_sig: int, _frame: Any) -> None:
         interrupts[0] += 1
         if interrupts[0] > 1 or not run_id:
-            render.err_console.print("[red]interrupted twice: exiting now; the run will be marked failed[/red]")
+            render.error_console().print("[red]interrupted twice: exiting now; the run will be marked failed[/red]")
             os._exit(130)
-        render.err_console.print("[magenta]cancelling the run (Ctrl-C again to exit at once)[/magenta]")
-        engine.cancel(run_id[0])
+        cancel()
 
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() \
-        else None
-    worker = threading.Thread(target=work, name="lakeloom-run", daemon=True)
-    worker.start()
-    try:
-        if quiet or not render.err_console.is_terminal:
-            while not done.wait(0.5):
-                pass
+    def cancel() -> None:
+        render.error_console().print("[magenta]cancelling the run (Ctrl-C again to exit at once)[/magenta]")
+        if run_id:
+            engine.cancel(run_id[0])
         else:
-            with Live(console=render.err_console, refresh_per_second=4, transient=True) as live:
-                while not done.wait(0.3):
-                    if run_id:
-                        live.update(_live_table(engine, run_id[0]))
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+            pending_cancel.append(True)
+
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if on_main else None
+    worker = threading.Thread(target=work, name="lakeloom-run", daemon=True)
+    # In a warm driver the client's first Ctrl-C cancels; a second one exits the client itself.
+    with warm.on_interrupt(cancel):
+        worker.start()
+        try:
+            console = render.error_console()
+            if quiet or not console.is_terminal:
+                while not done.wait(0.5):
+                    pass
+            else:
+                with Live(console=console, refresh_per_second=4, transient=True) as live:
+                    while not done.wait(0.3):
+                        if run_id:
+                            live.update(_live_table(engine, run_id[0]))
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
     if error:
         raise error[0]
     if not quiet:

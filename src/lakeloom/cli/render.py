@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -12,6 +15,29 @@ from rich.text import Text
 # Piped output (CI logs, `| less`) gets a wide fixed width instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+_override = threading.local()
+
+
+def out_console() -> Console:
+    """The console for stdout of the command running on this thread."""
+    return getattr(_override, "out", None) or console
+
+
+def error_console() -> Console:
+    """The console for stderr (progress, summaries) of the command running on this thread."""
+    return getattr(_override, "err", None) or err_console
+
+
+@contextmanager
+def use_consoles(out: Console, err: Console) -> Iterator[None]:
+    """Render this thread's output on ``out``/``err``: a warm driver's command renders for its
+    client's terminal, not for the daemon's own (which has none)."""
+    saved = getattr(_override, "out", None), getattr(_override, "err", None)
+    _override.out, _override.err = out, err
+    try:
+        yield
+    finally:
+        _override.out, _override.err = saved
 
 STATE_STYLE = {
     "SUCCESS": "green", "SUCCESS_WITH_FAILURES": "yellow", "FAILED": "red", "TIMEDOUT": "red",
@@ -46,7 +72,7 @@ def table(title: str, columns: list[str], rows: list[list[Any]], target: Console
         t.add_column(c)
     for r in rows:
         t.add_row(*r)
-    (target or console).print(t)
+    (target or out_console()).print(t)
 
 
 def task_rows(run: dict[str, Any]) -> list[list[Any]]:
@@ -64,7 +90,7 @@ def task_rows(run: dict[str, Any]) -> list[list[Any]]:
 
 
 def summary(run: dict[str, Any], target: Console | None = None) -> None:
-    out = target or err_console
+    out = target or error_console()
     table(f"Run {run['run_id']} · {run['run_name']}", ["task", "attempt", "result", "duration", "message"],
           task_rows(run), out)
     state = run["state"].get("result_state") or run["state"]["life_cycle_state"]
@@ -77,13 +103,13 @@ def summary(run: dict[str, Any], target: Console | None = None) -> None:
 
 
 def show_run(run: dict[str, Any], store: Any) -> None:
-    summary(run, console)
+    summary(run, out_console())
     for t in run.get("tasks", []):
         row = store.get_task_run(t["run_id"])
         if row and row.error_trace:
-            console.print(Text(f"\n{t['task_key']} attempt {t['attempt_number']}: {row.state_message}",
+            out_console().print(Text(f"\n{t['task_key']} attempt {t['attempt_number']}: {row.state_message}",
                                style="red bold"))
-            console.print(Text(row.error_trace.rstrip()))
+            out_console().print(Text(row.error_trace.rstrip()))
     if hasattr(store, "deliveries"):
         show_deliveries(store.deliveries(run["run_id"]))
     if run.get("repair_history") and len(run["repair_history"]) > 1:

@@ -2,10 +2,11 @@
 
 The process keeps one warm SparkContext (started in the background at start-up unless
 ``--no-warm-spark`` / ``server.warm_spark: false``) and gives each run its own
-``spark.newSession()``. On start, runs left RUNNING by a dead process are marked
-FAILED (DRIVER_ERROR) and QUEUED runs resume. SIGTERM (or Ctrl-C) drains: no new run
-starts, running ones get ``--drain-seconds`` to finish, then they are cancelled and
-recorded CANCELED.
+``spark.newSession()``; ``lakeloom run`` and ``pipeline run`` of the workspace run on it too
+(see :mod:`lakeloom.cli.daemon`) unless warm runs are off. On start, runs left RUNNING by a
+dead process are marked FAILED (DRIVER_ERROR) and QUEUED runs resume. SIGTERM (or Ctrl-C)
+drains: no new run starts, running ones get ``--drain-seconds`` to finish, then they are
+cancelled and recorded CANCELED.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Service:
     """The parts of a serve process, wired together (also used by tests and benchmarks)."""
 
     def __init__(self, workspace: Workspace, *, warm_spark: bool = False, scheduler: bool = True,
-                 clock: Any = None) -> None:
+                 clock: Any = None, warm_commands: bool = False) -> None:
         from lakeloom.engine.api import Engine
         from lakeloom.engine.executor import RunExecutor
         from lakeloom.scheduler.loop import Scheduler
@@ -42,10 +43,23 @@ class Service:
         self._beating = threading.Event()
         self.app = create_app(self.ctx, on_startup=[self.start], on_shutdown=[self.stop])
         self._stopped = False
+        self.warm_host: Any = None
+        if warm_commands:  # `lakeloom run` & co. of this workspace use this process's Spark driver
+            from lakeloom.cli.daemon.host import WarmHost
+
+            self.warm_host = WarmHost(workspace, kind="serve", warm_session=self.engine.spark,
+                                      spark_started=self.engine.spark_started, driver_conf=self._driver_conf)
+
+    def _driver_conf(self) -> dict[str, str]:
+        self.engine.spark()
+        return dict(self.engine.spark_provider.conf())
 
     def start(self) -> None:
         if self.warm_spark:
             threading.Thread(target=self._warm, name="lakeloom-spark-warmup", daemon=True).start()
+        if self.warm_host is not None:
+            self.warm_host.spark_state = "starting" if self.warm_spark else "on demand"
+            self.warm_host.start()
         self.engine.store.beat()
         threading.Thread(target=self._heartbeat, name="lakeloom-heartbeat", daemon=True).start()
         self.executor.drain_queue()
@@ -71,6 +85,8 @@ class Service:
     def _warm(self) -> None:
         try:
             self.engine.spark()
+            if self.warm_host is not None:
+                self.warm_host.spark_state = "warm"
             log.info("Spark is warm")
         except Exception:
             log.exception("could not start Spark; runs will start it on demand")
@@ -80,6 +96,9 @@ class Service:
             return
         self._stopped = True
         self._beating.set()
+        if self.warm_host is not None:
+            self.warm_host.close()
+            self.warm_host.interrupt_all()
         if self.scheduler is not None:
             self.scheduler.stop()
         self.executor.shutdown(self.drain_seconds)
@@ -116,7 +135,9 @@ def serve(state: Any, host: str | None, port: int | None, warm_spark: bool | Non
 
         for line in deploy_workspace(ws):
             click.echo(line)
-    service = Service(ws, warm_spark=warm, scheduler=not no_scheduler)
+    from lakeloom.cli.daemon.client import enabled
+
+    service = Service(ws, warm_spark=warm, scheduler=not no_scheduler, warm_commands=enabled(ws))
     click.echo(f"lakeloom serve on http://{srv['host']}:{srv['port']} (store {ws.store_url})", err=True)
     uvicorn.run(service.app, host=srv["host"], port=int(srv["port"]), log_level=log_level.lower(),
                 timeout_graceful_shutdown=5)

@@ -35,6 +35,11 @@ class State:
             from lakeloom.engine.api import Engine
 
             self._engine = Engine.open(self.workspace())
+            from lakeloom.cli import warm
+
+            command = warm.current()
+            if command is not None:  # inside a warm driver: its session, not a new JVM
+                self._engine.spark_provider = command.spark
         return self._engine
 
 

@@ -72,7 +72,11 @@ class _RoutingStream(io.TextIOBase):
     def write(self, text: str) -> int:  # type: ignore[override]
         sink = current_sink()
         if sink is not None and not sink.closed:
-            sink.write(text)
+            write_to = getattr(sink, "write_to", None)  # a sink that keeps stdout and stderr apart
+            if write_to is not None:
+                write_to(self.name, text)
+            else:
+                sink.write(text)
         else:
             self._fallback.write(text)
         return len(text)
@@ -81,7 +85,9 @@ class _RoutingStream(io.TextIOBase):
         self._fallback.flush()
 
     def isatty(self) -> bool:
-        return False
+        # A warm driver's command writes to its client's terminal (see lakeloom.cli.daemon).
+        isatty_for = getattr(current_sink(), "isatty_for", None)
+        return bool(isatty_for is not None and isatty_for(self.name))
 
     def fileno(self) -> int:
         return self._fallback.fileno()

@@ -1,0 +1,1 @@
+"""Warm runs: CLI commands on a Spark driver that is already up (``lakeloom daemon``, ``serve``)."""
