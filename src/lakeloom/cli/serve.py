@@ -51,8 +51,15 @@ class Service:
                                       spark_started=self.engine.spark_started, driver_conf=self._driver_conf)
 
     def _driver_conf(self) -> dict[str, str]:
-        self.engine.spark()
-        return dict(self.engine.spark_provider.conf())
+        """The settings the engine's Spark session has or will have (asking starts no JVM)."""
+        from lakeloom.runtime.spark import spark_conf
+
+        if self.engine.spark_provider is not None:
+            return dict(self.engine.spark_provider.conf())
+        conf: dict[str, str] = {}
+        for part in self.engine.pm.hook.lakeloom_spark_conf(workspace=self.engine.workspace):
+            conf.update(part or {})
+        return spark_conf(self.engine.workspace, conf)
 
     def start(self) -> None:
         if self.warm_spark:

@@ -20,6 +20,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -88,6 +90,21 @@ class ClientSink:
 
     def isatty_for(self, stream: str) -> bool:
         return self._tty.get("stderr" if stream == "<stderr>" else "stdout", False)
+
+
+class _Output:
+    """A command's output: the client sink and the consoles rendering for its terminal."""
+
+    def __init__(self, sink: ClientSink, out: Any, err: Any) -> None:
+        self.sink, self.out, self.err = sink, out, err
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """Send what this thread (and threads it starts) prints to the client."""
+        from lakeloom.runtime import logcapture
+
+        with logcapture.capture(self.sink), render.use_consoles(self.out, self.err):  # type: ignore[arg-type]
+            yield
 
 
 def _consoles(hello: dict[str, Any]) -> tuple[Any, Any]:
@@ -280,8 +297,10 @@ class WarmHost:
             channel.send({"refused": refusal[0], "restart": refusal[1]})
             return
         command = warm.WarmCommand(spark=CommandSpark(self._warm_session))
+        output = _Output(ClientSink(channel, {k: bool(v) for k, v in (hello.get("tty") or {}).items()}),
+                         *_consoles(hello))
         finished = threading.Event()
-        thread = threading.Thread(target=self._execute, args=(channel, hello, command, finished),
+        thread = threading.Thread(target=self._execute, args=(channel, hello, command, output, finished),
                                   name=f"lakeloom-warm-{self.commands + 1}", daemon=True)
         reason = self._admit(thread)
         if reason is not None:
@@ -296,25 +315,25 @@ class WarmHost:
                 if finished.is_set():
                     break
                 if message is None:  # the client went away (a second Ctrl-C): stop the command
-                    self._interrupt(command, thread)
+                    self._interrupt(command, thread, output)
                     break
                 if message.get("signal") == "INT" and not interrupted:
                     interrupted = True
-                    self._interrupt(command, thread)
+                    self._interrupt(command, thread, output)
             thread.join()
         finally:
             with self._lock:
                 self._active.pop(id(thread), None)
-                self._code.observe()
             self.last_activity = time.monotonic()
 
-    def _interrupt(self, command: warm.WarmCommand, thread: threading.Thread) -> None:
+    def _interrupt(self, command: warm.WarmCommand, thread: threading.Thread, output: _Output) -> None:
         if command.interrupt_handlers:
-            for handler in list(command.interrupt_handlers):
-                try:
-                    handler()
-                except Exception:
-                    log.exception("interrupt handler failed")
+            with output.applied():  # what the handler prints goes to the client too
+                for handler in list(command.interrupt_handlers):
+                    try:
+                        handler()
+                    except Exception:
+                        log.exception("interrupt handler failed")
             return
         # As SIGINT does in a cold process: the command's Spark jobs stop, KeyboardInterrupt follows.
         spark = command.spark
@@ -323,21 +342,19 @@ class WarmHost:
         _raise_in(thread, KeyboardInterrupt)
 
     def _execute(self, channel: protocol.Channel, hello: dict[str, Any], command: warm.WarmCommand,
-                 finished: threading.Event) -> None:
-        from lakeloom.runtime import logcapture
+                 output: _Output, finished: threading.Event) -> None:
         from lakeloom.runtime.workdir import working_directory
 
         code = 1
-        sink = ClientSink(channel, {k: bool(v) for k, v in (hello.get("tty") or {}).items()})
         try:
-            out, err = _consoles(hello)
-            with working_directory(Path(hello["cwd"])), logcapture.capture(sink), \
-                    render.use_consoles(out, err), warm.running(command):  # type: ignore[arg-type]
+            with working_directory(Path(hello["cwd"])), output.applied(), warm.running(command):
                 code = _invoke([str(a) for a in hello.get("argv") or []])
         except BaseException:  # noqa: BLE001 - whatever happens, the client gets an exit code
-            sink.write_to("<stderr>", traceback.format_exc())
+            output.sink.write_to("<stderr>", traceback.format_exc())
         finally:
             command.spark.stop()
+            with self._lock:  # before the client hears the end: it may edit the code right after
+                self._code.observe()
             finished.set()
             channel.send({"exit": code})
 

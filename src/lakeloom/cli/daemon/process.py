@@ -2,10 +2,11 @@
 
 Started detached by :func:`lakeloom.cli.daemon.client.start_daemon` as
 ``python -m lakeloom.cli.daemon.process --workspace ROOT``. It records itself in
-``.lakeloom/daemon/daemon.json``, starts Spark in the background and serves commands (see
-:mod:`.host`) until ``lakeloom daemon stop``, SIGTERM, ``daemon.idle_timeout`` seconds
-without a command, or until its record is gone or names another driver (the workspace was
-deleted, or ``lakeloom serve`` took over). Its own log is ``.lakeloom/daemon/daemon.log``.
+``.lakeloom/daemon/daemon.json``, starts Spark in the background (``daemon.warm_spark:
+false`` leaves it to the first command) and serves commands (see :mod:`.host`) until
+``lakeloom daemon stop``, SIGTERM, ``daemon.idle_timeout`` seconds without a command, or
+until its record is gone or names another driver (the workspace was deleted, or ``lakeloom
+serve`` took over). Its own log is ``.lakeloom/daemon/daemon.log``.
 """
 from __future__ import annotations
 
@@ -82,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             log.exception("could not start Spark")
         host.last_activity = time.monotonic()
 
-    threading.Thread(target=warm_up, name="lakeloom-daemon-warmup", daemon=True).start()
+    if (ws.settings.get("daemon") or {}).get("warm_spark", True) in (False, "false", "off"):
+        host.spark_state = "on demand"  # the first command starts it
+    else:
+        threading.Thread(target=warm_up, name="lakeloom-daemon-warmup", daemon=True).start()
     while not stop.wait(min(1.0, max(0.1, timeout / 4))):
         if host.idle_seconds() > timeout:
             log.info("idle for %gs: stopping", timeout)
