@@ -44,6 +44,14 @@ def isolated():
     spark.sql("CREATE SCHEMA IF NOT EXISTS main.warm_iso")
     spark.sql("USE SCHEMA warm_iso")
 
+def partitions(expected):
+    got = context().spark.conf.get("spark.sql.shuffle.partitions")
+    assert got == expected, f"shuffle partitions {got}, expected {expected}"
+
+def tier():
+    import os
+    assert os.environ.get("WARM_TEST_TIER") == "gold", "the job cluster's environment is missing"
+
 def stuck():
     print("stuck task started", flush=True)
     for _ in range(600):
@@ -57,6 +65,23 @@ JOBS = {
     "count.yml": "name: count\ntasks:\n  - task_key: count\n    python_task: {function: 'warm_tasks:count'}\n",
     "isolated.yml": "name: iso\ntasks:\n  - task_key: iso\n    python_task: {function: 'warm_tasks:isolated'}\n",
     "version.yml": "name: version\ntasks:\n  - task_key: v\n    python_task: {function: 'warm_lib:show'}\n",
+    "clusters.yml": """
+name: clusters
+job_clusters:
+  - job_cluster_key: shared
+    new_cluster: {spark_conf: {spark.sql.shuffle.partitions: 3}}
+  - job_cluster_key: envy
+    new_cluster: {spark_env_vars: {WARM_TEST_TIER: gold}}
+tasks:
+  - task_key: on_shared
+    job_cluster_key: shared
+    python_task: {function: 'warm_tasks:partitions', parameters: {expected: '3'}}
+  - task_key: on_driver
+    python_task: {function: 'warm_tasks:partitions', parameters: {expected: '4'}}
+  - task_key: on_envy
+    job_cluster_key: envy
+    python_task: {function: 'warm_tasks:tier'}
+""",
     "stuck.yml": "name: stuck\ntasks:\n  - task_key: stuck\n    python_task: {function: 'warm_tasks:stuck'}\n",
 }
 
@@ -157,6 +182,11 @@ def test_spark_job_runs_on_the_warm_driver_with_state_isolated_per_run(ws: Path)
     for _ in range(2):  # each run would fail on the temp view, setting or schema the one before left
         iso = _lakeloom(ws, "run", "isolated.yml")
         assert iso.returncode == 0, iso.stderr + _task_error(ws)
+
+
+def test_job_clusters_get_their_own_settings_on_a_warm_driver(ws: Path) -> None:
+    res = _lakeloom(ws, "run", "clusters.yml")
+    assert res.returncode == 0, res.stderr + _task_error(ws)
 
 
 def _task_error(ws: Path) -> str:

@@ -40,8 +40,9 @@ class CommandSpark:
     """One command's Spark session: a ``newSession()`` of the warm one (its own temp views,
     SQL settings and current catalog), made on first use; ``stop`` forgets it only."""
 
-    def __init__(self, warm_session: Callable[[], Any]) -> None:
+    def __init__(self, warm_session: Callable[[], Any], driver_conf: Callable[[], dict[str, str]]) -> None:
         self._warm_session = warm_session
+        self._driver_conf = driver_conf
         self._session: Any = None
         self._lock = threading.Lock()
 
@@ -54,6 +55,10 @@ class CommandSpark:
             if self._session is None:
                 self._session = self._warm_session().newSession()
             return self._session
+
+    def conf(self) -> dict[str, str]:
+        """The settings of the driver's application (job clusters that differ get their own)."""
+        return dict(self._driver_conf())
 
     def interrupt(self) -> None:
         """Cancel the Spark jobs this command's session runs (other commands' keep going)."""
@@ -296,7 +301,7 @@ class WarmHost:
             log.info("sent a command back to its client: %s", refusal[0])
             channel.send({"refused": refusal[0], "restart": refusal[1]})
             return
-        command = warm.WarmCommand(spark=CommandSpark(self._warm_session))
+        command = warm.WarmCommand(spark=CommandSpark(self._warm_session, self._driver_conf))
         output = _Output(ClientSink(channel, {k: bool(v) for k, v in (hello.get("tty") or {}).items()}),
                          *_consoles(hello))
         finished = threading.Event()
