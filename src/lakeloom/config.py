@@ -127,14 +127,19 @@ class Workspace:
         own file systems use the same roots):
 
         - ``dbfs:/a/b`` and ``/dbfs/a/b`` -> ``<dbfs_root>/a/b``
-        - ``/Volumes/<catalog>/<schema>/<volume>/a`` -> ``<volumes_root>/<catalog>/<schema>/<volume>/a``
+        - ``/Volumes/<catalog>/<schema>/<volume>/a`` (and ``dbfs:/Volumes/...``) ->
+          ``<volumes_root>/<catalog>/<schema>/<volume>/a``; whether the volume exists is
+          :func:`lakeloom.catalog.volumes.check_volume_path`'s business
         - ``file:/a/b`` -> ``/a/b`` (as Hadoop reads it: no URL decoding); other absolute paths as they are
         - a relative path against ``base`` (default: the workspace folder)
 
         Raises ValueError for any other scheme (``s3://...``), which has no local file.
         """
         if path.startswith("dbfs:"):
-            return self.dbfs_root / path[len("dbfs:"):].lstrip("/")
+            rest = path[len("dbfs:"):].lstrip("/")
+            if rest == "Volumes" or rest.startswith("Volumes/"):  # as Spark's dbfs: file system maps it
+                return self.local_path("/" + rest, base)
+            return self.dbfs_root / rest
         if path == "/dbfs" or path.startswith("/dbfs/"):
             return self.dbfs_root / path[len("/dbfs"):].lstrip("/")
         if path.startswith("/Volumes/"):

@@ -1,9 +1,11 @@
 """Databricks paths in Spark itself: ``/Volumes/<catalog>/<schema>/<volume>/...`` and ``dbfs:/...``
 resolve to the workspace's volumes and DBFS folders for reads, writes, SQL on paths, Delta
-tables and streaming checkpoints, while every other local path is left alone."""
+tables and streaming checkpoints, while every other local path is left alone. (Missing volumes:
+test_catalog_volume_paths.py.)"""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,16 @@ from lakeloom.catalog import path_mapping_conf
 from lakeloom.config import Workspace
 
 pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module", autouse=True)
+def volumes(spark) -> Iterator[None]:  # noqa: ANN001
+    """The volumes these tests use: a /Volumes path needs its volume, as in Unity Catalog."""
+    spark.sql("CREATE SCHEMA IF NOT EXISTS main.paths")
+    for name in ("landing", "stream_in", "out", "chk"):
+        spark.sql(f"CREATE VOLUME IF NOT EXISTS main.paths.{name}")
+    yield
+    spark.sql("DROP SCHEMA main.paths CASCADE")
 
 
 def _landing(spark_workspace: Workspace, name: str) -> Path:
@@ -70,8 +82,8 @@ def test_other_local_paths_are_untouched(spark, tmp_path: Path) -> None:
     spark.range(3).write.mode("overwrite").parquet(str(plain))
     assert spark.read.parquet(plain.as_uri()).count() == 3
     assert list(plain.glob("part-*.parquet"))
-    missing = "/Volumes/main/paths/never_written"
-    with pytest.raises(Exception, match="PATH_NOT_FOUND|does not exist"):
+    missing = "/Volumes/main/paths/landing/never_written"
+    with pytest.raises(Exception, match="PATH_NOT_FOUND"):
         spark.read.json(missing).collect()
 
 
@@ -80,5 +92,6 @@ def test_path_mapping_conf_names_the_workspace_folders(tmp_path: Path) -> None:
     conf = path_mapping_conf(ws, build=False)
     assert conf["spark.hadoop.fs.lakeloom.volumes.root"] == str((tmp_path / "vols").resolve())
     assert conf["spark.hadoop.fs.lakeloom.dbfs.root"] == str(ws.dbfs_root.resolve())
+    assert conf["spark.hadoop.fs.lakeloom.catalog.store"] == str(ws.catalog_dir.resolve())
     assert conf["spark.hadoop.fs.file.impl"] == "io.lakeloom.fs.LakeloomLocalFileSystem"
     assert conf["spark.driver.extraClassPath"].endswith(".jar")

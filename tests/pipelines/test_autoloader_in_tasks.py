@@ -4,12 +4,13 @@ the ``read_files(...)`` table function in plain ``spark.sql``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lakeloom.config import load_workspace
+from lakeloom.config import Workspace
 from lakeloom.engine.api import Engine
 from lakeloom.plugin_manager import build_plugin_manager
 
@@ -32,29 +33,40 @@ print("rows", spark.table(target).count())
 """
 
 
-def _land(root: Path, name: str, ids: list[int]) -> None:
-    folder = root / ".lakeloom" / "volumes" / "main" / "al" / "landing" / "orders"
+@pytest.fixture(scope="module", autouse=True)
+def volumes(spark) -> Iterator[None]:  # noqa: ANN001
+    """The volumes the code reads and writes: created first, as on Databricks."""
+    spark.sql("CREATE SCHEMA IF NOT EXISTS main.al")
+    for name in ("landing", "meta", "csv_in"):
+        spark.sql(f"CREATE VOLUME IF NOT EXISTS main.al.{name}")
+    yield
+    spark.sql("DROP SCHEMA main.al CASCADE")
+
+
+def _land(ws: Workspace, name: str, ids: list[int]) -> None:
+    folder = ws.volumes_root / "main" / "al" / "landing" / "orders"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text("".join(json.dumps({"id": i, "amount": i * 1.5}) + "\n" for i in ids))
 
 
-def test_auto_loader_in_a_script_task_is_incremental(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_auto_loader_in_a_script_task_is_incremental(spark, spark_workspace: Workspace,  # noqa: ANN001
+                                                      tmp_path: Path) -> None:
     spark.sql("CREATE SCHEMA IF NOT EXISTS main.al_bronze")
     (tmp_path / "ingest.py").write_text(SCRIPT)
     job = tmp_path / "job.yml"
     job.write_text(yaml.safe_dump({"name": "autoloader", "tasks": [{"task_key": "ingest", "spark_python_task": {
         "python_file": "ingest.py", "parameters": ["main.al_bronze.orders"]}}]}))
-    ws = load_workspace(tmp_path)
+    ws = spark_workspace  # the session's workspace: Spark and the task map /Volumes to the same folders
     engine = Engine.open(ws, build_plugin_manager(ws.disabled_plugins))
 
-    _land(tmp_path, "a.json", [1, 2, 3])
+    _land(ws, "a.json", [1, 2, 3])
     first = engine.submit(str(job))
     assert first["state"]["result_state"] == "SUCCESS", first["state"]
     schema_file = ws.volumes_root / "main" / "al" / "meta" / "orders_schema" / "_schemas" / "schema.json"
     fields = [f["name"] for f in json.loads(schema_file.read_text())["fields"]]
     assert fields == ["amount", "id", "_rescued_data"]
 
-    _land(tmp_path, "b.json", [4, 5])
+    _land(ws, "b.json", [4, 5])
     second = engine.submit(str(job))
     assert second["state"]["result_state"] == "SUCCESS", second["state"]
     rows = spark.table("main.al_bronze.orders")

@@ -29,6 +29,7 @@ def test_parse_every_clause() -> None:
 @pytest.fixture
 def people(spark) -> Iterator[str]:  # noqa: ANN001
     spark.sql("CREATE SCHEMA IF NOT EXISTS main.copy_into")
+    spark.sql("CREATE VOLUME IF NOT EXISTS main.copy_into.landing")
     spark.sql("CREATE OR REPLACE TABLE main.copy_into.people (id BIGINT, name STRING, city STRING)")
     yield "main.copy_into.people"
     spark.sql("DROP SCHEMA main.copy_into CASCADE")

@@ -105,7 +105,11 @@ def test_parallel_tasks_see_their_own_widgets(ws: Workspace) -> None:
     assert seen == {str(i): str(i) for i in range(4)}
 
 
-def test_fs_maps_dbfs_volumes_and_local_paths(ws: Workspace, tmp_path: Path) -> None:
+@pytest.mark.spark
+def test_fs_maps_dbfs_volumes_and_local_paths(spark, spark_workspace: Workspace, tmp_path: Path) -> None:  # noqa: ANN001
+    ws = spark_workspace
+    spark.sql("CREATE SCHEMA IF NOT EXISTS main.dbutils_fs")
+    spark.sql("CREATE VOLUME IF NOT EXISTS main.dbutils_fs.landing")
     with activate(ctx_for(ws)):
         assert dbutils.fs.mkdirs("dbfs:/data/in")
         assert dbutils.fs.put("dbfs:/data/in/a.csv", "x,y\n1,2\n")
@@ -116,25 +120,27 @@ def test_fs_maps_dbfs_volumes_and_local_paths(ws: Workspace, tmp_path: Path) -> 
         listing = dbutils.fs.ls("dbfs:/data")
         assert [(f.path, f.name, f.size) for f in listing] == [("dbfs:/data/in/", "in/", 0)]
         assert listing[0].isDir() and isinstance(listing[0], FileInfo) and listing[0].modificationTime > 0
-        assert dbutils.fs.cp("dbfs:/data/in", "/Volumes/main/raw/landing/in", recurse=True)
-        assert (ws.volumes_root / "main" / "raw" / "landing" / "in" / "a.csv").exists()
-        f = dbutils.fs.ls("/Volumes/main/raw/landing/in/a.csv")[0]
-        assert (f.path, f.name, f.size) == ("/Volumes/main/raw/landing/in/a.csv", "a.csv", 8)
+        assert dbutils.fs.cp("dbfs:/data/in", "/Volumes/main/dbutils_fs/landing/in", recurse=True)
+        assert (ws.volumes_root / "main" / "dbutils_fs" / "landing" / "in" / "a.csv").exists()
+        f = dbutils.fs.ls("/Volumes/main/dbutils_fs/landing/in/a.csv")[0]
+        assert (f.path, f.name, f.size) == ("/Volumes/main/dbutils_fs/landing/in/a.csv", "a.csv", 8)
+        assert [v.name for v in dbutils.fs.ls("/Volumes/main/dbutils_fs")] == ["landing/"]
         local = tmp_path / "local.txt"
         assert dbutils.fs.mv("dbfs:/data/in/a.csv", f"file:{local}")
         assert local.read_text() == "x,y\n1,2\n" and not (ws.dbfs_root / "data" / "in" / "a.csv").exists()
         dbutils.fs.put("rel/x.txt", "relative to the job folder")
         assert (ws.root / "jobs" / "rel" / "x.txt").exists()
         with pytest.raises(IsADirectoryError):
-            dbutils.fs.rm("/Volumes/main/raw/landing")
-        assert dbutils.fs.rm("/Volumes/main/raw/landing", recurse=True)
+            dbutils.fs.rm("/Volumes/main/dbutils_fs/landing/in")
+        assert dbutils.fs.rm("/Volumes/main/dbutils_fs/landing/in", recurse=True)
         assert dbutils.fs.rm("dbfs:/nothing/here") is False
         with pytest.raises(FileNotFoundError, match="dbfs:/missing does not exist"):
             dbutils.fs.ls("dbfs:/missing")
-        with pytest.raises(ValueError, match="not a volume path"):
-            dbutils.fs.ls("/Volumes/main/raw")
+        with pytest.raises(ValueError, match="is not inside a volume"):
+            dbutils.fs.mkdirs("/Volumes/main/dbutils_fs")
         with pytest.raises(ValueError, match="not supported locally"):
             dbutils.fs.ls("s3://bucket/x")
+    spark.sql("DROP SCHEMA main.dbutils_fs CASCADE")
 
 
 def test_secrets_from_env_and_file_are_redacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,17 @@ from lakeloom.catalog.conf import (
     merge_conf,
     path_mapping_conf,
 )
-from lakeloom.catalog.listing import SchemaInfo, TableInfo, get_table, list_catalogs, list_schemas, list_tables
+from lakeloom.catalog.listing import (
+    SchemaInfo,
+    TableInfo,
+    VolumeInfo,
+    get_table,
+    get_volume,
+    list_catalogs,
+    list_schemas,
+    list_tables,
+    list_volumes,
+)
 from lakeloom.catalog.names import (
     DEFAULT_CATALOG,
     DEFAULT_SCHEMA,
@@ -41,15 +51,18 @@ __all__ = [
     "InvalidNameError",
     "SchemaInfo",
     "TableInfo",
+    "VolumeInfo",
     "build_catalog_jar",
     "catalog_jar_path",
     "catalog_names",
     "catalog_spark_conf",
     "format_name",
     "get_table",
+    "get_volume",
     "list_catalogs",
     "list_schemas",
     "list_tables",
+    "list_volumes",
     "merge_conf",
     "path_mapping_conf",
     "parse_name",

@@ -67,7 +67,8 @@ def catalog_spark_conf(workspace: Workspace, *, build: bool = True) -> dict[str,
 def path_mapping_conf(workspace: Workspace, *, build: bool = True) -> dict[str, str]:
     """Settings that make Spark resolve Databricks paths: ``/Volumes/<catalog>/<schema>/<volume>/...``
     and ``dbfs:/...`` become files under the workspace's volumes and DBFS roots, the folders
-    ``dbutils.fs`` uses. The file systems' jar goes on the driver's class path (Hadoop loads
+    ``dbutils.fs`` uses; a ``/Volumes`` path needs its volume's record in the catalog store
+    (``UC_VOLUME_NOT_FOUND`` otherwise). The file systems' jar goes on the driver's class path (Hadoop loads
     ``fs.file.impl`` before ``spark.jars`` are added), so this suits drivers that run the local
     master; a cluster keeps its own file systems."""
     jar = build_fs_jar() if build else fs_jar_path()
@@ -79,6 +80,7 @@ def path_mapping_conf(workspace: Workspace, *, build: bool = True) -> dict[str, 
         "spark.hadoop.fs.AbstractFileSystem.dbfs.impl": "io.lakeloom.fs.DbfsFs",
         "spark.hadoop.fs.lakeloom.volumes.root": str(workspace.volumes_root.resolve()),
         "spark.hadoop.fs.lakeloom.dbfs.root": str(workspace.dbfs_root.resolve()),
+        "spark.hadoop.fs.lakeloom.catalog.store": str(workspace.catalog_dir.resolve()),
     }
 
 

@@ -6,6 +6,7 @@ The JVM catalog (``jvm/LakeloomStore.scala``) keeps its metadata as JSON files u
     <catalog>/catalog.json
     <catalog>/<schema>/schema.json
     <catalog>/<schema>/tables/<table>.json     tables and views
+    <catalog>/<schema>/volumes/<volume>.json   volumes (written by ``CREATE VOLUME``)
 
 Files are replaced atomically, so a reader never sees a half-written one. For Delta tables the
 Delta log is the source of truth for the schema; ``columns`` is the schema at creation.
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 CATALOG_FILE = "catalog.json"
 SCHEMA_FILE = "schema.json"
 TABLES_DIR = "tables"
+VOLUMES_DIR = "volumes"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,33 @@ class TableInfo:
             return None
         url = urlparse(self.storage_location)
         return Path(unquote(url.path)) if url.scheme in ("", "file") else None
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """One volume, as recorded in the store (Unity Catalog's ``VolumeInfo`` field names)."""
+
+    catalog: str
+    schema: str
+    name: str
+    volume_type: str
+    """``MANAGED`` or ``EXTERNAL``."""
+    storage_location: str | None = None
+    comment: str | None = None
+    owner: str | None = None
+    created_by: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+    volume_id: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.catalog}.{self.schema}.{self.name}"
+
+    @property
+    def path(self) -> str:
+        """The volume's Databricks path, ``/Volumes/<catalog>/<schema>/<name>``."""
+        return f"/Volumes/{self.catalog}/{self.schema}/{self.name}"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -169,3 +198,36 @@ def get_table(
     path = workspace.catalog_dir / cat / sch / TABLES_DIR / f"{tbl}.json"
     data = _read_json(path)
     return _table_info(path, data) if data is not None else None
+
+
+def _volume_info(data: dict[str, Any]) -> VolumeInfo:
+    return VolumeInfo(
+        catalog=data["catalog_name"], schema=data["schema_name"], name=data["name"],
+        volume_type=data.get("volume_type", "MANAGED"), storage_location=data.get("storage_location"),
+        comment=data.get("comment"), owner=data.get("owner"), created_by=data.get("created_by"),
+        created_at=data.get("created_at"), updated_at=data.get("updated_at"), volume_id=data.get("volume_id"),
+    )
+
+
+def volume_record_path(workspace: Workspace, catalog: str, schema: str, volume: str) -> Path:
+    """Where the record of volume ``catalog.schema.volume`` lives (whether or not it exists)."""
+    return workspace.catalog_dir / catalog.lower() / schema.lower() / VOLUMES_DIR / f"{volume.lower()}.json"
+
+
+def list_volumes(workspace: Workspace, catalog: str | None = None, schema: str | None = None) -> list[VolumeInfo]:
+    """Volumes, optionally limited to one catalog and/or schema, sorted by full name."""
+    out: list[VolumeInfo] = []
+    for s in list_schemas(workspace, catalog):
+        if schema and s.name != schema.lower():
+            continue
+        for f in sorted((workspace.catalog_dir / s.catalog / s.name / VOLUMES_DIR).glob("*.json")):
+            data = None if f.name.startswith(".") else _read_json(f)
+            if data is not None:
+                out.append(_volume_info(data))
+    return out
+
+
+def get_volume(workspace: Workspace, catalog: str, schema: str, volume: str) -> VolumeInfo | None:
+    """The record of volume ``catalog.schema.volume``, or ``None`` when it does not exist."""
+    data = _read_json(volume_record_path(workspace, catalog, schema, volume))
+    return _volume_info(data) if data is not None else None

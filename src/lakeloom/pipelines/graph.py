@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from lakeloom.catalog.names import InvalidNameError, format_name, parse_name
+from lakeloom.catalog.volumes import volume_local_path
 from lakeloom.pipelines.model import Dataset, PipelineDefinitionError
 from lakeloom.runtime import spark_patches
 from lakeloom.runtime.autoloader import files_dataframe
@@ -179,11 +180,11 @@ class UpdateGraph:
 
     def local_path(self, path: str) -> str:
         """``/Volumes/c/s/v/...`` and ``dbfs:/`` paths mapped into the workspace; other schemes
-        (``s3://...``) are left to Spark."""
+        (``s3://...``) are left to Spark. A volume path needs its volume (``[UC_VOLUME_NOT_FOUND]``)."""
         if self.workspace is None:
             return path
         try:
-            return str(self.workspace.local_path(path))
+            return str(volume_local_path(self.workspace, path))
         except ValueError:
             return path
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
+from lakeloom.catalog.volumes import check_volume_path
 from lakeloom.pipelines.eventlog import EventLog, event_log_path
 from lakeloom.pipelines.flows import (
     FlowError,
@@ -113,6 +114,8 @@ class _Update:
     def __init__(self, loaded: LoadedPipeline, workspace: Workspace, options: UpdateOptions,
                  cancel: threading.Event | None) -> None:
         self.loaded, self.spec, self.options, self.cancel = loaded, loaded.spec, options, cancel
+        if loaded.spec.storage and not options.dry_run:  # checkpoints and the event log go there
+            check_volume_path(workspace, loaded.spec.storage, write=True)
         self.storage = loaded.storage_dir(workspace)
         self.workspace = workspace
         self.events = EventLog(self.storage, self.spec.name)

@@ -53,7 +53,7 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
         raise AutoLoaderError(f"Auto Loader stream on {path!r}: option cloudFiles.format is required")
     location = cf.pop("schemaLocation", None)
     if location:
-        location = local(location)
+        location = local(location) if router is not None else _local_outside_pipeline(location, write=True)
     elif router is not None:
         location = router.autoloader_schema_location()
     infer_types = cf.pop("inferColumnTypes", "false").lower() == "true"
@@ -77,13 +77,14 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
     return reader.load(path)
 
 
-def _local_outside_pipeline(path: str) -> str:
+def _local_outside_pipeline(path: str, *, write: bool = False) -> str:
     """Databricks paths (``/Volumes/...``, ``dbfs:/...``, ``/dbfs/...``) as the local files
-    ``dbutils.fs`` uses, for Auto Loader in a notebook or script task (a pipeline maps its own)."""
+    ``dbutils.fs`` uses, for Auto Loader in a notebook or script task (a pipeline maps its own).
+    A volume path needs its volume (``[UC_VOLUME_NOT_FOUND]``)."""
     if path.startswith(("/Volumes/", "dbfs:", "/dbfs/")):
         from lakeloom.runtime.dbutils.fs import to_local_path
 
-        return str(to_local_path(path))
+        return str(to_local_path(path, write=write))
     return path
 
 

@@ -118,6 +118,8 @@ def run_copy_into(spark: SparkSession, sql: str) -> DataFrame:
     try:
         schema = spark.read.format(spec.file_format).options(**infer).load(spec.path).schema
     except Exception as e:  # noqa: BLE001 - Spark's first line names the problem
+        if _is_access_error(e):  # a missing volume or a missing grant fails as Databricks reports it
+            raise
         raise CopyIntoError(f"COPY INTO {spec.target}: cannot read {spec.path!r} as {spec.file_format}: "
                             f"{str(e).strip().splitlines()[0]}") from None
 
@@ -143,6 +145,11 @@ def run_copy_into(spark: SparkSession, sql: str) -> DataFrame:
     query.awaitTermination()
     rows = sum(int(p.get("numInputRows", 0)) for p in query.recentProgress)
     return spark.createDataFrame([(rows, rows)], "num_affected_rows long, num_inserted_rows long")
+
+
+def _is_access_error(e: Exception) -> bool:
+    condition = getattr(e, "getCondition", None)
+    return callable(condition) and condition() in ("UC_VOLUME_NOT_FOUND", "INSUFFICIENT_PERMISSIONS")
 
 
 def _to_target_columns(stream: DataFrame, target: Any, merge: bool, name: str) -> DataFrame:

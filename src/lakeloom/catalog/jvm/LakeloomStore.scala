@@ -9,6 +9,7 @@
 //   catalog.json
 //   <schema>/schema.json
 //   <schema>/tables/<name>.json     tables and views share one namespace, like Unity Catalog
+//   <schema>/volumes/<name>.json    volumes (LakeloomVolumes.scala)
 // Every file is published atomically (temp file + link/rename); creates are exclusive across
 // processes because Files.createLink fails when the target exists.
 package io.unitycatalog.lakeloom
@@ -406,11 +407,13 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
   override def dropNamespace(namespace: Array[String], cascade: Boolean): Boolean = {
     if (!namespaceExists(namespace)) return false
     val entries = listEntries(namespace)
-    if (entries.nonEmpty && !cascade) throw new NonEmptyNamespaceException(namespace)
+    val volumes = io.lakeloom.catalog.LakeloomVolumes.volumeNames(root, schemaName(namespace))
+    if ((entries.nonEmpty || volumes.nonEmpty) && !cascade) throw new NonEmptyNamespaceException(namespace)
     entries.foreach { e =>
       val ident = identOf(namespace, e)
       if (isView(e)) dropView(ident) else dropTable(ident)
     }
+    io.lakeloom.catalog.LakeloomVolumes.dropSchemaVolumes(root, catalogName, schemaName(namespace))
     val dir = schemaDir(namespace)
     Files.deleteIfExists(dir.resolve("schema.json"))
     Files.deleteIfExists(dir.resolve("tables"))

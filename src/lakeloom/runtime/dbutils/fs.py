@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import NamedTuple
 
+from lakeloom.catalog.volumes import VolumeAccessError, volume_local_path
 from lakeloom.plugin_api import current_context
 
 
@@ -45,13 +46,13 @@ class MountInfo(NamedTuple):
     encryptionType: str
 
 
-def to_local_path(path: str) -> Path:
+def to_local_path(path: str, *, write: bool = False) -> Path:
     """The local file-system path that a Databricks path stands for (the workspace's
-    :meth:`~lakeloom.config.Workspace.local_path`; relative paths against the task's folder)."""
+    :meth:`~lakeloom.config.Workspace.local_path`; relative paths against the task's folder).
+    A ``/Volumes/...`` path needs its volume to exist (``[UC_VOLUME_NOT_FOUND]`` otherwise), and
+    a write needs a path inside a volume."""
     if not isinstance(path, str) or not path:
         raise ValueError(f"dbutils.fs: invalid path {path!r}")
-    if path.startswith("/Volumes/") and len([p for p in path[len("/Volumes/"):].split("/") if p]) < 3:
-        raise ValueError(f"dbutils.fs: {path!r} is not a volume path (/Volumes/<catalog>/<schema>/<volume>/...)")
     ctx = current_context()
     if ctx is not None:
         ws, base = ctx.workspace, ctx.base_dir
@@ -60,7 +61,9 @@ def to_local_path(path: str) -> Path:
 
         ws, base = load_workspace(), Path.cwd()
     try:
-        return ws.local_path(path, base)
+        return volume_local_path(ws, path, base, write=write)
+    except VolumeAccessError:
+        raise
     except ValueError as e:
         raise ValueError(f"dbutils.fs: {e}") from None
 
@@ -91,12 +94,12 @@ class FsUtil:
 
     def mkdirs(self, dir: str) -> bool:
         """Create a directory and its parents; True."""
-        to_local_path(dir).mkdir(parents=True, exist_ok=True)
+        to_local_path(dir, write=True).mkdir(parents=True, exist_ok=True)
         return True
 
     def put(self, file: str, contents: str, overwrite: bool = False) -> bool:
         """Write a UTF-8 string to a file; refuses to replace one unless ``overwrite``."""
-        local = to_local_path(file)
+        local = to_local_path(file, write=True)
         if local.exists() and not overwrite:
             raise FileExistsError(f"File {file} already exists (pass overwrite=True)")
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +116,7 @@ class FsUtil:
 
     def cp(self, source: str, dest: str, recurse: bool = False) -> bool:
         """Copy a file, or a directory tree with ``recurse=True``."""
-        src, dst = to_local_path(source), to_local_path(dest)
+        src, dst = to_local_path(source), to_local_path(dest, write=True)
         if src.is_dir():
             if not recurse:
                 raise IsADirectoryError(f"{source} is a directory: pass recurse=True")
@@ -129,7 +132,7 @@ class FsUtil:
 
     def mv(self, source: str, dest: str, recurse: bool = False) -> bool:
         """Move a file, or a directory with ``recurse=True``."""
-        src, dst = to_local_path(source), to_local_path(dest)
+        src, dst = to_local_path(source, write=True), to_local_path(dest, write=True)
         if not src.exists():
             raise FileNotFoundError(f"java.io.FileNotFoundException: File {source} does not exist.")
         if src.is_dir() and not recurse:
@@ -142,7 +145,7 @@ class FsUtil:
 
     def rm(self, dir: str, recurse: bool = False) -> bool:
         """Delete a file, or a directory tree with ``recurse=True``; False when nothing existed."""
-        local = to_local_path(dir)
+        local = to_local_path(dir, write=True)
         if not local.exists():
             return False
         if local.is_dir():

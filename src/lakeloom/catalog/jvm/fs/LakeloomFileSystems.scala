@@ -7,6 +7,11 @@
 //   fs.AbstractFileSystem.{file,dbfs}.impl = io.lakeloom.fs.{LakeloomLocalFs,DbfsFs}
 //                                   (the FileContext API, which Delta's log store writes through)
 //   fs.lakeloom.volumes.root, fs.lakeloom.dbfs.root       (local folders)
+//   fs.lakeloom.catalog.store                              (the catalog store: which volumes exist)
+//
+// With a catalog store, a path under `/Volumes/<c>/<s>/<v>` needs volume `c.s.v` to exist
+// (LakeloomVolumeRecords), for reads and writes alike; above the volume level only reading and
+// creating folders is allowed, so no write can bring a volume into being by naming it.
 //
 // Both are Hadoop's LocalFileSystem (checksums included) over a RawLocalFileSystem whose
 // pathToFile maps the logical path to the local file. RawLocalFileSystem labels a FileStatus
@@ -19,7 +24,12 @@ import java.io.File
 import java.net.URI
 
 import org.apache.hadoop.conf.Configuration
-import org.apache.hadoop.fs.{ChecksumFs, DelegateToFileSystem, FileStatus, LocalFileSystem, Path, RawLocalFileSystem}
+import java.util.EnumSet
+
+import org.apache.hadoop.fs.{ChecksumFs, CreateFlag, DelegateToFileSystem, FileStatus, FSDataOutputStream, LocalFileSystem,
+  Path, RawLocalFileSystem}
+import org.apache.hadoop.fs.permission.FsPermission
+import org.apache.hadoop.util.Progressable
 
 object PathMapping {
   val VolumesRootKey = "fs.lakeloom.volumes.root"
@@ -38,6 +48,7 @@ class MappedRawLocalFileSystem(scheme: String) extends RawLocalFileSystem {
 
   @volatile private var volumesRoot: Option[String] = None
   @volatile private var dbfsRoot: Option[String] = None
+  @volatile private var catalogStore: Option[String] = None
 
   // Called by RawLocalFileSystem's constructor too, hence a def.
   override def getUri: URI = URI.create(s"${Option(scheme).getOrElse("file")}:///")
@@ -46,6 +57,7 @@ class MappedRawLocalFileSystem(scheme: String) extends RawLocalFileSystem {
   override def initialize(name: URI, conf: Configuration): Unit = {
     volumesRoot = root(conf, VolumesRootKey)
     dbfsRoot = root(conf, DbfsRootKey)
+    catalogStore = root(conf, VolumeRecords.StoreKey)
     super.initialize(name, conf)
   }
 
@@ -59,9 +71,69 @@ class MappedRawLocalFileSystem(scheme: String) extends RawLocalFileSystem {
         .orElse(throw new IllegalStateException(s"$path: $DbfsRootKey is not set"))
   }
 
+  /** `catalog/schema/volume/...` of a path this file system maps under `/Volumes`, else None. */
+  private def volumeParts(path: Path): Option[Seq[String]] =
+    if (volumesRoot.isEmpty) None
+    else Option(path.toUri.getPath).flatMap(under(_, "/Volumes")).map(_.split('/').toSeq.filter(_.nonEmpty))
+
+  /** Whether `path` may be used: its volume must exist. A write above the volume level (other
+    * than creating folders) has no volume to go to. */
+  private def guard(path: Path, write: Boolean, folder: Boolean = false): Unit =
+    for (store <- catalogStore; parts <- volumeParts(path)) {
+      if (parts.length >= 3) VolumeRecords.require(store, parts(0), parts(1), parts(2))
+      else if (write && !folder) {
+        throw new java.io.IOException(s"$path is not inside a volume (/Volumes/<catalog>/<schema>/<volume>/...)")
+      }
+    }
+
   override def pathToFile(path: Path): File = local(path) match {
-    case Some(f) => checkPath(path); new File(f)
+    case Some(f) => checkPath(path); guard(path, write = false); new File(f)
     case None => super.pathToFile(path)
+  }
+
+  // ---- writes: the volume must exist (pathToFile checks reads) ----------------------------------
+
+  override def create(f: Path, overwrite: Boolean, bufferSize: Int, replication: Short, blockSize: Long,
+      progress: Progressable): FSDataOutputStream = {
+    guard(f, write = true); super.create(f, overwrite, bufferSize, replication, blockSize, progress)
+  }
+  override def create(f: Path, permission: FsPermission, overwrite: Boolean, bufferSize: Int, replication: Short,
+      blockSize: Long, progress: Progressable): FSDataOutputStream = {
+    guard(f, write = true); super.create(f, permission, overwrite, bufferSize, replication, blockSize, progress)
+  }
+  override def createNonRecursive(f: Path, permission: FsPermission, flags: EnumSet[CreateFlag], bufferSize: Int,
+      replication: Short, blockSize: Long, progress: Progressable): FSDataOutputStream = {
+    guard(f, write = true); super.createNonRecursive(f, permission, flags, bufferSize, replication, blockSize, progress)
+  }
+  override def createNonRecursive(f: Path, permission: FsPermission, overwrite: Boolean, bufferSize: Int,
+      replication: Short, blockSize: Long, progress: Progressable): FSDataOutputStream = {
+    guard(f, write = true)
+    super.createNonRecursive(f, permission, overwrite, bufferSize, replication, blockSize, progress)
+  }
+  override def append(f: Path, bufferSize: Int, progress: Progressable): FSDataOutputStream = {
+    guard(f, write = true); super.append(f, bufferSize, progress)
+  }
+  override def mkdirs(f: Path): Boolean = { guard(f, write = true, folder = true); super.mkdirs(f) }
+  override def mkdirs(f: Path, permission: FsPermission): Boolean = {
+    guard(f, write = true, folder = true); super.mkdirs(f, permission)
+  }
+  override def delete(p: Path, recursive: Boolean): Boolean = { guard(p, write = true); super.delete(p, recursive) }
+  override def rename(src: Path, dst: Path): Boolean = {
+    guard(src, write = true); guard(dst, write = true); super.rename(src, dst)
+  }
+  override def truncate(f: Path, newLength: Long): Boolean = { guard(f, write = true); super.truncate(f, newLength) }
+  override def concat(trg: Path, psrcs: Array[Path]): Unit = {
+    (trg +: psrcs.toSeq).foreach(guard(_, write = true)); super.concat(trg, psrcs)
+  }
+  override def setTimes(p: Path, mtime: Long, atime: Long): Unit = { guard(p, write = true); super.setTimes(p, mtime, atime) }
+  override def setPermission(p: Path, permission: FsPermission): Unit = {
+    guard(p, write = true); super.setPermission(p, permission)
+  }
+  override def setOwner(p: Path, username: String, groupname: String): Unit = {
+    guard(p, write = true); super.setOwner(p, username, groupname)
+  }
+  override def createSymlink(target: Path, link: Path, createParent: Boolean): Unit = {
+    guard(link, write = true); super.createSymlink(target, link, createParent)
   }
 
   private def relabel(f: Path, status: FileStatus): FileStatus = {
