@@ -4,7 +4,6 @@ writes, Delta, SQL on paths, streaming checkpoints, ``dbutils.fs``, Auto Loader,
 ``read_files``; nothing is written. A volume created or dropped by another process is seen at once."""
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -141,4 +140,4 @@ def test_auto_loader_copy_into_and_read_files_need_the_volume(spark, task: TaskC
     assert not (schema / "nope").exists()
     assert spark.sql("COPY INTO main.vp.loaded FROM '/Volumes/main/vp/files/in' FILEFORMAT = JSON"
                      ).first().num_inserted_rows == 1
-    assert json.loads(spark.table("main.vp.loaded").toJSON().first()) == {"id": 1}
+    assert spark.table("main.vp.loaded").first().asDict() == {"id": 1}
