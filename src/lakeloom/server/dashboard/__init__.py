@@ -2,8 +2,9 @@
 
 Server-rendered pages (Jinja2, SVG) with one small vendored script for live updates:
 Jobs (``/``), Job (``/jobs/{id}``), Runs (``/runs``), Run (``/runs/{id}``, the
-``run_page_url`` of the API) and Dashboards (``/dashboards``, AI/BI snapshots drawn with
-the vendored Vega-Lite). Sign-in exchanges a lakeloom API token for a session cookie;
+``run_page_url`` of the API), Dashboards (``/dashboards``, AI/BI snapshots drawn with
+the vendored Vega-Lite) and Catalog (``/catalog``, the catalog browser). Sign-in exchanges a
+lakeloom API token for a session cookie;
 permissions are the API's job permissions; every POST is CSRF-checked. Pages carry a
 strict Content-Security-Policy (scripts only from ``/static``) on top of escaping.
 """
@@ -39,13 +40,14 @@ def _wants_json(request: Request) -> bool:
 
 def install_dashboard(app: FastAPI) -> None:
     """Add the dashboard's routes, static files, error pages and security headers to ``app``."""
-    from lakeloom.server.dashboard import pages_jobs, pages_lakeview, pages_runs, session
+    from lakeloom.server.dashboard import pages_catalog, pages_jobs, pages_lakeview, pages_runs, session
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(session.router)
     app.include_router(pages_jobs.router)
     app.include_router(pages_runs.router)
     app.include_router(pages_lakeview.router)
+    app.include_router(pages_catalog.router)
     api_error_handler = app.exception_handlers.get(ApiError)
 
     @app.exception_handler(NeedsLogin)
