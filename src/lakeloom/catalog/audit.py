@@ -107,3 +107,13 @@ def read_audit_events(workspace: Workspace) -> list[dict[str, Any]]:
             if isinstance(event, dict):
                 events.append(event)
     return sorted(events, key=lambda e: str(e.get("event_time") or ""))
+
+
+def log(workspace: Workspace, action: str, user: str | None, params: dict[str, Any], status: int,
+        error: str | None = None, *, run_as: str | None = None, service: str = "unityCatalog") -> None:
+    """Shorthand for governance decisions: :func:`write_audit_event` of ``service`` (Unity Catalog)."""
+    write_audit_event(workspace, service_name=service, action_name=action, user=user, request_params=params,
+                      status_code=status, error_message=error, run_as=run_as)
+
+
+read_events = read_audit_events
