@@ -89,3 +89,22 @@ def test_a_task_with_two_kinds_of_compute_is_an_error(tmp_path: Path) -> None:
     _, problems = validate_file(path, build_plugin_manager())
     assert any(p.severity == "error" and "at most one of job_cluster_key, new_cluster, existing_cluster_id"
                in p.message for p in problems)
+
+
+def test_a_bad_compute_config_stops_the_run_before_it_is_recorded(tmp_path: Path) -> None:
+    import pytest
+
+    from lakeloom.engine.api import Engine
+    from lakeloom.spec.loader import JobSpecError
+
+    path = tmp_path / "job.yml"
+    path.write_text(JOB.replace("job_cluster_key: missing", "job_cluster_key: etl"))
+    ws = Workspace(tmp_path, {"compute": {"node_types": {"big": {"cores": 0, "memory": "4g"}}}})
+    engine = Engine.open(ws)
+    try:
+        with pytest.raises(JobSpecError) as exc:
+            engine.prepare(str(path))
+        assert "compute.node_types.big.cores must be a positive integer" in str(exc.value)
+        assert engine.store.list_runs() == []
+    finally:
+        engine.store.close()

@@ -16,7 +16,8 @@ NODES = {"small": NodeType(1, "1g"), "m5.xlarge": NodeType(4, "16g")}
 
 def _map(spec: dict, master: str = "spark://10.0.0.1:7077", **kw: object) -> tuple[str, dict, dict, tuple]:
     compute = ComputeSettings(master, NODES, {})
-    c = cluster_from_spec("k", "job cluster 'k'", ClusterSpec.model_validate(spec), compute, **kw)  # type: ignore[arg-type]
+    spec_model = ClusterSpec.model_validate(spec)
+    c = cluster_from_spec("k", "job cluster 'k'", spec_model, compute, **kw)  # type: ignore[arg-type]
     return c.master, c.conf, c.env, c.notes
 
 

@@ -114,7 +114,7 @@ class Engine:
         child job's ``run_as``, else its owner, else the parent's principal.
         """
         loaded = resolve_job(target, self.workspace, self.pm, job_key=job_key, store=self.store, base_dir=base_dir)
-        plan = plan_run(loaded, self.pm, params=params, only=only)
+        plan = plan_run(loaded, self.pm, params=params, only=only, workspace=self.workspace)
         by_reference = not isinstance(target, (Job, LoadedJob))
         stored = stored_job(self.store, target, loaded) if parent is not None and by_reference else None
         if parent_principal and by_reference:

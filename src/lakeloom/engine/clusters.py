@@ -86,18 +86,20 @@ class ClusterRouter:
         from lakeloom.engine.attempt import execute_attempt
 
         task = plan.task
-        cluster = None if "for_each_task" in task.task_blocks else self._cluster(task)
-        if cluster is None:
-            return execute_attempt(self.s, plan)
+        cluster = None
         try:
+            cluster = None if "for_each_task" in task.task_blocks else self._cluster(task)
+            if cluster is None:
+                return execute_attempt(self.s, plan)
             placement = self._place(cluster)
-        except Exception as e:  # the application could not start: the attempt fails, retries may start it again
+        except Exception as e:  # bad compute config, or the application could not start: retries may start it
             from lakeloom.engine import states as st
             from lakeloom.engine.attempt import AttemptResult
 
-            log.exception("could not start %s", cluster.label)
+            what = cluster.label if cluster else f"the compute of task {task.task_key!r}"
+            log.exception("could not start %s", what)
             return AttemptResult(st.FAILED, error_type="ClusterError",
-                                 message=f"could not start {cluster.label}: {type(e).__name__}: {e}",
+                                 message=f"could not start {what}: {type(e).__name__}: {e}",
                                  log_path=str(self.s.log_path(task.task_key, plan.attempt_number, plan.iteration)))
         if placement.process is not None:
             return placement.process.run_attempt(plan)
@@ -150,15 +152,14 @@ class ClusterRouter:
             return self._resolved[key]
 
     def _report(self, key: str, cluster: ResolvedCluster | None) -> None:
+        # Preparing the run logged these as validation warnings; the run's events keep them.
         if cluster is None:
             name = key.partition(":")[2]
-            message = (f"existing_cluster_id {name!r} is not in compute.clusters (conf/lakeloom.yml): "
-                       "its tasks use the run's Spark session")
-            log.warning(message)
-            self.s.event("cluster_not_configured", message, cluster=key)
-            return
-        for note in cluster.notes:
-            log.warning("%s: %s", cluster.label, note)
+            self.s.event("cluster_not_configured", f"existing_cluster_id {name!r} is not in compute.clusters "
+                         "(conf/lakeloom.yml): its tasks use the run's Spark session", cluster=key)
+        elif cluster.notes:
+            self.s.event("cluster_settings_ignored", f"{cluster.label}: " + "; ".join(cluster.notes),
+                         cluster=key, notes=list(cluster.notes))
 
     def _usable(self, key: str) -> _Placement | None:
         placement = self._placements.get(key)

@@ -93,7 +93,8 @@ class RunExecutor:
         if not self.accepting:
             raise RuntimeError("the server is shutting down; no new runs start")
         loaded = stored_loaded_job(stored, self.engine.workspace.root)
-        plan = plan_run(loaded, self.engine.pm, params=params, only=only, defer_problems=True)
+        plan = plan_run(loaded, self.engine.pm, params=params, only=only, defer_problems=True,
+                        workspace=self.engine.workspace)
         job = plan.job
         with self._lock:
             if idempotency_token:
@@ -209,7 +210,8 @@ class RunExecutor:
         loaded = stored_loaded_job(stored, self.engine.workspace.root)
         trigger = RunTrigger(run.trigger_type, run.trigger_info, run.run_type, run.run_as, run.creator)
         try:
-            plan = plan_run(loaded, self.engine.pm, params=run.job_parameters, only=run.only, defer_problems=True)
+            plan = plan_run(loaded, self.engine.pm, params=run.job_parameters, only=run.only, defer_problems=True,
+                            workspace=self.engine.workspace)
         except (JobSpecError, ValueError) as e:
             plan = RunPlan(loaded, run.job_parameters, None, stored.settings, problem=e)
         return PreparedRun(plan=plan, job_id=run.job_id, run_id=run.run_id, trigger=trigger,

@@ -21,6 +21,7 @@ from lakeloom.store.records import as_recorded
 from lakeloom.store.store import now_ms
 
 if TYPE_CHECKING:
+    from lakeloom.config import Workspace
     from lakeloom.engine.coordinator import TaskState
     from lakeloom.engine.session import TaskRecord
     from lakeloom.plugin_manager import LakeloomPluginManager
@@ -151,15 +152,17 @@ def merged_parameters(job: Job, overrides: dict[str, str], loaded: LoadedJob | N
 
 
 def plan_run(loaded: LoadedJob, pm: LakeloomPluginManager, *, params: dict[str, str] | None = None,
-             only: list[str] | None = None, defer_problems: bool = False) -> RunPlan:
-    """Validate ``loaded`` and resolve its parameters and ``only`` selection.
+             only: list[str] | None = None, defer_problems: bool = False,
+             workspace: Workspace | None = None) -> RunPlan:
+    """Validate ``loaded`` (its compute against ``workspace``'s config when given) and resolve
+    its parameters and ``only`` selection.
 
     Raises JobSpecError for an invalid job (unless ``defer_problems``: the error is kept in
     the plan) and for unknown parameters, ValueError for unknown ``only`` task keys.
     """
     problem = None
     try:
-        for warning in require_valid(loaded, pm):
+        for warning in require_valid(loaded, pm, workspace):
             log.warning(warning.format())
     except JobSpecError as e:
         if not defer_problems:

@@ -35,7 +35,8 @@ CLOUD_ONLY_TASKS = {
 }
 
 
-def validate_loaded(loaded: LoadedJob, pm: LakeloomPluginManager, workspace: Workspace | None = None) -> list[SpecError]:
+def validate_loaded(loaded: LoadedJob, pm: LakeloomPluginManager,
+                    workspace: Workspace | None = None) -> list[SpecError]:
     """Every problem in one parsed job (warnings included, with severity='warning').
 
     With ``workspace``, compute is also checked against its ``compute`` config.
@@ -257,9 +258,9 @@ def validate_file(path: str | Path, pm: LakeloomPluginManager,
     return docs, errors
 
 
-def require_valid(loaded: LoadedJob, pm: LakeloomPluginManager) -> list[SpecError]:
+def require_valid(loaded: LoadedJob, pm: LakeloomPluginManager, workspace: Workspace | None = None) -> list[SpecError]:
     """Raise JobSpecError when the job has errors; return its warnings."""
-    problems = validate_loaded(loaded, pm)
+    problems = validate_loaded(loaded, pm, workspace)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise JobSpecError(errors)
