@@ -18,7 +18,8 @@ import pytest
 
 from harness import Harness
 
-pytestmark = pytest.mark.spark
+# The run starts a second JVM; on a loaded 2-core machine that alone can take minutes.
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 
 CONF = {"engine": {"cancel_grace_seconds": 60},  # a loaded machine may take seconds to cancel
         "compute": {"node_types": {"tiny": {"cores": 1, "memory": "1g"}}}}
@@ -48,9 +49,9 @@ def _py(key: str, fn: str, cluster: str | None, deps: tuple[str, ...] = (), **fi
 
 TASKS = [
     _py("s1", "describe", "shared"),
-    _py("o1", "describe", "own", ("s1",), params={"fail_first": "true"}, max_retries=1),
+    _py("o1", "describe", "own", params={"fail_first": "true"}, max_retries=1),
     _py("o2", "describe", "own", ("o1",)),
-    _py("o_read", "read_upstream", "own", ("o1",), params={"upstream": "s1"}),
+    _py("o_read", "read_upstream", "own", ("o1", "s1"), params={"upstream": "s1"}),
     _py("o_slow", "long_spark_job", "own", ("o1",), timeout_seconds=4),
     _py("s2", "describe", "shared", ("o2",)),
     _py("p_read", "read_upstream", None, ("o2",), params={"upstream": "o2"}),
