@@ -22,7 +22,10 @@ from harness import Harness
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 
 CONF = {"engine": {"cancel_grace_seconds": 60},  # a loaded machine may take seconds to cancel
-        "compute": {"node_types": {"tiny": {"cores": 1, "memory": "1g"}}}}
+        "compute": {"node_types": {"tiny": {"cores": 1, "memory": "1g"}},
+                    # A configured existing cluster on the workspace's own master: runtime settings only.
+                    "clusters": {"warm": {"master": "local[*]",
+                                          "spark_conf": {"spark.lakeloom.test.cluster": "warm"}}}}}
 
 JOB_CLUSTERS = [
     {"job_cluster_key": "shared", "new_cluster": {
@@ -56,6 +59,8 @@ TASKS = [
     _py("s2", "describe", "shared", ("o2",)),
     _py("p_read", "read_upstream", None, ("o2",), params={"upstream": "o2"}),
     _py("f1", "crash_first", "fragile", max_retries=1),
+    {**_py("e1", "describe", None), "existing_cluster_id": "warm"},
+    {**_py("e2", "describe", None, ("e1",)), "existing_cluster_id": "nowhere"},
     _py("f2", "start_child_run", "fragile", ("f1",), params={"job_file": "CHILD_JOB"}),
     {"task_key": "o_each", "depends_on": [{"task_key": "o1"}], "for_each_task": {
         "inputs": "[1, 2]", "concurrency": 2,
@@ -97,6 +102,16 @@ def test_clusters_get_their_own_or_the_shared_application(cluster_run: tuple[Har
     assert o1["rows"] == 10
 
 
+def test_existing_clusters_come_from_compute_clusters(cluster_run: tuple[Harness, dict[str, Any]], spark: Any) -> None:
+    h, run = cluster_run
+    rid = run["run_id"]
+    e1, e2 = _values(h, rid, "e1"), _values(h, rid, "e2")
+    assert (e1["marker"], e1["app"]) == ("warm", spark.sparkContext.applicationId)
+    assert e2["marker"] is None  # not configured: the run's own session, as the event says
+    events = [(e.type, (e.data or {}).get("cluster")) for e in h.store.events(rid)]
+    assert ("cluster_not_configured", "existing_cluster:nowhere") in events
+
+
 def test_states_retries_and_timeouts_cross_the_process_boundary(cluster_run: tuple[Harness, dict[str, Any]]) -> None:
     h, run = cluster_run
     rid = run["run_id"]
@@ -112,7 +127,7 @@ def test_states_retries_and_timeouts_cross_the_process_boundary(cluster_run: tup
     # (While it runs, or at its submission when the timeout came first: the message differs.)
     slow_log = h.workspace.resolve_stored(slow[0].log_path).read_text()
     assert re.search(r"SparkException: (\[SPARK_JOB_CANCELLED\] )?Job \d+ cancelled", slow_log), slow_log[-3000:]
-    for key in ("s1", "o2", "o_read", "s2", "p_read", "after", "f2", "o_each"):
+    for key in ("s1", "o2", "o_read", "s2", "p_read", "after", "f2", "o_each", "e1", "e2"):
         assert [r.result_state for r in by_key[key]] == ["SUCCESS"], (key, [r.state_message for r in by_key[key]])
     # A process that dies fails its attempt; the retry gets a new process.
     f1 = sorted(by_key["f1"], key=lambda r: r.attempt_number)
