@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lakeloom.config import ConfigError
-from lakeloom.runtime.compute import cluster_from_spec, compute_settings
+from lakeloom.runtime.compute import cluster_from_spec, cluster_key_of, compute_settings
 from lakeloom.spec.clusters import ClusterSpec, unsupported_field_notes
 from lakeloom.spec.loader import LoadedJob, SpecError
 
@@ -26,7 +26,8 @@ def check_compute(loaded: LoadedJob, workspace: Workspace | None = None) -> list
     src, job = str(loaded.source), loaded.job
     out: list[SpecError] = []
     compute: ComputeSettings | None = None
-    if workspace is not None:
+    uses_compute = bool(job.job_clusters) or any(cluster_key_of(t) for t in job.tasks)
+    if workspace is not None and uses_compute:
         try:
             compute = compute_settings(workspace)
         except ConfigError as e:
