@@ -53,11 +53,13 @@ def test_compute_problems_name_the_field_and_line(tmp_path: Path) -> None:
             _line(JOB, "spark_env_vars")) in got
     assert ("warning", "c", "existing_cluster_id", _line(JOB, "existing_cluster_id")) in got
     assert ("warning", "d", "new_cluster.aws_attributes", _line(JOB, "aws_attributes")) in got
-    messages = [p.message for p in problems]
-    assert any("'i3.xlarge' is not in compute.node_types" in m for m in messages)
-    assert any("num_workers is ignored on local[1]" in m for m in messages)  # d: driver 'small' has 1 core
-    # The spark_conf setting and the honoured fields are not reported.
-    assert not [p for p in problems if p.field and (p.field.endswith("spark_conf") or p.field.endswith("num_workers"))]
+    # What the workspace's compute makes of a cluster names the field too, once.
+    etl_node = [p for p in problems if p.field == "job_clusters[0].new_cluster.node_type_id"]
+    assert [(p.line, "'i3.xlarge' is not in compute.node_types" in p.message) for p in etl_node] == \
+        [(_line(JOB, "node_type_id: i3.xlarge"), True)]
+    d_workers = [p for p in problems if p.task_key == "d" and p.field == "new_cluster.num_workers"]
+    assert len(d_workers) == 1 and "num_workers is ignored on local[1]" in d_workers[0].message  # 'small': 1 core
+    assert not [p for p in problems if p.field and "spark_conf" in p.field]  # honoured as is
 
 
 def test_cli_validate_checks_against_the_workspace_compute_without_pyspark(tmp_path: Path) -> None:

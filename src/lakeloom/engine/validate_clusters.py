@@ -8,6 +8,7 @@ are warnings naming the field. With the workspace config, what ``compute`` makes
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from lakeloom.config import ConfigError
@@ -84,5 +85,8 @@ def _spec_notes(loaded: LoadedJob, spec: ClusterSpec, path: tuple[Any, ...], fie
                              f"{field}.{name}", severity="warning"))
     if compute is not None:
         for note in cluster_from_spec("", label, spec, compute).notes:
-            out.append(SpecError(src, loaded.line_of(*path), note, task_key, field, severity="warning"))
+            name = re.split(r"[\s:]", note, maxsplit=1)[0]  # every note starts with the field it is about
+            sub = (name,) if name in ClusterSpec.model_fields else ()
+            out.append(SpecError(src, loaded.line_of(*path, *sub), note, task_key,
+                                 f"{field}.{name}" if sub else field, severity="warning"))
     return out

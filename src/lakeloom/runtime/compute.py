@@ -148,10 +148,12 @@ def cluster_from_spec(key: str, label: str, spec: ClusterSpec, compute: ComputeS
     conf: dict[str, str] = {k: v for k, v in spec.spark_conf.items() if k != "spark.master"}
     env = {k: v for k, v in spec.spark_env_vars.items() if k not in RESERVED_ENV_VARS}
     worker = _node(spec.node_type_id, "node_type_id", compute, notes)
-    driver = _node(spec.driver_node_type_id or spec.node_type_id,
-                   "driver_node_type_id" if spec.driver_node_type_id else "node_type_id", compute, notes)
+    # Without driver_node_type_id the driver is a node_type_id node (reported once, above).
+    driver = _node(spec.driver_node_type_id, "driver_node_type_id", compute, notes) if spec.driver_node_type_id \
+        else worker
     if spec.single_node and not is_local_master(master):
-        notes.append(f"single node (num_workers: 0): the application runs in local mode on the driver, not on {master}")
+        what = "is_single_node" if spec.is_single_node else "num_workers: 0 (single node)"
+        notes.append(f"{what}: the application runs in local mode on the driver, not on {master}")
         master = f"local[{driver.cores}]" if driver else "local[*]"
     local = is_local_master(master)
     if driver is not None:
