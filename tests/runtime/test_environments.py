@@ -70,6 +70,19 @@ def test_pins_are_checked_before_pip_runs(tmp_path: Path) -> None:
     assert ok.args == ["pyspark>=4", "delta-spark"]
 
 
+def test_editable_folder_without_a_python_project_installs_nothing(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    # The lakeflow-pipelines SQL template's pipeline lists `--editable ${workspace.file_path}`
+    # although its bundle has no pyproject.toml.
+    sql_only = tmp_path / "sql_bundle"
+    sql_only.mkdir()
+    deps = resolve([DependencyLine(f"--editable {sql_only}", "environment.dependencies[0]", tmp_path)])
+    assert deps.empty
+    assert "environment.dependencies[0]" in caplog.text and "is not a Python project" in caplog.text
+    project = make_project(tmp_path / "proj", "1.0")
+    assert resolve([DependencyLine(f"-e {project}", "x", tmp_path)]).args == ["-e", str(project.resolve())]
+
+
 def test_environment_is_installed_once_per_content(wheels: dict[str, Path], tmp_path: Path) -> None:
     line = DependencyLine(f"./{wheels['1.0'].name}", "task 't' libraries[0]", wheels["1.0"].parent)
     deps = resolve([line])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import logging
 import os
 import shlex
 import sys
@@ -21,6 +22,8 @@ from pathlib import Path
 #: lakeloom's own pins: an environment may not replace them.
 PINNED = ("pyspark", "delta-spark")
 _FILE_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tgz")
+_PROJECT_FILES = ("pyproject.toml", "setup.py")
+log = logging.getLogger(__name__)
 
 
 class DependencyError(ValueError):
@@ -162,6 +165,12 @@ def resolve(lines: list[DependencyLine], out: ResolvedDependencies | None = None
             continue
         if text.startswith(("-e ", "--editable ")):
             path = _local_paths(line, text.split(None, 1)[1].strip())[0]
+            if path.is_dir() and not any((path / f).is_file() for f in _PROJECT_FILES):
+                # The lakeflow-pipelines SQL template installs its bundle root this way, with
+                # no Python project in it: there is nothing to install.
+                log.warning("%s: %r is not a Python project (no %s): nothing to install", line.origin, text,
+                            " or ".join(_PROJECT_FILES))
+                continue
             out.args += ["-e", str(path)]
             out.parts.append(f"editable:{path}:{_tree_stamp(path)}")
             continue
