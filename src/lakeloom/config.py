@@ -13,6 +13,7 @@ commented example of every setting (the demo runs on its defaults).
                                            # job clusters (lakeloom.runtime.compute)
     engine: {max_parallel_tasks: 8, cancel_grace_seconds: 5}
     catalog: {default_catalog: main, default_schema: default, catalogs: [main, dev], warehouse: ...}
+    storage: {root: file:/mnt/shared/lake}  # warehouse/volumes/dbfs/checkpoints root (any Hadoop URI)
     dbfs: {root: ...}                      # dbfs:/ and /dbfs/ (default .lakeloom/dbfs)
     volumes: {root: ...}                   # /Volumes/<catalog>/<schema>/<volume> (default .lakeloom/volumes)
     jobs: {include: ["pipelines/*/jobs/*.yml", "jobs/*.yml"]}
@@ -97,7 +98,40 @@ class Workspace:
 
     @property
     def warehouse_dir(self) -> Path:
-        return Path(self.settings.get("catalog", {}).get("warehouse") or self.state_dir / "warehouse")
+        return Path(self.settings.get("catalog", {}).get("warehouse") or self._stored_under("warehouse"))
+
+    @property
+    def storage_root(self) -> str | None:
+        """``storage.root``: a Hadoop file-system URI (``file:`` on a mount every node sees,
+        ``s3a://``, ``abfss://``, ``gs://``, ``hdfs://``) holding the warehouse, checkpoints,
+        volumes and DBFS unless each is set itself. A plain path counts as ``file:``."""
+        root = (self.settings.get("storage", {}) or {}).get("root")
+        if not root:
+            return None
+        text = str(root).rstrip("/")
+        if "://" not in text and not text.startswith("file:"):
+            return Path(os.path.expanduser(text)).resolve().as_uri()
+        return text
+
+    @property
+    def storage_is_local(self) -> bool:
+        """Whether the workspace's data lives on a local or mounted file system (no object store)."""
+        root = self.storage_root
+        return root is None or root.startswith("file:")
+
+    def _stored_under(self, name: str) -> Path:
+        root = self.storage_root
+        if root is not None and root.startswith("file:"):
+            return Path("/" + root[len("file:"):].lstrip("/")) / name
+        return self.state_dir / name
+
+    @property
+    def warehouse_uri(self) -> str:
+        """Where managed tables live, as the URI Spark gets: under an object-store
+        ``storage.root`` when one is set, else the local ``warehouse_dir``."""
+        if self.settings.get("catalog", {}).get("warehouse") or self.storage_is_local:
+            return self.warehouse_dir.resolve().as_uri()
+        return f"{self.storage_root}/warehouse"
 
     @property
     def catalog_dir(self) -> Path:
@@ -106,7 +140,7 @@ class Workspace:
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.state_dir / "checkpoints"
+        return self._stored_under("checkpoints")
 
     @property
     def mlflow_dir(self) -> Path:
@@ -115,11 +149,11 @@ class Workspace:
 
     @property
     def dbfs_root(self) -> Path:
-        return Path(self.settings.get("dbfs", {}).get("root") or self.state_dir / "dbfs")
+        return Path(self.settings.get("dbfs", {}).get("root") or self._stored_under("dbfs"))
 
     @property
     def volumes_root(self) -> Path:
-        return Path(self.settings.get("volumes", {}).get("root") or self.state_dir / "volumes")
+        return Path(self.settings.get("volumes", {}).get("root") or self._stored_under("volumes"))
 
     def local_path(self, path: str, base: Path | None = None) -> Path:
         """The local file a Databricks path stands for. One mapping for every reader of paths

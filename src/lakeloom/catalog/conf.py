@@ -24,7 +24,7 @@ LOCAL_FS_CLASS = "io.lakeloom.fs.LakeloomLocalFileSystem"
 DBFS_FS_CLASS = "io.lakeloom.fs.DbfsFileSystem"
 
 LIST_CONF_KEYS = {"spark.jars": ",", "spark.sql.extensions": ",", "spark.driver.extraClassPath": ":",
-                  "spark.extraListeners": ","}
+                  "spark.extraListeners": ",", "spark.executor.extraClassPath": ":"}
 """List settings (with their separators) that several sources contribute to: merge them, don't overwrite."""
 
 
@@ -46,7 +46,7 @@ def catalog_spark_conf(workspace: Workspace, *, build: bool = True) -> dict[str,
     """
     jar = build_catalog_jar() if build else catalog_jar_path()
     store = workspace.catalog_dir.resolve()
-    warehouse = workspace.warehouse_dir.resolve().as_uri()
+    warehouse = workspace.warehouse_uri
     conf = {
         "spark.jars": str(jar),
         "spark.sql.extensions": f"{DELTA_SQL_EXTENSION},{CATALOG_EXTENSION_CLASS}",

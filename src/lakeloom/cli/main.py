@@ -251,6 +251,7 @@ cli.add_command(_command("lakeloom.cli.mlflow_ui", "mlflow_group"))
 cli.add_command(_command("lakeloom.cli.bundle", "bundle"))
 cli.add_command(_command("lakeloom.cli.dashboards", "dashboards"))
 cli.add_command(_command("lakeloom.cli.daemon.command", "daemon"))
+cli.add_command(_command("lakeloom.cli.cluster", "cluster"))
 jobs.add_command(_command("lakeloom.cli.pause", "pause"))
 jobs.add_command(_command("lakeloom.cli.pause", "unpause"))
 

@@ -36,12 +36,16 @@ def maven_repository() -> Path:
 
 def artifact_path(coordinate: str, repository: Path | None = None) -> Path:
     """Where Maven stores the jar of ``group:artifact:version`` in ``repository``."""
-    try:
-        group, artifact, version = coordinate.split(":")
-    except ValueError:
-        raise ValueError(f"not a Maven coordinate group:artifact:version: {coordinate!r}") from None
+    parts = coordinate.split(":")
+    if len(parts) == 3:
+        (group, artifact, version), classifier = parts, ""
+    elif len(parts) == 5 and parts[3] == "jar":
+        group, artifact, version, _, classifier = parts
+    else:
+        raise ValueError(f"not a Maven coordinate group:artifact:version[:jar:classifier]: {coordinate!r}")
     repo = repository or maven_repository()
-    return repo.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}.jar")
+    suffix = f"-{classifier}" if classifier else ""
+    return repo.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}{suffix}.jar")
 
 
 def delta_jar_paths(repository: Path | None = None) -> list[Path]:
@@ -59,8 +63,10 @@ def missing_delta_jars(repository: Path | None = None,
     return [c for c in artifacts if not artifact_path(c, repository).is_file()]
 
 
-def _mvn_command(coordinate: str, repository: Path | None) -> list[str]:
+def _mvn_command(coordinate: str, repository: Path | None, transitive: bool = True) -> list[str]:
     cmd = ["mvn", "-q", "-B", f"{MAVEN_DEPENDENCY_PLUGIN}:get", f"-Dartifact={coordinate}"]
+    if not transitive:
+        cmd.append("-Dtransitive=false")
     if repository is not None or os.environ.get("M2_REPO"):
         cmd.append(f"-Dmaven.repo.local={repository or maven_repository()}")
     return cmd
@@ -71,8 +77,15 @@ def ensure_sqlite_jdbc_jar(repository: Path | None = None, *, timeout: float = 9
     return ensure_delta_jars(repository, timeout=timeout, artifacts=(SQLITE_JDBC_ARTIFACT,))[0]
 
 
+def ensure_maven_jars(coordinates: tuple[str, ...] | list[str], repository: Path | None = None, *,
+                      timeout: float = 900, transitive: bool = False) -> list[Path]:
+    """The jars of ``coordinates`` (each alone unless ``transitive``), fetched with Maven first
+    when missing; see :func:`ensure_delta_jars`."""
+    return ensure_delta_jars(repository, timeout=timeout, artifacts=tuple(coordinates), transitive=transitive)
+
+
 def ensure_delta_jars(repository: Path | None = None, *, timeout: float = 900,
-                      artifacts: tuple[str, ...] = DELTA_ARTIFACTS) -> list[Path]:
+                      artifacts: tuple[str, ...] = DELTA_ARTIFACTS, transitive: bool = True) -> list[Path]:
     """Return the jar paths of ``artifacts`` (default: Delta's), downloading them with Maven
     first if any is missing.
 
@@ -86,8 +99,8 @@ def ensure_delta_jars(repository: Path | None = None, *, timeout: float = 900,
     for coordinate in [c for c in artifacts if c in missing]:
         if artifact_path(coordinate, repository).is_file():
             continue
-        cmd = _mvn_command(coordinate, repository)
-        hint = f"the Delta jar {coordinate} is not in {repository or maven_repository()}; run: {' '.join(cmd)}"
+        cmd = _mvn_command(coordinate, repository, transitive)
+        hint = f"the jar {coordinate} is not in {repository or maven_repository()}; run: {' '.join(cmd)}"
         if shutil.which("mvn") is None:
             raise DeltaJarsError(f"{hint} (Maven `mvn` is not on PATH: install it, e.g. apt-get install maven)")
         try:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from lakeloom.catalog import catalog_names, catalog_spark_conf, merge_conf, path_mapping_conf
 from lakeloom.catalog.build import build_catalog_jar, build_fs_jar
 from lakeloom.runtime import spark_patches
+from lakeloom.runtime.cluster_conf import cluster_conf, storage_connector_conf
 from lakeloom.runtime.delta_jars import ensure_delta_jars, ensure_sqlite_jdbc_jar
 from lakeloom.runtime.imports import make_environment_task_aware
 
@@ -61,7 +62,7 @@ def spark_conf(
         "spark.jars": ",".join(str(p) for p in [*ensure_delta_jars(), ensure_sqlite_jdbc_jar()]),
         # No Hive/Derby metastore: lakeloom's catalogs hold the persistent tables.
         "spark.sql.catalogImplementation": "in-memory",
-        "spark.sql.warehouse.dir": (workspace.warehouse_dir / "_spark_catalog").resolve().as_uri(),
+        "spark.sql.warehouse.dir": f"{workspace.warehouse_uri}/_spark_catalog",
         "spark.sql.sources.default": "delta",
         # Pools named by tasks but absent from an allocation file are created with defaults.
         "spark.scheduler.mode": "FAIR",
@@ -78,16 +79,19 @@ def spark_conf(
         "spark.databricks.clusterUsageTags.clusterName": "lakeloom-local",
         "spark.databricks.clusterUsageTags.clusterId": "lakeloom-local",
     }
+    from lakeloom.runtime.jvm_logging import driver_java_options
+
+    # The driver is this process for every master (client mode); spark-submit drops it.
+    defaults["spark.driver.extraJavaOptions"] = driver_java_options(workspace)
     if _is_local(master):
         # Delta's snapshot state is rebuilt with 50 partitions by default: ~1 s per small
         # table read on a laptop. Clusters keep Delta's default.
         defaults["spark.databricks.delta.snapshotPartitions"] = "2"
         defaults.update(path_mapping_conf(workspace))
-        from lakeloom.runtime.jvm_logging import driver_java_options
-
-        defaults["spark.driver.extraJavaOptions"] = driver_java_options(workspace)
-    return merge_conf(defaults, catalog_spark_conf(workspace), plugin_conf or {}, workspace.spark_conf,
-                      overrides or {})
+    else:
+        defaults = merge_conf(defaults, cluster_conf(workspace, master))
+    return merge_conf(defaults, catalog_spark_conf(workspace), storage_connector_conf(workspace),
+                      plugin_conf or {}, workspace.spark_conf, overrides or {})
 
 
 def prepare(workspace: Workspace) -> list[Path]:
