@@ -30,6 +30,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "lakeloom.plugins.sql_task",
     "lakeloom.plugins.pipeline_task",
     "lakeloom.plugins.spark_jar_task",
+    "lakeloom.plugins.spark_submit_task",
     "lakeloom.plugins.quality",
     "lakeloom.plugins.ml",
     "lakeloom.plugins.dashboards",

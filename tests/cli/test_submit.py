@@ -48,3 +48,16 @@ def test_submit_runs_the_job_in_the_spark_submit_driver(ws: Path) -> None:
     assert run["state"]["result_state"] == "SUCCESS"
     log = (ws / ".lakeloom" / "logs" / str(run["run_id"]) / "count" / "0.log").read_text()
     assert "master local[1] n 10" in log
+
+
+def test_cluster_deploy_mode_on_a_standalone_master_is_refused_before_spark_submit(ws: Path) -> None:
+    proc = subprocess.run([LAKELOOM, "--workspace", str(ws), "submit", "--master", "spark://127.0.0.1:7077",
+                           "--deploy-mode", "cluster", "job.yml"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Cluster deploy mode is currently not supported for python applications on standalone clusters" in proc.stderr
+
+
+def test_print_for_a_cluster_master_ships_the_file_system_jar(ws: Path) -> None:
+    out = subprocess.run([LAKELOOM, "--workspace", str(ws), "submit", "--master", "spark://127.0.0.1:7077", "--print",
+                          "job.yml"], capture_output=True, text=True, check=True).stdout
+    assert "--deploy-mode client" in out and "spark.executor.extraClassPath=" in out and "lakeloom-fs-" in out

@@ -24,14 +24,33 @@ def spark_submit_binary() -> str:
     return found
 
 
-def build_command(workspace: object, master: str | None, run_args: list[str], extra: tuple[str, ...]) -> list[str]:
+#: Spark's own refusal (SparkSubmit), raised before spark-submit starts a JVM to say it.
+STANDALONE_PYTHON_CLUSTER_MODE = ("Cluster deploy mode is currently not supported for python applications on "
+                                  "standalone clusters.")
+
+
+def check_deploy_mode(master: str | None, deploy_mode: str) -> None:
+    """Refuse what spark-submit would refuse: a Python driver in cluster mode on a standalone
+    master (or on a local one)."""
+    if deploy_mode != "cluster":
+        return
+    if not master or master.startswith("local"):
+        raise click.UsageError("--deploy-mode cluster needs a cluster --master (k8s://... or yarn)")
+    if master.startswith("spark://"):
+        raise click.UsageError(f"--master {master} --deploy-mode cluster: {STANDALONE_PYTHON_CLUSTER_MODE} "
+                               "Use client mode (the default): the driver runs here, the executors on the cluster.")
+
+
+def build_command(workspace: object, master: str | None, run_args: list[str], extra: tuple[str, ...],
+                  deploy_mode: str = "client") -> list[str]:
     from lakeloom.runtime.spark import spark_submit_args
 
     entry = Path(__file__).with_name("spark_entry.py")
     cmd = [spark_submit_binary()]
     if master:
         cmd += ["--master", master]
-    cmd += ["--name", "lakeloom", *spark_submit_args(workspace), *extra]  # type: ignore[arg-type]
+    cmd += ["--deploy-mode", deploy_mode]
+    cmd += ["--name", "lakeloom", *spark_submit_args(workspace, master=master), *extra]  # type: ignore[arg-type]
     cmd += [str(entry), "--workspace", str(workspace.root), "run", *run_args]  # type: ignore[attr-defined]
     return cmd
 
@@ -42,12 +61,17 @@ def build_command(workspace: object, master: str | None, run_args: list[str], ex
 @click.option("--job", "job_key")
 @click.option("--param", "-p", "params", multiple=True)
 @click.option("--only")
+@click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default="client", show_default=True,
+              help="client: the driver runs here; cluster: on the cluster (k8s/yarn; not for Python on standalone).")
 @click.option("--spark-arg", "spark_args", multiple=True, help="Extra spark-submit argument (repeatable).")
 @click.option("--print", "print_only", is_flag=True, help="Print the spark-submit command instead of running it.")
 @click.pass_obj
 def submit(state: object, target: str, master: str | None, job_key: str | None, params: tuple[str, ...],
-           only: str | None, spark_args: tuple[str, ...], print_only: bool) -> None:
-    """Run a job on a Spark cluster with spark-submit (the same job, conf and catalog as `run`)."""
+           only: str | None, deploy_mode: str, spark_args: tuple[str, ...], print_only: bool) -> None:
+    """Run a job on a Spark cluster with spark-submit (the same job, conf and catalog as `run`).
+
+    The run is recorded in this workspace's store, as with `run`."""
+    check_deploy_mode(master, deploy_mode)
     run_args = [target]
     if job_key:
         run_args += ["--job", job_key]
@@ -55,7 +79,7 @@ def submit(state: object, target: str, master: str | None, job_key: str | None, 
         run_args += ["--param", p]
     if only:
         run_args += ["--only", only]
-    cmd = build_command(state.workspace(), master, run_args, spark_args)  # type: ignore[attr-defined]
+    cmd = build_command(state.workspace(), master, run_args, spark_args, deploy_mode)  # type: ignore[attr-defined]
     if print_only:
         click.echo(shlex.join(cmd))
         return

@@ -31,7 +31,6 @@ CLOUD_ONLY_TASKS = {
     "power_bi_task": "publishes to Power BI through a Databricks connection",
     "clean_rooms_notebook_task": "runs a notebook in a Databricks Clean Room",
     "gen_ai_compute_task": "runs on Databricks GPU serverless compute",
-    "spark_submit_task": "submits to a Databricks classic cluster",
 }
 
 

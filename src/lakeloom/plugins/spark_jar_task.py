@@ -1,5 +1,9 @@
 """Built-in plugin: ``spark_jar_task`` runs a JVM class's ``main`` in the run's Spark application.
 
+On a cluster master (``spark://``, ``k8s://``, ``yarn``) the class runs instead as a
+spark-submit child application of the task (``--class main_class_name``, the jars, the
+``parameters``), with lakeloom's Delta and catalog settings.
+
 ``spark_jar_task: {main_class_name, parameters}``; the jar comes from the task's
 ``libraries: [{jar: path}]`` (relative to the job file, globs allowed; a bundle ``jar``
 artifact's files land there) or the deprecated ``jar_uri``. The jars are loaded by a class
@@ -60,8 +64,23 @@ def _java_cause(e: BaseException) -> str:
         return f"{type(e).__name__}: {e}"
 
 
+def _run_child_application(ctx: TaskContext, settings: SparkJarTask, jars: list[Path]) -> TaskOutput:
+    from lakeloom.runtime.spark_submit import child_application_command, run_child_application
+
+    if not jars:
+        raise JarTaskError(f"spark_jar_task: {settings.main_class_name}: no jar (add libraries: [{{jar: ...}}])")
+    extra = ["--jars", ",".join(str(j) for j in jars[1:])] if len(jars) > 1 else []
+    args = ["--class", settings.main_class_name, *extra, str(jars[0]), *settings.parameters]
+    run_child_application(ctx, child_application_command(ctx, args))
+    return TaskOutput()
+
+
 def _run_jar(ctx: TaskContext, settings: SparkJarTask) -> TaskOutput:
     jars = _jar_paths(ctx.task, settings, ctx.base_dir)
+    master = ctx.workspace.spark_master
+    if not (master == "local" or master.startswith("local[")):
+        # On a cluster the class runs as its own application, as a Databricks jar job does.
+        return _run_child_application(ctx, settings, jars)
     spark = ctx.spark
     sc = spark.sparkContext
     gateway, jvm = sc._gateway, sc._jvm
@@ -98,5 +117,5 @@ def _run_jar(ctx: TaskContext, settings: SparkJarTask) -> TaskOutput:
 @hookimpl
 def lakeloom_task_types() -> list[TaskType]:
     """The ``spark_jar_task`` task type."""
-    return [TaskType("spark_jar_task", SparkJarTask, _run_jar, needs_spark=True,
+    return [TaskType("spark_jar_task", SparkJarTask, _run_jar, needs_spark=False,
                      description="run a JVM class's main in the run's Spark application")]

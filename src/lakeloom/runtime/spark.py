@@ -51,9 +51,11 @@ def spark_conf(
 
     Precedence, lowest first: lakeloom defaults, the catalog settings, ``plugin_conf`` (what
     plugins return from ``lakeloom_spark_conf``), ``spark.conf`` of the workspace config, then
-    ``overrides`` (a job cluster's settings). ``master`` replaces the workspace's master.
-    ``spark.jars`` and ``spark.sql.extensions`` are merged rather than replaced. Fetches the
-    Delta jars and compiles the catalog jar if they are missing.
+    ``overrides`` (a job cluster's settings). ``master`` replaces the workspace's master; a
+    non-local one adds what executors in other processes need (see
+    :func:`lakeloom.runtime.cluster_conf.cluster_conf`). ``spark.jars`` and
+    ``spark.sql.extensions`` are merged rather than replaced. Fetches the Delta jars and
+    compiles the catalog jar if they are missing.
     """
     master = master or workspace.spark_master
     defaults = {
@@ -111,19 +113,22 @@ def prepare(workspace: Workspace) -> list[Path]:
     return jars
 
 
-def spark_submit_conf(workspace: Workspace, plugin_conf: dict[str, str] | None = None) -> dict[str, str]:
+def spark_submit_conf(workspace: Workspace, plugin_conf: dict[str, str] | None = None, *,
+                      master: str | None = None) -> dict[str, str]:
     """The settings to pass to ``spark-submit --conf`` so a cluster session matches a local one.
 
     ``spark.master`` and the Python interpreter are left to spark-submit and the cluster. A
     session created by spark-submit is reused by :class:`SparkSessionProvider`.
     """
-    return {k: v for k, v in spark_conf(workspace, plugin_conf).items() if k not in _LOCAL_ONLY_KEYS}
+    conf = spark_conf(workspace, plugin_conf, master=master)
+    return {k: v for k, v in conf.items() if k not in _LOCAL_ONLY_KEYS}
 
 
-def spark_submit_args(workspace: Workspace, plugin_conf: dict[str, str] | None = None) -> list[str]:
+def spark_submit_args(workspace: Workspace, plugin_conf: dict[str, str] | None = None, *,
+                      master: str | None = None) -> list[str]:
     """:func:`spark_submit_conf` as ``["--conf", "key=value", ...]`` arguments."""
     args: list[str] = []
-    for key, value in spark_submit_conf(workspace, plugin_conf).items():
+    for key, value in spark_submit_conf(workspace, plugin_conf, master=master).items():
         args += ["--conf", f"{key}={value}"]
     return args
 
@@ -158,10 +163,10 @@ class SparkSessionProvider:
         """Whether this provider created the session (and so will stop it)."""
         return self._owned
 
-    def conf(self) -> dict[str, str]:
+    def conf(self, master: str | None = None) -> dict[str, str]:
         """The Spark settings a new session gets (see :func:`spark_conf`)."""
-        return spark_conf(self.workspace, self.plugin_conf, app_name=self.app_name, master=self.master,
-                          overrides=self.overrides)
+        return spark_conf(self.workspace, self.plugin_conf, app_name=self.app_name,
+                          master=master or self.master, overrides=self.overrides)
 
     def get(self) -> SparkSession:
         """Return the session, creating it on the first call. Thread-safe."""
@@ -198,10 +203,14 @@ class SparkSessionProvider:
     def _create(self) -> SparkSession:
         from pyspark.sql import SparkSession
 
-        conf = self.conf()
         if os.environ.get("PYSPARK_GATEWAY_PORT"):
             # Launched by spark-submit: its --master and --name are the user's choice, not the workspace's.
+            from pyspark import SparkConf
+
+            conf = self.conf(SparkConf().get("spark.master", None))
             conf = {k: v for k, v in conf.items() if k not in ("spark.master", "spark.app.name")}
+        else:
+            conf = self.conf()
         # Python workers use PYSPARK_PYTHON when the conf is overridden away; keep them on ours.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         self.workspace.catalog_dir.mkdir(parents=True, exist_ok=True)

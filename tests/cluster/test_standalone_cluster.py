@@ -1,0 +1,191 @@
+"""The same jobs on a real standalone cluster and in local mode give identical tables; the
+executors did the work; a worker killed mid-stage does not fail the run."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from lakeloom.config import load_workspace
+from lakeloom.runtime.standalone import ClusterInfo, kill_process, read_json
+
+from cluster_helpers import LAKELOOM, lakeloom, master_json, run_json
+
+pytestmark = pytest.mark.spark
+
+TASKS_FILE = Path(__file__).with_name("cluster_tasks.py")
+
+#: The retail demo job (bronze MERGEs, silver, gold, quality, a notebook, a SQL file, a
+#: dashboard and the declarative pipeline update), then a Delta MERGE of its own.
+SUITE_JOB = """
+name: cluster_suite
+tasks:
+  - task_key: retail
+    run_job_task: {job_name: retail_daily}
+  - task_key: merge
+    depends_on: [{task_key: retail}]
+    python_task: {function: "cluster_tasks:merge_orders"}
+"""
+
+SLOW_JOB = """
+name: slow_stage
+tasks:
+  - task_key: slow
+    python_task:
+      function: cluster_tasks:slow_stage
+      parameters: {markers: "%s", partitions: "8"}
+"""
+
+#: Columns that name the workspace's own files (they differ between two workspaces).
+PATH_COLUMNS = {"_source_file"}
+
+
+def _workspace(root: Path, conf: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "conf").mkdir(exist_ok=True)
+    (root / "conf" / "lakeloom.yml").write_text(textwrap.dedent(conf))
+    (root / "suite.yml").write_text(SUITE_JOB)
+    shutil.copy(TASKS_FILE, root / "cluster_tasks.py")
+    return root
+
+
+@pytest.fixture(scope="module")
+def suite_runs(tmp_path_factory: pytest.TempPathFactory, standalone_cluster: ClusterInfo) -> dict:
+    """The suite job run twice at once: in local mode (``lakeloom run``, local[2]) and on the
+    cluster (``lakeloom submit --master spark://...``, warehouse under a ``storage.root``)."""
+    base = tmp_path_factory.mktemp("cluster-suite")
+    local = _workspace(base / "local", """
+        spark: {master: "local[2]"}
+    """)
+    shared = base / "shared-mount"
+    remote = _workspace(base / "remote", f"""
+        storage: {{root: "{shared.as_uri()}"}}
+        # The demo's generate_raw task writes its landing files under the workspace folder.
+        volumes: {{root: "{base / 'remote' / '.lakeloom' / 'volumes'}"}}
+        spark: {{conf: {{spark.executor.memory: 900m}}}}
+    """)
+    procs = {
+        "local": subprocess.Popen([LAKELOOM, "--workspace", str(local), "run", "suite.yml", "--json"], cwd=local,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+        "remote": subprocess.Popen([LAKELOOM, "--workspace", str(remote), "submit", "suite.yml",
+                                    "--master", standalone_cluster.master_url], cwd=remote,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+    }
+    out = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=1500)
+        out[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    assert out["remote"].returncode == 0, (out["remote"].stdout + out["remote"].stderr)[-4000:]
+    return {"local": local, "remote": remote, "shared": shared, "local_run": run_json(out["local"])}
+
+
+def _runs(ws: Path) -> list[dict]:
+    proc = lakeloom("--workspace", str(ws), "runs", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def _rows(spark, location: str) -> list[tuple]:  # noqa: ANN001 - pyspark is imported lazily
+    df = spark.read.format("delta").load(location)
+    df = df.drop(*[c for c in df.columns if c in PATH_COLUMNS])
+    return sorted((tuple(r) for r in df.collect()), key=repr)
+
+
+def test_cluster_start_status_through_the_cli(cluster_home: Path, standalone_cluster: ClusterInfo) -> None:
+    proc = lakeloom("--workspace", str(cluster_home), "cluster", "status", "--json")
+    status = json.loads(proc.stdout)
+    assert proc.returncode == 0 and status["running"] is True
+    assert status["master"]["aliveworkers"] == 2 and status["master"]["cores"] == 2
+    assert {w["host"] for w in status["master"]["workers"]} == {"127.0.0.1"}
+    assert all(p["alive"] for p in status["processes"].values()) and len(status["processes"]) == 3
+
+
+def test_submit_records_the_cluster_run_in_the_workspace_store(suite_runs: dict) -> None:
+    runs = _runs(suite_runs["remote"])
+    suite = [r for r in runs if r["run_name"] == "cluster_suite"]
+    assert len(suite) == 1 and suite[0]["state"]["result_state"] == "SUCCESS"
+    retail = [r for r in runs if r["run_name"] == "retail_daily"]
+    assert len(retail) == 1 and retail[0]["state"]["result_state"] == "SUCCESS"
+    assert suite_runs["local_run"]["state"]["result_state"] == "SUCCESS"
+
+
+def test_every_table_matches_the_local_run(spark, suite_runs: dict) -> None:  # noqa: ANN001
+    from lakeloom.catalog.listing import list_tables
+
+    local = {f"{t.catalog}.{t.schema}.{t.name}": t for t in list_tables(load_workspace(suite_runs["local"]))
+             if t.table_type != "VIEW"}
+    remote = {f"{t.catalog}.{t.schema}.{t.name}": t for t in list_tables(load_workspace(suite_runs["remote"]))
+              if t.table_type != "VIEW"}
+    assert sorted(local) == sorted(remote)
+    # Bronze/silver/gold, the notebook's and the pipeline's tables and the MERGE's own.
+    assert {"main.retail.silver_orders", "main.retail.orders_merged", "main.retail.gold_daily_revenue"} <= set(remote)
+    assert any(name.startswith("main.retail_lakeflow.") for name in remote)
+    for name, table in remote.items():
+        # The cluster's managed tables live under storage.root, the shared mount.
+        assert table.storage_location and table.storage_location.startswith(suite_runs["shared"].as_uri()), name
+        local_rows = _rows(spark, local[name].storage_location)
+        assert local_rows, f"{name} is empty in the local run"
+        assert _rows(spark, table.storage_location) == local_rows, f"{name} differs between cluster and local"
+
+
+def test_the_executors_on_both_workers_did_the_work(suite_runs: dict, standalone_cluster: ClusterInfo) -> None:
+    ws = suite_runs["remote"]
+    (suite,) = [r for r in _runs(ws) if r["run_name"] == "cluster_suite"]
+    log = (ws / ".lakeloom" / "logs" / str(suite["run_id"]) / "merge" / "0.log").read_text()
+    app_id, master = re.search(r"APP_ID=(\S+) MASTER=(\S+)", log).groups()  # type: ignore[union-attr]
+    assert master == standalone_cluster.master_url
+    finished = {a["id"]: a for a in master_json(standalone_cluster)["completedapps"]}
+    assert app_id in finished and finished[app_id]["cores"] == 2
+    for i in range(2):
+        worker = read_json(f"{standalone_cluster.worker_webui(i)}/json/")
+        executors = [e for e in worker["finishedexecutors"] + worker["executors"] if e["appid"] == app_id]
+        assert executors, f"worker {i + 1} ran no executor of {app_id}"
+        stderr = Path(worker_dir(standalone_cluster, i), app_id, str(executors[0]["id"]), "stderr").read_text()
+        assert re.search(r"Executor.*Finished task", stderr), f"the executor on worker {i + 1} ran no task"
+
+
+def worker_dir(info: ClusterInfo, index: int) -> Path:
+    return Path(info.master.log).parent / "work" / f"worker-{index + 1}"
+
+
+def test_a_worker_killed_mid_stage_does_not_fail_the_run(tmp_path: Path, standalone_cluster: ClusterInfo) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "slow.yml").write_text(SLOW_JOB % markers)
+    shutil.copy(TASKS_FILE, ws / "cluster_tasks.py")
+    proc = subprocess.Popen([LAKELOOM, "--workspace", str(ws), "run", "slow.yml", "--json"], cwd=ws,
+                            env={**__import__("os").environ, "LAKELOOM_SPARK_MASTER": standalone_cluster.master_url},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = standalone_cluster.workers[0]
+    try:
+        deadline = time.monotonic() + 600
+        # Wait until the stage runs on the victim's executor: a task of it has started.
+        while time.monotonic() < deadline and proc.poll() is None:
+            running = read_json(f"{standalone_cluster.worker_webui(0)}/json/")["executors"]
+            if running and len(list(markers.iterdir())) >= 2:
+                break
+            time.sleep(0.3)
+        assert proc.poll() is None, "the run ended before a task started"
+        started_before_kill = len(list(markers.iterdir()))
+        kill_process(victim, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run = run_json(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    assert run["state"]["result_state"] == "SUCCESS"
+    log = (ws / ".lakeloom" / "logs" / str(run["run_id"]) / "slow" / "0.log").read_text()
+    assert f"TOTAL={sum(range(800))}" in log
+    # Tasks lost with the worker ran again on the other one.
+    assert len(list(markers.iterdir())) > 8 >= started_before_kill
+    workers = {w["webuiaddress"]: w["state"] for w in master_json(standalone_cluster)["workers"]}
+    assert workers[standalone_cluster.worker_webui(0)] in ("DEAD", "UNKNOWN")
