@@ -88,6 +88,9 @@ def submit(state: object, target: str, master: str | None, job_key: str | None, 
     # The driver and the Python workers must use this interpreter, which has lakeloom installed.
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if master:
+        # The driver's workspace sees the master it runs on (child applications of tasks use it).
+        env["LAKELOOM_SPARK_MASTER"] = master
     os.execve(cmd[0], cmd, env)
 
 
