@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,11 @@ def test_print_for_a_cluster_master_ships_the_file_system_jar(ws: Path) -> None:
     out = subprocess.run([LAKELOOM, "--workspace", str(ws), "submit", "--master", "spark://127.0.0.1:7077", "--print",
                           "job.yml"], capture_output=True, text=True, check=True).stdout
     assert "--deploy-mode client" in out and "spark.executor.extraClassPath=" in out and "lakeloom-fs-" in out
+    # The job's folder travels to the executors as a zip for --py-files.
+    archive = Path(shlex.split(out)[shlex.split(out).index("--py-files") + 1])
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.namelist() == ["submit_tasks.py"]
+    assert archive.parent == ws / ".lakeloom" / "cluster" / "py-files"
+    local = subprocess.run([LAKELOOM, "--workspace", str(ws), "submit", "--master", "local[1]", "--print", "job.yml"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "--py-files" not in local

@@ -50,9 +50,26 @@ def build_command(workspace: object, master: str | None, run_args: list[str], ex
     if master:
         cmd += ["--master", master]
     cmd += ["--deploy-mode", deploy_mode]
-    cmd += ["--name", "lakeloom", *spark_submit_args(workspace, master=master), *extra]  # type: ignore[arg-type]
+    cmd += ["--name", "lakeloom", *spark_submit_args(workspace, master=master)]  # type: ignore[arg-type]
+    if master and not master.startswith("local"):
+        cmd += _py_files_args(workspace, run_args[0])
+    cmd += list(extra)
     cmd += [str(entry), "--workspace", str(workspace.root), "run", *run_args]  # type: ignore[attr-defined]
     return cmd
+
+
+def _py_files_args(workspace: object, target: str) -> list[str]:
+    """``--py-files`` with the job's folders zipped, when ``target`` is a job file (executors on
+    other machines import task modules from them)."""
+    from lakeloom.runtime.py_files import job_py_files
+
+    path = Path(target)
+    if not path.is_absolute():
+        path = Path.cwd() / path if (Path.cwd() / path).is_file() else workspace.root / path  # type: ignore[attr-defined]
+    if not path.is_file():
+        return []
+    archives = job_py_files(path, workspace.state_dir)  # type: ignore[attr-defined]
+    return ["--py-files", ",".join(str(a) for a in archives)] if archives else []
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
