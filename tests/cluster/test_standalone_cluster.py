@@ -46,8 +46,9 @@ tasks:
       parameters: {markers: "%s", partitions: "8"}
 """
 
-#: Columns that name the workspace's own files (they differ between two workspaces).
-PATH_COLUMNS = {"_source_file"}
+#: Columns that differ between any two runs: the workspace's own file paths (``_source_file``)
+#: and the clock (quality results' ``validated_at``, ``revenue_checks.checked_at``).
+VOLATILE_COLUMNS = {"_source_file", "validated_at", "checked_at"}
 
 
 def _workspace(root: Path, conf: str) -> Path:
@@ -117,7 +118,7 @@ def _runs(ws: Path) -> list[dict]:
 
 def _rows(spark, location: str) -> list[tuple]:  # noqa: ANN001 - pyspark is imported lazily
     df = spark.read.format("delta").load(location)
-    df = df.drop(*[c for c in df.columns if c in PATH_COLUMNS])
+    df = df.drop(*[c for c in df.columns if c in VOLATILE_COLUMNS])
     return sorted((tuple(r) for r in df.collect()), key=repr)
 
 
