@@ -79,6 +79,17 @@ def test_merge_view_and_dataframe_writes(spark, lineage_schema: str) -> None:
     assert len(ops) == 2  # the MERGE and the append; CREATE OR REPLACE TABLE without AS SELECT reads nothing
 
 
+def test_streaming_writes_record_each_micro_batch(spark, lineage_schema: str, tmp_path) -> None:
+    query = (spark.readStream.table("main.lin.orders").selectExpr("id", "amount * 3 AS tripled")
+             .writeStream.option("checkpointLocation", str(tmp_path / "cp")).trigger(availableNow=True)
+             .toTable("main.lin.stream_out"))
+    query.awaitTermination(300)
+    _drain(spark)
+    edges = _table_edges(spark, "main.lin.stream_out")
+    assert edges and all(target == "TABLE" for _, _, target in edges)
+    assert {c[1:] for c in _column_edges(spark, "main.lin.stream_out")} >= {("id", "id"), ("amount", "tripled")}
+
+
 def test_system_catalog_is_read_only_and_listed(spark) -> None:
     assert {r[0] for r in spark.sql("SHOW SCHEMAS IN system").collect()} == {"access", "lakeflow"}
     assert {r[1] for r in spark.sql("SHOW TABLES IN system.lakeflow").collect()} == {

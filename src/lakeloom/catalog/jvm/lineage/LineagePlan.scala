@@ -33,8 +33,10 @@ case class ColumnEdge(source: Entity, sourceColumn: String, targetColumn: String
 case class Write(target: Entity, sources: Seq[Entity], columns: Seq[ColumnEdge], operation: String)
 
 object LineagePlan {
+  // Delta's commands, and the write node of each streaming micro-batch (Delta's sink is a v1 Sink).
   private val DeltaWrites = Set("MergeIntoCommand", "WriteIntoDelta", "UpdateCommand", "DeleteCommand",
-    "DeltaDynamicPartitionOverwriteCommand", "CreateDeltaTableCommand")
+    "DeltaDynamicPartitionOverwriteCommand", "CreateDeltaTableCommand", "WriteToMicroBatchDataSourceV1",
+    "WriteToMicroBatchDataSource")
 
   /** The writes `plan` performs (usually none or one). */
   def writes(plan: LogicalPlan): Seq[Write] = plan match {
@@ -84,6 +86,7 @@ object LineagePlan {
       case t: CatalogTable => catalogEntity(t)
     }
     val target = fromCatalog
+      .orElse(field(c, "relation").collect { case Some(r: DataSourceV2Relation) => tableEntity(r) }.flatten)
       .orElse(planField(c, "target").flatMap(t => sources(t).headOption))
       .orElse(field(c, "deltaLog").flatMap(l => scala.util.Try(
         l.getClass.getMethod("dataPath").invoke(l).toString).toOption).map(p => Entity(None, Some(p), "PATH")))
