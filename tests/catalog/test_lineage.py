@@ -79,6 +79,7 @@ def test_merge_view_and_dataframe_writes(spark, lineage_schema: str) -> None:
     assert len(ops) == 2  # the MERGE and the append; CREATE OR REPLACE TABLE without AS SELECT reads nothing
 
 
+@pytest.mark.timeout(600)  # a streaming query's start-up is slow on a loaded machine
 def test_streaming_writes_record_each_micro_batch(spark, lineage_schema: str, tmp_path) -> None:
     query = (spark.readStream.table("main.lin.orders").selectExpr("id", "amount * 3 AS tripled")
              .writeStream.option("checkpointLocation", str(tmp_path / "cp")).trigger(availableNow=True)

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from lakeloom.catalog.audit import read_audit_events
+from lakeloom.config import load_workspace
+
 LAKELOOM = str(Path(sys.executable).with_name("lakeloom"))
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]  # a whole `lakeloom run` in a fresh JVM
 
 JOB = """
 name: lineage_e2e
@@ -117,3 +120,7 @@ def test_job_lineage_openlineage_export_and_lakeflow_tables(tmp_path: Path, rece
     assert dst["run"]["facets"]["parent"]["job"]["name"] == "lineage_e2e"
     filed = [json.loads(line) for line in (tmp_path / "ol-events.jsonl").read_text().splitlines()]
     assert {e["outputs"][0]["name"] for e in filed} == set(by_output)
+
+    [run_now] = [e for e in read_audit_events(load_workspace(tmp_path)) if e["action_name"] == "runNow"]
+    assert run_now["user_agent"] == "lakeloom-cli" and run_now["response"]["status_code"] == 200
+    assert json.loads(run_now["response"]["result"])["run_id"] == int(run_id)

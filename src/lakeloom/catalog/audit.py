@@ -117,3 +117,17 @@ def log(workspace: Workspace, action: str, user: str | None, params: dict[str, A
 
 
 read_events = read_audit_events
+
+
+def cli_event(workspace: Workspace, action_name: str, params: dict[str, Any], *, status_code: int = 200,
+              result: str | None = None, error_message: str | None = None) -> None:
+    """A job action taken with the ``lakeloom`` CLI, as the OS user (``service_name`` jobs)."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    write_audit_event(workspace, service_name="jobs", action_name=action_name, user=user, request_params=params,
+                      status_code=status_code, result=result, error_message=error_message,
+                      user_agent="lakeloom-cli")

@@ -128,6 +128,7 @@ def run(state: State, target: str, job_key: str | None, params: tuple[str, ...],
     code = forward(state, no_daemon)
     if code is not None:
         sys.exit(code)
+    from lakeloom.catalog.audit import cli_event
     from lakeloom.cli.progress import run_with_progress
     from lakeloom.spec.loader import JobSpecError
 
@@ -136,10 +137,13 @@ def run(state: State, target: str, job_key: str | None, params: tuple[str, ...],
         final = run_with_progress(engine, target, job_key=job_key, params=parse_params(params),
                                   only=[s for s in only.split(",")] if only else None, quiet=as_json)
     except JobSpecError as e:
+        cli_event(state.workspace(), "runNow", {"job": target}, status_code=400, error_message=str(e))
         click.echo(str(e), err=True)
         sys.exit(EXIT_INVALID)
     finally:
         engine.stop_spark()
+    cli_event(state.workspace(), "runNow", {"job": target, "job_id": final.get("job_id")},
+              result=json.dumps({"run_id": final.get("run_id")}))
     exit_with_run(final, as_json)
 
 

@@ -141,8 +141,12 @@ def _print_output(out: dict) -> None:
 @pass_state
 def runs_cancel(state: State, run_id: int) -> None:
     """Cancel a running run (the process driving it stops its tasks)."""
+    from lakeloom.catalog.audit import cli_event
+
     if not state.engine().cancel(run_id):
+        cli_event(state.workspace(), "cancel", {"run_id": run_id}, status_code=400, error_message="not running")
         raise click.ClickException(f"run {run_id} is not running")
+    cli_event(state.workspace(), "cancel", {"run_id": run_id})
     click.echo(f"cancel requested for run {run_id}")
 
 
@@ -157,6 +161,7 @@ def runs_cancel(state: State, run_id: int) -> None:
 def runs_repair(state: State, run_id: int, rerun_tasks: str | None, rerun_all_failed: bool, rerun_dependents: bool,
                 params: tuple[str, ...], as_json: bool) -> None:
     """Rerun tasks of a finished run inside the same run id."""
+    from lakeloom.catalog.audit import cli_event
     from lakeloom.cli.progress import repair_with_progress
 
     if bool(rerun_tasks) == rerun_all_failed:
@@ -167,9 +172,12 @@ def runs_repair(state: State, run_id: int, rerun_tasks: str | None, rerun_all_fa
                                      rerun_all_failed=rerun_all_failed, rerun_dependents=rerun_dependents,
                                      params=parse_params(params), quiet=as_json)
     except ValueError as e:
+        cli_event(state.workspace(), "repairRun", {"run_id": run_id}, status_code=400, error_message=str(e))
         raise click.ClickException(str(e)) from None
     finally:
         engine.stop_spark()
+    cli_event(state.workspace(), "repairRun", {"run_id": run_id}, result=json.dumps({"repair_id": final.get(
+        "repair_history", [{}])[-1].get("id") if final.get("repair_history") else None}))
     exit_with_run(final, as_json)
 
 
