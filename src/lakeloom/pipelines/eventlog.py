@@ -10,6 +10,7 @@ follow Databricks' event log: ``create_update``, ``flow_definition`` (with the i
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,17 +39,20 @@ class EventLog:
     pipeline_name: str
     update_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     events: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def emit(self, event_type: str, message: str, *, level: str = "INFO", dataset: str | None = None,
              flow: str | None = None, status: str | None = None, rows_written: int | None = None,
              details: dict[str, Any] | None = None, error: str | None = None) -> dict[str, Any]:
-        event = {
-            "id": uuid.uuid4().hex, "sequence": len(self.events), "timestamp": datetime.now(timezone.utc),
-            "pipeline_name": self.pipeline_name, "update_id": self.update_id, "event_type": event_type,
-            "level": level, "dataset": dataset, "flow": flow, "status": status, "rows_written": rows_written,
-            "message": message, "details": json.dumps(details or {}, default=str), "error": error,
-        }
-        self.events.append(event)
+        encoded = json.dumps(details or {}, default=str)
+        with self._lock:  # flows run on several threads; sequence numbers stay dense and ordered
+            event = {
+                "id": uuid.uuid4().hex, "sequence": len(self.events), "timestamp": datetime.now(timezone.utc),
+                "pipeline_name": self.pipeline_name, "update_id": self.update_id, "event_type": event_type,
+                "level": level, "dataset": dataset, "flow": flow, "status": status, "rows_written": rows_written,
+                "message": message, "details": encoded, "error": error,
+            }
+            self.events.append(event)
         return event
 
     def flush(self, spark: SparkSession) -> None:

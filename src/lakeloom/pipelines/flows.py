@@ -25,6 +25,7 @@ from lakeloom.pipelines.expectations import (
     violation_message,
 )
 from lakeloom.pipelines.model import Dataset, FlowDef, PipelineDefinitionError
+from lakeloom.pipelines.mv_state import CDF_PROPERTY
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -50,6 +51,8 @@ class FlowResult:
     expectations: list[Expectation] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    #: Materialized views: how this refresh was done and why (:mod:`lakeloom.pipelines.mv_refresh`).
+    planning: dict[str, Any] | None = None
 
 
 def checkpoint_dir(storage: Path, ds: Dataset, flow: FlowDef) -> Path:
@@ -137,7 +140,8 @@ def create_table(graph: UpdateGraph, ds: Dataset, schema: Any) -> None:
         try:
             session.createDataFrame([], ds.schema)
         except Exception:  # noqa: BLE001 - let SQL handle generated columns and constraints
-            graph.raw_sql(f"CREATE TABLE {target} ({ds.schema}) USING DELTA")
+            props = ", ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in table_properties(ds).items())
+            graph.raw_sql(f"CREATE TABLE {target} ({ds.schema}) USING DELTA TBLPROPERTIES ({props})")
             return
     empty = session.createDataFrame([], schema)
     if ds.cluster_by:
@@ -155,11 +159,19 @@ def _with_layout(writer: Any, ds: Dataset) -> Any:
                                       "pipeline datasets as Delta tables")
     if ds.partition_cols:
         writer = writer.partitionedBy(*[F.col(f"`{c}`") for c in ds.partition_cols])
-    for k, v in ds.table_properties.items():
-        writer = writer.tableProperty(k, str(v))
+    for k, v in table_properties(ds).items():
+        writer = writer.tableProperty(k, v)
     if ds.comment:
         writer = writer.tableProperty("comment", ds.comment)
     return writer
+
+
+def table_properties(ds: Dataset) -> dict[str, str]:
+    """The dataset's table properties, with the change data feed on unless it says otherwise
+    (materialized views read it to refresh incrementally)."""
+    props = {k: str(v) for k, v in ds.table_properties.items()}
+    props.setdefault(CDF_PROPERTY, "true")
+    return props
 
 
 def _sql_string(value: Any) -> str:
@@ -179,10 +191,9 @@ def _create_clustered(graph: UpdateGraph, ds: Dataset, target: str, df: DataFram
     if ds.partition_cols:
         raise PipelineDefinitionError(f"{ds.location}: {ds.label} sets both partition_cols and cluster_by; "
                                       "a Delta table is either partitioned or clustered")
-    graph._views += 1
-    view = f"__ll_clustered_{graph._views}"
+    view = graph.view_name("__ll_clustered")
     df.createOrReplaceTempView(view)
-    props = {k: str(v) for k, v in ds.table_properties.items()}
+    props = table_properties(ds)
     clauses = [f"CLUSTER BY ({', '.join(quote_part(c) for c in ds.cluster_by or [])})"]
     if ds.comment:
         clauses.append(f"COMMENT {_sql_string(ds.comment)}")
@@ -247,8 +258,13 @@ def _measured(df: DataFrame, expectations: list[Expectation], ds: Dataset,
 
 
 def last_commit_rows(graph: UpdateGraph, target: str, location: str | None = None) -> int:
-    """``numOutputRows`` of the table's latest Delta commit (no data is read; with the table's
-    ``location`` straight from its last commit file, without a Spark query)."""
+    """``numOutputRows`` of the table's latest Delta commit (no data is read)."""
+    return int(last_commit_metrics(graph, target, location).get("numOutputRows") or 0)
+
+
+def last_commit_metrics(graph: UpdateGraph, target: str, location: str | None = None) -> dict[str, Any]:
+    """``operationMetrics`` of the table's latest Delta commit; with the table's ``location``
+    straight from its last commit file, without a Spark query."""
     if location is not None:
         import json
 
@@ -257,10 +273,9 @@ def last_commit_rows(graph: UpdateGraph, target: str, location: str | None = Non
         for line in commits[-1].read_text().splitlines() if commits else []:
             info = json.loads(line).get("commitInfo")
             if info is not None:
-                return int((info.get("operationMetrics") or {}).get("numOutputRows") or 0)
+                return dict(info.get("operationMetrics") or {})
     row = graph.raw_sql(f"DESCRIBE HISTORY {target} LIMIT 1").select("operationMetrics").first()
-    metrics = (row[0] if row else None) or {}
-    return int(metrics.get("numOutputRows") or 0)
+    return dict((row[0] if row else None) or {})
 
 
 def append_stream(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame,
@@ -340,7 +355,7 @@ def run_cdc(graph: UpdateGraph, ds: Dataset, flow: FlowDef, cancel: threading.Ev
     source = graph.session.readStream.table(spec.source)
     plan = CdcPlan.build(spec, source.columns, f"{flow.location}: Auto CDC {flow.label} into {ds.name!r}")
     target = graph.qualified(ds)
-    create_target(graph.session, target, plan.target_schema(source), ds.table_properties, ds.comment)
+    create_target(graph.session, target, plan.target_schema(source), table_properties(ds), ds.comment)
     state = checkpoint_dir(graph.storage, ds, flow) / "scd1_state"
     applied = [0]
 

@@ -15,18 +15,23 @@ runs a pipeline update.
 """
 from __future__ import annotations
 
+import itertools
 import re
-from contextlib import AbstractContextManager
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from lakeloom.catalog.names import InvalidNameError, format_name, parse_name
 from lakeloom.catalog.volumes import volume_local_path
+from lakeloom.pipelines.concurrency import FlowSlots
 from lakeloom.pipelines.model import Dataset, PipelineDefinitionError
+from lakeloom.pipelines.sql_tables import VARIABLE, relation_names, rewrite_query
 from lakeloom.runtime import spark_patches
 from lakeloom.runtime.autoloader import files_dataframe
-from lakeloom.runtime.sqltext import Rewritten, rewrite_read_files
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -34,6 +39,9 @@ if TYPE_CHECKING:
     from lakeloom.config import Workspace
     from lakeloom.pipelines.registry import PipelineRegistry
 
+
+
+__all__ = ["UpdateGraph", "UpstreamFailed", "activated", "active_session", "relation_names", "rewrite_query"]
 
 
 class UpstreamFailed(Exception):
@@ -60,12 +68,52 @@ class UpdateGraph:
     edges: dict[str, list[str]] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     failed: dict[str, BaseException] = field(default_factory=dict)
-    current_flow: str | None = None
-    #: ``(spark_conf, values it replaced)`` of the flows running (nested when a read builds upstream).
-    conf_stack: list[tuple[dict[str, Any], dict[str, str | None]]] = field(default_factory=list)
+    #: Caps how many datasets are built at once (:mod:`lakeloom.pipelines.concurrency`).
+    slots: FlowSlots = field(default_factory=lambda: FlowSlots(1))
+    #: Whether building a dataset needs the session to itself (its flows set ``spark_conf``).
+    exclusive: Callable[[Dataset], bool] = lambda ds: False
+    #: FAIR pool name prefix of the datasets' Spark jobs (``None``: the caller's pool).
+    pool_prefix: str | None = None
+    #: ``DESCRIBE DETAIL`` answers (local folder, change feed on) per table, for this update.
+    details: dict[str, tuple[Path | None, bool]] = field(default_factory=dict)
     _done: set[str] = field(default_factory=set)
-    _stack: list[str] = field(default_factory=list)
-    _views: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Datasets being built: key -> (builder thread id, event set when it is done or failed).
+    _building: dict[str, tuple[int, threading.Event]] = field(default_factory=dict)
+    #: Thread id -> the dataset key it waits for (to find cycles that span threads).
+    _waiting: dict[int, str] = field(default_factory=dict)
+    _local: threading.local = field(default_factory=threading.local)
+    _view_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def _stack(self) -> list[str]:
+        """The datasets this thread is building, outermost first."""
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    @property
+    def conf_stack(self) -> list[tuple[dict[str, Any], dict[str, str | None]]]:
+        """``(spark_conf, values it replaced)`` of the flows this thread runs (nested when a read
+        builds upstream)."""
+        stack = getattr(self._local, "conf_stack", None)
+        if stack is None:
+            stack = self._local.conf_stack = []
+        return stack
+
+    @property
+    def current_flow(self) -> str | None:
+        """The flow this thread runs."""
+        return getattr(self._local, "flow", None)
+
+    @current_flow.setter
+    def current_flow(self, value: str | None) -> None:
+        self._local.flow = value
+
+    def view_name(self, prefix: str) -> str:
+        """A temporary view name unique in this update."""
+        return f"{prefix}_{next(self._view_ids)}"
 
     def lookup(self, name: str) -> Dataset | None:
         """The pipeline dataset a table name refers to (1-, 2- or 3-part, ``LIVE.`` allowed)."""
@@ -92,42 +140,145 @@ class UpdateGraph:
             parts = (self.catalog.lower(), *parts)
         return format_name(parts)
 
+    def upstream_seconds(self) -> float:
+        """Seconds this thread spent building or waiting for upstream datasets (a flow's own
+        time excludes them)."""
+        return float(getattr(self._local, "upstream", 0.0))
+
     def ensure(self, ds: Dataset) -> None:
-        """Build ``ds`` now unless it is built already; record the edge from the dataset being built."""
-        key = ds.name.lower()
-        if self._stack and key not in self.edges.setdefault(self._stack[-1], []):
-            self.edges[self._stack[-1]].append(key)
-        if key in self._done:
-            return
-        if key in self.failed:
-            raise UpstreamFailed(ds.name)
-        if key in self._stack:
-            members = self._stack[self._stack.index(key):] + [key]
-            raise PipelineDefinitionError("dependency cycle between datasets: " + " -> ".join(members))
-        self._stack.append(key)
+        """Build ``ds`` now unless it is built already; record the edge from the dataset being built.
+
+        Another thread building ``ds`` is waited for (this thread's slot is given back meanwhile)."""
+        start, before = time.perf_counter(), self.upstream_seconds()
         try:
-            self.build(ds)
+            self._ensure(ds)
+        finally:
+            if self._stack:
+                self._local.upstream = before + time.perf_counter() - start
+
+    def _ensure(self, ds: Dataset) -> None:
+        key = ds.name.lower()
+        stack, me = self._stack, threading.get_ident()
+        while True:
+            with self._lock:
+                if stack and key not in self.edges.setdefault(stack[-1], []):
+                    self.edges[stack[-1]].append(key)
+                if key in self._done:
+                    return
+                if key in self.failed:
+                    failure = self.failed[key]
+                    if isinstance(failure, PipelineDefinitionError):
+                        raise failure
+                    raise UpstreamFailed(ds.name)
+                if key in stack:
+                    members = stack[stack.index(key):] + [key]
+                    raise PipelineDefinitionError("dependency cycle between datasets: " + " -> ".join(members))
+                owner = self._building.get(key)
+                if owner is None:
+                    self._building[key] = (me, threading.Event())
+                    break
+                cycle = self._cycle_through(key, me)
+                if cycle:
+                    raise PipelineDefinitionError("dependency cycle between datasets: "
+                                                  + " -> ".join(stack[-1:] + cycle))
+                self._waiting[me] = key
+            try:
+                with self.slots.suspended():
+                    owner[1].wait()
+            finally:
+                with self._lock:
+                    self._waiting.pop(me, None)
+        stack.append(key)
+        try:
+            with self.slots.hold(self.exclusive(ds)), self._in_pool(key):
+                self.build(ds)
         except PipelineDefinitionError as e:
-            self.failed[key] = e
+            self._finish(key, e)
             raise
         except BaseException as e:
-            self.failed[key] = e
+            self._finish(key, e)
             raise UpstreamFailed(ds.name) from e
         finally:
-            self._stack.pop()
-        self._done.add(key)
-        self.order.append(key)
+            stack.pop()
+        self._finish(key, None)
+
+    @contextmanager
+    def _in_pool(self, key: str) -> Iterator[None]:
+        """The dataset's Spark jobs in its own FAIR pool (concurrent updates only)."""
+        if self.pool_prefix is None:
+            yield
+            return
+        from lakeloom.pipelines.concurrency import in_pool
+
+        with in_pool(self.session, f"{self.pool_prefix}{key}"):
+            yield
+
+    def _finish(self, key: str, error: BaseException | None) -> None:
+        with self._lock:
+            if error is None:
+                self._done.add(key)
+                self.order.append(key)
+            else:
+                self.failed[key] = error
+            _, event = self._building.pop(key)
+        event.set()
+
+    def _cycle_through(self, key: str, me: int) -> list[str]:
+        """The datasets of a cycle if waiting for ``key`` would wait for this thread (under the lock)."""
+        chain = [key]
+        owner = self._building[key][0]
+        while owner != me:
+            waits_for = self._waiting.get(owner)
+            if waits_for is None or waits_for not in self._building:
+                return []
+            chain.append(waits_for)
+            owner = self._building[waits_for][0]
+        return chain
 
     @property
     def building(self) -> str | None:
         return self._stack[-1] if self._stack else None
 
+    @contextmanager
+    def tracking_reads(self) -> Iterator[list[str]]:
+        """The tables the flow running on this thread reads in the block (keys of pipeline
+        tables; ``external:``/``view:`` entries for reads lakeloom cannot follow). Reads made
+        while an upstream dataset is built on the way are not the flow's own."""
+        reads: list[str] = []
+        saved = getattr(self._local, "track", None)
+        self._local.track = (len(self._stack), reads)
+        try:
+            yield reads
+        finally:
+            self._local.track = saved
+
+    @contextmanager
+    def substituted(self, frames: dict[str, DataFrame]) -> Iterator[None]:
+        """Reads of these datasets (by key) return the given DataFrames in the block (how a
+        materialized view's query is evaluated over its sources' changes)."""
+        saved = getattr(self._local, "subst", None)
+        self._local.subst = frames
+        try:
+            yield
+        finally:
+            self._local.subst = saved
+
+    def _note_read(self, entry: str) -> None:
+        track = getattr(self._local, "track", None)
+        if track is not None and track[0] == len(self._stack):
+            track[1].append(entry)
+
     def resolve_read(self, name: str, streaming: bool) -> DataFrame | None:
         ds = self.lookup(name)
         if ds is None or ds.kind == "sink":
+            self._note_read(f"external:{name}")
             return None
-        self.ensure(ds)
         key = ds.name.lower()
+        subst = getattr(self._local, "subst", None)
+        if subst is not None and key in subst:
+            return subst[key]
+        self.ensure(ds)
+        self._note_read(key if ds.stored else f"view:{key}")
         if ds.kind == "view" or self.mode == "plan":
             return self.dataframes[key]
         target = self.qualified(ds)
@@ -136,8 +287,7 @@ class UpdateGraph:
 
     def run_sql(self, query: str, args: Any, kwargs: dict[str, Any]) -> DataFrame:
         """``spark.sql`` inside an update: pipeline syntax rewritten, inputs built first."""
-        self._views += 1
-        rewritten = rewrite_query(self.substitute(query), prefix=f"__ll_src_{self._views}")
+        rewritten = rewrite_query(self.substitute(query), prefix=self.view_name("__ll_src"))
         for view, (kind, arg) in rewritten.views.items():
             if kind == "stream":
                 df = self.session.readStream.table(arg)
@@ -145,14 +295,27 @@ class UpdateGraph:
                 streaming, path, options = arg
                 df = files_dataframe(self.session, streaming, path, options, self)
             df.createOrReplaceTempView(view)
+        subst = getattr(self._local, "subst", None)
+        replaced: dict[str, str] = {}
         for name in relation_names(self.session, rewritten.sql):
             ds = self.lookup(name)
             if ds is None or ds.kind == "sink":
+                self._note_read(f"external:{name}")
+                continue
+            if subst is not None and ds.name.lower() in subst:
+                replaced[name] = self.view_name("__ll_changes")
+                subst[ds.name.lower()].createOrReplaceTempView(replaced[name])
                 continue
             self.ensure(ds)
+            self._note_read(ds.name.lower() if ds.stored else f"view:{ds.name.lower()}")
             if (ds.kind == "view" or self.mode == "plan") and "." not in ds.name:
                 self.dataframes[ds.name.lower()].createOrReplaceTempView(ds.name)
-        return spark_patches.unpatched("sql")(self.session, rewritten.sql, args, **kwargs)
+        sql = rewritten.sql
+        if replaced:
+            from lakeloom.pipelines.sql_tables import replace_tables
+
+            sql = replace_tables(sql, replaced)
+        return spark_patches.unpatched("sql")(self.session, sql, args, **kwargs)
 
     def substitute(self, query: str) -> str:
         """``${key}`` replaced by the session conf value (the pipeline's ``configuration``), as
@@ -161,7 +324,7 @@ class UpdateGraph:
             found = self.session.conf.get(m.group(1), None)
             return m.group(0) if found is None else str(found)
 
-        return _VARIABLE.sub(value, query)
+        return VARIABLE.sub(value, query)
 
     def raw_sql(self, query: str) -> DataFrame:
         """Run lakeloom's own SQL on the update session, bypassing dependency tracking."""
@@ -187,46 +350,6 @@ class UpdateGraph:
             return str(volume_local_path(self.workspace, path))
         except ValueError:
             return path
-
-
-_STREAM = re.compile(r"\bSTREAM\s*(?:\(\s*(?P<a>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))*)\s*\)|\s(?!(?:FROM|WHERE|AS|JOIN|ON|GROUP|ORDER|LIMIT|UNION|SELECT)\b)(?P<b>(?:`[^`]+`|\w+)"
-                     r"(?:\.(?:`[^`]+`|\w+))*))", re.IGNORECASE)
-_LIVE = re.compile(r"\bLIVE\s*\.\s*", re.IGNORECASE)
-
-
-def rewrite_query(sql: str, prefix: str = "__ll_src") -> Rewritten:
-    """Replace ``[STREAM] read_files(...)``, ``STREAM(x)`` / ``STREAM x`` and ``LIVE.`` with
-    temporary view names; the caller creates the views. Text inside quotes is untouched."""
-    if not re.search(r"\b(STREAM|read_files|LIVE)\b", sql, re.IGNORECASE):
-        return Rewritten(sql)
-    out = rewrite_read_files(sql, prefix)
-    text = _LIVE.sub("", out.sql)
-
-    def stream(m: re.Match[str]) -> str:
-        name = f"{prefix}_{len(out.views)}"
-        out.views[name] = ("stream", (m.group("a") or m.group("b")).strip())
-        return name if m.group("a") else " " + name
-
-    out.sql = _STREAM.sub(stream, text)
-    return out
-
-
-_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
-_RELATION = re.compile(r"'UnresolvedRelation \[([^\]]*)\]")
-
-
-def relation_names(session: SparkSession, sql: str) -> list[str]:
-    """Table names a query reads, from Spark's own parser (nothing is analyzed or run)."""
-    try:
-        tree = session._jsparkSession.sessionState().sqlParser().parsePlan(sql).treeString()
-    except Exception:  # noqa: BLE001 - the real call reports the syntax error
-        return []
-    out = []
-    for m in _RELATION.finditer(str(tree)):
-        name = format_name([p.strip() for p in m.group(1).split(", ")])
-        if name not in out:
-            out.append(name)
-    return out
 
 
 def activated(graph: UpdateGraph) -> AbstractContextManager[UpdateGraph]:

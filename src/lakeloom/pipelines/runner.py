@@ -12,10 +12,17 @@ import logging
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from lakeloom.catalog.volumes import check_volume_path
+from lakeloom.pipelines.concurrency import (
+    MAX_FLOWS_CONF,
+    POOL_PROPERTY,
+    FlowSlots,
+    max_concurrent_flows,
+    needs_exclusive,
+    run_all,
+)
 from lakeloom.pipelines.eventlog import EventLog, event_log_path
 from lakeloom.pipelines.flows import (
     FlowError,
@@ -23,6 +30,7 @@ from lakeloom.pipelines.flows import (
     append_once,
     append_stream,
     checkpoint_dir,
+    conform,
     flow_conf,
     query_dataframe,
     run_cdc,
@@ -32,6 +40,14 @@ from lakeloom.pipelines.flows import (
 )
 from lakeloom.pipelines.graph import UpdateGraph, UpstreamFailed, activated, active_session
 from lakeloom.pipelines.model import Dataset, PipelineDefinitionError
+from lakeloom.pipelines.results import (
+    COMPACT_FIELDS,
+    DatasetResult,
+    PipelineUpdateFailed,
+    UpdateOptions,
+    UpdateResult,
+    iter_results,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -40,74 +56,9 @@ if TYPE_CHECKING:
     from lakeloom.pipelines.registry import PipelineRegistry
     from lakeloom.pipelines.spec import LoadedPipeline
 
+__all__ = ["DatasetResult", "PipelineUpdateFailed", "UpdateOptions", "UpdateResult", "iter_results", "run_update"]
+
 log = logging.getLogger("lakeloom.pipelines")
-_COMPACT = ("event_type", "level", "dataset", "flow", "status", "rows_written", "message", "error")
-
-
-@dataclass
-class UpdateOptions:
-    """What to refresh. With a selection, only the named datasets are updated."""
-
-    full_refresh: bool = False
-    refresh_selection: list[str] = field(default_factory=list)
-    full_refresh_selection: list[str] = field(default_factory=list)
-    dry_run: bool = False
-
-
-@dataclass
-class DatasetResult:
-    name: str
-    kind: str
-    status: str = "PENDING"
-    rows_written: int = 0
-    flows: list[FlowResult] = field(default_factory=list)
-    inputs: list[str] = field(default_factory=list)
-    schema: str | None = None
-    error: str | None = None
-
-
-@dataclass
-class UpdateResult:
-    """The outcome of one update (``lakeloom pipeline run`` prints it; pipeline_task returns it)."""
-
-    pipeline: str
-    update_id: str
-    status: str = "RUNNING"
-    datasets: dict[str, DatasetResult] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-    #: This update's events (compact: no ``details``), also appended to the event log table.
-    events: list[dict[str, Any]] = field(default_factory=list)
-    event_log: str | None = None
-
-    def as_output(self) -> dict[str, Any]:
-        """A JSON-friendly summary (``pipeline_output`` of a pipeline_task)."""
-        return {
-            "pipeline": self.pipeline, "update_id": self.update_id, "state": self.status, "error": self.error,
-            "duration_seconds": self.seconds, "order": self.order, "event_log": self.events[:500],
-            "event_log_path": self.event_log,
-            "datasets": {k: {"kind": d.kind, "status": d.status, "rows_written": d.rows_written,
-                             "inputs": d.inputs, "error": d.error, "schema": d.schema,
-                             "expectations": [_expectation_row(f, e) for f in d.flows if f.metrics
-                                              for e in f.expectations]}
-                         for k, d in self.datasets.items()},
-        }
-
-
-def _expectation_row(f: FlowResult, e: Any) -> dict[str, Any]:
-    assert f.metrics is not None
-    failed = f.metrics.failed.get(e.name, 0)
-    return {"flow": f.flow, "name": e.name, "action": e.action, "passed_records": f.metrics.rows - failed,
-            "failed_records": failed}
-
-
-class PipelineUpdateFailed(Exception):
-    """The update failed; ``result`` has the per-dataset outcome."""
-
-    def __init__(self, message: str, result: UpdateResult) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 class _Update:
@@ -153,8 +104,10 @@ class _Update:
             self.events.emit("flow_progress", f"Flow '{flow.name}' is RUNNING.", dataset=ds.name, flow=flow.name,
                              status="RUNNING", details={"flow_progress": {"status": "RUNNING"}})
             try:
+                upstream = self.graph.upstream_seconds()
                 with flow_conf(self.graph, ds, flow):
                     result = timed(self._run_flow, ds, flow)
+                result.seconds = round(result.seconds - (self.graph.upstream_seconds() - upstream), 3)
             except PipelineDefinitionError:
                 raise
             except BaseException as e:
@@ -169,6 +122,13 @@ class _Update:
                                  details={"flow_progress": {"status": status}})
                 log.error("pipeline %s: %s %s: %s", self.spec.name, ds.name, status.lower(), message)
                 raise FlowError(message) from e
+            if result.planning is not None:
+                technique = result.planning["technique"]
+                self.events.emit("planning_information", f"Flow '{flow.name}' has been planned to be executed as "
+                                 f"{technique}" + (f" ({'; '.join(result.planning['reasons'])})."
+                                                   if result.planning["reasons"] else "."),
+                                 dataset=ds.name, flow=flow.name,
+                                 details={"planning_information": result.planning["planning_information"]})
             res.flows.append(result)
             res.rows_written += result.rows_written
             if res.kind == "table":
@@ -182,6 +142,14 @@ class _Update:
                              flow=flow.name, status=result.status, rows_written=result.rows_written, details=details)
         res.status = "COMPLETED"
         log.info("pipeline %s: %s %s (%d rows)", self.spec.name, ds.kind, ds.name, res.rows_written)
+
+    def _ensure(self, ds: Dataset) -> None:
+        """Build ``ds`` (and what it reads); a failure is already recorded on its flow."""
+        assert self.graph is not None
+        try:
+            self.graph.ensure(ds)
+        except UpstreamFailed:
+            pass
 
     def _run_flow(self, ds: Dataset, flow: Any) -> FlowResult:
         assert self.graph is not None
@@ -198,7 +166,8 @@ class _Update:
             return FlowResult(flow.name, ds.name, mode="VIEW")
         if flow.cdc is not None:
             return run_cdc(graph, ds, flow, self.cancel)
-        df = query_dataframe(graph, ds, flow)
+        with graph.tracking_reads() as reads:
+            df = query_dataframe(graph, ds, flow)
         if ds.kind == "sink":
             return write_sink(graph, ds, flow, df, self.cancel)
         if flow.once:
@@ -209,7 +178,11 @@ class _Update:
             raise PipelineDefinitionError(f"{flow.location or ds.location}: {ds.label} is a materialized view, "
                                           "but its query reads a stream; use spark.read / batch sources")
         if ds.kind == "materialized_view" or len(self.registry.flows_into(ds)) == 1:  # type: ignore[union-attr]
-            return write_materialized_view(graph, ds, flow, df)
+            from lakeloom.pipelines.mv_refresh import refresh_materialized_view
+
+            return refresh_materialized_view(graph, ds, flow, df, reads,
+                                             lambda: conform(graph, ds, query_dataframe(graph, ds, flow)),
+                                             full=ds.name.lower() in self.full, write_full=write_materialized_view)
         raise PipelineDefinitionError(f"{flow.location}: {flow.label} into {ds.label} returns a batch DataFrame; "
                                       "flows into a streaming table need a streaming read (or once=True)")
 
@@ -280,14 +253,24 @@ class _Update:
         for k, v in registry.sql_conf.items():
             session.conf.set(k, v)
         self.select(registry)
+        max_flows = 1 if self.options.dry_run else max_concurrent_flows(
+            self.spec.configuration, session.conf.get(MAX_FLOWS_CONF, None))
         self.graph = UpdateGraph(registry, session, self.spec.catalog, self.spec.schema_name,
-                                 "plan" if self.options.dry_run else "run", self.build, self.storage, self.workspace)
+                                 "plan" if self.options.dry_run else "run", self.build, self.storage, self.workspace,
+                                 slots=FlowSlots(max_flows),
+                                 exclusive=lambda ds: needs_exclusive(ds, registry.flows_into(ds)))
+        if max_flows > 1:
+            pool = session.sparkContext.getLocalProperty(POOL_PROPERTY) or f"pipeline-{self.spec.name}"
+            self.graph.pool_prefix = f"{pool}/"
         with activated(self.graph):
-            for ds in registry.datasets.values():
-                try:
-                    self.graph.ensure(ds)
-                except UpstreamFailed:
-                    continue
+            if max_flows == 1:
+                for ds in registry.datasets.values():
+                    self._ensure(ds)
+            else:
+                errors = run_all(list(registry.datasets.values()), self._ensure, max_flows=max_flows,
+                                 session=session, stop=threading.Event())
+                if errors:
+                    raise errors[0]
         for key, res in self.result.datasets.items():
             res.inputs = list(self.graph.edges.get(key, []))
         for flow in registry.flows.values():
@@ -364,7 +347,7 @@ def run_update(spark: SparkSession, loaded: LoadedPipeline, workspace: Workspace
                            level="ERROR" if result.status == "FAILED" else "INFO", status=result.status,
                            error=result.error, details={"update_progress": {"state": result.status,
                                                                             "seconds": result.seconds}})
-        result.events = [{"timestamp": e["timestamp"].isoformat(), **{k: e[k] for k in _COMPACT}}
+        result.events = [{"timestamp": e["timestamp"].isoformat(), **{k: e[k] for k in COMPACT_FIELDS}}
                          for e in update.events.events]
         if not options.dry_run:
             result.event_log = str(event_log_path(update.storage))
@@ -391,14 +374,3 @@ def _prepare_session(session: SparkSession, loaded: LoadedPipeline, *, dry_run: 
     if dry_run and not session.catalog.databaseExists(f"{catalog}.{schema}"):
         return
     session.catalog.setCurrentDatabase(schema)
-
-
-def iter_results(result: UpdateResult) -> Iterator[DatasetResult]:
-    """Dataset results in build order, then any not built."""
-    seen = set()
-    for name in result.order:
-        seen.add(name.lower())
-        yield result.datasets[name.lower()]
-    for key, d in result.datasets.items():
-        if key not in seen:
-            yield d

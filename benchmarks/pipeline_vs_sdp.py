@@ -1,0 +1,227 @@
+"""One pipeline source through Spark's own ``spark-pipelines run`` and ``lakeloom pipeline run``.
+
+The same six datasets written with ``from pyspark import pipelines as dp`` (a JSON streaming
+table, a streaming silver table, three materialized views and one SQL materialized view) over
+``--rows`` rows in 8 JSON files, run as whole processes (interpreter, JVM and session start
+included), alternated in each round:
+
+- SDP full: ``spark-pipelines run`` in a fresh folder (it writes parquet to ``spark-warehouse``;
+  its in-memory catalog forgets the tables, so it cannot run a second update);
+- lakeloom full: ``lakeloom pipeline run`` on a fresh workspace (Delta tables);
+- lakeloom +1%: one more JSON file with 1% of the rows landed, then the next update.
+
+Goals (issue 16): lakeloom full / SDP full <= 1.0; lakeloom +1% / lakeloom full <= 0.3 at
+200,000 rows (<= 0.1 at 10,000,000, ``--large``). Ratios are medians of per-round ratios.
+
+    .venv/bin/python benchmarks/pipeline_vs_sdp.py [--rows 200000] [--repeat 3] [--large] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+BIN = Path(sys.executable).parent
+SCHEMA = "order_id BIGINT, customer_id BIGINT, region STRING, amount DOUBLE, order_ts STRING"
+FILES = 8
+
+PYTHON_SOURCE = '''
+from pyspark import pipelines as dp
+from pyspark.sql import SparkSession, functions as F
+
+spark = SparkSession.active()
+LANDING = {landing!r}
+
+
+@dp.table
+def bronze():
+    return spark.readStream.format("json").schema("{schema}").load(LANDING)
+
+
+@dp.table
+def silver():
+    return (spark.readStream.table("bronze").where("amount > 0")
+            .select("order_id", "customer_id", "region", "amount", F.to_date("order_ts").alias("order_date")))
+
+
+@dp.materialized_view
+def revenue_by_region():
+    return spark.read.table("silver").groupBy("region").agg(F.count("*").alias("orders"),
+                                                           F.sum("amount").alias("revenue"))
+
+
+@dp.materialized_view
+def revenue_by_day():
+    return spark.read.table("silver").groupBy("order_date").agg(F.count("*").alias("orders"),
+                                                               F.sum("amount").alias("revenue"))
+
+
+@dp.materialized_view
+def big_orders():
+    return spark.read.table("silver").where("amount > 190").select("order_id", "customer_id", "amount")
+'''
+
+SQL_SOURCE = '''
+CREATE MATERIALIZED VIEW customer_totals AS
+SELECT customer_id, count(*) AS orders, sum(amount) AS spent, max(amount) AS largest
+FROM silver GROUP BY customer_id;
+'''
+
+
+def land(landing: Path, index: int, rows: int) -> None:
+    """One JSON file of ``rows`` orders (deterministic per index)."""
+    rng = random.Random(index)
+    landing.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(rows):
+        lines.append(json.dumps({
+            "order_id": index * 10_000_000 + i, "customer_id": rng.randint(1, 20000),
+            "region": rng.choice(("NA", "EU", "APAC", "LATAM")), "amount": round(rng.uniform(-5, 200), 2),
+            "order_ts": f"2026-0{index % 9 + 1}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00"}))
+    (landing / f"orders-{index:04d}.json").write_text("\n".join(lines) + "\n")
+
+
+def write_sources(folder: Path, landing: Path) -> None:
+    src = folder / "transformations"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "orders.py").write_text(PYTHON_SOURCE.format(landing=str(landing), schema=SCHEMA))
+    (src / "customers.sql").write_text(SQL_SOURCE)
+
+
+def run_sdp(root: Path, landing: Path, round_no: int) -> float:
+    folder = root / f"sdp-{round_no}"
+    write_sources(folder, landing)
+    spec = {"name": "bench", "storage": (folder / "storage").as_uri(),
+            "libraries": [{"glob": {"include": "transformations/**"}}]}
+    (folder / "spark-pipeline.yml").write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    t = time.perf_counter()
+    proc = subprocess.run([str(BIN / "spark-pipelines"), "run", "--spec", "spark-pipeline.yml"], cwd=folder,
+                          env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0 or "Run is COMPLETED" not in proc.stdout + proc.stderr:
+        sys.exit(f"spark-pipelines failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def lakeloom_workspace(root: Path, round_no: int, landing: Path) -> Path:
+    ws = root / f"lakeloom-{round_no}"
+    folder = ws / "pipelines" / "bench"
+    write_sources(folder, landing)
+    spec = {"name": "bench", "catalog": "main", "schema": "bench",
+            "libraries": [{"glob": {"include": "transformations/**"}}]}
+    (folder / "bench.pipeline.yml").write_text(yaml.safe_dump(spec))
+    (ws / "conf").mkdir(parents=True, exist_ok=True)
+    (ws / "conf" / "lakeloom.yml").write_text(yaml.safe_dump({"spark": {"master": "local[2]"}}))
+    return ws
+
+
+def run_lakeloom(ws: Path, *extra: str) -> tuple[float, float, str]:
+    """Wall seconds of the whole process, the update's own seconds, and its output."""
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    t = time.perf_counter()
+    proc = subprocess.run([str(BIN / "lakeloom"), "-w", str(ws), "pipeline", "run",
+                           str(ws / "pipelines" / "bench" / "bench.pipeline.yml"), *extra],
+                          cwd=ws, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    m = re.search(r"update \S+ COMPLETED in ([\d.]+)s", proc.stdout)
+    if proc.returncode != 0 or m is None:
+        sys.exit(f"lakeloom pipeline run failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return seconds, float(m.group(1)), proc.stdout
+
+
+def flow_profile(ws: Path) -> str:
+    """Seconds per flow and how each view was refreshed, from the last update's event log."""
+    from lakeloom.pipelines.eventlog import read_events
+
+    events = read_events(ws / ".lakeloom" / "pipelines" / "bench")
+    last = events[-1]["update_id"]
+    parts = []
+    for e in events:
+        if e["update_id"] != last:
+            continue
+        details = json.loads(e["details"] or "{}")
+        if e["event_type"] == "flow_progress" and e["status"] == "COMPLETED":
+            parts.append(f"{e['flow']} {details['flow_progress'].get('seconds', 0):.1f}s")
+        elif e["event_type"] == "planning_information":
+            info = details["planning_information"]["technique_information"]
+            chosen = next(t["maintenance_type"] for t in info if t["is_chosen"]).removeprefix("MAINTENANCE_TYPE_")
+            parts.append(f"[{e['flow']}: {chosen}]")
+    return ", ".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--large", action="store_true", help="10,000,000 rows (same as --rows 10000000)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-sdp", action="store_true", help="lakeloom only (profiling)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    rows = 10_000_000 if args.large else args.rows
+
+    root = Path(tempfile.mkdtemp(prefix="lakeloom-vs-sdp-"))
+    landing = root / "landing"
+    t = time.perf_counter()
+    for i in range(FILES):
+        land(landing, i, rows // FILES)
+    print(f"landed {FILES} files, {rows:,} rows in {time.perf_counter() - t:.1f}s under {root}; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    sdp, full, inc, full_inner, inc_inner = [], [], [], [], []
+    try:
+        for r in range(args.repeat):
+            round_landing = root / f"landing-{r}"
+            shutil.copytree(landing, round_landing)
+            ws = lakeloom_workspace(root, r, round_landing)
+            order = ["sdp", "lakeloom"] if r % 2 == 0 else ["lakeloom", "sdp"]
+            for who in order:
+                if who == "sdp" and not args.skip_sdp:
+                    sdp.append(run_sdp(root, landing, r))
+                elif who == "lakeloom":
+                    wall, inner, _ = run_lakeloom(ws)
+                    full.append(wall)
+                    full_inner.append(inner)
+                    print(f"  lakeloom full, per flow: {flow_profile(ws)}", flush=True)
+            land(round_landing, FILES + r, rows // 100)
+            wall, inner, out = run_lakeloom(ws)
+            inc.append(wall)
+            inc_inner.append(inner)
+            print(f"  lakeloom +1%, per flow: {flow_profile(ws)}", flush=True)
+            line = (f"round {r + 1} (load {os.getloadavg()[0]:.1f}): "
+                    + (f"SDP full {sdp[-1]:.1f}s, " if sdp else "")
+                    + f"lakeloom full {full[-1]:.1f}s (update {full_inner[-1]:.1f}s), "
+                    f"+1% {inc[-1]:.1f}s (update {inc_inner[-1]:.1f}s)")
+            print(line, flush=True)
+            if r == 0:
+                print("  last update:\n    " + "\n    ".join(out.strip().splitlines()[1:]), flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    med = statistics.median
+    print(f"\nmedians over {args.repeat} rounds, {rows:,} rows:")
+    if sdp:
+        ratios = [f / s for f, s in zip(full, sdp)]
+        print(f"  SDP full update             {med(sdp):7.1f} s")
+        print(f"  lakeloom full update        {med(full):7.1f} s   lakeloom/SDP = {med(ratios):.2f} (goal <= 1.0)")
+    else:
+        print(f"  lakeloom full update        {med(full):7.1f} s")
+    goal = 0.1 if rows >= 10_000_000 else 0.3
+    print(f"  lakeloom update after +1%   {med(inc):7.1f} s   +1%/full = {med(i / f for i, f in zip(inc, full)):.2f} "
+          f"(goal <= {goal})")
+    print(f"  (inside the process: full {med(full_inner):.1f} s, +1% {med(inc_inner):.1f} s; "
+          f"the rest is interpreter, JVM and session start)")
+
+
+if __name__ == "__main__":
+    main()

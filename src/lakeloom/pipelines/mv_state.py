@@ -1,0 +1,141 @@
+"""What a materialized view was last refreshed from, and what changed in its sources since.
+
+After every refresh the view's state file (``<storage>/mv_state/<view>.json``) records the
+Delta version it read of each source, the view's own version after the write, its plan
+signature and schema. The next refresh reads the sources' ``_delta_log`` commits between the
+recorded and the current version (plain files, no Spark job) to decide whether their Change
+Data Feed can drive an incremental refresh: CDF on, no overwrite, no schema or property change.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+if TYPE_CHECKING:
+    from lakeloom.pipelines.graph import UpdateGraph
+
+CDF_PROPERTY = "delta.enableChangeDataFeed"
+_OVERWRITES = {"CREATE OR REPLACE TABLE AS SELECT", "REPLACE TABLE AS SELECT", "REPLACE TABLE", "TRUNCATE",
+               "RESTORE", "CREATE OR REPLACE TABLE", "CREATE TABLE AS SELECT", "CREATE TABLE"}
+
+
+@dataclass
+class SourceTable:
+    """A Delta table a view reads, as it is now."""
+
+    key: str
+    table: str
+    location: Path | None
+    version: int
+    cdf: bool
+
+
+@dataclass
+class ViewState:
+    """What the view's last refresh read and wrote."""
+
+    signature: str
+    schema: str
+    target_version: int
+    sources: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Changes:
+    """The commits of one source between two versions."""
+
+    commits: int = 0
+    inserts_only: bool = True
+    problem: str | None = None
+
+
+def local_dir(location: str) -> Path | None:
+    """The local folder of a table location (``file:`` URI or plain path); None elsewhere."""
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    return None
+
+
+def latest_version(location: Path) -> int:
+    """The table's newest commit version, from its ``_delta_log`` listing."""
+    newest = -1
+    with os.scandir(location / "_delta_log") as entries:
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".json") and name[:20].isdigit() and len(name) == 25:
+                newest = max(newest, int(name[:20]))
+    return newest
+
+
+def describe_source(graph: UpdateGraph, key: str, table: str, *, fresh: bool = False) -> SourceTable:
+    """Location, current version and CDF setting of a source table. The location and
+    properties come from one ``DESCRIBE DETAIL`` per table and update (``fresh`` asks again:
+    after a table was replaced or altered); the version from its ``_delta_log`` listing."""
+    cached = None if fresh else graph.details.get(table)
+    if cached is None:
+        detail = graph.raw_sql(f"DESCRIBE DETAIL {table}").first()
+        location = local_dir(str(detail.location)) if detail is not None and detail.location else None
+        props = dict(detail.properties or {}) if detail is not None else {}
+        cached = graph.details[table] = (location, str(props.get(CDF_PROPERTY, "")).lower() == "true")
+    location, cdf = cached
+    version = latest_version(location) if location is not None and (location / "_delta_log").is_dir() else -1
+    return SourceTable(key, table, location, version, cdf)
+
+
+def changes_between(location: Path, start: int, end: int) -> Changes:
+    """Summarize commits ``start+1 .. end`` of the table at ``location``."""
+    out = Changes()
+    log = location / "_delta_log"
+    for version in range(start + 1, end + 1):
+        path = log / f"{version:020d}.json"
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            out.problem = f"commit {version} is no longer in the Delta log"
+            return out
+        out.commits += 1
+        for line in lines:
+            action = json.loads(line)
+            if "metaData" in action:
+                out.problem = f"schema or properties changed at version {version}"
+                return out
+            info = action.get("commitInfo")
+            if info is not None:
+                op = str(info.get("operation", ""))
+                mode = str((info.get("operationParameters") or {}).get("mode", "")).strip('"')
+                if op in _OVERWRITES or mode == "Overwrite" or (op == "WRITE" and mode not in ("Append", "")):
+                    out.problem = f"overwritten at version {version} ({op})"
+                    return out
+            remove = action.get("remove")
+            if remove is not None and remove.get("dataChange", True):
+                out.inserts_only = False
+    return out
+
+
+def state_path(graph: UpdateGraph, view: str) -> Path:
+    return graph.storage / "mv_state" / f"{view.lower()}.json"
+
+
+def load_state(graph: UpdateGraph, view: str) -> ViewState | None:
+    try:
+        data: dict[str, Any] = json.loads(state_path(graph, view).read_text())
+        return ViewState(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def save_state(graph: UpdateGraph, view: str, state: ViewState) -> None:
+    path = state_path(graph, view)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state)))
+    tmp.replace(path)
+
+
+def forget_state(graph: UpdateGraph, view: str) -> None:
+    state_path(graph, view).unlink(missing_ok=True)
