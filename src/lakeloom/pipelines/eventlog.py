@@ -56,12 +56,15 @@ class EventLog:
         return event
 
     def flush(self, spark: SparkSession) -> None:
-        """Append the buffered events (one Delta commit)."""
+        """Append the buffered events (one Delta commit; without Spark when the table allows it)."""
+        from lakeloom.pipelines.eventlog_delta import append_events
+
         if not self.events:
             return
-        rows = [tuple(e[c] for c in COLUMNS) for e in self.events]
-        df = spark.createDataFrame(rows, _DDL)
-        df.write.format("delta").mode("append").save(str(event_log_path(self.storage)))
+        if not append_events(event_log_path(self.storage), self.events):
+            rows = [tuple(e[c] for c in COLUMNS) for e in self.events]
+            df = spark.createDataFrame(rows, _DDL)
+            df.write.format("delta").mode("append").save(str(event_log_path(self.storage)))
         self.events = []
 
 
