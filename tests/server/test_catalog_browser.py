@@ -3,6 +3,7 @@ on the shared Spark session; the pages show catalogs → schemas → tables, col
 Delta history, the lineage graph (upstream and downstream) and the run that wrote each table."""
 from __future__ import annotations
 
+import getpass
 import os
 import threading
 from pathlib import Path
@@ -65,7 +66,8 @@ class Server:
 def env(spark: Any, spark_workspace: Workspace) -> Iterator[tuple[Server, str, int]]:
     (spark_workspace.root / "browse_write.py").write_text(WRITE)
     srv = Server(spark_workspace)
-    token = srv.store.create_token("alice", is_admin=True)[1]
+    # The OS user who made the workspace is its metastore admin: its run may create the schema.
+    token = srv.store.create_token(getpass.getuser(), is_admin=True)[1]
     headers = {"Authorization": f"Bearer {token}"}
     job = httpx.post(f"{srv.url}/api/2.2/jobs/create", headers=headers, json={"name": "browse-writer", "tasks": [
         {"task_key": "write", "spark_python_task": {"python_file": str(spark_workspace.root / "browse_write.py")}}]})
