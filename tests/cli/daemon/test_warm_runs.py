@@ -93,6 +93,16 @@ PIPELINE = {
 }
 
 
+CLIENT_IMPORTS = """
+import atexit, sys
+from lakeloom.cli.main import main
+atexit.register(lambda: print("heavy imports:", sorted(m for m in ("pyspark", "py4j", "sqlalchemy", "pydantic",
+                                                                    "lakeloom.engine") if m in sys.modules)))
+sys.argv = ["lakeloom", *sys.argv[1:]]
+main()
+"""
+
+
 def _lib(version: int) -> str:
     return f'VERSION = {version}\n\ndef show():\n    print("lib version", VERSION)\n'
 
@@ -154,6 +164,11 @@ def test_warm_run_prints_and_exits_as_a_cold_one(ws: Path) -> None:
     assert (warm.returncode, cold.returncode) == (0, 0), warm.stderr + cold.stderr
     assert _normal(warm.stderr) == _normal(cold.stderr)
     assert "hello" in warm.stderr and "SUCCESS" in warm.stderr
+    light = subprocess.run([sys.executable, "-c", CLIENT_IMPORTS, "--workspace", str(ws), "run", "hello.yml"],
+                           cwd=ws, env=_env(ws), capture_output=True, text=True, timeout=240)
+    assert light.returncode == 0, light.stderr
+    assert light.stdout.endswith("heavy imports: []\n"), light.stdout  # the client stays light
+    assert _status(ws)["commands"] == served + 2
     as_json = _lakeloom(ws, "run", "hello.yml", "--json")
     run = json.loads(as_json.stdout)
     assert run["state"]["result_state"] == "SUCCESS" and as_json.returncode == 0

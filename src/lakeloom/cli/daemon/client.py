@@ -45,6 +45,8 @@ def forward(state: Any, no_daemon: bool) -> int | None:
     argv = warm.entry_argv
     if no_daemon or argv is None or warm.current() is not None:
         return None
+    if os.environ.get("LAKELOOM_VERBOSE"):  # Spark's log on this terminal needs this process's JVM
+        return None
     ws = state.workspace()
     if not enabled(ws):
         return None

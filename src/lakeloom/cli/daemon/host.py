@@ -299,7 +299,8 @@ class WarmHost:
         refusal = self._refusal(hello)
         if refusal is not None:
             log.info("sent a command back to its client: %s", refusal[0])
-            channel.send({"refused": refusal[0], "restart": refusal[1]})
+            # A restart would interrupt the commands of other clients: this one runs cold instead.
+            channel.send({"refused": refusal[0], "restart": refusal[1] and not self.active})
             return
         command = warm.WarmCommand(spark=CommandSpark(self._warm_session, self._driver_conf))
         output = _Output(ClientSink(channel, {k: bool(v) for k, v in (hello.get("tty") or {}).items()}),
