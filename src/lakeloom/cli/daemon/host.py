@@ -252,7 +252,8 @@ class WarmHost:
 
     def _refusal(self, hello: dict[str, Any]) -> tuple[str, bool] | None:
         """Why this request must run cold (and whether a restarted daemon could take it)."""
-        if hello.get("python") != sys.executable or hello.get("lakeloom") != lakeloom.__file__:
+        if not _same_file(hello.get("python"), sys.executable) or not _same_file(hello.get("lakeloom"),
+                                                                                lakeloom.__file__):
             return "the client is another Python installation", False
         env = self._env
         theirs = hello.get("env") or {}
@@ -363,6 +364,11 @@ class WarmHost:
                 self._code.observe()
             finished.set()
             channel.send({"exit": code})
+
+
+def _same_file(a: Any, b: str | None) -> bool:
+    """Whether two paths name one file (``python`` and ``python3.11`` of one venv do)."""
+    return bool(a and b) and os.path.realpath(str(a)) == os.path.realpath(str(b))
 
 
 def _invoke(argv: list[str]) -> int:
