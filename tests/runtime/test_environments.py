@@ -16,7 +16,7 @@ from lakeloom.engine.api import Engine
 from lakeloom.plugin_manager import build_plugin_manager
 from lakeloom.spec.loader import JobSpecError
 from lakeloom.runtime.environments import (
-    DependencyLine, PinConflict, cached_environment, ensure_environment, resolve)
+    DependencyLine, PinConflict, cached_environment, dependencies_scope, ensure_environment, resolve)
 from lakeloom.runtime.environments.artifacts import ArtifactBuildError, build_artifact
 
 BUILD = f"{sys.executable} -m build --wheel --no-isolation --skip-dependency-check"
@@ -79,6 +79,9 @@ def test_editable_folder_without_a_python_project_installs_nothing(tmp_path: Pat
     deps = resolve([DependencyLine(f"--editable {sql_only}", "environment.dependencies[0]", tmp_path)])
     assert deps.empty
     assert "environment.dependencies[0]" in caplog.text and "is not a Python project" in caplog.text
+    line = DependencyLine(f"--editable {sql_only}", "pipeline environment", tmp_path)
+    with dependencies_scope([line], tmp_path / "state", label="pipeline") as env:
+        assert env is None  # nothing to install: no pip run, no environment
     project = make_project(tmp_path / "proj", "1.0")
     assert resolve([DependencyLine(f"-e {project}", "x", tmp_path)]).args == ["-e", str(project.resolve())]
 

@@ -59,10 +59,11 @@ def dependencies_scope(lines: list[DependencyLine], state_dir: Path, *, label: s
                        on_wait: Callable[[set[str]], None] | None = None) -> Iterator[Environment | None]:
     """Install (or reuse) the environment of ``lines`` and run the block inside it (no
     lines: the block runs as is). For callers without a task, e.g. pipeline updates."""
-    if not lines:
+    deps = resolve(lines) if lines else None
+    if deps is None or deps.empty:  # e.g. only an --editable folder with no Python project
         yield None
         return
-    env = ensure_environment(resolve(lines), envs_dir(state_dir), label=label)
+    env = ensure_environment(deps, envs_dir(state_dir), label=label)
     with environment_scope(env, cancelled=cancelled, on_wait=on_wait):
         yield env
 
@@ -74,10 +75,10 @@ def task_environment(ctx: TaskContext, job: Job, task: Task, base_dir: Path) -> 
     EnvironmentInstallError, which fail the attempt naming the requirement."""
     lines = task_dependency_lines(job, task, base_dir)
     ctx.stash[TASK_ENVIRONMENT_KEY] = (lines, None)
-    if not lines:
+    deps = resolve(lines) if lines else None
+    if deps is None or deps.empty:
         yield None
         return
-    deps = resolve(lines)
     env = ensure_environment(deps, envs_dir(ctx.workspace.state_dir), label=f"task {task.task_key!r} dependencies")
     ctx.stash[TASK_ENVIRONMENT_KEY] = (lines, env)
 
