@@ -3,8 +3,8 @@ CPU-heavy job from one worker to two.
 
 A standalone cluster (master + 2 workers x 1 core / 1 GiB, ``lakeloom.runtime.standalone``)
 is started on 127.0.0.1; each measurement is a whole ``lakeloom run`` process (driver start,
-executors, the job, stop), alternated local / cluster ``--repeat`` times after one warm-up
-each. Figures: median wall time of the process and median run duration from the run record.
+executors, the job, stop; cold: no warm daemon), alternated local / cluster ``--repeat`` times
+after one warm-up each. Figures: median wall time of the process and median run duration from the run record.
 
 - ratio: cluster / local[2] for the 6-task job of ``spark_job_ratio.py`` (goal <= 1.3);
 - scaling: a CPU-heavy job (SHA-256 chains over ``--cpu-rows`` rows) with
@@ -66,7 +66,7 @@ def hash_chain(rows):
 def run_once(ws: Path, job: str, env: dict[str, str]) -> tuple[float, float, dict]:
     t = time.perf_counter()
     proc = subprocess.run([LAKELOOM, "--workspace", str(ws), "run", job, "--json"], cwd=ws, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": f"{HERE}:{ws}", **env})
+                          text=True, env={**os.environ, "PYTHONPATH": f"{HERE}:{ws}", "LAKELOOM_DAEMON": "0", **env})
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"run failed ({env}):\n{(proc.stdout + proc.stderr)[-3000:]}")

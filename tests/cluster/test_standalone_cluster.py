@@ -21,7 +21,7 @@ import pytest
 from lakeloom.config import load_workspace
 from lakeloom.runtime.standalone import ClusterInfo, kill_process, read_json
 
-from cluster_helpers import LAKELOOM, lakeloom, master_json, run_json
+from cluster_helpers import COLD, LAKELOOM, lakeloom, master_json, run_json
 
 # Two lakeloom runs of the retail demo at once: minutes on a loaded 2-core machine.
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800)]
@@ -93,8 +93,9 @@ def suite_runs(tmp_path_factory: pytest.TempPathFactory, standalone_cluster: Clu
     commands = {"local": [LAKELOOM, "--workspace", str(local), "run", "suite.yml", "--json"],
                 "remote": [LAKELOOM, "--workspace", str(remote), "submit", "suite.yml",
                            "--master", standalone_cluster.master_url]}
-    procs = {name: subprocess.Popen(cmd, cwd=base / name, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, start_new_session=True) for name, cmd in commands.items()}
+    procs = {name: subprocess.Popen(cmd, cwd=base / name, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env={**os.environ, **COLD}, start_new_session=True)
+             for name, cmd in commands.items()}
     out: dict[str, subprocess.CompletedProcess[str]] = {}
     try:
         started = _kill_a_worker_mid_stage(procs["remote"], remote / "markers", standalone_cluster)

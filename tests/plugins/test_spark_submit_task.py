@@ -3,6 +3,7 @@ workspace's Delta and catalog settings, its output in the task log."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ def test_spark_submit_task_runs_a_child_application_that_sees_the_catalog(tmp_pa
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "lakeloom.yml").write_text('spark: {master: "local[1]"}\n')
     proc = subprocess.run([LAKELOOM, "--workspace", str(tmp_path), "run", "job.yml", "--json"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "LAKELOOM_DAEMON": "0"})
     run = json.loads(proc.stdout[proc.stdout.index("{"):])
     tasks = {t["task_key"]: t for t in run["tasks"]}
     assert tasks["child"]["state"]["result_state"] == "SUCCESS", tasks["child"]["state"]
