@@ -71,7 +71,8 @@ def _kill_a_worker_mid_stage(proc: subprocess.Popen[str], markers: Path, info: C
             kill_process(info.workers[0], signal.SIGKILL)
             return started
         time.sleep(0.3)
-    raise AssertionError("the cluster run ended before its slow stage ran")
+    ended = f"ended (exit code {proc.returncode})" if proc.poll() is not None else "was still running after 1500 s"
+    raise AssertionError(f"the cluster run {ended} before its slow stage ran on worker 1")
 
 
 @pytest.fixture(scope="module")
