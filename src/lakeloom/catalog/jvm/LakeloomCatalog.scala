@@ -12,24 +12,28 @@ package io.lakeloom.catalog
 import java.util
 
 import org.apache.hadoop.fs.Path
-import org.apache.spark.sql.catalyst.analysis.{NoSuchNamespaceException, NoSuchTableException, NoSuchViewException}
+import org.apache.spark.sql.catalyst.analysis.{NoSuchNamespaceException, NoSuchTableException, NoSuchViewException, NonEmptyNamespaceException}
 import org.apache.spark.sql.connector.catalog._
+import org.apache.spark.sql.connector.catalog.functions.UnboundFunction
 import org.apache.spark.sql.connector.expressions.Transform
 import org.apache.spark.sql.internal.SQLConf
 import org.apache.spark.sql.lakeloom.SparkInternals
+import org.apache.spark.sql.lakeloom.rowsec.CatalogFunctions
 import org.apache.spark.sql.types.StructType
 import org.apache.spark.sql.util.CaseInsensitiveStringMap
 
 import io.unitycatalog.lakeloom.LakeloomStore
 
-class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with RelationCatalog {
+class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with RelationCatalog with FunctionCatalog {
 
   private var store: LakeloomStore = _
+  private var functions: CatalogFunctions = _
   private var delta: StagingTableCatalog = _
 
   override def initialize(name: String, options: CaseInsensitiveStringMap): Unit = {
     store = new LakeloomStore()
     store.initialize(name, options)
+    functions = new CatalogFunctions(name, options)
     val deltaCatalog = try {
       Class.forName("org.apache.spark.sql.delta.catalog.DeltaCatalog").getDeclaredConstructor().newInstance()
     } catch {
@@ -46,6 +50,9 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
   }
 
   override def name(): String = store.name()
+
+  /** The catalog's entries, for lakeloom's own commands (row filters and column masks). */
+  def entryStore: LakeloomStore = store
   override def defaultNamespace(): Array[String] = store.defaultNamespace()
   override def capabilities(): util.Set[TableCatalogCapability] = delta.capabilities()
 
@@ -246,6 +253,18 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
     store.renameTable(oldIdent, newIdent)
   }
 
+  // ---- functions (SQL UDFs; see rowsec/CatalogFunctions.scala) ------------------------------
+
+  override def listFunctions(namespace: Array[String]): Array[Identifier] = {
+    authorize("USE_SCHEMA", name() +: namespace.toSeq)
+    functions.listIdentifiers(namespace)
+  }
+
+  override def loadFunction(ident: Identifier): UnboundFunction = {
+    authorize("EXECUTE", securable(ident))
+    functions.loadFunction(ident)
+  }
+
   // ---- namespaces ----------------------------------------------------------------------------
 
   override def listNamespaces(): Array[Array[String]] = store.listNamespaces()
@@ -266,6 +285,7 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
 
   override def dropNamespace(namespace: Array[String], cascade: Boolean): Boolean = {
     authorize("MANAGE", name() +: namespace.toSeq)
+    if (functions.dropAll(namespace, cascade)) throw new NonEmptyNamespaceException(namespace)
     store.dropNamespace(namespace, cascade)
   }
 }

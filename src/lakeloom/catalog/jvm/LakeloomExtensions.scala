@@ -1,5 +1,6 @@
 // Session extension: Databricks SQL that Spark 4.2 does not parse, rewritten before parsing
-// (USE CATALOG) or planned as lakeloom commands (volumes, CREATE CATALOG: LakeloomVolumes).
+// (USE CATALOG) or planned as lakeloom commands (volumes, CREATE CATALOG: LakeloomVolumes; SQL
+// functions, row filters and column masks: rowsec/).
 // Registered in spark.sql.extensions after Delta's, so it wraps Delta's parser (which wraps
 // Spark's) and every SQL entry point -- spark.sql, expr, SQL files -- sees the rewrite.
 package io.lakeloom.catalog
@@ -9,11 +10,14 @@ import org.apache.spark.sql.catalyst.{FunctionIdentifier, TableIdentifier}
 import org.apache.spark.sql.catalyst.expressions.Expression
 import org.apache.spark.sql.catalyst.parser.{ParameterContext, ParserInterface}
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan
+import org.apache.spark.sql.lakeloom.rowsec.{RowSecurityExtensions, RowSecurityParser}
 import org.apache.spark.sql.types.{DataType, StructType}
 
 class LakeloomSparkExtensions extends (SparkSessionExtensions => Unit) {
-  override def apply(extensions: SparkSessionExtensions): Unit =
+  override def apply(extensions: SparkSessionExtensions): Unit = {
     extensions.injectParser((_, parser) => new LakeloomParser(parser))
+    RowSecurityExtensions.inject(extensions)
+  }
 }
 
 object LakeloomParser {
@@ -31,9 +35,13 @@ class LakeloomParser(delegate: ParserInterface) extends ParserInterface {
   import LakeloomParser.rewrite
 
   override def parsePlan(sqlText: String): LogicalPlan =
-    LakeloomVolumes.parse(sqlText, delegate).getOrElse(delegate.parsePlan(rewrite(sqlText)))
+    LakeloomVolumes.parse(sqlText, delegate)
+      .orElse(RowSecurityParser.parse(sqlText, delegate, delegate.parsePlan))
+      .getOrElse(RowSecurityParser.adapt(delegate.parsePlan(rewrite(sqlText))))
   override def parsePlanWithParameters(sqlText: String, ctx: ParameterContext): LogicalPlan =
-    LakeloomVolumes.parse(sqlText, delegate).getOrElse(delegate.parsePlanWithParameters(rewrite(sqlText), ctx))
+    LakeloomVolumes.parse(sqlText, delegate)
+      .orElse(RowSecurityParser.parse(sqlText, delegate, delegate.parsePlanWithParameters(_, ctx)))
+      .getOrElse(RowSecurityParser.adapt(delegate.parsePlanWithParameters(rewrite(sqlText), ctx)))
   override def parseExpression(sqlText: String): Expression = delegate.parseExpression(sqlText)
   override def parseTableIdentifier(sqlText: String): TableIdentifier = delegate.parseTableIdentifier(sqlText)
   override def parseFunctionIdentifier(sqlText: String): FunctionIdentifier =

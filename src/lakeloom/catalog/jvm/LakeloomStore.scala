@@ -32,6 +32,7 @@ import org.apache.spark.sql.catalyst.catalog.{CatalogStorageFormat, CatalogTable
 import org.apache.spark.sql.connector.catalog._
 import org.apache.spark.sql.connector.expressions.Transform
 import org.apache.spark.sql.lakeloom.SparkInternals
+import org.apache.spark.sql.lakeloom.rowsec.PendingPolicies
 import org.apache.spark.sql.types.{DataType, StructType}
 import org.apache.spark.sql.util.CaseInsensitiveStringMap
 
@@ -246,6 +247,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
       "created_at" -> now, "updated_at" -> now, "table_id" -> UUID.randomUUID().toString,
       "format_version" -> FormatVersion)
     entry.set[JsonNode]("columns", Mapper.readTree(SparkInternals.columnsToStruct(columns).json))
+    PendingPolicies.attach(entry, SparkInternals.columnsToStruct(columns)) // CREATE TABLE ... WITH ROW FILTER / MASK
     if (!publishIfAbsent(entryFile(ident), entry)) {
       // Another process won the race; our data went to a location nobody else knows about.
       if (managed) location.foreach(deleteData)
@@ -275,6 +277,14 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
     entry.put("updated_at", System.currentTimeMillis())
     replace(entryFile(ident), entry)
     loadTable(ident)
+  }
+
+  /** Applies `change` to a table's entry and publishes it atomically (row filters, column masks). */
+  def updateEntry(ident: Identifier)(change: ObjectNode => Unit): Unit = {
+    val entry = readEntry(ident).filterNot(isView).getOrElse(throw new NoSuchTableException(displayName(ident)))
+    change(entry)
+    entry.put("updated_at", System.currentTimeMillis())
+    replace(entryFile(ident), entry)
   }
 
   override def dropTable(ident: Identifier): Boolean = readEntry(ident) match {
