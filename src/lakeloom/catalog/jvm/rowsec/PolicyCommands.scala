@@ -107,6 +107,11 @@ case class CreateTableWithPolicyCommand(create: LogicalPlan, table: Seq[String],
       throw CatalogFunctions.analysisError("[ROW_COLUMN_ACCESS.NOT_A_UNITY_CATALOG_TABLE] Defining row filters or " +
         s"column masks is only supported for tables of lakeloom catalogs, not ${table.mkString(".")}.")
     }
+    // The functions are checked before anything is created; the columns when the store publishes.
+    policy.filter.foreach { case (parts, args) => PolicyValidation.rowFilter(spark, parts, args, null, "CREATE TABLE") }
+    policy.masks.foreach { case (column, parts, using) =>
+      PolicyValidation.columnMask(spark, parts, column, using, null, "CREATE TABLE")
+    }
     PendingPolicies.withPending(spark, policy) {
       Dataset.ofRows(InlineCatalogFunctions.classic(spark), create).collect()
     }

@@ -119,7 +119,7 @@ object PolicyValidation {
 
   private def checkArgs(
       spark: SparkSession, f: StoredFunction, args: Seq[PolicyArg], schema: StructType, statement: String): Unit =
-    f.params.zip(args).foreach { case (p, a) =>
+    if (schema != null) f.params.zip(args).foreach { case (p, a) =>
       val from = a.column.map(column(schema, _, statement)).getOrElse(
         InlineCatalogFunctions.classic(spark).sessionState.sqlParser.parseExpression(a.literal.get) match {
           case l: org.apache.spark.sql.catalyst.expressions.Literal => l.dataType
@@ -131,6 +131,7 @@ object PolicyValidation {
       }
     }
 
+  /** The filter function; a null `schema` checks the function alone (before a CREATE). */
   def rowFilter(spark: SparkSession, parts: Seq[String], args: Seq[PolicyArg], schema: StructType,
       statement: String): StoredFunction = {
     val f = lookup(spark, parts).getOrElse(throw CatalogFunctions.analysisError(
@@ -156,9 +157,10 @@ object PolicyValidation {
     f
   }
 
+  /** The mask function for `target`; a null `schema` checks the function alone (before a CREATE). */
   def columnMask(spark: SparkSession, parts: Seq[String], target: String, using: Seq[PolicyArg],
       schema: StructType, statement: String): StoredFunction = {
-    val targetType = column(schema, target, statement)
+    val targetType = if (schema == null) null else column(schema, target, statement)
     val f = lookup(spark, parts).getOrElse(throw CatalogFunctions.analysisError(
       s"[ROW_COLUMN_ACCESS.ASSIGNED_COLUMN_MASK_FUNCTION_NOT_FOUND] A $statement statement attempted to assign a " +
       s"mask to a column $target, but the requested function ${parts.mkString(".")} did not match the name of " +
@@ -176,7 +178,7 @@ object PolicyValidation {
         s"single target column name did not match the number of arguments in the column mask function " +
         s"(${f.params.map(_.name).mkString(", ")}).")
     }
-    if (!Cast.canCast(f.returnType, targetType)) {
+    if (targetType != null && !Cast.canCast(f.returnType, targetType)) {
       throw CatalogFunctions.analysisError(s"[ROW_COLUMN_ACCESS] The column mask function " +
         s"${f.fullName} returns ${f.returnType.sql}, which cannot be cast to the type ${targetType.sql} of column " +
         s"$target.")
