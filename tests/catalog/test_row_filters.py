@@ -39,11 +39,19 @@ def _rows(df) -> list[tuple]:  # noqa: ANN001
 
 
 def test_policy_is_stored_with_the_table(spark_workspace: Workspace, secured: str) -> None:
-    entry = json.loads((spark_workspace.catalog_dir / "main" / "rls" / "tables" / "orders.json").read_text())
-    assert entry["row_filter"]["function_name"] == "main.rls.us_only"
-    assert entry["row_filter"]["input_column_names"] == ["region"]
-    assert entry["column_masks"]["ssn"]["function_name"] == "main.rls.mask_ssn"
-    assert entry["column_masks"]["ssn"]["using_column_names"] == []
+    from lakeloom.catalog import get_table
+    from lakeloom.catalog.functions import list_functions
+
+    entry = get_table(spark_workspace, secured)  # the Python reader, no JVM
+    assert entry is not None and entry.row_filter is not None
+    assert entry.row_filter["function_name"] == "main.rls.us_only"
+    assert entry.row_filter["input_column_names"] == ["region"]
+    assert entry.column_masks["ssn"]["function_name"] == "main.rls.mask_ssn"
+    assert entry.column_masks["ssn"]["using_column_names"] == []
+    functions = {f.full_name: f for f in list_functions(spark_workspace, "main", "rls")}
+    assert functions["main.rls.us_only"].data_type == "BOOLEAN"
+    assert functions["main.rls.us_only"].routine_definition == "region = 'US'"
+    assert [p["name"] for p in functions["main.rls.mask_ssn"].parameters] == ["ssn"]
 
 
 def test_sql_dataframe_and_delta_api_reads(spark, secured: str) -> None:  # noqa: ANN001

@@ -68,6 +68,10 @@ class TableInfo:
     view_definition: str | None = None
     path: Path | None = None
     """The metadata file this entry was read from."""
+    row_filter: dict[str, Any] | None = None
+    """``{"function_name", "input_column_names", "arguments"}`` when the table has a row filter."""
+    column_masks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Column name -> ``{"function_name", "using_column_names", "arguments"}``."""
 
     @property
     def full_name(self) -> str:
@@ -143,6 +147,8 @@ def _table_info(path: Path, data: dict[str, Any]) -> TableInfo:
         table_id=data.get("table_id"),
         view_definition=view.get("query_text"),
         path=path,
+        row_filter=data.get("row_filter"),
+        column_masks=dict(data.get("column_masks") or {}),
     )
 
 
