@@ -281,7 +281,7 @@ def test_hook_lakeloom_on_task_error(tmp_path: Path) -> None:
 
 # --- governance -----------------------------------------------------------------------
 
-def test_hook_lakeloom_authorize() -> None:
+def test_hook_lakeloom_authorize(tmp_path: Path) -> None:
     class Abstains:
         @hookimpl
         def lakeloom_authorize(self, principal: str, privilege: str, securable: str) -> None:
@@ -297,3 +297,15 @@ def test_hook_lakeloom_authorize() -> None:
     assert pm.hook.lakeloom_authorize(principal="admin", privilege="SELECT", securable="main.s.t") is False
     assert build_plugin_manager().hook.lakeloom_authorize(
         principal="bob", privilege="SELECT", securable="main.s.t") is None
+    # A plugin's answer decides the Python-side grant checks (REST API, dbutils.fs on volumes).
+    from lakeloom.catalog.grants import GrantStore, PermissionDenied, Securable
+    from lakeloom.config import Workspace
+
+    orders = Securable.of("table", "main.s.t")
+    store = GrantStore(Workspace(root=tmp_path), authorize_hook=pm.hook.lakeloom_authorize)
+    store.check("bob", "SELECT", orders)  # no grant on disk: the plugin allowed it
+    with pytest.raises(PermissionDenied, match="User does not have SELECT on Table 'main.s.t'"):
+        store.check("admin", "SELECT", orders)
+    with pytest.raises(PermissionDenied, match="USE CATALOG on Catalog 'main'"):
+        GrantStore(Workspace(root=tmp_path), authorize_hook=build_plugin_manager().hook.lakeloom_authorize).check(
+            "bob", "SELECT", orders)

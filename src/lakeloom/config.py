@@ -30,6 +30,7 @@ commented example of every setting (the demo runs on its defaults).
         audit: {type: webhook, url: https://..., secret: "{{secrets/hooks/audit}}"}
       retry: {max_attempts: 4, backoff_seconds: 1, max_backoff_seconds: 30}
     quality: {results_table: main.lakeloom_quality.results}   # quality_task results (the default)
+    governance: {groups: {analysts: [alice]}, admins: [ops]}  # grants (lakeloom.catalog.identity)
     targets:
       prod: {spark: {master: "spark://host:7077"}}
 

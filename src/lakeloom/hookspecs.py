@@ -169,10 +169,15 @@ def lakeloom_server_app(app: Any, server: Any) -> None:
 
 @hookspec(firstresult=True)
 def lakeloom_authorize(principal: str, privilege: str, securable: str) -> bool | None:
-    """Decide whether ``principal`` holds ``privilege`` (e.g. ``SELECT``, ``MODIFY``)
-    on ``securable`` (``catalog.schema.table``). firstresult: the first non-None
-    answer wins; None from every plugin means "no opinion" and the catalog's own
-    grants decide. Called on the thread that touches the securable.
+    """Decide whether ``principal`` holds ``privilege`` (Unity Catalog's spelling: ``SELECT``,
+    ``MODIFY``, ``READ_VOLUME``, ...) on ``securable`` (its full name, ``catalog.schema.table``).
+
+    Consulted by the Python-side checks (:meth:`lakeloom.catalog.grants.GrantStore.check`, used
+    by the REST API and ``dbutils.fs`` on volumes) before the workspace's grants; the JVM's
+    enforcement inside Spark reads the grant store only. Called on the thread that asks.
+    firstresult: the first non-None answer wins (True allows, False denies with Databricks'
+    ``User does not have <privilege> on ...`` message); None from every plugin means "no
+    opinion" and the grants decide.
     """
 
 

@@ -52,6 +52,8 @@ def catalog_spark_conf(workspace: Workspace, *, build: bool = True) -> dict[str,
         "spark.sql.extensions": f"{DELTA_SQL_EXTENSION},{CATALOG_EXTENSION_CLASS}",
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG_CLASS,
         "spark.sql.defaultCatalog": workspace.default_catalog,
+        # Where grants, identity settings and the audit log live (see lakeloom.catalog.grants).
+        "spark.lakeloom.governance.dir": str(store),
     }
     for name in catalog_names(workspace):
         prefix = f"spark.sql.catalog.{name}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lakeloom.catalog.identity import run_principal
 from lakeloom.engine import states as st
 from lakeloom.engine.child_access import authorize_child_run, stored_job
 from lakeloom.engine.clusters import ClusterRouter
@@ -189,7 +190,8 @@ class Engine:
                           repair_count=repair.repair_count if repair else 0,
                           task_values=repair.task_values if repair else None,
                           records=repair.records if repair else None,
-                          watch_store_cancel=prepared.parent_run_id is None, redactions=prepared.redactions)
+                          watch_store_cancel=prepared.parent_run_id is None, redactions=prepared.redactions,
+                          principal=run_principal(prepared.trigger.run_as, prepared.trigger.creator))
 
     def _finish(self, run_id: int, result: str, message: str, repair_id: int | None) -> None:
         term = st.termination(result, message)

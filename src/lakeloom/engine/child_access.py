@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from lakeloom.catalog.identity import configured_groups
 from lakeloom.engine.prepare import STORED_PLACEHOLDER
 from lakeloom.spec.permissions import LEVELS, groups_of, level_on_job, owner_of
 
@@ -48,7 +49,7 @@ def authorize_child_run(store: RunStore, workspace: Workspace, principal: str, t
     job = loaded.job
     stored = stored_job(store, target, loaded)
     creator = stored.creator if stored else None
-    groups = groups_of(principal, workspace.server.get("groups") or {})
+    groups = groups_of(principal, configured_groups(workspace))
     level = level_on_job(principal, groups, _is_admin(store, principal), job, creator)
     if level < LEVELS["CAN_MANAGE_RUN"]:
         label = f"job {stored.job_id}" if stored else f"job {str(target)!r}"

@@ -96,8 +96,10 @@ class RunSession:
                  services: RunServices, repair_id: int | None = None, repair_count: int = 0,
                  task_values: dict[str, dict[str, Any]] | None = None,
                  records: dict[str, TaskRecord] | None = None, watch_store_cancel: bool = True,
-                 redactions: set[str] | None = None) -> None:
+                 redactions: set[str] | None = None, principal: str | None = None) -> None:
         self.workspace = workspace
+        #: Whom the run executes as: its run_as, else its creator, else the OS user.
+        self.principal = principal
         self.pm = pm
         self.store = store
         self.job = job
@@ -300,6 +302,8 @@ class SparkBinder:
         self._properties = {"lakeloom.job_id": str(session.job_id), "lakeloom.job_name": session.job.name,
                             "lakeloom.run_id": str(session.run_id), "lakeloom.task_key": pool,
                             "lakeloom.task_run_id": "" if task_run_id is None else str(task_run_id)}
+        if session.principal:  # governance checks every statement of the thread for this principal
+            self._properties["lakeloom.principal"] = session.principal
         self._bound: set[int] = set()
 
     def __call__(self) -> SparkSession:

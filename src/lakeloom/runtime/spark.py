@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from lakeloom.catalog import catalog_names, catalog_spark_conf, merge_conf, path_mapping_conf
 from lakeloom.catalog.build import build_catalog_jar, build_fs_jar
+from lakeloom.catalog.identity import PRINCIPAL_PROPERTY
+from lakeloom.catalog.identity import publish as publish_identity
 from lakeloom.runtime import spark_patches
 from lakeloom.runtime.cluster_conf import cluster_conf, storage_connector_conf
 from lakeloom.runtime.delta_jars import ensure_delta_jars, ensure_sqlite_jdbc_jar
@@ -175,6 +177,7 @@ class SparkSessionProvider:
             return spark
         with self._lock:
             if self._spark is None:
+                publish_identity(self.workspace)
                 self._spark = self._reuse_active() or self._create()
                 spark_patches.install()
                 make_environment_task_aware(self._spark.sparkContext)
@@ -243,7 +246,8 @@ def bind_task_thread(spark: SparkSession, job_group: str, pool: str, description
     the calling thread only; threads it starts later inherit them (see
     :mod:`lakeloom.runtime.spark_threads`). ``properties`` become further local properties of
     the thread (the engine sets ``lakeloom.job_id``, ``lakeloom.run_id``, ``lakeloom.task_key``,
-    ... which lineage records read from the jobs a statement starts). Call
+    ... which lineage records read from the jobs a statement starts, and ``lakeloom.principal``,
+    whom governance checks the thread's statements for). Call
     :func:`unbind_task_thread` before reusing the thread.
     """
     from lakeloom.runtime import spark_threads
@@ -285,7 +289,7 @@ def _clear_thread(spark: SparkSession, properties: Mapping[str, str] | None = No
     set_log_context(spark, None, None)
     sc = spark.sparkContext
     sc._jsc.clearJobGroup()
-    for key in [POOL_PROPERTY, *(properties or {})]:
+    for key in [POOL_PROPERTY, PRINCIPAL_PROPERTY, *(properties or {})]:
         sc.setLocalProperty(key, None)  # type: ignore[arg-type]
     sc.clearJobTags()
 

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from lakeloom.catalog.identity import configured_groups
 from lakeloom.server.errors import not_found
 from lakeloom.spec.permissions import granted_entitlements
 
@@ -31,8 +32,8 @@ class ServerContext:
 
     @classmethod
     def for_engine(cls, engine: Engine, executor: RunExecutor) -> ServerContext:
-        groups = engine.workspace.server.get("groups") or {}
-        return cls(engine, executor, {str(g): set(m or []) for g, m in groups.items()},
+        groups = configured_groups(engine.workspace)
+        return cls(engine, executor, {g: set(m) for g, m in groups.items()},
                    granted_entitlements(engine.workspace.server))
 
     @property

@@ -22,6 +22,7 @@ import org.apache.spark.sql.lakeloom.rowsec.CatalogFunctions
 import org.apache.spark.sql.types.StructType
 import org.apache.spark.sql.util.CaseInsensitiveStringMap
 
+import io.lakeloom.catalog.authz.Enforcement
 import io.unitycatalog.lakeloom.LakeloomStore
 
 class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with RelationCatalog with FunctionCatalog {
@@ -58,9 +59,12 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
 
   /**
    * Governance hook: called before every catalog operation with the privilege it needs and the
-   * securable (catalog.schema.table). A no-op until grants land; throw to deny.
+   * securable (catalog.schema.table); throws INSUFFICIENT_PERMISSIONS to deny (authz/Enforcement).
    */
-  protected def authorize(privilege: String, securable: Seq[String]): Unit = ()
+  protected def authorize(privilege: String, securable: Seq[String]): Unit =
+    if (!isPathSecurable(securable)) Enforcement.authorizeCatalogOp(privilege, securable)
+
+  private def isPathSecurable(securable: Seq[String]): Boolean = securable.lastOption.exists(new Path(_).isAbsolute)
 
   private def securable(ident: Identifier): Seq[String] = name() +: ident.namespace().toSeq :+ ident.name()
 
@@ -196,13 +200,13 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
   }
 
   override def alterTable(ident: Identifier, changes: TableChange*): Table = {
-    authorize("MODIFY", securable(ident))
+    authorize("MANAGE", securable(ident))
     delta.alterTable(ident, changes: _*)
   }
 
   override def dropTable(ident: Identifier): Boolean = {
     authorize("MANAGE", securable(ident))
-    delta.dropTable(ident)
+    delta.dropTable(ident) && { Enforcement.dropped("TABLE", securable(ident)); true }
   }
 
   override def purgeTable(ident: Identifier): Boolean = dropTable(ident)
@@ -244,7 +248,7 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
 
   override def dropView(ident: Identifier): Boolean = {
     authorize("MANAGE", securable(ident))
-    store.dropView(ident)
+    store.dropView(ident) && { Enforcement.dropped("TABLE", securable(ident)); true }
   }
 
   override def renameView(oldIdent: Identifier, newIdent: Identifier): Unit = {
@@ -286,6 +290,6 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
   override def dropNamespace(namespace: Array[String], cascade: Boolean): Boolean = {
     authorize("MANAGE", name() +: namespace.toSeq)
     if (functions.dropAll(namespace, cascade)) throw new NonEmptyNamespaceException(namespace)
-    store.dropNamespace(namespace, cascade)
+    store.dropNamespace(namespace, cascade) && { Enforcement.dropped("SCHEMA", name() +: namespace.toSeq); true }
   }
 }

@@ -17,6 +17,7 @@ class LakeloomSparkExtensions extends (SparkSessionExtensions => Unit) {
   override def apply(extensions: SparkSessionExtensions): Unit = {
     extensions.injectParser((_, parser) => new LakeloomParser(parser))
     RowSecurityExtensions.inject(extensions)
+    io.lakeloom.catalog.authz.Governance.install(extensions)
   }
 }
 
@@ -34,12 +35,15 @@ object LakeloomParser {
 class LakeloomParser(delegate: ParserInterface) extends ParserInterface {
   import LakeloomParser.rewrite
 
+  private def lakeloomPlan(sqlText: String): Option[LogicalPlan] =
+    io.lakeloom.catalog.authz.GrantSql.parse(sqlText, delegate).orElse(LakeloomVolumes.parse(sqlText, delegate))
+
   override def parsePlan(sqlText: String): LogicalPlan =
-    LakeloomVolumes.parse(sqlText, delegate)
+    lakeloomPlan(sqlText)
       .orElse(RowSecurityParser.parse(sqlText, delegate, delegate.parsePlan))
       .getOrElse(RowSecurityParser.adapt(delegate.parsePlan(rewrite(sqlText))))
   override def parsePlanWithParameters(sqlText: String, ctx: ParameterContext): LogicalPlan =
-    LakeloomVolumes.parse(sqlText, delegate)
+    lakeloomPlan(sqlText)
       .orElse(RowSecurityParser.parse(sqlText, delegate, delegate.parsePlanWithParameters(_, ctx)))
       .getOrElse(RowSecurityParser.adapt(delegate.parsePlanWithParameters(rewrite(sqlText), ctx)))
   override def parseExpression(sqlText: String): Expression = delegate.parseExpression(sqlText)

@@ -74,11 +74,13 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
     warehouse = CatalogUtils.stringToURI(wh).toString.stripSuffix("/")
     Option(options.get("default-schema")).foreach(s => defaultSchema = normalize(s))
     Files.createDirectories(root)
-    publishIfAbsent(root.resolve("catalog.json"), obj("name" -> name, "format_version" -> FormatVersion,
-      "created_at" -> System.currentTimeMillis(), "owner" -> SparkInternals.currentUser))
-    for (schema <- Seq("default", defaultSchema)) {
-      try createNamespace(Array(schema), new util.HashMap[String, String]())
-      catch { case _: NamespaceAlreadyExistsException => }
+    io.lakeloom.catalog.authz.Identity.creatingSystemObjects {
+      publishIfAbsent(root.resolve("catalog.json"), obj("name" -> name, "format_version" -> FormatVersion,
+        "created_at" -> System.currentTimeMillis(), "owner" -> SparkInternals.currentUser))
+      for (schema <- Seq("default", defaultSchema)) {
+        try createNamespace(Array(schema), new util.HashMap[String, String]())
+        catch { case _: NamespaceAlreadyExistsException => }
+      }
     }
   }
 
@@ -243,7 +245,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
         case (k, v) if k.startsWith(TableCatalog.OPTION_PREFIX) && k != "option.path" =>
           k.stripPrefix(TableCatalog.OPTION_PREFIX) -> v
       }.asJava,
-      "owner" -> props.get(TableCatalog.PROP_OWNER).filter(_.nonEmpty).getOrElse(SparkInternals.currentUser),
+      "owner" -> SparkInternals.currentUser,
       "created_at" -> now, "updated_at" -> now, "table_id" -> UUID.randomUUID().toString,
       "format_version" -> FormatVersion)
     entry.set[JsonNode]("columns", Mapper.readTree(SparkInternals.columnsToStruct(columns).json))
@@ -343,7 +345,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
       "name" -> t, "catalog_name" -> c, "schema_name" -> s, "full_name" -> s"$c.$s.$t",
       "table_type" -> "VIEW", "comment" -> props.get(TableCatalog.PROP_COMMENT).orNull,
       "properties" -> props.filter { case (k, _) => !ReservedProps(k) }.asJava,
-      "owner" -> props.get(TableCatalog.PROP_OWNER).filter(_.nonEmpty).getOrElse(SparkInternals.currentUser),
+      "owner" -> SparkInternals.currentUser,
       "created_at" -> existing.flatMap(e => Option(e.get("created_at")).map(_.asLong())).getOrElse(now),
       "updated_at" -> now, "table_id" -> UUID.randomUUID().toString, "format_version" -> FormatVersion,
       "view" -> obj(
@@ -395,7 +397,7 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
     val md = metadata.asScala.toMap
     val entry = obj("name" -> s, "catalog_name" -> catalogName, "full_name" -> s"$catalogName.$s",
       "comment" -> md.get(SupportsNamespaces.PROP_COMMENT).orNull,
-      "owner" -> md.get(SupportsNamespaces.PROP_OWNER).filter(_.nonEmpty).getOrElse(SparkInternals.currentUser),
+      "owner" -> SparkInternals.currentUser,
       "properties" -> md.filter { case (k, _) => !Set(SupportsNamespaces.PROP_COMMENT, SupportsNamespaces.PROP_OWNER,
         SupportsNamespaces.PROP_LOCATION)(k) }.asJava,
       "created_at" -> System.currentTimeMillis(), "format_version" -> FormatVersion)

@@ -6,7 +6,6 @@ package org.apache.spark.sql.lakeloom
 import org.apache.spark.sql.catalyst.catalog.CatalogTable
 import org.apache.spark.sql.connector.catalog.{CatalogV2Util, Column, Table, V1Table}
 import org.apache.spark.sql.types.StructType
-import org.apache.spark.util.Utils
 
 object SparkInternals {
   /** Wraps catalog metadata the way Spark's session catalog does; Delta turns it into a DeltaTableV2. */
@@ -18,6 +17,6 @@ object SparkInternals {
   def structToColumns(schema: StructType): Array[Column] =
     CatalogV2Util.structTypeToV2Columns(schema)
 
-  /** The principal recorded as owner: Spark's notion of the current user (SPARK_USER or OS user). */
-  def currentUser: String = Utils.getCurrentUserName()
+  /** The principal recorded as owner of what a statement creates: the run's principal. */
+  def currentUser: String = io.lakeloom.catalog.authz.Identity.ownerForNewObjects
 }

@@ -1,0 +1,91 @@
+// Audit of governance decisions, as JSON lines in the columns of Databricks' system.access.audit:
+//   <store>/.audit/<yyyy-MM-dd>/<host>-<pid>-<random>.jsonl   (one file per process and day, append-only;
+//   lakeloom/catalog/audit.py writes and reads the same format)
+// Events are buffered and appended at most once a second by a daemon thread (and at JVM exit);
+// denials and grant/ownership changes are appended at once. A folder starting with "." can never
+// be a catalog's.
+package io.lakeloom.catalog.authz
+
+import java.lang.management.ManagementFactory
+import java.net.InetAddress
+import java.nio.charset.StandardCharsets
+import java.nio.file.{Files, Path, StandardOpenOption}
+import java.time.{Instant, ZoneOffset}
+import java.time.format.DateTimeFormatter
+import java.util.UUID
+import java.util.concurrent.{ConcurrentLinkedQueue, Executors, ThreadFactory, TimeUnit}
+
+import scala.jdk.CollectionConverters._
+
+object Audit {
+  private val processTag = {
+    val host = try InetAddress.getLocalHost.getHostName catch { case _: Exception => "localhost" }
+    s"$host-${ManagementFactory.getRuntimeMXBean.getPid}-${UUID.randomUUID().toString.take(8)}"
+  }
+  private val queue = new ConcurrentLinkedQueue[(Path, String, String)]() // (store, day, line)
+  private val Day = DateTimeFormatter.ofPattern("yyyy-MM-dd").withZone(ZoneOffset.UTC)
+  private val Time = DateTimeFormatter.ISO_INSTANT
+
+  private lazy val flusher = {
+    val ex = Executors.newSingleThreadScheduledExecutor(new ThreadFactory {
+      override def newThread(r: Runnable): Thread = {
+        val t = new Thread(r, "lakeloom-audit")
+        t.setDaemon(true)
+        t
+      }
+    })
+    ex.scheduleWithFixedDelay(() => flush(), 1, 1, TimeUnit.SECONDS)
+    Runtime.getRuntime.addShutdownHook(new Thread(() => flush(), "lakeloom-audit-exit"))
+    ex
+  }
+
+  /**
+   * Record one decision or change. `status` 200 (allowed / done) or 403 (denied); `runAs` the
+   * principal whose rights were used (a view's owner), when not the user.
+   */
+  def log(dir: Path, action: String, user: String, params: Map[String, String], status: Int,
+          error: Option[String] = None, runAs: Option[String] = None, immediate: Boolean = false): Unit = {
+    val now = Instant.now()
+    val node = JsonFiles.Mapper.createObjectNode()
+    node.put("account_id", "lakeloom")
+    node.put("version", "2.0")
+    node.put("event_time", Time.format(now))
+    node.put("event_date", Day.format(now))
+    node.put("workspace_id", "0")
+    node.put("source_ip_address", "127.0.0.1")
+    node.put("user_agent", "lakeloom")
+    node.put("session_id", processTag)
+    node.putObject("user_identity").put("email", user).put("subject_name", user)
+    node.put("service_name", "unityCatalog")
+    node.put("action_name", action)
+    node.put("request_id", UUID.randomUUID().toString)
+    val rp = node.putObject("request_params")
+    params.foreach { case (k, v) => rp.put(k, v) }
+    val resp = node.putObject("response")
+    resp.put("status_code", status)
+    error.fold(resp.putNull("error_message"))(resp.put("error_message", _))
+    resp.putNull("result")
+    node.put("audit_level", "WORKSPACE_LEVEL")
+    node.put("event_id", UUID.randomUUID().toString)
+    val im = node.putObject("identity_metadata")
+    im.put("run_by", user)
+    im.put("run_as", runAs.getOrElse(user))
+    val line = JsonFiles.Mapper.writer().without(
+      com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(node)
+    queue.add((dir, Day.format(now), line))
+    if (immediate) flush() else flusher
+  }
+
+  /** Append every buffered event to its file. */
+  def flush(): Unit = synchronized {
+    val batch = Iterator.continually(queue.poll()).takeWhile(_ != null).toSeq
+    batch.groupBy { case (dir, day, _) => (dir, day) }.foreach { case ((dir, day), events) =>
+      try {
+        val file = dir.resolve(".audit").resolve(day).resolve(s"$processTag.jsonl")
+        Files.createDirectories(file.getParent)
+        val text = events.map(_._3).mkString("", "\n", "\n")
+        Files.write(file, text.getBytes(StandardCharsets.UTF_8), StandardOpenOption.CREATE, StandardOpenOption.APPEND)
+      } catch { case _: Exception => () } // the audit must never fail the statement it records
+    }
+  }
+}
