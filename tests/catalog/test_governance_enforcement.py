@@ -205,9 +205,14 @@ def test_schema_grants_cover_future_tables_and_creators_own(spark: Any, gov: Wor
         store = GrantStore(gov)
         assert store.effective_privileges("alice", Securable.of("table", "main.gov.alices")) == ["ALL_PRIVILEGES"]
         assert "MANAGE" not in store.effective_privileges("alice", Securable.of("schema", "main.gov"))
+        with as_principal(spark, "alice"):  # grants follow a renamed table
+            spark.sql("ALTER TABLE main.gov.alices RENAME TO main.gov.alices2")
+        assert store.grants_on(Securable.of("table", "main.gov.alices2")) == {"bob": ["SELECT"]}
+        assert store.grants_on(Securable.of("table", "main.gov.alices")) == {}
     finally:
         spark.sql("REVOKE SELECT, CREATE TABLE ON SCHEMA main.gov FROM analysts")
         spark.sql("DROP TABLE IF EXISTS main.gov.alices")
+        spark.sql("DROP TABLE IF EXISTS main.gov.alices2")
         spark.sql("DROP TABLE main.gov.later")
 
 
@@ -244,3 +249,29 @@ def test_decisions_and_grants_are_audited(spark: Any, gov: Workspace) -> None:
     changes = [e["request_params"]["changes"] for e in events if e["action_name"] == "updatePermissions"]
     assert any('"carol"' in c and "remove" in c for c in changes)
     assert {"event_time", "event_date", "event_id", "request_id", "user_identity"} <= set(events[-1])
+
+
+def test_volumes_need_create_volume_and_belong_to_their_creator(spark: Any, gov: Workspace) -> None:
+    with as_principal(spark, "alice"):
+        _denied(spark, lambda: spark.sql("CREATE VOLUME main.gov.landing").collect(),
+                "User does not have CREATE VOLUME on Schema 'main.gov'")
+    spark.sql("GRANT CREATE VOLUME ON SCHEMA main.gov TO analysts")
+    try:
+        with as_principal(spark, "alice"):
+            spark.sql("CREATE VOLUME main.gov.landing")
+            spark.sql("GRANT READ VOLUME ON VOLUME main.gov.landing TO `bob`")
+        rows = {(r.principal, r.action_type) for r in spark.sql("SHOW GRANTS ON VOLUME main.gov.landing").collect()}
+        assert {("alice", "OWN"), ("bob", "READ VOLUME")} <= rows
+        store = GrantStore(gov)
+        landing = Securable.of("volume", "main.gov.landing")
+        assert store.owner(landing) == "alice"
+        assert store.effective_privileges("bob", landing) == ["READ_VOLUME"]
+        with as_principal(spark, "bob"):
+            _denied(spark, lambda: spark.sql("DROP VOLUME main.gov.landing").collect(),
+                    "User does not have USE CATALOG on Catalog 'main'")
+        spark.sql("ALTER VOLUME main.gov.landing OWNER TO `bob`")
+        assert store.owner(landing) == "bob"
+    finally:
+        spark.sql("DROP VOLUME IF EXISTS main.gov.landing")
+        spark.sql("REVOKE CREATE VOLUME ON SCHEMA main.gov FROM analysts")
+    assert store.grants_on(landing) == {}  # a dropped volume's grants go with it

@@ -14,8 +14,9 @@ Python-side checks (volumes through ``dbutils.fs``). On disk, under ``workspace.
   are spelled as Unity Catalog's API spells them (``USE_CATALOG``, ``ALL_PRIVILEGES``). Writers
   hold a POSIX record lock (``fcntl.lockf``; Java's ``FileChannel.lock`` takes the same lock) on
   ``grants.json.lock`` and publish by atomic rename; readers stat the file on every check.
-- Owners of catalogs, schemas, tables and views are the ``owner`` field of ``<c>/catalog.json``,
-  ``<c>/<s>/schema.json`` and ``<c>/<s>/tables/<t>.json``; other owners are under ``owners``.
+- Owners of catalogs, schemas, tables, views and volumes are the ``owner`` field of
+  ``<c>/catalog.json``, ``<c>/<s>/schema.json``, ``<c>/<s>/tables/<t>.json`` and
+  ``<c>/<s>/volumes/<v>.json``; other owners (functions, models) are under ``owners``.
 - ``.governance/identity.json``: groups and admins (:mod:`lakeloom.catalog.identity`).
 
 Rules (as Unity Catalog): a principal holds privilege P on securable S when it is an admin,
@@ -152,10 +153,12 @@ class GrantStore:
             return self.dir / s.parts[0] / s.parts[1] / "schema.json"
         if s.kind == "TABLE":
             return self.dir / s.parts[0] / s.parts[1] / "tables" / f"{s.parts[2]}.json"
+        if s.kind == "VOLUME":
+            return self.dir / s.parts[0] / s.parts[1] / "volumes" / f"{s.parts[2]}.json"
         return None
 
     def exists(self, s: Securable) -> bool:
-        """Whether a catalog, schema or table/view exists (other kinds: always True here)."""
+        """Whether a catalog, schema, table/view or volume exists (functions, models: always True here)."""
         meta = self._metadata_file(s)
         return meta is None or meta.is_file()
 

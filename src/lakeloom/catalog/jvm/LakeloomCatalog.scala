@@ -214,6 +214,7 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
   override def renameTable(oldIdent: Identifier, newIdent: Identifier): Unit = {
     authorize("MANAGE", securable(oldIdent))
     store.renameTable(oldIdent, newIdent)
+    Enforcement.renamed(securable(oldIdent), newIdent)
   }
 
   // ---- views ---------------------------------------------------------------------------------
@@ -255,6 +256,7 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
     authorize("MANAGE", securable(oldIdent))
     if (!viewExists(oldIdent)) throw new NoSuchViewException(oldIdent)
     store.renameTable(oldIdent, newIdent)
+    Enforcement.renamed(securable(oldIdent), newIdent)
   }
 
   // ---- functions (SQL UDFs; see rowsec/CatalogFunctions.scala) ------------------------------

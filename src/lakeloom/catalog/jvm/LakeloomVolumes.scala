@@ -156,9 +156,7 @@ object LakeloomVolumes {
   }
 
   /** Who owns what this session creates: the run's principal when lakeloom set one, else Spark's user. */
-  def currentPrincipal(spark: SparkSession): String =
-    Option(spark.sparkContext.getLocalProperty("lakeloom.principal")).filter(_.nonEmpty)
-      .getOrElse(org.apache.spark.sql.lakeloom.SparkInternals.currentUser)
+  def currentPrincipal(spark: SparkSession): String = authz.Identity.currentUser()
 }
 
 case class CreateVolumeCommand(name: Seq[String], ifNotExists: Boolean, location: Option[String],
@@ -166,6 +164,7 @@ case class CreateVolumeCommand(name: Seq[String], ifNotExists: Boolean, location
   override def run(spark: SparkSession): Seq[Row] = {
     val parts @ Seq(catalog, schema, volume) = LakeloomVolumes.qualify(spark, name, 3)
     LakeloomVolumes.requireSchema(spark, catalog, schema)
+    authz.Enforcement.authorizeVolumeOp("CREATE_VOLUME", parts)
     val folder = LakeloomVolumes.localFolder(spark, parts)
     val target = location.map(loc => Paths.get(new java.net.URI(if (loc.contains(":")) loc else "file:" + loc).getPath))
     if (target.isDefined && Files.exists(folder, java.nio.file.LinkOption.NOFOLLOW_LINKS) &&
@@ -205,7 +204,9 @@ case class DropVolumeCommand(name: Seq[String], ifExists: Boolean) extends LeafR
       if (ifExists) return Seq.empty
       throw LakeloomVolumes.notFound(parts)
     }
+    authz.Enforcement.authorizeVolumeOp("MANAGE", parts)
     LakeloomVolumes.dropRecord(spark, parts, file)
+    authz.Enforcement.dropped("VOLUME", parts)
     Seq.empty
   }
 }

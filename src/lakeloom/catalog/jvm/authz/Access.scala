@@ -33,7 +33,7 @@ class Access(val dir: Path) {
 
   /** The recorded owner of `s`, or None (then the admins own it). */
   def ownerOf(s: Securable): Option[String] = s.kind match {
-    case "CATALOG" | "SCHEMA" | "TABLE" => Owners.fromMetadata(dir, s).orElse(grants.snapshot.owners.get(s.key))
+    case "CATALOG" | "SCHEMA" | "TABLE" | "VOLUME" => Owners.fromMetadata(dir, s).orElse(grants.snapshot.owners.get(s.key))
     case _ => grants.snapshot.owners.get(s.key)
   }
 
@@ -84,12 +84,13 @@ object Access {
   def current: Option[Access] = if (!Identity.enabled) None else Identity.governanceDir.map(apply)
 }
 
-/** Owners recorded in the catalog's metadata files (see LakeloomStore's layout). */
+/** Owners recorded in the catalog's metadata files (LakeloomStore's and LakeloomVolumes' layout). */
 object Owners {
   def metadataFile(dir: Path, s: Securable): Option[Path] = s.parts match {
     case Seq(c) if s.kind == "CATALOG" => Some(dir.resolve(c).resolve("catalog.json"))
     case Seq(c, sc) if s.kind == "SCHEMA" => Some(dir.resolve(c).resolve(sc).resolve("schema.json"))
     case Seq(c, sc, t) if s.kind == "TABLE" => Some(dir.resolve(c).resolve(sc).resolve("tables").resolve(t + ".json"))
+    case Seq(c, sc, v) if s.kind == "VOLUME" => Some(dir.resolve(c).resolve(sc).resolve("volumes").resolve(v + ".json"))
     case _ => None
   }
 

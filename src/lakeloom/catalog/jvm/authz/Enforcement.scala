@@ -98,6 +98,40 @@ object Enforcement {
     if (privilege != "USE_SCHEMA") Audit.log(access.dir, action, user, params, 200)
   }
 
+  /**
+   * CREATE VOLUME (CREATE VOLUME + USE SCHEMA on the schema) and DROP VOLUME (MANAGE on the
+   * volume), called by the volume commands before they change anything.
+   */
+  def authorizeVolumeOp(privilege: String, parts: Seq[String]): Unit = {
+    val access = Access.current.getOrElse(return)
+    val user = Identity.currentUser()
+    val Seq(c, s, v) = parts.map(_.toLowerCase(java.util.Locale.ROOT))
+    val (target, needed, action) =
+      if (privilege == "CREATE_VOLUME") (Securable.schema(c, s), Seq(Privileges.UseSchema, "CREATE_VOLUME"), "createVolume")
+      else (Securable.of("VOLUME", Seq(c, s, v)), Seq(Privileges.Manage), "deleteVolume")
+    val params = Map("full_name_arg" -> s"$c.$s.$v", "privilege" -> privilege)
+    try needed.foreach(access.require(user, _, target))
+    catch {
+      case e: AccessDeniedException =>
+        Audit.log(access.dir, action, user, params, 403, Some(e.getMessage), immediate = true)
+        throw e
+    }
+    Audit.log(access.dir, action, user, params, 200)
+  }
+
+  /** After a RENAME: the grants follow the table (`newIdent` as Spark passes it: 1 to 3 parts). */
+  def renamed(oldParts: Seq[String], newIdent: org.apache.spark.sql.connector.catalog.Identifier): Unit =
+    Access.current.foreach { access =>
+      val Seq(c, s, _) = oldParts.map(_.toLowerCase(java.util.Locale.ROOT))
+      val schema = newIdent.namespace().toSeq match {
+        case Seq() => s
+        case Seq(_, ns) => ns
+        case ns => ns.last
+      }
+      access.grants.rename(Securable.table(c, s, oldParts.last.toLowerCase(java.util.Locale.ROOT)),
+        Securable.table(c, schema.toLowerCase(java.util.Locale.ROOT), newIdent.name().toLowerCase(java.util.Locale.ROOT)))
+    }
+
   /** After a DROP: a new object with the same name starts without the old one's grants. */
   def dropped(kind: String, parts: Seq[String]): Unit = Access.current.foreach { access =>
     access.grants.forget(Securable.of(kind, parts))

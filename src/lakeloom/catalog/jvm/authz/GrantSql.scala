@@ -59,9 +59,12 @@ object GrantSql {
         "catalogs listed under catalog.catalogs in conf/lakeloom.yml")
     }
     val s = Securable.of(kind, parts)
-    if (Set("CATALOG", "SCHEMA", "TABLE")(kind) && !Owners.exists(workspaceAccess.dir, s)) {
-      val cls = if (kind == "TABLE") "TABLE_OR_VIEW_NOT_FOUND" else if (kind == "SCHEMA") "SCHEMA_NOT_FOUND"
-        else "CATALOG_NOT_FOUND"
+    if (Set("CATALOG", "SCHEMA", "TABLE", "VOLUME")(kind) && !Owners.exists(workspaceAccess.dir, s)) {
+      val cls = kind match {
+        case "TABLE" => "TABLE_OR_VIEW_NOT_FOUND"
+        case "VOLUME" => "UC_VOLUME_NOT_FOUND"
+        case k => s"${k}_NOT_FOUND"
+      }
       throw new AccessDeniedException(s"[$cls] The ${s.label.toLowerCase} `${parts.mkString("`.`")}` cannot be found.",
         cls, "42P01")
     }

@@ -6,7 +6,7 @@
 //
 // Keys are "<KIND> <lower-case full name>"; privileges are stored as Unity Catalog's API spells
 // them (USE_CATALOG, ALL_PRIVILEGES). Owners of catalogs, schemas, tables and views live in their
-// own metadata files (catalog.json, schema.json, tables/<name>.json, field "owner"); "owners"
+// own metadata files (catalog.json, schema.json, tables/<name>.json, volumes/<name>.json, field "owner"); "owners"
 // holds the others. Readers stat the file on every check (cached parse); writers take an fcntl
 // lock on grants.json.lock (POSIX record lock: Python's fcntl.lockf and Java's FileChannel.lock
 // exclude each other), read, change and publish by atomic rename.
@@ -69,6 +69,14 @@ class GrantStore(val dir: Path) {
   }
 
   def setOwner(s: Securable, owner: String): Unit = update(_.`with`("owners").put(s.key, owner))
+
+  /** Move the grants of `from` to `to` (a renamed table or view). */
+  def rename(from: Securable, to: Securable): Unit = if (snapshot.grants.contains(from.key)) {
+    update { node =>
+      val grants = node.`with`("grants")
+      Option(grants.remove(from.key)).foreach(g => grants.set[JsonNode](to.key, g))
+    }
+  }
 
   /** Drop every grant and owner recorded for `s` (the securable was dropped). */
   def forget(s: Securable): Unit = if (snapshot.grants.contains(s.key) || snapshot.owners.contains(s.key)) {
