@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
-from lakeloom.config import load_workspace
+from lakeloom.config import Workspace, load_workspace
 
 
 def free_port() -> int:
@@ -88,6 +88,35 @@ class LiveServer:
     def close(self) -> None:
         self.server.should_exit = True
         self.thread.join(20)
+
+
+class WorkspaceServer:
+    """serve's app on the shared Spark session's own workspace (same catalog, store and lineage)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        import uvicorn
+
+        from lakeloom.cli.serve import Service
+
+        self.port = free_port()
+        ws = Workspace(root=workspace.root, settings={**workspace.settings, "server": {
+            "host": "127.0.0.1", "port": self.port}})
+        self.service = Service(ws, scheduler=False)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.service.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=20)
+
+    @property
+    def store(self) -> Any:
+        return self.service.engine.store
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
 
 
 class HttpReceiver:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -13,9 +12,10 @@ import httpx
 import pytest
 
 from dashboard_env import signed_in, wait_run
-from serving import free_port, wait_until
+from serving import WorkspaceServer
 
 from lakeloom.catalog import get_table
+from lakeloom.catalog.grants import GrantStore, Securable
 from lakeloom.config import Workspace
 
 CHROMIUM = os.environ.get("LAKELOOM_CHROMIUM", "/usr/bin/chromium")
@@ -34,38 +34,10 @@ spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(60000)
 """
 
 
-class Server:
-    """serve's app on the shared Spark session's own workspace (same catalog, store and lineage)."""
-
-    def __init__(self, workspace: Workspace) -> None:
-        import uvicorn
-
-        from lakeloom.cli.serve import Service
-
-        self.port = free_port()
-        ws = Workspace(root=workspace.root, settings={**workspace.settings, "server": {
-            "host": "127.0.0.1", "port": self.port}})
-        self.service = Service(ws, scheduler=False)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.service.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        wait_until(lambda: self.server.started, timeout=20)
-
-    @property
-    def store(self) -> Any:
-        return self.service.engine.store
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-
-
 @pytest.fixture(scope="module")
-def env(spark: Any, spark_workspace: Workspace) -> Iterator[tuple[Server, str, int]]:
+def env(spark: Any, spark_workspace: Workspace) -> Iterator[tuple[WorkspaceServer, str, int]]:
     (spark_workspace.root / "browse_write.py").write_text(WRITE)
-    srv = Server(spark_workspace)
+    srv = WorkspaceServer(spark_workspace)
     # The OS user who made the workspace is its metastore admin: its run may create the schema.
     token = srv.store.create_token(getpass.getuser(), is_admin=True)[1]
     headers = {"Authorization": f"Bearer {token}"}
@@ -79,14 +51,21 @@ def env(spark: Any, spark_workspace: Workspace) -> Iterator[tuple[Server, str, i
     spark.sql("DROP SCHEMA IF EXISTS main.browse CASCADE")
 
 
-def test_pages_hide_what_a_principal_may_not_browse(env: tuple[Server, str, int]) -> None:
+def test_pages_hide_what_a_principal_may_not_browse(env: tuple[WorkspaceServer, str, int]) -> None:
     srv, _, _ = env
     bob = signed_in(srv, srv.store.create_token("bob")[1])  # type: ignore[arg-type]
     assert "main.browse" not in bob.get("/catalog/main").text
     assert bob.get("/catalog/main/browse/dst").status_code == 404
+    grants = GrantStore(srv.service.engine.workspace)
+    grants.grant(Securable.of("table", "main.browse.dst"), "bob", ["SELECT"])
+    page = bob.get("/catalog/main/browse/dst")
+    assert page.status_code == 200 and "<td class=\"strong\">bob</td><td>SELECT</td>" in page.text
+    assert "/catalog/main/browse/src" not in bob.get("/catalog/main/browse").text  # still hidden
+    grants.revoke(Securable.of("table", "main.browse.dst"), "bob", ["SELECT"])
+    assert bob.get("/catalog/main/browse/dst").status_code == 404
 
 
-def test_browse_to_a_table_its_lineage_and_the_run_that_wrote_it(env: tuple[Server, str, int]) -> None:
+def test_browse_to_a_table_its_lineage_and_the_run_that_wrote_it(env: tuple[WorkspaceServer, str, int]) -> None:
     srv, token, run_id = env
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`)")

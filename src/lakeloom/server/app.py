@@ -1,7 +1,8 @@
 """The FastAPI application of ``lakeloom serve``.
 
 ``create_app(ctx)`` builds the app: the Jobs API 2.2 under ``/api/2.2/jobs/`` (and the
-same routes under ``/api/2.1/jobs/``), Databricks-shaped errors, ``/openapi.json`` and
+same routes under ``/api/2.1/jobs/``), Unity Catalog's grants, catalogs, schemas and tables
+under ``/api/2.1/unity-catalog/``, Databricks-shaped errors, ``/openapi.json`` and
 ``/docs``. HTML routes (the dashboard) are added by further routers at ``/``. The app
 does not start the scheduler: the ``serve`` command wires scheduler, executor and app.
 """
@@ -18,6 +19,7 @@ from lakeloom.server.errors import install_error_handlers
 from lakeloom.server.limits import MAX_REQUEST_BYTES, ApiRequestGuard
 
 API_PREFIXES = ("/api/2.2/jobs", "/api/2.1/jobs")
+UNITY_CATALOG_PREFIX = "/api/2.1/unity-catalog"
 
 
 def create_app(ctx: ServerContext, *, on_startup: list[Callable[[], None]] | None = None,
@@ -25,7 +27,7 @@ def create_app(ctx: ServerContext, *, on_startup: list[Callable[[], None]] | Non
     """The API application. ``on_startup`` / ``on_shutdown`` run in the app's lifespan
     (``serve`` uses them to start the scheduler and to drain runs on SIGTERM)."""
     from lakeloom import __version__
-    from lakeloom.server import api_jobs, api_runs
+    from lakeloom.server import api_jobs, api_runs, api_unity_catalog
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -42,11 +44,12 @@ def create_app(ctx: ServerContext, *, on_startup: list[Callable[[], None]] | Non
     app.state.ctx = ctx
     install_error_handlers(app)
     max_bytes = int(ctx.engine.workspace.server.get("max_request_bytes") or MAX_REQUEST_BYTES)
-    app.add_middleware(ApiRequestGuard, prefixes=API_PREFIXES, max_bytes=max_bytes)
+    app.add_middleware(ApiRequestGuard, prefixes=(*API_PREFIXES, UNITY_CATALOG_PREFIX), max_bytes=max_bytes)
     app.add_middleware(AuditMiddleware)
     for prefix in API_PREFIXES:
         app.include_router(api_jobs.router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
         app.include_router(api_runs.router, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
+    app.include_router(api_unity_catalog.router, prefix=UNITY_CATALOG_PREFIX)
 
     from lakeloom.server.dashboard import install_dashboard
 

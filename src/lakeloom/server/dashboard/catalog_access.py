@@ -1,9 +1,9 @@
 """What the catalog browser may show a principal, and the grants and policies it shows.
 
-Grants come from the workspace's grant store (``<catalog_dir>/.governance/grants.json``, kept by
-the JVM catalog and :mod:`lakeloom.catalog.grants`): ``{"grants": {"<KIND> <full name>":
-{principal: [privileges]}}, "owners": {...}}``. Grants on a catalog or schema cover its children,
-as in Unity Catalog. Row filters and column masks are stored in the table's catalog entry.
+Grants and ownership come from :mod:`lakeloom.catalog.grants` (the store Spark enforces): a
+principal sees what it owns or holds a privilege on, directly, through a group or inherited
+from a catalog or schema (admins see everything), and a container when it may see one of its
+children. Row filters and column masks are stored in the table's catalog entry.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from lakeloom.catalog.grants import GrantError, GrantStore, Securable
 from lakeloom.server.auth import Principal
 
 if TYPE_CHECKING:
@@ -18,45 +19,29 @@ if TYPE_CHECKING:
     from lakeloom.config import Workspace
 
 
-def _grant_file(workspace: Workspace) -> dict[str, Any]:
-    path = workspace.catalog_dir / ".governance" / "grants.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _parents(kind: str, full_name: str) -> list[str]:
-    parts = full_name.split(".")
-    keys = [f"{kind} {full_name}"]
-    if kind in ("TABLE", "VIEW", "VOLUME", "FUNCTION") and len(parts) == 3:
-        keys += [f"SCHEMA {parts[0]}.{parts[1]}", f"CATALOG {parts[0]}"]
-    elif kind == "SCHEMA" and len(parts) == 2:
-        keys.append(f"CATALOG {parts[0]}")
-    return keys
-
-
 def grants_of(workspace: Workspace, kind: str, full_name: str) -> list[dict[str, Any]]:
-    """``[{principal, privileges, inherited_from}]`` on the securable, its own grants first."""
-    grants = _grant_file(workspace).get("grants") or {}
-    out = []
-    for key in _parents(kind, full_name):
-        for principal, privileges in sorted((grants.get(key) or {}).items()):
-            out.append({"principal": principal, "privileges": sorted(privileges),
-                        "inherited_from": None if key == f"{kind} {full_name}" else key})
-    return out
+    """``[{principal, privileges, inherited_from}]`` on the securable, its own grants first
+    (the owner is shown separately)."""
+    out: dict[tuple[str, str | None], list[str]] = {}
+    for row in GrantStore(workspace).show(Securable.of(kind, full_name)):
+        if row["action_type"] == "OWN":
+            continue
+        own = row["object_type"] == kind and row["object_key"] == full_name
+        key = (row["principal"], None if own else f"{row['object_type']} {row['object_key']}")
+        out.setdefault(key, []).append(row["action_type"])
+    return [{"principal": p, "privileges": sorted(privs), "inherited_from": src} for (p, src), privs in out.items()]
 
 
 def browsable(workspace: Workspace, who: Principal, kind: str, full_name: str, owner: str | None, *,
               children: Sequence[Any] = ()) -> bool:
-    """Whether ``who`` may see the object: admins always; else its owner, a holder of any privilege
-    on it or on a parent, or (for a container) someone who may see one of its ``children``."""
+    """Whether ``who`` may see the object (``owner`` short-cuts the lookup; ``children`` it may
+    see make a container visible)."""
     if who.is_admin or (owner and owner == who.name) or children:
         return True
-    names = {who.name, *who.groups}
-    grants = _grant_file(workspace).get("grants") or {}
-    return any(names & set(grants.get(key) or {}) for key in _parents(kind, full_name))
+    try:
+        return bool(GrantStore(workspace).effective_privileges(who.name, Securable.of(kind, full_name)))
+    except GrantError:
+        return False
 
 
 def policies_of(table: TableInfo) -> dict[str, Any]:
