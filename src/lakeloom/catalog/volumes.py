@@ -2,7 +2,8 @@
 
 A volume path is usable only when its volume exists (``CREATE VOLUME`` wrote its record into the
 catalog store, see :mod:`lakeloom.catalog.listing`); otherwise the access fails with
-Databricks' ``[UC_VOLUME_NOT_FOUND]`` error. Above the volume level (``/Volumes/<catalog>``,
+Databricks' ``[UC_VOLUME_NOT_FOUND]`` error; with governance on, the principal needs READ VOLUME
+(and WRITE VOLUME to write) or fails with ``[INSUFFICIENT_PERMISSIONS]``. Above the volume level (``/Volumes/<catalog>``,
 ``/Volumes/<catalog>/<schema>``) paths can be listed but nothing can be written.
 
 Python readers of Databricks paths (``dbutils.fs``, Auto Loader's source and schema location,
@@ -65,6 +66,16 @@ class VolumeNotFoundError(VolumeAccessError):
                          {"volumeName": name})
 
 
+class VolumePermissionError(VolumeAccessError, PermissionError):
+    """``[INSUFFICIENT_PERMISSIONS]``: the principal lacks READ VOLUME / WRITE VOLUME (or USE ...)."""
+
+    condition = "INSUFFICIENT_PERMISSIONS"
+    sqlstate = "42501"
+
+    def __init__(self, sentence: str) -> None:
+        super().__init__(f"Insufficient privileges: {sentence}")
+
+
 class NotAVolumePathError(VolumeAccessError, ValueError):
     """A write above the volume level (``/Volumes/<catalog>/<schema>/file``)."""
 
@@ -105,9 +116,12 @@ def find_volume(workspace: Workspace, catalog: str, schema: str, volume: str) ->
     return info
 
 
-def check_volume_path(workspace: Workspace, path: str, *, write: bool = False) -> VolumeInfo | None:
+def check_volume_path(workspace: Workspace, path: str, *, write: bool = False,
+                      principal: str | None = None) -> VolumeInfo | None:
     """Raise if ``path`` is a volume path that may not be used; returns its volume (``None`` for
-    paths outside volumes and for reads above the volume level)."""
+    paths outside volumes and for reads above the volume level). With a ``principal`` (and
+    governance on) it must hold USE CATALOG, USE SCHEMA and READ VOLUME, plus WRITE VOLUME to
+    write, as Unity Catalog requires (:mod:`lakeloom.catalog.grants`)."""
     parts = volume_path_parts(path)
     if parts is None:
         return None
@@ -118,10 +132,35 @@ def check_volume_path(workspace: Workspace, path: str, *, write: bool = False) -
     info = find_volume(workspace, *parts[:3])
     if info is None:
         raise VolumeNotFoundError(*(p.lower() for p in parts[:3]))
+    if principal is not None and governance_enabled(workspace):
+        _check_privileges(workspace, info, principal, write)
     return info
 
 
-def volume_local_path(workspace: Workspace, path: str, base: Path | None = None, *, write: bool = False) -> Path:
+def governance_enabled(workspace: Workspace) -> bool:
+    """Whether grants are enforced (``spark.lakeloom.governance.enabled`` is not ``false``)."""
+    return str(workspace.spark_conf.get("spark.lakeloom.governance.enabled", "true")).lower() != "false"
+
+
+def _check_privileges(workspace: Workspace, info: VolumeInfo, principal: str, write: bool) -> None:
+    from lakeloom.catalog import audit
+    from lakeloom.catalog.grants import GrantStore, PermissionDenied, Securable
+
+    securable = Securable("VOLUME", (info.catalog, info.schema, info.name))
+    operation = "WRITE_VOLUME" if write else "READ_VOLUME"
+    params = {"volume_full_name": info.full_name, "operation": operation}
+    store = GrantStore(workspace)
+    try:
+        for privilege in ("READ_VOLUME", "WRITE_VOLUME") if write else ("READ_VOLUME",):
+            store.check(principal, privilege, securable)
+    except PermissionDenied as e:
+        error = VolumePermissionError(str(e))
+        audit.log(workspace, "generateTemporaryVolumeCredential", principal, params, 403, str(error))
+        raise error from None
+
+
+def volume_local_path(workspace: Workspace, path: str, base: Path | None = None, *, write: bool = False,
+                      principal: str | None = None) -> Path:
     """:meth:`Workspace.local_path` for a path whose volume (if it names one) may be used."""
-    check_volume_path(workspace, path, write=write)
+    check_volume_path(workspace, path, write=write, principal=principal)
     return workspace.local_path(path, base)

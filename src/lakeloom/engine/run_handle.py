@@ -25,6 +25,8 @@ class RunHandle:
     job_parameters: dict[str, str] = field(default_factory=dict)
     trigger_type: str = "ONE_TIME"
     stash: Stash = field(default_factory=Stash)
+    #: Whom the run executes as (its run_as, else its creator); None: the process's user.
+    principal: str | None = None
 
     def finished(self) -> bool:
         row = self.store.get_run(self.run_id)

@@ -120,7 +120,8 @@ class RunSession:
         self.redactions: set[str] = redactions if redactions is not None else set()
         self.task_values = RunTaskValues(store, run_id, task_values, self.redactions)
         #: What hooks see of this run; its stash holds the plugins' state for the run.
-        self.handle = RunHandle(run_id, job_id, job, workspace, store, pm.hook, job_parameters, trigger_type)
+        self.handle = RunHandle(run_id, job_id, job, workspace, store, pm.hook, job_parameters, trigger_type,
+                                principal=principal)
         self.records: dict[str, TaskRecord] = dict(records or {})
         self._keys_by_task_run: dict[int, tuple[str, bool]] = {}
         self.watch_store_cancel = watch_store_cancel

@@ -92,6 +92,8 @@ class RunView(Protocol):
             ``handle.hook.lakeloom_notifiers()``).
         stash: this run's plugin state; the same object in every hook of the run,
             repairs of a run get a fresh one.
+        principal: whom the run executes as (its ``run_as``, else its creator); None
+            means the process's own user.
     """
 
     run_id: int
@@ -103,6 +105,7 @@ class RunView(Protocol):
     store: RunStore
     hook: Any
     stash: Stash
+    principal: str | None
 
     def finished(self) -> bool:
         """Whether the run has ended (its end time is recorded in the store)."""

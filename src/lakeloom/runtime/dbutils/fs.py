@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from lakeloom.catalog.identity import os_user
 from lakeloom.catalog.volumes import VolumeAccessError, volume_local_path
 from lakeloom.plugin_api import current_context
 
@@ -61,11 +63,26 @@ def to_local_path(path: str, *, write: bool = False) -> Path:
 
         ws, base = load_workspace(), Path.cwd()
     try:
-        return volume_local_path(ws, path, base, write=write)
+        return volume_local_path(ws, path, base, write=write, principal=_principal(ctx))
     except VolumeAccessError:
         raise
     except ValueError as e:
         raise ValueError(f"dbutils.fs: {e}") from None
+
+
+def _principal(ctx: object | None) -> str:
+    """Whom the caller runs as: its run's principal, else the one bound to this thread's Spark
+    statements (``lakeloom.principal``), else the OS user (as the JVM falls back to its user)."""
+    principal = getattr(getattr(ctx, "run", None), "principal", None)
+    if principal:
+        return str(principal)
+    if "pyspark" in sys.modules:
+        from pyspark import SparkContext
+
+        sc = SparkContext._active_spark_context
+        if sc is not None:
+            principal = sc.getLocalProperty("lakeloom.principal")
+    return principal or os_user()
 
 
 def _child_display_path(parent: str, name: str, is_dir: bool) -> str:

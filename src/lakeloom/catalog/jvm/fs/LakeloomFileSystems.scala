@@ -76,11 +76,12 @@ class MappedRawLocalFileSystem(scheme: String) extends RawLocalFileSystem {
     if (volumesRoot.isEmpty) None
     else Option(path.toUri.getPath).flatMap(under(_, "/Volumes")).map(_.split('/').toSeq.filter(_.nonEmpty))
 
-  /** Whether `path` may be used: its volume must exist. A write above the volume level (other
-    * than creating folders) has no volume to go to. */
+  /** Whether `path` may be used: its volume must exist and the thread's principal hold READ VOLUME
+    * (and WRITE VOLUME to write) on it. A write above the volume level (other than creating
+    * folders) has no volume to go to. */
   private def guard(path: Path, write: Boolean, folder: Boolean = false): Unit =
     for (store <- catalogStore; parts <- volumeParts(path)) {
-      if (parts.length >= 3) VolumeRecords.require(store, parts(0), parts(1), parts(2))
+      if (parts.length >= 3) VolumeAuthorizer.check(VolumeRecords.require(store, parts(0), parts(1), parts(2)), write)
       else if (write && !folder) {
         throw new java.io.IOException(s"$path is not inside a volume (/Volumes/<catalog>/<schema>/<volume>/...)")
       }

@@ -76,3 +76,34 @@ object VolumeRecords {
   def require(store: String, catalog: String, schema: String, volume: String): VolumeRecord =
     lookup(store, catalog, schema, volume).getOrElse(throw notFound(catalog, schema, volume))
 }
+
+/** READ VOLUME / WRITE VOLUME, decided by the catalog jar's governance
+  * (`io.lakeloom.catalog.volumes.VolumeAuthorization.checkFiles`), reached by reflection through
+  * the thread's context class loader: Spark loads `spark.jars` there, while this jar sits on the
+  * driver's class path below it. A thread whose loader cannot see the catalog jar (no catalog on
+  * this JVM) has nothing to enforce. */
+object VolumeAuthorizer {
+  val ClassName = "io.lakeloom.catalog.volumes.VolumeAuthorization"
+  // Per loader: the method, or when the class was last missing (jars can join a loader later).
+  private val methods = java.util.Collections.synchronizedMap(
+    new java.util.WeakHashMap[ClassLoader, Either[Long, java.lang.reflect.Method]]())
+
+  private def method(): Option[java.lang.reflect.Method] = {
+    val loader = Option(Thread.currentThread().getContextClassLoader).getOrElse(getClass.getClassLoader)
+    Option(methods.get(loader)) match {
+      case Some(Right(m)) => Some(m)
+      case Some(Left(missingAt)) if System.currentTimeMillis() - missingAt < 5000 => None
+      case _ =>
+        val found = try Some(Class.forName(ClassName, true, loader).getMethod("checkFiles",
+          classOf[String], classOf[String], classOf[String], java.lang.Boolean.TYPE))
+        catch { case _: ClassNotFoundException | _: NoClassDefFoundError => None }
+        methods.put(loader, found.toRight(System.currentTimeMillis()))
+        found
+    }
+  }
+
+  def check(record: VolumeRecord, write: Boolean): Unit = method().foreach { m =>
+    try m.invoke(null, record.catalog, record.schema, record.name, java.lang.Boolean.valueOf(write))
+    catch { case e: java.lang.reflect.InvocationTargetException => throw e.getCause }
+  }
+}
