@@ -58,6 +58,11 @@ appender.routing.routes.run.file.fileName = ${{sys:lakeloom.logs}}/${{ctx:{RUN_K
 appender.routing.routes.run.file.layout.type = PatternLayout
 appender.routing.routes.run.file.layout.pattern = {_PATTERN}
 
+# Governance replaces the built-in current_user/session_user/user with the run's principal on
+# purpose; every new session (one per warm command) would otherwise log it into the task's log.
+logger.functions.name = org.apache.spark.sql.catalyst.analysis.SimpleFunctionRegistry
+logger.functions.level = error
+
 rootLogger.level = warn
 rootLogger.appenderRef.console.ref = lakeloom-console
 rootLogger.appenderRef.routing.ref = lakeloom-routing
