@@ -56,7 +56,11 @@ def test_spark_submit_conf_leaves_master_and_python_to_the_cluster(tmp_path: Pat
     conf = spark_submit_conf(ws)
     assert "spark.master" not in conf and "spark.pyspark.python" not in conf
     assert "spark.databricks.delta.snapshotPartitions" not in conf  # local-only tuning
-    assert "spark.hadoop.fs.file.impl" not in conf  # /Volumes mapping: local folders, local master only
+    # /Volumes and dbfs: mapping reaches executors on other machines: the file-system jar is on
+    # their class path too (Hadoop loads fs.file.impl before spark.jars are added)
+    assert conf["spark.hadoop.fs.file.impl"] == "io.lakeloom.fs.LakeloomLocalFileSystem"
+    fs_jar = conf["spark.driver.extraClassPath"]
+    assert "lakeloom-fs-" in fs_jar and conf["spark.executor.extraClassPath"] == fs_jar
     args = spark_submit_args(ws)
     assert args[0] == "--conf" and "spark.sql.defaultCatalog=main" in args
 

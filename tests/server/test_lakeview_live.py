@@ -59,10 +59,15 @@ def served(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     root = tmp_path_factory.mktemp("lakeview_live") / "ws"
     srv = start_server(root)
     create_orders(spark)
+    # live queries run as the viewer: alice may read the table (governance)
+    for grant in ("USE CATALOG ON CATALOG main", "USE SCHEMA ON SCHEMA main.dash_sales",
+                  "SELECT ON SCHEMA main.dash_sales"):
+        spark.sql(f"GRANT {grant} TO `alice`")
     path = write(root / "dashboards", "live", live_dashboard())
     snapshots.save(load_workspace(root), refresh(spark, load(path)).snapshot)
     yield srv, srv.token("alice")
     srv.close()
+    spark.sql("REVOKE USE CATALOG ON CATALOG main FROM `alice`")
     spark.sql("DROP SCHEMA IF EXISTS main.dash_sales CASCADE")
 
 
@@ -78,6 +83,12 @@ def test_live_route_needs_the_session_token(served: tuple[LiveServer, str]) -> N
     assert ok.status_code == 200, ok.text
     assert ok.json()["widgets"]["n"]["queries"][0]["rows"] == [[_count(3)]]
     assert ok.json()["datasets"]["big"]["parameters"] == {"min_qty": 3}
+    # the datasets run as the viewer: bob holds no grant on the table
+    bob = signed_in(srv, srv.token("bob"))
+    bob_csrf = bob.get("/dashboards/live").text.split('data-csrf="', 1)[1].split('"', 1)[0]
+    denied = bob.post("/dashboards/live/query", json={"parameters": {"min_qty": "3"}},
+                      headers={"X-CSRF-Token": bob_csrf, "Origin": srv.url}).json()
+    assert "INSUFFICIENT_PERMISSIONS" in denied["datasets"]["big"]["error"], denied["datasets"]
     missing = client.post("/dashboards/nope/query", json={}, headers={"X-CSRF-Token": csrf})
     assert missing.status_code == 404
     anonymous = srv.url + "/dashboards/live/query"

@@ -123,6 +123,9 @@ def spark_submit_conf(workspace: Workspace, plugin_conf: dict[str, str] | None =
     session created by spark-submit is reused by :class:`SparkSessionProvider`.
     """
     conf = spark_conf(workspace, plugin_conf, master=master)
+    # The application's JVM reads admins and groups from the workspace; a parent that never
+    # started Spark itself (a spark_submit_task) has not written them yet.
+    publish_identity(workspace)
     return {k: v for k, v in conf.items() if k not in _LOCAL_ONLY_KEYS}
 
 
