@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -11,17 +10,14 @@ import click
 
 
 def spark_submit_binary() -> str:
-    """spark-submit from SPARK_HOME, else the one installed with pyspark, else PATH."""
-    home = os.environ.get("SPARK_HOME")
-    candidates = [Path(home) / "bin" / "spark-submit"] if home else []
-    candidates.append(Path(sys.executable).parent / "spark-submit")
-    for c in candidates:
-        if c.exists():
-            return str(c)
-    found = shutil.which("spark-submit")
-    if not found:
-        raise click.ClickException("spark-submit not found: set SPARK_HOME or install pyspark")
-    return found
+    """spark-submit as the spark_submit_task finds it; a missing one is a CLI error."""
+    from lakeloom.runtime.spark_submit import SparkSubmitError
+    from lakeloom.runtime.spark_submit import spark_submit_binary as find
+
+    try:
+        return find()
+    except SparkSubmitError as e:
+        raise click.ClickException(str(e)) from None
 
 
 #: Spark's own refusal (SparkSubmit), raised before spark-submit starts a JVM to say it.
