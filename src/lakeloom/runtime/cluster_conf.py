@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 from lakeloom.catalog.build import build_fs_jar
 from lakeloom.catalog.conf import path_mapping_conf
-from lakeloom.runtime.delta_jars import ensure_maven_jars
+from lakeloom.runtime.delta_jars import ensure_maven_jars, missing_delta_jars
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
@@ -29,16 +29,38 @@ if TYPE_CHECKING:
 HADOOP_VERSION = "3.5.0"
 """The Hadoop client that ships in pyspark 4.2's ``jars/``; connectors must match it."""
 
-#: Connector artifacts per URI scheme (none for ``file`` and ``hdfs``: Spark's Hadoop client
-#: already has them). The AWS SDK v2 ``bundle`` is several hundred MB; see README.
+AWS_SDK_VERSION = "2.35.4"
+"""The AWS SDK v2 that hadoop-aws 3.5.0 is built against."""
+
+#: The SDK v2 modules S3A uses, instead of the ``bundle`` hadoop-aws declares (one shaded jar
+#: of ~600 MB): 36 jars, ~13 MB with hadoop-aws. Netty, Apache HttpClient, commons-codec and
+#: SLF4J (commons-logging through jcl-over-slf4j) already ship in pyspark's ``jars/``.
+AWS_SDK_MODULES: tuple[str, ...] = (
+    "annotations", "apache-client", "arns", "auth", "aws-core", "aws-query-protocol", "aws-xml-protocol",
+    "checksums", "checksums-spi", "crt-core", "endpoints-spi", "http-auth", "http-auth-aws",
+    "http-auth-aws-eventstream", "http-auth-spi", "http-client-spi", "identity-spi", "json-utils",
+    "metrics-spi", "netty-nio-client", "profiles", "protocol-core", "regions", "retries", "retries-spi",
+    "s3", "s3-transfer-manager", "sdk-core", "sts", "third-party-jackson-core", "utils", "utils-lite",
+)
+
+#: Connector artifacts per URI scheme, each fetched alone (none for ``file`` and ``hdfs``:
+#: Spark's Hadoop client already has them).
 STORAGE_CONNECTORS: dict[str, tuple[str, ...]] = {
-    "s3a": (f"org.apache.hadoop:hadoop-aws:{HADOOP_VERSION}", "software.amazon.awssdk:bundle:2.35.4",
-            "software.amazon.s3.analyticsaccelerator:analyticsaccelerator-s3:1.3.1"),
+    "s3a": (f"org.apache.hadoop:hadoop-aws:{HADOOP_VERSION}",
+            "software.amazon.s3.analyticsaccelerator:analyticsaccelerator-s3:1.3.1",
+            "software.amazon.eventstream:eventstream:1.0.1", "org.reactivestreams:reactive-streams:1.0.4",
+            *(f"software.amazon.awssdk:{m}:{AWS_SDK_VERSION}" for m in AWS_SDK_MODULES)),
     "abfs": (f"org.apache.hadoop:hadoop-azure:{HADOOP_VERSION}",),
     "abfss": (f"org.apache.hadoop:hadoop-azure:{HADOOP_VERSION}",),
     "gs": ("com.google.cloud.bigdataoss:gcs-connector:hadoop3-2.2.26:jar:shaded",),
     "hdfs": (),
     "file": (),
+}
+
+#: Fetched with their dependencies first, so that one Maven call fills most of a scheme's jars.
+TRANSITIVE_ROOTS: dict[str, tuple[str, ...]] = {
+    "s3a": (f"software.amazon.awssdk:s3-transfer-manager:{AWS_SDK_VERSION}",
+            f"software.amazon.awssdk:sts:{AWS_SDK_VERSION}"),
 }
 
 
@@ -67,6 +89,8 @@ def storage_connector_conf(workspace: Workspace) -> dict[str, str]:
     artifacts = STORAGE_CONNECTORS[scheme]
     if not artifacts:
         return {}
+    if scheme in TRANSITIVE_ROOTS and missing_delta_jars(artifacts=artifacts):
+        ensure_maven_jars(TRANSITIVE_ROOTS[scheme], transitive=True)
     return {"spark.jars": ",".join(str(p) for p in ensure_maven_jars(artifacts))}
 
 
