@@ -46,6 +46,8 @@ from typing import Any
 
 CONFIG_RELATIVE_PATH = Path("conf") / "lakeloom.yml"
 STATE_DIR_NAME = ".lakeloom"
+HIVE_METASTORE = "hive_metastore"
+"""The legacy catalog every Databricks workspace has; lakeloom always registers it."""
 
 
 class ConfigError(ValueError):
@@ -213,9 +215,13 @@ class Workspace:
 
     @property
     def catalogs(self) -> list[str]:
+        """Configured catalogs, the default one first, and ``hive_metastore``, which every Databricks
+        workspace has (the CLI's templates target it when a workspace has no Unity Catalog)."""
         names = list(self.settings.get("catalog", {}).get("catalogs", []) or [])
         if self.default_catalog not in names:
             names.insert(0, self.default_catalog)
+        if HIVE_METASTORE not in names:
+            names.append(HIVE_METASTORE)
         return names
 
     @property

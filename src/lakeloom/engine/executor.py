@@ -18,6 +18,7 @@ from lakeloom.engine.prepare import (PreparedRun, RunPlan, RunTrigger, plan_run,
                                      stored_loaded_job)
 from lakeloom.engine.repair import prepare_repair
 from lakeloom.engine.run_handle import RunHandle
+from lakeloom.runtime.derived_session import DerivedSession
 from lakeloom.spec.loader import JobSpecError
 from lakeloom.store.run_shape import run_shape
 from lakeloom.store.store import now_ms
@@ -30,25 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("lakeloom.executor")
 
 MAX_CONCURRENT = "MAXIMUM_CONCURRENT_RUNS_REACHED"
-
-
-class RunSpark:
-    """One run's Spark session: ``newSession()`` of the process's warm session, made on first use."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._session: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def started(self) -> bool:
-        return self._session is not None
-
-    def get(self) -> Any:
-        with self._lock:
-            if self._session is None:
-                self._session = self._engine.spark().newSession()
-            return self._session
 
 
 @dataclass(frozen=True)
@@ -131,7 +113,7 @@ class RunExecutor:
 
     def _launch(self, prepared: PreparedRun) -> None:
         """Execute a PENDING prepared run on a worker thread."""
-        spark = RunSpark(self.engine) if self.per_run_spark else None
+        spark = DerivedSession(self.engine.spark) if self.per_run_spark else None
         run_id, job_id = prepared.run_id, prepared.job_id
 
         def work() -> None:
@@ -245,7 +227,7 @@ class RunExecutor:
                                   rerun_all_failed=rerun_all_failed, rerun_dependents=rerun_dependents, params=params)
         assert prepared.repair is not None
         repair_id = prepared.repair.repair_id
-        spark = RunSpark(self.engine) if self.per_run_spark else None
+        spark = DerivedSession(self.engine.spark) if self.per_run_spark else None
 
         def work() -> None:
             try:

@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from lakeloom.processes import pid_alive
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -92,20 +93,6 @@ def _port_in_use(port: int) -> bool:
         return s.connect_ex((HOST, port)) == 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A killed child of this process lingers as a zombie until reaped.
-    try:
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return True
-
-
 def _env(cluster_dir: Path) -> dict[str, str]:
     home = spark_home()
     env = dict(os.environ)
@@ -169,7 +156,7 @@ def start(cluster_dir: Path, *, workers: int = 2, cores: int = 1, memory: str = 
         raise ClusterError("--workers and --cores must be at least 1")
     cluster_dir.mkdir(parents=True, exist_ok=True)
     running = load_info(cluster_dir)
-    if running is not None and _alive(running.master.pid):
+    if running is not None and pid_alive(running.master.pid):
         raise ClusterError(f"a cluster is already running here ({running.master_url}); stop it first")
     port = port or free_port()
     if _port_in_use(port):
@@ -217,7 +204,7 @@ def _wait(ready: Any, procs: list[ClusterProcess], timeout: float, what: str) ->
     while time.monotonic() < deadline:
         if ready():
             return
-        dead = [p for p in procs if not _alive(p.pid)]
+        dead = [p for p in procs if not pid_alive(p.pid)]
         if dead:
             tail = Path(dead[0].log).read_text(errors="replace")[-1500:] if Path(dead[0].log).exists() else ""
             raise ClusterError(f"{dead[0].name} exited while waiting for {what}; its log ({dead[0].log}):\n{tail}")
@@ -231,12 +218,12 @@ def status(cluster_dir: Path) -> dict[str, Any]:
     info = load_info(cluster_dir)
     if info is None:
         return {"running": False, "reason": f"no cluster recorded in {cluster_dir}"}
-    state = _master_state(info) if _alive(info.master.pid) else None
+    state = _master_state(info) if pid_alive(info.master.pid) else None
     if state is None:
         return {"running": False, "reason": f"the master ({info.master_url}, pid {info.master.pid}) is not answering",
                 "master_url": info.master_url}
     return {"running": True, "master_url": info.master_url, "master_webui": info.master_webui,
-            "processes": {p.name: {"pid": p.pid, "alive": _alive(p.pid), "log": p.log}
+            "processes": {p.name: {"pid": p.pid, "alive": pid_alive(p.pid), "log": p.log}
                           for p in (info.master, *info.workers)},
             "master": state}
 
@@ -260,14 +247,14 @@ def stop(cluster_dir: Path, *, timeout: float = 20) -> list[str]:
     if info is None:
         return []
     procs = [*info.workers, info.master]
-    stopped = [p.name for p in procs if _alive(p.pid)]
+    stopped = [p.name for p in procs if pid_alive(p.pid)]
     for p in procs:
         kill_process(p)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(p.pid) for p in procs):
+    while time.monotonic() < deadline and any(pid_alive(p.pid) for p in procs):
         time.sleep(0.2)
     for p in procs:
-        if _alive(p.pid):
+        if pid_alive(p.pid):
             kill_process(p, signal.SIGKILL)
     for p in procs:
         (cluster_dir / f"{p.name}.pid").unlink(missing_ok=True)

@@ -26,6 +26,7 @@ from lakeloom.store.attempts import TASK_RUN_ID_STRIDE, AttemptStoreMixin
 from lakeloom.store.control import ControlStoreMixin
 from lakeloom.store.records import RunRecord, StoredJob
 from lakeloom.store.ui import UiStoreMixin
+from lakeloom.processes import pid_alive
 
 __all__ = ["ACTIVE_STATES", "TASK_RUN_ID_STRIDE", "RunStore", "now_ms", "open_store", "process_alive"]
 
@@ -46,12 +47,8 @@ def _process_marker(pid: int) -> str | None:
 
 
 def process_alive(pid: int, marker: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     current = _process_marker(pid)
     return marker is None or current is None or current == marker
 

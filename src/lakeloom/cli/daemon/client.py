@@ -21,6 +21,7 @@ import lakeloom
 from lakeloom.cli import warm
 from lakeloom.cli.daemon import protocol
 from lakeloom.filelock import file_lock
+from lakeloom.processes import pid_alive
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
@@ -58,7 +59,7 @@ def forward(state: Any, no_daemon: bool) -> int | None:
                "terminal": _terminal()}
     for attempt in range(2):
         info = protocol.read_info(ws.state_dir)
-        if info is None or not protocol.process_alive(info.pid):
+        if info is None or not pid_alive(info.pid):
             info = start_daemon(ws, target, quiet=True)
             if info is None:
                 return None
@@ -144,7 +145,7 @@ def _ask(info: protocol.DriverInfo, op: str) -> dict[str, Any] | None:
 def status(workspace: Workspace) -> dict[str, Any] | None:
     """What the workspace's warm driver reports about itself, or None when none runs."""
     info = protocol.read_info(workspace.state_dir)
-    if info is None or not protocol.process_alive(info.pid):
+    if info is None or not pid_alive(info.pid):
         return None
     answer = _ask(info, "status")
     return answer if answer and "refused" not in answer else None
@@ -160,7 +161,7 @@ def start_daemon(workspace: Workspace, target: str | None, *, quiet: bool = Fals
     folder = protocol.daemon_dir(workspace.state_dir)
     with file_lock(folder / "start.lock"):
         info = protocol.read_info(workspace.state_dir)
-        if info is None or not protocol.process_alive(info.pid) or _ask(info, "status") is None:
+        if info is None or not pid_alive(info.pid) or _ask(info, "status") is None:
             info = _spawn(workspace, target, folder, quiet)
     if info is not None and wait_warm:
         deadline = time.monotonic() + START_TIMEOUT
@@ -200,7 +201,7 @@ def _spawn(workspace: Workspace, target: str | None, folder: Path, quiet: bool) 
 def stop_daemon(workspace: Workspace, timeout: float = 60.0) -> int | None:
     """Stop the workspace's daemon (not a ``serve``); its pid, or None when none ran."""
     info = protocol.read_info(workspace.state_dir)
-    if info is None or info.kind != "daemon" or not protocol.process_alive(info.pid):
+    if info is None or info.kind != "daemon" or not pid_alive(info.pid):
         return None
     if _ask(info, "stop") is None:
         try:
@@ -208,10 +209,10 @@ def stop_daemon(workspace: Workspace, timeout: float = 60.0) -> int | None:
         except ProcessLookupError:
             return None
     deadline = time.monotonic() + timeout
-    while protocol.process_alive(info.pid) and time.monotonic() < deadline:
+    while pid_alive(info.pid) and time.monotonic() < deadline:
         _reap(info.pid)
         time.sleep(0.05)
-    if protocol.process_alive(info.pid):
+    if pid_alive(info.pid):
         os.kill(info.pid, signal.SIGKILL)
         _reap(info.pid)
     protocol.remove_info(workspace.state_dir, info.pid)

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import click
+from lakeloom.processes import pid_alive
 
 
 @click.group()
@@ -47,7 +48,7 @@ def stop(state: Any) -> None:
 
     ws = state.workspace()
     info = protocol.read_info(ws.state_dir)
-    if info is not None and info.kind != "daemon" and protocol.process_alive(info.pid):
+    if info is not None and info.kind != "daemon" and pid_alive(info.pid):
         click.echo(f"the warm driver of {ws.root} is a `lakeloom {info.kind}` (pid {info.pid}); stop that instead")
         sys.exit(1)
     pid = stop_daemon(ws)

@@ -29,49 +29,12 @@ import lakeloom
 from lakeloom.cli import render, warm
 from lakeloom.cli.daemon import protocol
 from lakeloom.cli.daemon.freshness import CodeWatch
+from lakeloom.runtime.derived_session import DerivedSession
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
 
 log = logging.getLogger("lakeloom.daemon")
-
-
-class CommandSpark:
-    """One command's Spark session: a ``newSession()`` of the warm one (its own temp views,
-    SQL settings and current catalog), made on first use; ``stop`` forgets it only."""
-
-    def __init__(self, warm_session: Callable[[], Any], driver_conf: Callable[[], dict[str, str]]) -> None:
-        self._warm_session = warm_session
-        self._driver_conf = driver_conf
-        self._session: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def started(self) -> bool:
-        return self._session is not None
-
-    def get(self) -> Any:
-        with self._lock:
-            if self._session is None:
-                self._session = self._warm_session().newSession()
-            return self._session
-
-    def conf(self) -> dict[str, str]:
-        """The settings of the driver's application (job clusters that differ get their own)."""
-        return dict(self._driver_conf())
-
-    def interrupt(self) -> None:
-        """Cancel the Spark jobs this command's session runs (other commands' keep going)."""
-        session = self._session
-        if session is not None:
-            try:
-                session.interruptAll()
-            except Exception:
-                log.debug("interruptAll failed", exc_info=True)
-
-    def stop(self) -> None:
-        with self._lock:
-            self._session = None
 
 
 class ClientSink:
@@ -303,7 +266,7 @@ class WarmHost:
             # A restart would interrupt the commands of other clients: this one runs cold instead.
             channel.send({"refused": refusal[0], "restart": refusal[1] and not self.active})
             return
-        command = warm.WarmCommand(spark=CommandSpark(self._warm_session, self._driver_conf))
+        command = warm.WarmCommand(spark=DerivedSession(self._warm_session, self._driver_conf))
         output = _Output(ClientSink(channel, {k: bool(v) for k, v in (hello.get("tty") or {}).items()}),
                          *_consoles(hello))
         finished = threading.Event()
@@ -344,7 +307,7 @@ class WarmHost:
             return
         # As SIGINT does in a cold process: the command's Spark jobs stop, KeyboardInterrupt follows.
         spark = command.spark
-        if isinstance(spark, CommandSpark):
+        if isinstance(spark, DerivedSession):
             spark.interrupt()
         _raise_in(thread, KeyboardInterrupt)
 

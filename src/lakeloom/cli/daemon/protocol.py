@@ -86,16 +86,6 @@ def relevant_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
             if (k.startswith(ENV_PREFIXES) or k in ENV_KEYS) and k not in ENV_IGNORED}
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Channel:
     """One connection: JSON lines in both directions; ``send`` is thread-safe."""
 
