@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lakeloom.cli.daemon import protocol
+from lakeloom.processes import pid_alive
 
 LAKELOOM = str(Path(sys.executable).with_name("lakeloom"))
 
@@ -125,7 +126,7 @@ def _stop(ws: Path) -> None:
     info = protocol.read_info(ws / ".lakeloom")
     subprocess.run([LAKELOOM, "--workspace", str(ws), "daemon", "stop"], env=_env(ws), capture_output=True,
                    timeout=120)
-    if info is not None and protocol.process_alive(info.pid):
+    if info is not None and pid_alive(info.pid):
         os.kill(info.pid, signal.SIGKILL)
 
 
@@ -269,7 +270,7 @@ def test_idle_timeout_stops_the_daemon(tmp_path: Path) -> None:
         res = _lakeloom(tmp_path, "daemon", "start", "--no-wait")
         assert res.returncode == 0, res.stderr
         info = protocol.read_info(tmp_path / ".lakeloom")
-        assert info is not None and protocol.process_alive(info.pid)
+        assert info is not None and pid_alive(info.pid)
         deadline = time.monotonic() + 60
         while _status(tmp_path) is not None:
             assert time.monotonic() < deadline, "the idle daemon never stopped"
