@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 # turn warm runs on for their own processes (and stop the daemon they start).
 os.environ["LAKELOOM_DAEMON"] = "0"
 
+# Every JVM of the suite (the session's, each `lakeloom` child's, spark-submit's, the standalone
+# cluster's) runs tiny workloads for seconds to minutes, where C2 compilation and parallel GC
+# threads only compete for the 2 cores: the C1 JIT and the serial collector make the suite
+# markedly faster. Only the JIT tier and the collector change, never what Spark computes.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+
 SPARK_TEST_SETTINGS = {
     "spark": {"master": "local[2]"},
     "catalog": {"catalogs": ["main", "dev"]},
