@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 POOL_PROPERTY = "spark.scheduler.pool"
 DEFAULT_SHUFFLE_PARTITIONS = "4"
+CODEGEN_CACHE_ENTRIES = "2000"
 
 # Not forwarded to spark-submit: the cluster decides its master and its workers' Python.
 _LOCAL_ONLY_KEYS = frozenset({"spark.master", "spark.pyspark.python", "spark.pyspark.driver.python",
@@ -75,6 +76,10 @@ def spark_conf(
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": DEFAULT_SHUFFLE_PARTITIONS,
+        # Compiled query code is cached by its source, 100 classes by default: fewer than one
+        # run of the retail demo compiles, so a warm driver compiled (Janino, the largest CPU
+        # cost of small queries) every query again on every run.
+        "spark.sql.codegen.cache.maxEntries": CODEGEN_CACHE_ENTRIES,
         "spark.log.level": "WARN",
         # Delta's parser extension drops named parameters that Spark binds while parsing, so
         # spark.sql(q, args=...) would fail in every task; bind them during analysis instead.

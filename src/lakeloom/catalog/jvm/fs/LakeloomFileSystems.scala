@@ -29,6 +29,9 @@ import java.util.EnumSet
 import org.apache.hadoop.fs.{ChecksumFs, CreateFlag, DelegateToFileSystem, FileStatus, FSDataOutputStream, LocalFileSystem,
   Path, RawLocalFileSystem}
 import org.apache.hadoop.fs.permission.FsPermission
+import org.apache.hadoop.io.nativeio.NativeIO
+import java.nio.file.{Files, Paths}
+import java.nio.file.attribute.PosixFilePermission
 import org.apache.hadoop.util.Progressable
 
 object PathMapping {
@@ -128,7 +131,9 @@ class MappedRawLocalFileSystem(scheme: String) extends RawLocalFileSystem {
   }
   override def setTimes(p: Path, mtime: Long, atime: Long): Unit = { guard(p, write = true); super.setTimes(p, mtime, atime) }
   override def setPermission(p: Path, permission: FsPermission): Unit = {
-    guard(p, write = true); super.setPermission(p, permission)
+    guard(p, write = true)
+    if (NativeIO.isAvailable || permission.getStickyBit) super.setPermission(p, permission)
+    else Files.setPosixFilePermissions(pathToFile(p).toPath, ProcessFree.posix(permission))
   }
   override def setOwner(p: Path, username: String, groupname: String): Unit = {
     guard(p, write = true); super.setOwner(p, username, groupname)
@@ -143,11 +148,35 @@ class MappedRawLocalFileSystem(scheme: String) extends RawLocalFileSystem {
   }
 
   override def getFileStatus(f: Path): FileStatus = relabel(f, super.getFileStatus(f))
-  override def getFileLinkStatus(f: Path): FileStatus = relabel(f, super.getFileLinkStatus(f))
+  // Hadoop asks `readlink` (a process) whether the path's string, taken as a local file name,
+  // is a symbolic link; java.nio answers that without one (see ProcessFree).
+  override def getFileLinkStatus(f: Path): FileStatus =
+    relabel(f, if (ProcessFree.isLink(f)) super.getFileLinkStatus(f) else super.getFileStatus(f))
 
   // A directory's children go through getFileStatus (relabelled); a file lists as itself.
   override def listStatus(f: Path): Array[FileStatus] =
     if (local(f).isDefined && pathToFile(f).isFile) Array(getFileStatus(f)) else super.listStatus(f)
+}
+
+/** Without Hadoop's native library, RawLocalFileSystem starts a process for every permission it
+  * sets (`chmod`: each file and folder it creates with one) and every link status it reads
+  * (`readlink`: each rename, so each Delta commit and streaming checkpoint file): thousands of
+  * processes in a run of small tasks, each forked from the driver's JVM. java.nio does both in
+  * the JVM with the same outcome (a sticky bit still goes through Hadoop). */
+object ProcessFree {
+  private val Bits = PosixFilePermission.values() // OWNER_READ ... OTHERS_EXECUTE: bits 8 .. 0
+
+  def posix(permission: FsPermission): java.util.Set[PosixFilePermission] = {
+    val mode = permission.toShort.toInt
+    val set = java.util.EnumSet.noneOf(classOf[PosixFilePermission])
+    for (i <- Bits.indices if (mode & (1 << (8 - i))) != 0) set.add(Bits(i))
+    set
+  }
+
+  /** What RawLocalFileSystem's `readlink` checks: the path's string as a local file name. */
+  def isLink(f: Path): Boolean =
+    try Files.isSymbolicLink(Paths.get(f.toString))
+    catch { case _: java.nio.file.InvalidPathException => false }
 }
 
 /** `fs.file.impl`: the local file system, with `/Volumes/...` mapped into the workspace. */
