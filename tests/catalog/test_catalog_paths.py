@@ -87,6 +87,33 @@ def test_other_local_paths_are_untouched(spark, tmp_path: Path) -> None:
         spark.read.json(missing).collect()
 
 
+def test_permissions_and_link_status_without_a_process(spark, spark_workspace: Workspace, tmp_path: Path) -> None:
+    """The local file systems set permissions and read link status in the JVM (Hadoop would fork
+    chmod / readlink without its native library), with Hadoop's results, on plain and volume paths."""
+    jvm = spark._jvm
+    conf = spark._jsc.hadoopConfiguration()
+    fs = jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI.create("file:///"), conf)
+    perm = jvm.org.apache.hadoop.fs.permission.FsPermission
+    plain = tmp_path / "data.txt"
+    plain.write_text("x")
+    link = tmp_path / "link.txt"
+    link.symlink_to(plain)
+    fs.setPermission(jvm.org.apache.hadoop.fs.Path(plain.as_uri()), perm(0o640))
+    assert plain.stat().st_mode & 0o777 == 0o640
+    folder = spark_workspace.volumes_root / "main" / "paths" / "out" / "perm"
+    folder.mkdir(parents=True, exist_ok=True)
+    fs.setPermission(jvm.org.apache.hadoop.fs.Path("/Volumes/main/paths/out/perm"), perm(0o751))
+    assert folder.stat().st_mode & 0o777 == 0o751
+    with pytest.raises(Exception, match="FileNotFound|NoSuchFile"):
+        fs.setPermission(jvm.org.apache.hadoop.fs.Path((tmp_path / "missing").as_uri()), perm(0o600))
+    regular = fs.getFileLinkStatus(jvm.org.apache.hadoop.fs.Path(str(plain)))
+    assert not regular.isSymlink() and regular.getLen() == 1
+    symlink = fs.getFileLinkStatus(jvm.org.apache.hadoop.fs.Path(str(link)))
+    assert symlink.isSymlink() and symlink.getSymlink().toUri().getPath() == str(plain)
+    mapped = fs.getFileLinkStatus(jvm.org.apache.hadoop.fs.Path("/Volumes/main/paths/out/perm"))
+    assert mapped.isDirectory() and mapped.getPath().toUri().getPath() == "/Volumes/main/paths/out/perm"
+
+
 def test_path_mapping_conf_names_the_workspace_folders(tmp_path: Path) -> None:
     ws = Workspace(root=tmp_path, settings={"volumes": {"root": str(tmp_path / "vols")}})
     conf = path_mapping_conf(ws, build=False)

@@ -1,0 +1,99 @@
+"""Where a warm run spends its work: one command run N times on one warm driver, in this process.
+
+What ``lakeloom daemon`` does for each command (a ``newSession()`` of the warm session, the
+click command on a thread), without the socket, so the figures are the driver's own: wall
+seconds, CPU seconds of this process and its children (JVM, Spark's Python workers), the
+number of classes Spark's code generator compiled (Janino; a cache hit compiles nothing),
+and the run's per-task start offsets and durations from the run store.
+
+    .venv/bin/python benchmarks/warm_profile.py WORKSPACE "run retail_daily" [--runs 3] [--conf k=v ...]
+
+The first run on a fresh driver also pays JIT warm-up and, on a fresh workspace, table
+creation; compare later runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its descendants (with their reaped children), from /proc."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    hz = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        times[int(entry)] = sum(int(x) for x in fields[11:15]) / hz
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += times.get(p, 0.0)
+        todo.extend(children.get(p, []))
+    return total
+
+
+def task_times(root: Path) -> str:
+    db = sqlite3.connect(root / ".lakeloom" / "lakeloom.db")
+    try:
+        run_id, start = db.execute("SELECT run_id, start_time FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
+        rows = db.execute("SELECT task_key, start_time, end_time FROM task_runs WHERE run_id = ? ORDER BY start_time",
+                          (run_id,)).fetchall()
+    finally:
+        db.close()
+    return "\n".join(f"    {k:<24} +{(s - start) / 1000:6.1f} s  {((e or s) - s) / 1000:6.1f} s" for k, s, e in rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("workspace")
+    ap.add_argument("command", help='the lakeloom arguments, e.g. "run retail_daily"')
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--conf", action="append", default=[], help="extra Spark setting key=value")
+    args = ap.parse_args()
+
+    from lakeloom.cli import warm
+    from lakeloom.cli.daemon.host import CommandSpark, _invoke
+    from lakeloom.cli.daemon.process import warm_driver
+    from lakeloom.config import load_workspace
+    from lakeloom.plugin_manager import build_plugin_manager
+    from lakeloom.runtime.spark import SparkSessionProvider
+
+    root = Path(args.workspace).resolve()
+    ws = load_workspace(root, None)
+    ws.ensure_state_dir()
+    conf: dict[str, str] = {}
+    for part in build_plugin_manager(ws.disabled_plugins).hook.lakeloom_spark_conf(workspace=ws):
+        conf.update(part or {})
+    conf.update(dict(kv.split("=", 1) for kv in args.conf))
+    provider = SparkSessionProvider(ws, plugin_conf=conf, app_name="lakeloom-warm-profile")
+    t0 = time.perf_counter()
+    spark = provider.get()
+    warm_driver(spark)
+    print(f"driver warm in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
+    metrics = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics
+    try:
+        for i in range(args.runs):
+            compiled, cpu, t0 = metrics.METRIC_COMPILATION_TIME().getCount(), tree_cpu(os.getpid()), time.perf_counter()
+            with warm.running(warm.WarmCommand(spark=CommandSpark(provider.get, lambda: {}))):
+                code = _invoke(["--workspace", str(root), *args.command.split()])
+            print(f"run {i + 1}: exit {code}, wall {time.perf_counter() - t0:.1f} s, "
+                  f"CPU {tree_cpu(os.getpid()) - cpu:.1f} s, "
+                  f"classes compiled {metrics.METRIC_COMPILATION_TIME().getCount() - compiled}, "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            print(task_times(root), flush=True)
+    finally:
+        provider.stop()
+
+
+if __name__ == "__main__":
+    main()
