@@ -40,6 +40,7 @@ from lakeloom.pipelines.flows import (
 )
 from lakeloom.pipelines.graph import UpdateGraph, UpstreamFailed, activated, active_session
 from lakeloom.pipelines.model import Dataset, PipelineDefinitionError
+from lakeloom.pipelines.retries import retry_policy, retryable, wait
 from lakeloom.pipelines.results import (
     COMPACT_FIELDS,
     DatasetResult,
@@ -101,27 +102,7 @@ class _Update:
         if ds.name.lower() in self.full:
             self._reset(ds)
         for flow in flows:
-            self.events.emit("flow_progress", f"Flow '{flow.name}' is RUNNING.", dataset=ds.name, flow=flow.name,
-                             status="RUNNING", details={"flow_progress": {"status": "RUNNING"}})
-            try:
-                upstream = self.graph.upstream_seconds()
-                with flow_conf(self.graph, ds, flow):
-                    result = timed(self._run_flow, ds, flow)
-                result.seconds = round(result.seconds - (self.graph.upstream_seconds() - upstream), 3)
-            except PipelineDefinitionError:
-                raise
-            except BaseException as e:
-                upstream = _upstream(e)
-                status = "SKIPPED" if upstream else "FAILED"
-                message = (f"skipped: upstream dataset {upstream!r} failed" if upstream
-                           else _message(e, ds, flow.name))
-                res.status, res.error = status, message
-                res.flows.append(FlowResult(flow.name, ds.name, status=status, error=message))
-                self.events.emit("flow_progress", f"Flow '{flow.name}' has {status}.", level="ERROR",
-                                 dataset=ds.name, flow=flow.name, status=status, error=message,
-                                 details={"flow_progress": {"status": status}})
-                log.error("pipeline %s: %s %s: %s", self.spec.name, ds.name, status.lower(), message)
-                raise FlowError(message) from e
+            result = self._run_with_retries(ds, flow, res)
             if result.planning is not None:
                 technique = result.planning["technique"]
                 self.events.emit("planning_information", f"Flow '{flow.name}' has been planned to be executed as "
@@ -142,6 +123,49 @@ class _Update:
                              flow=flow.name, status=result.status, rows_written=result.rows_written, details=details)
         res.status = "COMPLETED"
         log.info("pipeline %s: %s %s (%d rows)", self.spec.name, ds.kind, ds.name, res.rows_written)
+
+    def _run_with_retries(self, ds: Dataset, flow: Any, res: DatasetResult) -> FlowResult:
+        """Run one flow; after a retryable failure run it again while its retry policy allows
+        (:mod:`lakeloom.pipelines.retries`). A final failure is recorded on ``res`` and raised."""
+        assert self.graph is not None
+        graph = self.graph
+        policy = retry_policy({**ds.spark_conf, **flow.spark_conf}, self.spec.configuration,
+                              lambda key: graph.session.conf.get(key, None))
+        retry = 0
+        while True:
+            self.events.emit("flow_progress", f"Flow '{flow.name}' is RUNNING.", dataset=ds.name, flow=flow.name,
+                             status="RUNNING", details={"flow_progress": {"status": "RUNNING"}})
+            try:
+                upstream_before = graph.upstream_seconds()
+                with flow_conf(graph, ds, flow):
+                    result = timed(self._run_flow, ds, flow)
+                result.seconds = round(result.seconds - (graph.upstream_seconds() - upstream_before), 3)
+                return result
+            except PipelineDefinitionError:
+                raise
+            except BaseException as e:
+                upstream = _upstream(e)
+                message = f"skipped: upstream dataset {upstream!r} failed" if upstream else _message(e, ds, flow.name)
+                if upstream is None and retry < policy.retries and retryable(e, self.cancel):
+                    retry += 1
+                    pause = policy.wait_before(retry)
+                    self.events.emit("flow_progress", f"Flow '{flow.name}' has FAILED; retry {retry} of "
+                                     f"{policy.retries} in {pause:g}s.", level="WARN", dataset=ds.name, flow=flow.name,
+                                     status="FAILED", error=message,
+                                     details={"flow_progress": {"status": "FAILED", "retry": {
+                                         "attempt": retry, "max_attempts": policy.retries, "wait_seconds": pause}}})
+                    log.warning("pipeline %s: %s failed, retry %d of %d in %gs: %s", self.spec.name, flow.name,
+                                retry, policy.retries, pause, message)
+                    if wait(pause, self.cancel):
+                        continue
+                status = "SKIPPED" if upstream else "FAILED"
+                res.status, res.error = status, message
+                res.flows.append(FlowResult(flow.name, ds.name, status=status, error=message))
+                self.events.emit("flow_progress", f"Flow '{flow.name}' has {status}.", level="ERROR",
+                                 dataset=ds.name, flow=flow.name, status=status, error=message,
+                                 details={"flow_progress": {"status": status, "retries": retry}})
+                log.error("pipeline %s: %s %s: %s", self.spec.name, ds.name, status.lower(), message)
+                raise FlowError(message) from e
 
     def _ensure(self, ds: Dataset) -> None:
         """Build ``ds`` (and what it reads); a failure is already recorded on its flow."""
