@@ -62,10 +62,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from lakeloom.cli import warm
-    from lakeloom.cli.daemon.host import CommandSpark, _invoke
+    from lakeloom.cli.daemon.host import _invoke
     from lakeloom.cli.daemon.process import warm_driver
     from lakeloom.config import load_workspace
     from lakeloom.plugin_manager import build_plugin_manager
+    from lakeloom.runtime.derived_session import DerivedSession
     from lakeloom.runtime.spark import SparkSessionProvider
 
     root = Path(args.workspace).resolve()
@@ -84,7 +85,7 @@ def main() -> None:
     try:
         for i in range(args.runs):
             compiled, cpu, t0 = metrics.METRIC_COMPILATION_TIME().getCount(), tree_cpu(os.getpid()), time.perf_counter()
-            with warm.running(warm.WarmCommand(spark=CommandSpark(provider.get, lambda: {}))):
+            with warm.running(warm.WarmCommand(spark=DerivedSession(provider.get, lambda: {}))):
                 code = _invoke(["--workspace", str(root), *args.command.split()])
             print(f"run {i + 1}: exit {code}, wall {time.perf_counter() - t0:.1f} s, "
                   f"CPU {tree_cpu(os.getpid()) - cpu:.1f} s, "
