@@ -19,6 +19,10 @@ Python-side checks (volumes through ``dbutils.fs``). On disk, under ``workspace.
   ``<c>/<s>/volumes/<v>.json``; other owners (functions, models) are under ``owners``.
 - ``.governance/identity.json``: groups and admins (:mod:`lakeloom.catalog.identity`).
 
+The ``system`` catalog is governed the same way: its schemas and tables belong to the admins,
+everyone holds USE_CATALOG on it (:data:`BUILTIN_GRANTS`, as Databricks grants ``account users``),
+and only the read privileges (:data:`SYSTEM_GRANTABLE`) can be granted on it.
+
 Rules (as Unity Catalog): a principal holds privilege P on securable S when it is an admin,
 owns S (directly or through a group; no recorded owner means the admins), or P or
 ALL_PRIVILEGES is granted to it or one of its groups on S or a catalog/schema containing S.
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.catalog import audit, identity
+from lakeloom.catalog.system_conf import SYSTEM_CATALOG, SYSTEM_TABLES
 
 if TYPE_CHECKING:
     from lakeloom.config import Workspace
@@ -53,6 +58,10 @@ APPLICABLE: dict[str, frozenset[str]] = {
     "REGISTERED_MODEL": frozenset({"EXECUTE", "MANAGE", "BROWSE", "ALL_PRIVILEGES"}),
 }
 PRIVILEGES = frozenset().union(*APPLICABLE.values())
+#: Grants every workspace has without a line in grants.json (the JVM's ``SystemSecurables``).
+BUILTIN_GRANTS: dict[str, dict[str, list[str]]] = {f"CATALOG {SYSTEM_CATALOG}": {"account users": ["USE_CATALOG"]}}
+#: What can be granted inside the read-only ``system`` catalog.
+SYSTEM_GRANTABLE = frozenset({"USE_CATALOG", "USE_SCHEMA", "SELECT", "BROWSE", "ALL_PRIVILEGES"})
 _KIND_ALIASES = {"DATABASE": "SCHEMA", "VIEW": "TABLE", "MATERIALIZED_VIEW": "TABLE", "STREAMING_TABLE": "TABLE",
                  "MODEL": "REGISTERED_MODEL"}
 
@@ -146,7 +155,19 @@ class GrantStore:
             self._cache = (stamp, json.loads(self.file.read_text()))
         return self._cache[1]
 
+    def _grants(self) -> dict[str, dict[str, list[str]]]:
+        """The file's grants with :data:`BUILTIN_GRANTS` added."""
+        grants = dict(self._data().get("grants", {}))
+        for key, per in BUILTIN_GRANTS.items():
+            merged = {p: list(v) for p, v in grants.get(key, {}).items()}
+            for p, privs in per.items():
+                merged[p] = sorted(set(merged.get(p, [])) | set(privs))
+            grants[key] = merged
+        return grants
+
     def _metadata_file(self, s: Securable) -> Path | None:
+        if s.parts[0] == SYSTEM_CATALOG:
+            return None
         if s.kind == "CATALOG":
             return self.dir / s.parts[0] / "catalog.json"
         if s.kind == "SCHEMA":
@@ -159,8 +180,16 @@ class GrantStore:
 
     def exists(self, s: Securable) -> bool:
         """Whether a catalog, schema, table/view or volume exists (functions, models: always True here)."""
+        if s.parts[0] == SYSTEM_CATALOG:
+            tables = SYSTEM_TABLES.get(s.parts[1], ()) if len(s.parts) > 1 else ()
+            return s.kind == "CATALOG" or (s.kind == "SCHEMA" and s.parts[1] in SYSTEM_TABLES) or (
+                s.kind == "TABLE" and s.parts[2] in tables)
         meta = self._metadata_file(s)
         return meta is None or meta.is_file()
+
+    def applicable(self, s: Securable) -> frozenset[str]:
+        """The privileges that can be granted on ``s`` (only the read ones inside ``system``)."""
+        return APPLICABLE[s.kind] & SYSTEM_GRANTABLE if s.parts[0] == SYSTEM_CATALOG else APPLICABLE[s.kind]
 
     def owner(self, s: Securable) -> str | None:
         """The recorded owner; None means the metastore admins own it."""
@@ -177,7 +206,7 @@ class GrantStore:
 
     def grants_on(self, s: Securable) -> dict[str, list[str]]:
         """``{principal: [privileges]}`` granted directly on ``s``."""
-        return {p: sorted(v) for p, v in self._data().get("grants", {}).get(s.key, {}).items()}
+        return {p: sorted(v) for p, v in self._grants().get(s.key, {}).items()}
 
     def is_owner(self, principal: str, s: Securable) -> bool:
         owner = self.owner(s)
@@ -191,7 +220,7 @@ class GrantStore:
         if identity.is_admin(principal, self.workspace) or self.is_owner(principal, s):
             return True
         who = identity.groups_of(principal, self.workspace) | {principal}
-        grants = self._data().get("grants", {})
+        grants = self._grants()
         on = [s] + (s.ancestors if privilege != "USE_CATALOG" else [])
         for target in on:
             for p, privs in grants.get(target.key, {}).items():
@@ -221,7 +250,7 @@ class GrantStore:
         """What ``principal`` holds on ``s``: ``["ALL_PRIVILEGES"]`` for owners and admins."""
         if identity.is_admin(principal, self.workspace) or self.is_owner(principal, s):
             return ["ALL_PRIVILEGES"]
-        return sorted(p for p in APPLICABLE[s.kind] - {"ALL_PRIVILEGES"} if self.holds(principal, p, s))
+        return sorted(p for p in self.applicable(s) - {"ALL_PRIVILEGES"} if self.holds(principal, p, s))
 
     def show(self, s: Securable, principal: str | None = None) -> list[dict[str, str]]:
         """SHOW GRANTS rows (``principal, action_type, object_type, object_key``): the owner
@@ -264,7 +293,7 @@ class GrantStore:
         if not self.exists(s):
             raise GrantError(f"{s.describe()} does not exist")
         privs = [normalize_privilege(p) for p in privileges]
-        bad = [p for p in privs if p not in APPLICABLE[s.kind]]
+        bad = [p for p in privs if p not in self.applicable(s)]
         if bad:
             raise GrantError(f"privilege {', '.join(bad)} is not applicable to {s.describe()}")
         return privs
@@ -304,6 +333,8 @@ class GrantStore:
         """Make ``owner`` the owner of ``s`` (``ALTER ... OWNER TO``)."""
         if not self.exists(s):
             raise GrantError(f"{s.describe()} does not exist")
+        if s.parts[0] == SYSTEM_CATALOG:
+            raise GrantError(f"{s.describe()} belongs to the system: its owner cannot be changed")
         params = {"full_name_arg": s.full_name, "owner": owner}
         action = {"CATALOG": "updateCatalog", "SCHEMA": "updateSchema", "VOLUME": "updateVolume"}.get(
             s.kind, "updateTables")

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 LINEAGE_LISTENER_CLASS = "org.apache.spark.sql.lakeloom.lineage.LineageListener"
 SYSTEM_CATALOG_CLASS = "io.lakeloom.system.SystemCatalog"
 SYSTEM_CATALOG = "system"
+#: The system catalog's schemas and tables (``jvm/system/SystemCatalog.scala`` serves them).
+SYSTEM_TABLES: dict[str, tuple[str, ...]] = {
+    "access": ("audit", "column_lineage", "table_lineage"),
+    "lakeflow": ("job_run_timeline", "job_task_run_timeline", "job_tasks", "jobs"),
+}
 LINEAGE_DIR_NAME = ".lineage"
 AUDIT_DIR_NAME = ".audit"
 

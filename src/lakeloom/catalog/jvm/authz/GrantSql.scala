@@ -54,12 +54,14 @@ object GrantSql {
   /** The securable a statement names, completed from the current catalog and schema. */
   def securable(spark: SparkSession, kind: String, name: Seq[String]): Securable = {
     val parts = LakeloomVolumes.qualify(spark, name, Depth.getOrElse(kind, 3))
-    if (!PlanRequests.governed(parts.head)) {
+    val system = SystemSecurables.isSystemCatalog(parts.head)
+    if (!system && !PlanRequests.governed(parts.head)) {
       throw new IllegalArgumentException(s"catalog '${parts.head}' is not a lakeloom catalog: grants apply to the " +
         "catalogs listed under catalog.catalogs in conf/lakeloom.yml")
     }
     val s = Securable.of(kind, parts)
-    if (Set("CATALOG", "SCHEMA", "TABLE", "VOLUME")(kind) && !Owners.exists(workspaceAccess.dir, s)) {
+    val exists = if (system) SystemSecurables.exists(s) else Owners.exists(workspaceAccess.dir, s)
+    if (Set("CATALOG", "SCHEMA", "TABLE", "VOLUME")(kind) && !exists) {
       val cls = kind match {
         case "TABLE" => "TABLE_OR_VIEW_NOT_FOUND"
         case "VOLUME" => "UC_VOLUME_NOT_FOUND"
@@ -87,10 +89,11 @@ case class GrantCommand(privileges: Seq[String], kind: String, name: Seq[String]
     val s = GrantSql.securable(spark, kind, name)
     val access = GrantSql.workspaceAccess
     val user = Identity.currentUser()
-    val bad = privileges.filterNot(Privileges.Applicable(s.kind))
+    val applicable = SystemSecurables.applicable(s)
+    val bad = privileges.filterNot(applicable)
     if (bad.nonEmpty) {
       throw new IllegalArgumentException(s"[INVALID_PARAMETER_VALUE] Privilege ${bad.map(Privileges.display).mkString(", ")} " +
-        s"is not applicable to ${s.describe} (applicable: ${Privileges.Applicable(s.kind).toSeq.sorted.map(Privileges.display).mkString(", ")})")
+        s"is not applicable to ${s.describe} (applicable: ${applicable.toSeq.sorted.map(Privileges.display).mkString(", ")})")
     }
     val change = if (revoke) "remove" else "add"
     val params = Map("securable_type" -> s.kind.toLowerCase, "securable_full_name" -> s.fullName,
@@ -143,6 +146,9 @@ case class AlterOwnerCommand(kind: String, name: Seq[String], owner: String) ext
       case _ => "updateTables"
     }
     val params = Map("full_name_arg" -> s.fullName, "owner" -> owner)
+    if (SystemSecurables.isSystem(s)) {
+      throw new IllegalArgumentException(s"[INVALID_PARAMETER_VALUE] ${s.describe} belongs to the system: its owner cannot be changed")
+    }
     try GrantSql.requireManage(access, user, s)
     catch {
       case e: AccessDeniedException =>

@@ -85,7 +85,8 @@ class GrantStore(val dir: Path) {
 }
 
 object GrantStore {
-  val Empty: GrantSnapshot = GrantSnapshot(Map.empty, Map.empty)
+  /** No grants.json yet: only the built-in grants (USE CATALOG on `system` for everyone). */
+  val Empty: GrantSnapshot = GrantSnapshot(SystemSecurables.withBuiltins(Map.empty), Map.empty)
 
   private[authz] def parse(node: ObjectNode): GrantSnapshot = {
     def obj(field: String): Seq[(String, JsonNode)] =
@@ -94,6 +95,6 @@ object GrantStore {
     val grants = obj("grants").map { case (key, perPrincipal) =>
       key -> perPrincipal.properties().asScala.map(e => e.getKey -> e.getValue.elements().asScala.map(_.asText()).toSet).toMap
     }.toMap
-    GrantSnapshot(grants, obj("owners").map { case (k, v) => k -> v.asText() }.toMap)
+    GrantSnapshot(SystemSecurables.withBuiltins(grants), obj("owners").map { case (k, v) => k -> v.asText() }.toMap)
   }
 }

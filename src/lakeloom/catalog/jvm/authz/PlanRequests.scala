@@ -56,7 +56,8 @@ class PlanRequests(ownerOf: Securable => Option[String], internal: Boolean = fal
         case None =>
       }
     case r: DataSourceV2Relation =>
-      v2Table(r.catalog, r.identifier).orElse(deltaTable(r.table)) match {
+      v2Table(r.catalog, r.identifier).orElse(SystemSecurables.table(r.catalog, r.identifier))
+        .orElse(deltaTable(r.table)) match {
         case Some(s) => need(Privileges.Select, s, user, r)
         case None => deltaPath(r.table).foreach(p => paths += PathAccess(p, write = false))
       }
