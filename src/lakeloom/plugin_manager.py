@@ -42,6 +42,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "lakeloom.plugins.notify.email_notifier",
     "lakeloom.plugins.notify.slack_notifier",
     "lakeloom.plugins.notify.webhook_notifier",
+    "lakeloom.plugins.run_audit",
 )
 
 
