@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -63,6 +64,22 @@ def test_pages_hide_what_a_principal_may_not_browse(env: tuple[WorkspaceServer, 
     assert "/catalog/main/browse/src" not in bob.get("/catalog/main/browse").text  # still hidden
     grants.revoke(Securable.of("table", "main.browse.dst"), "bob", ["SELECT"])
     assert bob.get("/catalog/main/browse/dst").status_code == 404
+
+
+def test_table_page_shows_its_row_filter_and_column_masks(spark: Any, env: tuple[WorkspaceServer, str, int]) -> None:
+    srv, token, _ = env
+    spark.sql("CREATE OR REPLACE FUNCTION main.browse.small_ids(id BIGINT) RETURN id < 5")
+    spark.sql("CREATE OR REPLACE FUNCTION main.browse.hide(total BIGINT, id BIGINT) RETURN IF(id > 100, total, NULL)")
+    spark.sql("ALTER TABLE main.browse.dst SET ROW FILTER main.browse.small_ids ON (id)")
+    spark.sql("ALTER TABLE main.browse.dst ALTER COLUMN total SET MASK main.browse.hide USING COLUMNS (id)")
+    try:
+        page = signed_in(srv, token).get("/catalog/main/browse/dst").text  # type: ignore[arg-type]
+    finally:
+        spark.sql("ALTER TABLE main.browse.dst DROP ROW FILTER")
+        spark.sql("ALTER TABLE main.browse.dst ALTER COLUMN total DROP MASK")
+    assert '<p class="row-filter"><code>main.browse.small_ids</code> on (id)</p>' in page
+    assert "<li><strong>total</strong>: <code>main.browse.hide</code> using (id)</li>" in page
+    assert re.search(r'<td class="strong">total</td>(<td>.*?</td>){2}<td><code>main\.browse\.hide</code>', page)
 
 
 def test_browse_to_a_table_its_lineage_and_the_run_that_wrote_it(env: tuple[WorkspaceServer, str, int]) -> None:
