@@ -30,16 +30,34 @@ object AccessDeniedException {
 
 class Access(val dir: Path) {
   val grants = new GrantStore(dir)
+  import Access.statementMemo
 
   /** The recorded owner of `s`, or None (then the admins own it). */
   def ownerOf(s: Securable): Option[String] = s.kind match {
-    case "CATALOG" | "SCHEMA" | "TABLE" | "VOLUME" => Owners.fromMetadata(dir, s).orElse(grants.snapshot.owners.get(s.key))
-    case _ => grants.snapshot.owners.get(s.key)
+    case "CATALOG" | "SCHEMA" | "TABLE" | "VOLUME" => Owners.fromMetadata(dir, s).orElse(snapshot.owners.get(s.key))
+    case _ => snapshot.owners.get(s.key)
+  }
+
+  /** The grant store as the running statement's check sees it (read once per statement). */
+  private def snapshot: GrantSnapshot = statementMemo.get match {
+    case null => grants.snapshot
+    case m => m.snapshot.getOrElse { val g = grants.snapshot; m.snapshot = Some(g); g }
   }
 
   def isOwner(user: String, s: Securable): Boolean = ownerOf(s) match {
-    case Some(owner) => owner == user || Identity.groupsOf(user).contains(owner)
-    case None => Identity.isAdmin(user)
+    case Some(owner) => owner == user || principals(user).contains(owner)
+    case None => admin(user)
+  }
+
+  // Within one statement's check (Access.statement) the identity file is read once per user.
+  private def admin(user: String): Boolean = statementMemo.get match {
+    case null => Identity.isAdmin(user)
+    case m => m.admins.getOrElseUpdate(user, Identity.isAdmin(user))
+  }
+
+  private def principals(user: String): Set[String] = statementMemo.get match {
+    case null => Identity.principalsOf(user)
+    case m => m.principals.getOrElseUpdate(user, Identity.principalsOf(user))
   }
 
   private def granted(principals: Set[String], snap: GrantSnapshot, privilege: String, s: Securable): Boolean = {
@@ -48,10 +66,14 @@ class Access(val dir: Path) {
   }
 
   /** Whether `user` holds `privilege` on `s` itself (not counting the USE privileges on its parents). */
-  def holds(user: String, privilege: String, s: Securable): Boolean = {
-    if (Identity.isAdmin(user) || isOwner(user, s)) return true
-    val principals = Identity.principalsOf(user)
-    val snap = grants.snapshot
+  def holds(user: String, privilege: String, s: Securable): Boolean = statementMemo.get match {
+    case null => decide(user, privilege, s, grants.snapshot)
+    case m => m.decisions.getOrElseUpdate((user, privilege, s), decide(user, privilege, s, snapshot))
+  }
+
+  private def decide(user: String, privilege: String, s: Securable, snap: GrantSnapshot): Boolean = {
+    if (admin(user) || isOwner(user, s)) return true
+    val principals = this.principals(user)
     val inherits = privilege != Privileges.UseCatalog
     if (granted(principals, snap, privilege, s)) return true
     if (inherits && s.ancestors.exists(a => granted(principals, snap, privilege, a))) return true
@@ -72,13 +94,34 @@ class Access(val dir: Path) {
 
   /** Every privilege `user` holds on `s` (owners and admins: ALL_PRIVILEGES). */
   def effective(user: String, s: Securable): Set[String] =
-    if (Identity.isAdmin(user) || isOwner(user, s)) Set(Privileges.All)
+    if (admin(user) || isOwner(user, s)) Set(Privileges.All)
     else Privileges.Applicable(s.kind).filter(p => p != Privileges.All && holds(user, p, s))
 }
 
 object Access {
   private val instances = new java.util.concurrent.ConcurrentHashMap[Path, Access]()
   def apply(dir: Path): Access = instances.computeIfAbsent(dir, d => new Access(d))
+
+  /** One statement's view: the grant store and identity read once, each decision taken once. */
+  private final class StatementMemo {
+    var snapshot: Option[GrantSnapshot] = None
+    val admins = scala.collection.mutable.HashMap.empty[String, Boolean]
+    val principals = scala.collection.mutable.HashMap.empty[String, Set[String]]
+    val decisions = scala.collection.mutable.HashMap.empty[(String, String, Securable), Boolean]
+  }
+  private val statementMemo = new ThreadLocal[StatementMemo]()
+
+  /**
+   * Run the checks of one statement in `body` against one reading of the grant store and the
+   * identity file (each stat-checked once instead of once per decision). A grant or revoke made
+   * meanwhile applies from the next statement on, as Unity Catalog promises.
+   */
+  def statement[T](body: => T): T =
+    if (statementMemo.get != null) body
+    else {
+      statementMemo.set(new StatementMemo)
+      try body finally statementMemo.remove()
+    }
 
   /** The Access of the active session's workspace, when governance is on. */
   def current: Option[Access] = if (!Identity.enabled) None else Identity.governanceDir.map(apply)

@@ -15,14 +15,14 @@ import java.time.format.DateTimeFormatter
 import java.util.UUID
 import java.util.concurrent.{ConcurrentLinkedQueue, Executors, ThreadFactory, TimeUnit}
 
-import scala.jdk.CollectionConverters._
+import com.fasterxml.jackson.databind.SerializationFeature
 
 object Audit {
   private val processTag = {
     val host = try InetAddress.getLocalHost.getHostName catch { case _: Exception => "localhost" }
     s"$host-${ManagementFactory.getRuntimeMXBean.getPid}-${UUID.randomUUID().toString.take(8)}"
   }
-  private val queue = new ConcurrentLinkedQueue[(Path, String, String)]() // (store, day, line)
+  private val queue = new ConcurrentLinkedQueue[Event]()
   private val Day = DateTimeFormatter.ofPattern("yyyy-MM-dd").withZone(ZoneOffset.UTC)
   private val Time = DateTimeFormatter.ISO_INSTANT
 
@@ -39,51 +39,60 @@ object Audit {
     ex
   }
 
+  /** One event as recorded; turned into its JSON line by the writer, off the statement's thread. */
+  private case class Event(dir: Path, at: Instant, action: String, user: String, params: Map[String, String],
+                           status: Int, error: Option[String], runAs: Option[String])
+
   /**
    * Record one decision or change. `status` 200 (allowed / done) or 403 (denied); `runAs` the
-   * principal whose rights were used (a view's owner), when not the user.
+   * principal whose rights were used (a view's owner), when not the user. Allowed decisions are
+   * only queued here (a statement pays for an object on a queue); `immediate` ones are written
+   * before this returns.
    */
   def log(dir: Path, action: String, user: String, params: Map[String, String], status: Int,
           error: Option[String] = None, runAs: Option[String] = None, immediate: Boolean = false): Unit = {
-    val now = Instant.now()
+    queue.add(Event(dir, Instant.now(), action, user, params, status, error, runAs))
+    if (immediate) flush() else flusher
+  }
+
+  private val LineWriter = JsonFiles.Mapper.writer().without(SerializationFeature.INDENT_OUTPUT)
+
+  private def line(e: Event): String = {
     val node = JsonFiles.Mapper.createObjectNode()
     node.put("account_id", "lakeloom")
     node.put("version", "2.0")
-    node.put("event_time", Time.format(now))
-    node.put("event_date", Day.format(now))
+    node.put("event_time", Time.format(e.at))
+    node.put("event_date", Day.format(e.at))
     node.put("workspace_id", "0")
     node.put("source_ip_address", "127.0.0.1")
     node.put("user_agent", "lakeloom")
     node.put("session_id", processTag)
-    node.putObject("user_identity").put("email", user).put("subject_name", user)
+    node.putObject("user_identity").put("email", e.user).put("subject_name", e.user)
     node.put("service_name", "unityCatalog")
-    node.put("action_name", action)
+    node.put("action_name", e.action)
     node.put("request_id", UUID.randomUUID().toString)
     val rp = node.putObject("request_params")
-    params.foreach { case (k, v) => rp.put(k, v) }
+    e.params.foreach { case (k, v) => rp.put(k, v) }
     val resp = node.putObject("response")
-    resp.put("status_code", status)
-    error.fold(resp.putNull("error_message"))(resp.put("error_message", _))
+    resp.put("status_code", e.status)
+    e.error.fold(resp.putNull("error_message"))(resp.put("error_message", _))
     resp.putNull("result")
     node.put("audit_level", "WORKSPACE_LEVEL")
     node.put("event_id", UUID.randomUUID().toString)
     val im = node.putObject("identity_metadata")
-    im.put("run_by", user)
-    im.put("run_as", runAs.getOrElse(user))
-    val line = JsonFiles.Mapper.writer().without(
-      com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(node)
-    queue.add((dir, Day.format(now), line))
-    if (immediate) flush() else flusher
+    im.put("run_by", e.user)
+    im.put("run_as", e.runAs.getOrElse(e.user))
+    LineWriter.writeValueAsString(node)
   }
 
   /** Append every buffered event to its file. */
   def flush(): Unit = synchronized {
     val batch = Iterator.continually(queue.poll()).takeWhile(_ != null).toSeq
-    batch.groupBy { case (dir, day, _) => (dir, day) }.foreach { case ((dir, day), events) =>
+    batch.groupBy(e => (e.dir, Day.format(e.at))).foreach { case ((dir, day), events) =>
       try {
         val file = dir.resolve(".audit").resolve(day).resolve(s"$processTag.jsonl")
         Files.createDirectories(file.getParent)
-        val text = events.map(_._3).mkString("", "\n", "\n")
+        val text = events.map(line).mkString("", "\n", "\n")
         Files.write(file, text.getBytes(StandardCharsets.UTF_8), StandardOpenOption.CREATE, StandardOpenOption.APPEND)
       } catch { case _: Exception => () } // the audit must never fail the statement it records
     }

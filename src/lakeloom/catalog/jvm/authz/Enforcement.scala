@@ -21,7 +21,9 @@ object Enforcement {
   private val Audited = TreeNodeTag[String]("lakeloom.authz.audited")
   private val ExecutionIdKey = "spark.sql.execution.id"
 
-  def checkPlan(access: Access, plan: LogicalPlan): Unit = {
+  def checkPlan(access: Access, plan: LogicalPlan): Unit = Access.statement(checkStatement(access, plan))
+
+  private def checkStatement(access: Access, plan: LogicalPlan): Unit = {
     val user = Identity.currentUser()
     val found = new PlanRequests(access.ownerOf, internal = insideExecution)
     found.visit(plan, user)
