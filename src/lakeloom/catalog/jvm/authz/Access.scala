@@ -34,7 +34,7 @@ class Access(val dir: Path) {
 
   /** The recorded owner of `s`, or None (then the admins own it). */
   def ownerOf(s: Securable): Option[String] = s.kind match {
-    case "CATALOG" | "SCHEMA" | "TABLE" | "VOLUME" => Owners.fromMetadata(dir, s).orElse(snapshot.owners.get(s.key))
+    case "CATALOG" | "SCHEMA" | "TABLE" | "VOLUME" | "FUNCTION" => Owners.fromMetadata(dir, s).orElse(snapshot.owners.get(s.key))
     case _ => snapshot.owners.get(s.key)
   }
 
@@ -127,13 +127,14 @@ object Access {
   def current: Option[Access] = if (!Identity.enabled) None else Identity.governanceDir.map(apply)
 }
 
-/** Owners recorded in the catalog's metadata files (LakeloomStore's and LakeloomVolumes' layout). */
+/** Owners recorded in the catalog's metadata files (LakeloomStore's, LakeloomVolumes' and CatalogFunctions' layout). */
 object Owners {
   def metadataFile(dir: Path, s: Securable): Option[Path] = s.parts match {
     case Seq(c) if s.kind == "CATALOG" => Some(dir.resolve(c).resolve("catalog.json"))
     case Seq(c, sc) if s.kind == "SCHEMA" => Some(dir.resolve(c).resolve(sc).resolve("schema.json"))
     case Seq(c, sc, t) if s.kind == "TABLE" => Some(dir.resolve(c).resolve(sc).resolve("tables").resolve(t + ".json"))
     case Seq(c, sc, v) if s.kind == "VOLUME" => Some(dir.resolve(c).resolve(sc).resolve("volumes").resolve(v + ".json"))
+    case Seq(c, sc, f) if s.kind == "FUNCTION" => Some(dir.resolve(c).resolve(sc).resolve("functions").resolve(f + ".json"))
     case _ => None
   }
 

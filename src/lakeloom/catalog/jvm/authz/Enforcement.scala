@@ -19,7 +19,6 @@ class AuthorizationCheck(spark: SparkSession) extends (LogicalPlan => Unit) {
 object Enforcement {
   /** Set on a plan node once its allowed decision was audited, so chained DataFrames audit it once. */
   private val Audited = TreeNodeTag[String]("lakeloom.authz.audited")
-  private val ExecutionIdKey = "spark.sql.execution.id"
 
   def checkPlan(access: Access, plan: LogicalPlan): Unit = Access.statement(checkStatement(access, plan))
 
@@ -49,9 +48,9 @@ object Enforcement {
   }
 
   // Delta runs its own reads and writes of a table's files (MERGE's scans, OPTIMIZE, log replay)
-  // inside the statement's SQL execution; a user's direct path access starts outside one.
-  def insideExecution: Boolean =
-    AuthzInternals.activeContext.exists(sc => sc.getLocalProperty(ExecutionIdKey) != null)
+  // inside the statement's SQL execution; a user's direct path access starts outside one (or
+  // inside a foreachBatch function, which ExecutionScope counts as the user's).
+  def insideExecution: Boolean = org.apache.spark.sql.lakeloom.authz.ExecutionScope.internal
 
   private def audit(access: Access, user: String, r: Request, status: Int, error: Option[String],
                     immediate: Boolean): Unit = {

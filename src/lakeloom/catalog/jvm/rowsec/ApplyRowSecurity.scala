@@ -24,6 +24,8 @@ import org.apache.spark.sql.execution.datasources.LogicalRelation
 import org.apache.spark.sql.execution.datasources.v2.DataSourceV2Relation
 import org.apache.spark.sql.execution.streaming.runtime.StreamingRelation
 
+import org.apache.spark.sql.lakeloom.authz.ExecutionScope
+
 import io.lakeloom.catalog.LakeloomCatalog
 
 /** Wraps a read that row security has rewritten; `table` names it in plan strings. */
@@ -33,7 +35,12 @@ case class RowSecurityMarker(child: LogicalPlan, table: String) extends UnaryNod
 }
 
 class MarkerElimination extends Rule[LogicalPlan] {
-  override def apply(plan: LogicalPlan): LogicalPlan = plan.transformUp { case RowSecurityMarker(child, _) => child }
+  // PolicyGuards only reach the plans Delta's DML commands build while they run.
+  override def apply(plan: LogicalPlan): LogicalPlan = {
+    val unmarked = plan.transformUp { case RowSecurityMarker(child, _) => child }
+    if (!ExecutionScope.internal) unmarked
+    else unmarked.transformUpWithSubqueries { case p => p.transformExpressions { case PolicyGuard(c, _) => c } }
+  }
 }
 
 object ApplyRowSecurity {
@@ -51,14 +58,22 @@ class ApplyRowSecurity(spark: SparkSession) extends Rule[LogicalPlan] {
 
   private type Mapping = Map[ExprId, Attribute]
 
-  override def apply(plan: LogicalPlan): LogicalPlan = rewrite(plan)._1
+  // Delta's own scans inside a running UPDATE/DELETE/MERGE read the whole files they rewrite:
+  // filtering them would drop (and masking would overwrite) rows the statement never touched.
+  override def apply(plan: LogicalPlan): LogicalPlan = if (ExecutionScope.internal) plan else rewrite(plan)._1
 
   private def rewrite(plan: LogicalPlan): (LogicalPlan, Mapping) = plan match {
     case m: RowSecurityMarker => (m, Map.empty)
-    case m: MergeIntoTable => rewriteChildren(m, Set(m.sourceTable))
-    case _: UpdateTable | _: DeleteFromTable => (plan, Map.empty)
+    case m: MergeIntoTable => SecureDml.bareTarget(m) match {
+      case b: MergeIntoTable => rewriteChildren(b, Set(b.sourceTable))
+      case other => (other, Map.empty)
+    }
+    case _: UpdateTable | _: DeleteFromTable => (SecureDml.bareTarget(plan), Map.empty)
+    case p if SecureDml.Targets(p.nodeName) && !DeltaTargetFirst(p.nodeName) => (SecureDml.secure(this, p), Map.empty)
     case p if DeltaTargetOnly(p.nodeName) => (p, Map.empty)
-    case p if DeltaTargetFirst(p.nodeName) => rewriteChildren(p, p.children.drop(1).toSet)
+    case p if DeltaTargetFirst(p.nodeName) =>
+      val (node, mapping) = rewriteChildren(p, p.children.drop(1).toSet)
+      (SecureDml.secure(this, node), mapping)
     case leaf if leaf.children.isEmpty => tableOf(leaf).flatMap(secure(leaf, _)).getOrElse((leaf, Map.empty))
     case other => rewriteChildren(other, other.children.toSet)
   }
@@ -104,7 +119,15 @@ class ApplyRowSecurity(spark: SparkSession) extends Rule[LogicalPlan] {
       case _ => TablePolicy.Empty
     }
 
-  private def secure(leaf: LogicalPlan, table: (String, Identifier)): Option[(LogicalPlan, Mapping)] = {
+  /**
+   * The policy of the table `leaf` reads, over `leaf.output`: its name, the filter, and each
+   * masked column's new value (by the column's expression id). None when it has no policy.
+   */
+  def policyOn(leaf: LogicalPlan): Option[(String, Option[Expression], Map[ExprId, Expression])] =
+    tableOf(leaf).flatMap(compile(leaf, _))
+
+  private def compile(leaf: LogicalPlan, table: (String, Identifier))
+      : Option[(String, Option[Expression], Map[ExprId, Expression])] = {
     val (catalog, ident) = table
     val policy = policyOf(catalog, ident)
     if (policy.isEmpty) return None
@@ -126,15 +149,27 @@ class ApplyRowSecurity(spark: SparkSession) extends Rule[LogicalPlan] {
       }
       InlineCatalogFunctions.inline(parser, stored, args)
     }
-    val filtered = policy.filter.map(f => Filter(call(f.function, f.args.map(arg)), leaf)).getOrElse(leaf)
-    val masked = leaf.output.map { a =>
+    val filter = policy.filter.map(f => call(f.function, f.args.map(arg)))
+    val masks = leaf.output.flatMap { a =>
       policy.masks.get(a.name.toLowerCase(Locale.ROOT)).map { m =>
-        val alias = Alias(org.apache.spark.sql.catalyst.expressions.Cast(
-          call(m.function, a +: m.using.map(arg)), a.dataType), a.name)(qualifier = a.qualifier)
-        a.exprId -> alias
+        a.exprId -> (org.apache.spark.sql.catalyst.expressions.Cast(
+          call(m.function, a +: m.using.map(arg)), a.dataType): Expression)
       }
-    }.flatten.toMap
+    }.toMap
     policy.masks.keys.foreach(column) // a mask on a vanished column is an error, not a silent no-op
+    Some((name, filter, masks))
+  }
+
+  private def secure(leaf: LogicalPlan, table: (String, Identifier)): Option[(LogicalPlan, Mapping)] =
+    compile(leaf, table).map { case (name, filter, masks) => secured(leaf, name, filter, masks) }
+
+  private def secured(leaf: LogicalPlan, name: String, filter: Option[Expression], masks: Map[ExprId, Expression])
+      : (LogicalPlan, Mapping) = {
+    val filtered = filter.map(Filter(_, leaf)).getOrElse(leaf)
+    val masked = masks.map { case (id, e) =>
+      val a = leaf.output.find(_.exprId == id).get
+      id -> Alias(e, a.name)(qualifier = a.qualifier)
+    }
     val body = if (masked.isEmpty) filtered else Project(leaf.output.map { a =>
       masked.get(a.exprId).map(n => n: NamedExpression).getOrElse(a)
     }, filtered)
@@ -142,6 +177,6 @@ class ApplyRowSecurity(spark: SparkSession) extends Rule[LogicalPlan] {
       val a = leaf.output.find(_.exprId == old).get
       old -> AttributeReference(a.name, a.dataType, nullable = true, a.metadata)(alias.exprId, a.qualifier)
     }
-    Some((RowSecurityMarker(body, name), mapping))
+    (RowSecurityMarker(body, name), mapping)
   }
 }

@@ -56,6 +56,10 @@ case class CreateCatalogFunctionCommand(parts: Seq[String], original: CreateUser
       throw CatalogFunctions.analysisError(s"CREATE FUNCTION $fullName: only LANGUAGE SQL functions can be stored " +
         s"in lakeloom catalogs, not ${original.language.name}")
     }
+    val functions = InlineCatalogFunctions.functionsOf(spark, catalog)
+    val existing = functions.load(ident)
+    if (existing.isDefined && original.ignoreIfExists) return Seq.empty
+    RowSecurityGovernance.checkCreateFunction(spark, catalog, ident, replacing = existing.isDefined && original.replace)
     val parser = InlineCatalogFunctions.classic(spark).sessionState.sqlParser
     val paramStruct = original.inputParamText.filter(_.trim.nonEmpty).map(parser.parseRoutineParam)
       .getOrElse(new StructType())
@@ -79,14 +83,10 @@ case class CreateCatalogFunctionCommand(parts: Seq[String], original: CreateUser
       throw CatalogFunctions.analysisError(s"CREATE FUNCTION $fullName: the body returns ${inferred.sql}, which " +
         s"cannot be cast to the declared return type ${returnType.sql}")
     }
-    val functions = InlineCatalogFunctions.functionsOf(spark, catalog)
-    val existing = functions.load(ident)
-    if (existing.isDefined && original.ignoreIfExists) return Seq.empty
     val stored = probe.copy(returnType = returnType, comment = original.comment,
       owner = RowSecurityGovernance.currentPrincipal(spark),
       deterministic = original.isDeterministic.forall(_ == true),
       createdAt = existing.map(_.createdAt).getOrElse(System.currentTimeMillis()))
-    RowSecurityGovernance.checkCreateFunction(spark, catalog, ident, replacing = existing.isDefined)
     if (!functions.create(stored, orReplace = original.replace)) {
       if (original.ignoreIfExists) return Seq.empty
       throw CatalogFunctions.sparkError("ROUTINE_ALREADY_EXISTS", "newRoutineType" -> "routine",

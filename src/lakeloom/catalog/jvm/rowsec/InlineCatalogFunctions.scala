@@ -3,19 +3,25 @@
 // name and the arity (SqlUnboundFunction.bind); the body is parsed again here, its parameters
 // replaced by the (cast) arguments, and the fixed-point analyzer resolves what is left -- nested
 // catalog functions, current_user(), is_account_group_member(...) -- in its next iterations.
+//
+// A call written in a statement needs EXECUTE on the function (checked here, for whoever runs
+// the statement). Functions run with their definer's rights, as Unity Catalog's do: the calls
+// inside an inlined body (and the policy functions ApplyRowSecurity inlines) are wrapped in
+// DefinerCall and are not checked against the caller.
 package org.apache.spark.sql.lakeloom.rowsec
 
 import java.util.Locale
 
 import org.apache.spark.sql.SparkSession
-import org.apache.spark.sql.catalyst.analysis.UnresolvedAttribute
-import org.apache.spark.sql.catalyst.expressions.{Alias, ApplyFunctionExpression, Cast, Expression}
+import org.apache.spark.sql.catalyst.analysis.{UnresolvedAttribute, UnresolvedFunction}
+import org.apache.spark.sql.catalyst.expressions.{Alias, ApplyFunctionExpression, Cast, Expression, TaggingExpression, UnaryExpression}
 import org.apache.spark.sql.catalyst.parser.ParserInterface
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan
 import org.apache.spark.sql.catalyst.rules.Rule
 import org.apache.spark.sql.catalyst.util.toPrettySQL
 import org.apache.spark.sql.connector.catalog.Identifier
 import org.apache.spark.sql.{classic => c}
+import org.apache.spark.sql.lakeloom.authz.{AuthzInternals, ExecutionScope}
 
 object InlineCatalogFunctions {
   /** The body of `f` applied to `args` (one per parameter), cast to the declared return type. */
@@ -31,7 +37,7 @@ object InlineCatalogFunctions {
           byName.contains(u.nameParts(1).toLowerCase(Locale.ROOT)) =>
         byName(u.nameParts(1).toLowerCase(Locale.ROOT))
     }
-    Cast(body, f.returnType)
+    Cast(body.transformUp { case u: UnresolvedFunction => DefinerCall(u) }, f.returnType)
   }
 
   /** The catalog plugin class that marks a lakeloom catalog in spark.sql.catalog.<name>. */
@@ -67,12 +73,26 @@ class InlineCatalogFunctions(spark: SparkSession) extends Rule[LogicalPlan] {
   private def inline(f: SqlBoundFunction, args: Seq[Expression]): Expression =
     InlineCatalogFunctions.inline(InlineCatalogFunctions.classic(spark).sessionState.sqlParser, f.stored, args)
 
+  // Inside a view's body the view's owner is the caller; its calls were checked when it was
+  // created. Delta's own re-analysis inside a running statement calls nothing new.
+  private def checked(f: SqlBoundFunction): SqlBoundFunction = {
+    if (!AuthzInternals.insideViewResolution && !ExecutionScope.internal) RowSecurityGovernance.checkCall(f.stored)
+    f
+  }
+
   override def apply(plan: LogicalPlan): LogicalPlan = plan.transformAllExpressions {
+    case DefinerCall(ApplyFunctionExpression(f: SqlBoundFunction, args)) => inline(f, args)
+    case DefinerCall(call) if call.resolved => call
     // The column Spark named after the V2 call ("applyfunctionexpression(...)") is named after the
     // function, as Databricks does: main.sec.us_only(US).
     case a @ Alias(call @ ApplyFunctionExpression(f: SqlBoundFunction, args), name) if name == toPrettySQL(call) =>
-      Alias(inline(f, args), s"${f.stored.fullName}(${args.map(a => toPrettySQL(a)).mkString(", ")})")(
+      Alias(inline(checked(f), args), s"${f.stored.fullName}(${args.map(a => toPrettySQL(a)).mkString(", ")})")(
         a.exprId, a.qualifier, a.explicitMetadata, a.nonInheritableMetadataKeys)
-    case ApplyFunctionExpression(f: SqlBoundFunction, args) => inline(f, args)
+    case ApplyFunctionExpression(f: SqlBoundFunction, args) => inline(checked(f), args)
   }
+}
+
+/** A function call inside a stored function's body: runs with the definer's rights (no EXECUTE check). */
+case class DefinerCall(child: Expression) extends UnaryExpression with TaggingExpression {
+  override protected def withNewChildInternal(newChild: Expression): DefinerCall = copy(child = newChild)
 }

@@ -108,10 +108,12 @@ case class CreateTableWithPolicyCommand(create: LogicalPlan, table: Seq[String],
         s"column masks is only supported for tables of lakeloom catalogs, not ${table.mkString(".")}.")
     }
     // The functions are checked before anything is created; the columns when the store publishes.
-    policy.filter.foreach { case (parts, args) => PolicyValidation.rowFilter(spark, parts, args, null, "CREATE TABLE") }
-    policy.masks.foreach { case (column, parts, using) =>
+    val functions = policy.filter.toSeq.map { case (parts, args) =>
+      PolicyValidation.rowFilter(spark, parts, args, null, "CREATE TABLE")
+    } ++ policy.masks.map { case (column, parts, using) =>
       PolicyValidation.columnMask(spark, parts, column, using, null, "CREATE TABLE")
     }
+    RowSecurityGovernance.checkCreateWithPolicy(spark, table, functions)
     PendingPolicies.withPending(spark, policy) {
       Dataset.ofRows(InlineCatalogFunctions.classic(spark), create).collect()
     }
