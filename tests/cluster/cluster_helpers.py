@@ -1,7 +1,6 @@
-"""Helpers of the cluster tests: the ``lakeloom`` command, the master's JSON, a run's JSON."""
+"""Helpers of the cluster tests: the ``lakeloom`` command and the master's JSON."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -25,9 +24,3 @@ def master_json(info: ClusterInfo) -> dict:
     from lakeloom.runtime.standalone import read_json
 
     return read_json(f"{info.master_webui}/json/")  # type: ignore[no-any-return]
-
-
-def run_json(proc: subprocess.CompletedProcess[str]) -> dict:
-    """The final ``Run`` printed by ``lakeloom run --json``."""
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    return json.loads(proc.stdout[proc.stdout.index("{"):])  # type: ignore[no-any-return]
