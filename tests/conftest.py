@@ -20,7 +20,9 @@ os.environ["LAKELOOM_DAEMON"] = "0"
 # cluster's) runs tiny workloads for seconds to minutes, where C2 compilation and parallel GC
 # threads only compete for the 2 cores: the C1 JIT and the serial collector make the suite
 # markedly faster. Only the JIT tier and the collector change, never what Spark computes.
-os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+# C1 alone gets a 48 MB code cache, which the suite's one long-lived session fills (the JVM then
+# stops compiling and runs interpreted: seen during the cluster suite's in-process demo run).
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=240m")
 
 SPARK_TEST_SETTINGS = {
     "spark": {"master": "local[2]"},

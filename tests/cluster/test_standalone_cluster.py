@@ -102,12 +102,12 @@ def _local_reference_run(spark_workspace: Workspace, job_file: Path) -> dict:
     """The suite job's table-writing tasks in local mode, in this process on a ``newSession()``
     of the suite's session (its catalogs are the ``spark_workspace``'s)."""
     from lakeloom.engine.api import Engine
-    from lakeloom.engine.executor import RunSpark
+    from lakeloom.runtime.derived_session import DerivedSession
 
     engine = Engine.open(spark_workspace)
     try:
         prepared = engine.prepare(str(job_file), only=["retail", "merge"])
-        return engine.execute(prepared, spark_provider=RunSpark(engine))
+        return engine.execute(prepared, spark_provider=DerivedSession(engine.spark))
     finally:
         engine.store.close()
 
