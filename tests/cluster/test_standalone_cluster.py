@@ -28,7 +28,7 @@ from cluster_helpers import COLD, LAKELOOM, lakeloom, master_json
 
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800)]
 
-TASKS_FILE = Path(__file__).with_name("cluster_tasks.py")
+TASKS_FILE = Path(__file__).with_name("standalone_suite_tasks.py")
 #: Tasks of the slow stage: two per worker, ~3 s each, so a worker dies with work in flight.
 SLOW_PARTITIONS = 4
 
@@ -42,11 +42,11 @@ tasks:
     run_job_task: {job_name: retail_daily}
   - task_key: merge
     depends_on: [{task_key: retail}]
-    python_task: {function: "cluster_tasks:merge_orders"}
+    python_task: {function: "standalone_suite_tasks:merge_orders"}
   - task_key: slow
     depends_on: [{task_key: merge}]
     python_task:
-      function: cluster_tasks:slow_stage
+      function: standalone_suite_tasks:slow_stage
       parameters: {markers: "%s", partitions: "%d"}
 """
 
@@ -68,7 +68,7 @@ def _workspace(root: Path, conf: str) -> Path:
     (root / "conf" / "lakeloom.yml").write_text(textwrap.dedent(conf))
     (root / "markers").mkdir()
     (root / "suite.yml").write_text(SUITE_JOB % (root / "markers", SLOW_PARTITIONS))
-    shutil.copy(TASKS_FILE, root / "cluster_tasks.py")
+    shutil.copy(TASKS_FILE, root / "standalone_suite_tasks.py")
     return root
 
 
@@ -141,7 +141,7 @@ def suite_runs(tmp_path_factory: pytest.TempPathFactory, standalone_cluster: Clu
     local_job = base / "local" / "suite.yml"
     local_job.parent.mkdir()
     local_job.write_text(SUITE_JOB % (base / "local" / "markers", SLOW_PARTITIONS))
-    shutil.copy(TASKS_FILE, local_job.parent / "cluster_tasks.py")
+    shutil.copy(TASKS_FILE, local_job.parent / "standalone_suite_tasks.py")
     _drop_suite_tables(spark)
     t0 = time.monotonic()
     proc = subprocess.Popen([LAKELOOM, "--workspace", str(remote), "submit", "suite.yml",
