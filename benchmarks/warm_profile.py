@@ -15,42 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import time
 from pathlib import Path
 
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of ``pid`` and its descendants (with their reaped children), from /proc."""
-    children: dict[int, list[int]] = {}
-    times: dict[int, float] = {}
-    hz = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        times[int(entry)] = sum(int(x) for x in fields[11:15]) / hz
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        total += times.get(p, 0.0)
-        todo.extend(children.get(p, []))
-    return total
-
-
-def task_times(root: Path) -> str:
-    db = sqlite3.connect(root / ".lakeloom" / "lakeloom.db")
-    try:
-        run_id, start = db.execute("SELECT run_id, start_time FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
-        rows = db.execute("SELECT task_key, start_time, end_time FROM task_runs WHERE run_id = ? ORDER BY start_time",
-                          (run_id,)).fetchall()
-    finally:
-        db.close()
-    return "\n".join(f"    {k:<24} +{(s - start) / 1000:6.1f} s  {((e or s) - s) / 1000:6.1f} s" for k, s, e in rows)
+from warm_runs import task_times, tree_cpu  # the benchmarks folder is on sys.path when run as a script
 
 
 def main() -> None:

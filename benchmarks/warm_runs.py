@@ -134,7 +134,7 @@ COMMANDS = {
 }
 
 
-def _tree_cpu(pid: int) -> float:
+def tree_cpu(pid: int) -> float:
     """CPU seconds of ``pid`` and its descendants (with their reaped children), from /proc."""
     children: dict[int, list[int]] = {}
     times: dict[int, float] = {}
@@ -163,14 +163,15 @@ def _daemon_pid(ws: Path) -> int | None:
         return None
 
 
-def _task_times(ws: Path, job: str) -> str:
-    """Start offset and duration of every task of the job's latest run (from the run store)."""
+def task_times(ws: Path, job: str | None = None) -> str:
+    """Start offset and duration of every task of the latest run (of ``job``, when given), from
+    the run store."""
     import sqlite3
 
     db = sqlite3.connect(ws / ".lakeloom" / "lakeloom.db")
     try:
-        row = db.execute("SELECT r.run_id, r.start_time FROM runs r JOIN jobs j ON j.job_id = r.job_id "
-                         "WHERE j.name = ? ORDER BY r.run_id DESC LIMIT 1", (job,)).fetchone()
+        row = db.execute("SELECT r.run_id, r.start_time FROM runs r LEFT JOIN jobs j ON j.job_id = r.job_id "
+                         "WHERE ? IS NULL OR j.name = ? ORDER BY r.run_id DESC LIMIT 1", (job, job)).fetchone()
         if row is None:
             return ""
         tasks = db.execute("SELECT task_key, start_time, end_time FROM task_runs WHERE run_id = ? "
@@ -218,10 +219,10 @@ def main() -> None:
                 for mode in order:
                     extra = ["--no-daemon"] if mode == "cold" else []
                     cmd = COMMANDS[name][:-1] + extra + COMMANDS[name][-1:]
-                    cpu = _tree_cpu(daemon) if daemon and mode == "warm" else 0.0
+                    cpu = tree_cpu(daemon) if daemon and mode == "warm" else 0.0
                     results[name][mode].append(_timed(ws, env, cmd))
                     if daemon and mode == "warm":
-                        results[name]["cpu"].append(_tree_cpu(daemon) - cpu)
+                        results[name]["cpu"].append(tree_cpu(daemon) - cpu)
                 cpu_text = f"   (daemon CPU {results[name]['cpu'][-1]:.1f} s)" if results[name]["cpu"] else ""
                 cold_text = f"{results[name]['cold'][-1]:7.1f}" if results[name]["cold"] else "      -"
                 print(f"round {r + 1} {name:<9} cold {cold_text} s   "
@@ -229,7 +230,7 @@ def main() -> None:
     finally:
         subprocess.run([LAKELOOM, "--workspace", str(ws), "daemon", "stop"], env=env, capture_output=True)
     if "demo" in which:
-        print("last demo run, per task (start offset, duration):\n" + _task_times(ws, "retail_daily"))
+        print("last demo run, per task (start offset, duration):\n" + task_times(ws, "retail_daily"))
     print(f"\n{'command':<10}{'cold (s)':>10}{'warm (s)':>10}{'warm CPU (s)':>14}{'warm/cold':>11}   goal")
     goals = {"one": 2.0, "demo": 30.0}
     for name in which:
