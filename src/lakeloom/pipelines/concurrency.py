@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable
 
-from lakeloom.pipelines.model import Dataset, PipelineDefinitionError
+from lakeloom.pipelines.model import Dataset, PipelineDefinitionError, int_setting
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -40,13 +40,7 @@ def max_concurrent_flows(configuration: dict[str, str], session_value: str | Non
                        (configuration.get(MAX_FLOWS_CONF), MAX_FLOWS_CONF), (session_value, MAX_FLOWS_CONF)):
         if raw is None:
             continue
-        try:
-            value = int(str(raw).strip())
-        except ValueError:
-            raise PipelineDefinitionError(f"configuration {where}: expected a positive integer, got {raw!r}") from None
-        if value < 1:
-            raise PipelineDefinitionError(f"configuration {where}: expected a positive integer, got {raw!r}")
-        return value
+        return int_setting(raw, f"configuration {where}", minimum=1, expected="a positive integer")
     return DEFAULT_MAX_FLOWS
 
 

@@ -15,6 +15,18 @@ class PipelineDefinitionError(Exception):
     """The pipeline's code or SQL defines an invalid graph; the message names the file and dataset."""
 
 
+def int_setting(raw: object, where: str, *, minimum: int, expected: str) -> int:
+    """A pipeline setting that must be an integer of at least ``minimum``; otherwise a
+    :class:`PipelineDefinitionError` saying ``<where>: expected <expected>, got <raw>``."""
+    try:
+        value: int | None = int(str(raw).strip())
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise PipelineDefinitionError(f"{where}: expected {expected}, got {raw!r}")
+    return value
+
+
 @dataclass
 class Dataset:
     """One output of the pipeline."""

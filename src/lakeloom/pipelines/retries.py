@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from lakeloom.pipelines.model import PipelineDefinitionError
+from lakeloom.pipelines.model import PipelineDefinitionError, int_setting
 
 #: Spark's setting and Databricks' name for it (pipeline ``configuration`` or a flow's ``spark_conf``).
 RETRIES_CONF = "spark.sql.pipelines.maxFlowRetryAttempts"
@@ -46,13 +46,7 @@ class RetryPolicy:
 
 
 def _count(raw: str, where: str) -> int:
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise PipelineDefinitionError(f"{where}: expected a whole number of retries, got {raw!r}") from None
-    if value < 0:
-        raise PipelineDefinitionError(f"{where}: expected a whole number of retries, got {raw!r}")
-    return value
+    return int_setting(raw, where, minimum=0, expected="a whole number of retries")
 
 
 def _seconds(raw: str, where: str) -> float:
