@@ -1,5 +1,6 @@
-"""Reading a source's Delta log between two refreshes, and rewriting a view's SQL over changes
-(no Spark: the Delta log is JSON lines, sqlglot rewrites the text)."""
+"""Reading a source's Delta log between two refreshes, rewriting a view's SQL over changes, and
+the recorded analysis of a view's plan (no Spark: the Delta log is JSON lines, sqlglot rewrites
+the text, a recorded analysis is JSON)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lakeloom.pipelines.mv_state import changes_between, latest_version, local_dir
+from lakeloom.pipelines.mv_plan import ANALYSIS_VERSION, AggregateOutput, PlanShape
+from lakeloom.pipelines.mv_state import ViewState, changes_between, latest_version, local_dir
 from lakeloom.pipelines.sql_tables import replace_tables
 
 
@@ -59,3 +61,22 @@ def test_replace_tables_keeps_aliases_and_ctes() -> None:
     assert with_cte == "WITH silver_recent AS (SELECT * FROM __v1 AS silver) SELECT silver.id FROM __v1 AS silver"
     with pytest.raises(ValueError, match="none of its table references matched"):
         replace_tables("SELECT 1 FROM other", {"silver": "__v1"})
+
+
+def test_a_recorded_analysis_is_reused_only_for_the_same_plan() -> None:
+    outputs = [AggregateOutput("region", True), AggregateOutput("n", False, "count")]
+    shape = PlanShape("aggregate", leaves=1, outputs=outputs,
+                      aggregate_on_top=True, source_keys=["region"], signature="abc", tracked_reads=1)
+    record = json.loads(json.dumps(shape.to_record()))  # as the view's state file holds it
+    again = PlanShape.from_record(record, "abc", 1)
+    assert again == shape and again.combinable and again.keys == ["region"]
+    assert PlanShape.from_record(record, "other plan", 1) is None
+    assert PlanShape.from_record(record, "abc", 2) is None  # the flow reads another number of tables
+    assert PlanShape.from_record({**record, "analysis_version": ANALYSIS_VERSION - 1}, "abc", 1) is None
+    assert PlanShape.from_record({**record, "kind": "unknown"}, "abc", 1) is None  # only the signature was taken
+    assert PlanShape.from_record({**record, "outputs": [{"bogus": 1}]}, "abc", 1) is None
+
+
+def test_view_states_of_older_versions_still_load() -> None:
+    old = ViewState(**{"signature": "s", "schema": "{}", "target_version": 3, "sources": {"orders": 7}})
+    assert old.shape is None and old.tables == {}

@@ -16,6 +16,7 @@ import pytest
 from pipeline_helpers import land_json, write_pipeline
 from lakeloom.config import Workspace
 from lakeloom.pipelines.eventlog import read_events
+from lakeloom.pipelines.mv_state import local_dir
 from lakeloom.pipelines.runner import UpdateOptions, run_update
 
 pytestmark = pytest.mark.spark
@@ -61,9 +62,12 @@ SOURCES = {
 
         CREATE MATERIALIZED VIEW zone_totals AS
         SELECT zone, sum(amount) AS total FROM zoned GROUP BY zone;
+
+        CREATE MATERIALIZED VIEW busy_regions AS
+        SELECT region, n FROM by_region WHERE n > 3;
     """,
 }
-VIEWS = ["big_orders", "by_region", "zoned", "sampled", "region_avg", "zone_totals"]
+VIEWS = ["big_orders", "by_region", "zoned", "sampled", "region_avg", "zone_totals", "busy_regions"]
 
 
 def _orders(start: int, n: int) -> list[dict]:
@@ -79,6 +83,10 @@ def _techniques(storage: Path, update_id: str) -> dict[str, str]:
             out[e["dataset"]] = next(t["maintenance_type"] for t in info if t["is_chosen"]).removeprefix(
                 "MAINTENANCE_TYPE_")
     return out
+
+
+def _last_operation(spark, name: str) -> str:  # noqa: ANN001
+    return spark.sql(f"DESCRIBE HISTORY main.incmv.{name} LIMIT 1").first().operation
 
 
 def _contents(spark, name: str) -> Counter:  # noqa: ANN001
@@ -120,7 +128,18 @@ def test_appends_refresh_views_incrementally(spark, spark_workspace: Workspace, 
     second = run_update(spark, loaded, spark_workspace)
     assert _techniques(storage, second.update_id) == {
         "big_orders": "APPEND_ONLY", "by_region": "INCREMENTAL_AGGREGATE", "zoned": "APPEND_ONLY",
-        "sampled": "COMPLETE_RECOMPUTE", "region_avg": "GROUP_AGGREGATE", "zone_totals": "INCREMENTAL_AGGREGATE"}
+        "sampled": "COMPLETE_RECOMPUTE", "region_avg": "GROUP_AGGREGATE", "zone_totals": "INCREMENTAL_AGGREGATE",
+        "busy_regions": "ROW_BASED"}
+    # by_region's changes were merged (busy_regions reads its change feed); zone_totals, read by
+    # no other view, was rewritten with its combined groups in one overwrite.
+    assert _last_operation(spark, "by_region") == "MERGE"
+    assert _last_operation(spark, "zone_totals") == "WRITE"
+    # The state kept for the next refresh: the plan's analysis and the tables' locations (no
+    # re-analysis, no DESCRIBE DETAIL while they hold).
+    state = json.loads((storage / "mv_state" / "by_region.json").read_text())
+    assert state["shape"]["kind"] == "aggregate" and state["shape"]["source_keys"] == ["region"]
+    detail = spark.sql("DESCRIBE DETAIL main.incmv.orders").first()
+    assert state["tables"]["main.incmv.orders"] == [str(local_dir(detail.location)), True]
     sampled = [e for e in read_events(storage) if e["update_id"] == second.update_id
                and e["event_type"] == "planning_information" and e["dataset"] == "sampled"][0]
     assert "non-deterministic expression" in sampled["message"]

@@ -80,8 +80,10 @@ def test_incremental_ingestion_expectations_sql_and_event_log(spark, spark_works
     gold = {r.region: r.orders for r in spark.table("main.ingest.revenue_by_region").collect()}
     assert gold == {"emea": 3, "amer": 4}
     history = spark.sql("DESCRIBE HISTORY main.ingest.revenue_by_region").collect()
-    # One commit per update; the second merges the groups the new silver rows touch.
-    assert len(history) == 2 and history[0].operation == "MERGE"
+    # One commit per update; the second combines the new silver rows' groups with the stored ones
+    # and writes the view over (no other view reads its change feed, so no MERGE is needed).
+    assert len(history) == 2 and history[0].operation == "WRITE"
+    assert history[0].operationParameters["mode"] == "Overwrite"
 
     events = read_events(tmp_path / "p" / "storage")
     updates = summarize(events)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: Plan nodes a maintainable query may contain (besides the tables it reads).
@@ -26,6 +26,8 @@ _PASS_THROUGH = {"Project", "Filter", "SubqueryAlias"}
 _LEAVES = {"LogicalRelation", "DataSourceV2Relation", "LogicalRelationWithTable", "HiveTableRelation"}
 _SUBQUERIES = {"ScalarSubquery", "Exists", "InSubquery", "ListQuery", "LateralSubquery"}
 _COMBINABLE = {"Count": "count", "Sum": "sum", "Min": "min", "Max": "max"}
+#: Bumped when :func:`analyze` changes its verdicts: shapes recorded by older code are not reused.
+ANALYSIS_VERSION = 1
 
 
 @dataclass
@@ -51,6 +53,8 @@ class PlanShape:
     #: Key columns that are plain columns of the (single) source, by name.
     source_keys: list[str] = field(default_factory=list)
     signature: str = ""
+    #: How many tracked table reads the verdict was made for.
+    tracked_reads: int = 0
 
     @property
     def keys(self) -> list[str]:
@@ -60,6 +64,24 @@ class PlanShape:
     def combinable(self) -> bool:
         """Every aggregate output can be combined with its stored value (inserts only)."""
         return self.aggregate_on_top and all(o.is_key or o.func for o in self.outputs)
+
+    def to_record(self) -> dict[str, Any]:
+        """The verdict as JSON-able data, for :func:`analyze` to reuse in later updates."""
+        return {**asdict(self), "analysis_version": ANALYSIS_VERSION}
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], signature: str, tracked_reads: int) -> PlanShape | None:
+        """The recorded verdict if it was made for this very plan (same signature, same number
+        of tracked reads, same analysis code); else None."""
+        if (data.get("signature") != signature or data.get("tracked_reads") != tracked_reads
+                or data.get("analysis_version") != ANALYSIS_VERSION or data.get("kind") in (None, "unknown")):
+            return None
+        fields = {k: v for k, v in data.items() if k != "analysis_version"}
+        try:
+            fields["outputs"] = [AggregateOutput(**o) for o in fields.get("outputs", [])]
+            return cls(**fields)
+        except TypeError:
+            return None
 
 
 def _seq(s: Any) -> list[Any]:
@@ -76,16 +98,22 @@ def _walk_expr(expr: Any) -> Any:
         yield from _walk_expr(child)
 
 
-def analyze(df: Any, tracked_reads: int, *, deep: bool = True) -> PlanShape:
+def analyze(df: Any, tracked_reads: int, *, deep: bool = True, recorded: dict[str, Any] | None = None) -> PlanShape:
     """The shape of ``df``'s query; ``tracked_reads`` is how many table reads the flow made that
     lakeloom can follow (each must be one leaf of the plan). Without ``deep`` only the
-    signature is taken (kind ``unknown``)."""
+    signature is taken (kind ``unknown``). ``recorded`` is an earlier verdict
+    (:meth:`PlanShape.to_record`): when it was made for the same plan it is returned as is,
+    sparing the walk (hundreds of py4j round trips)."""
     plan = df._jdf.queryExecution().analyzed()
     text = str(plan.toString())
-    shape = PlanShape("rows", signature=signature(text))
+    shape = PlanShape("rows", signature=signature(text), tracked_reads=tracked_reads)
     if not deep:
         shape.kind = "unknown"
         return shape
+    if recorded is not None:
+        known = PlanShape.from_record(recorded, shape.signature, tracked_reads)
+        if known is not None:
+            return known
     nodes: list[tuple[Any, int]] = []  # (node, depth)
     stack = [(plan, 0)]
     while stack:

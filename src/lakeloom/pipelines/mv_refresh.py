@@ -12,9 +12,12 @@ and reports the decision (``planning_information``, as Databricks' event log doe
 - ``GROUP_AGGREGATE``: an aggregation: the groups the changed rows touch are recomputed
   from the source and merged in, vanished groups deleted (one MERGE);
 - ``INCREMENTAL_AGGREGATE``: an aggregation of ``count``/``sum``/``min``/``max`` over inserts
-  only: the aggregate of the new rows is combined with the stored values (one MERGE);
-- ``COMPLETE_RECOMPUTE``: anything else, with the reasons (:mod:`lakeloom.pipelines.mv_plan`,
-  :mod:`lakeloom.pipelines.mv_state`); also when an incremental attempt fails.
+  only: the aggregate of the new rows is combined with the stored values: the view is
+  rewritten with the combined groups (one overwrite: an aggregate is small, and an overwrite is
+  one job where a MERGE is several), or, when another view of the pipeline reads this view's
+  change feed or the view is clustered, merged in (one MERGE);
+- ``COMPLETE_RECOMPUTE``: anything else, with the reasons (:mod:`lakeloom.pipelines.mv_strategy`);
+  also when an incremental attempt fails.
 
 The query is evaluated over changes by calling the flow again with its table reads answered
 by change DataFrames (:meth:`UpdateGraph.substituted`), so Python and SQL views work alike.
@@ -22,132 +25,31 @@ by change DataFrames (:meth:`UpdateGraph.substituted`), so Python and SQL views 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lakeloom.pipelines.mv_plan import PlanShape, analyze
 from lakeloom.pipelines.mv_state import (
     CDF_PROPERTY,
     SourceTable,
     ViewState,
-    changes_between,
     describe_source,
     forget_state,
-    latest_version,
-    load_state,
+    read_by_other_views,
+    recorded_details,
     save_state,
 )
+from lakeloom.pipelines.mv_strategy import Plan, plan_refresh
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from lakeloom.pipelines.graph import UpdateGraph
     from lakeloom.pipelines.model import Dataset, FlowDef
+    from lakeloom.pipelines.mv_plan import PlanShape
+
+__all__ = ["Plan", "Refresher", "plan_refresh", "refresh_materialized_view"]
 
 log = logging.getLogger("lakeloom.pipelines")
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
-_UNCOMPARABLE = ("map<", "variant")
-
-
-@dataclass
-class Plan:
-    """How one view is refreshed in this update, and why."""
-
-    technique: str = "COMPLETE_RECOMPUTE"
-    reasons: list[str] = field(default_factory=list)
-    sources: list[SourceTable] = field(default_factory=list)
-    previous: dict[str, int] = field(default_factory=dict)
-    inserts_only: bool = True
-    changed: list[str] = field(default_factory=list)
-
-    def as_event(self, flow: str) -> dict[str, Any]:
-        """``details.planning_information`` of the ``planning_information`` event."""
-        chosen = {"maintenance_type": f"MAINTENANCE_TYPE_{self.technique}", "is_chosen": True,
-                  "is_applicable": True}
-        info: list[dict[str, Any]] = [chosen]
-        if self.technique == "COMPLETE_RECOMPUTE" and self.reasons:
-            info.append({"maintenance_type": "MAINTENANCE_TYPE_INCREMENTAL", "is_chosen": False,
-                         "is_applicable": False,
-                         "incrementalization_issues": [{"issue_type": "INCREMENTAL_REFRESH_NOT_POSSIBLE",
-                                                        "prevent_incrementalization": True, "reason": r}
-                                                       for r in self.reasons]})
-        return {"flow": flow, "technique_information": info,
-                "source_table_information": [
-                    {"table_name": s.table, "full_size": None, "change_data_feed_enabled": s.cdf,
-                     "previous_version": self.previous.get(s.key), "current_version": s.version}
-                    for s in self.sources]}
-
-
-def plan_refresh(graph: UpdateGraph, ds: Dataset, df: DataFrame, reads: list[str], *, full: bool,
-                 expectations: bool) -> tuple[Plan, PlanShape, ViewState | None]:
-    """Decide how to refresh ``ds`` whose query is ``df`` (which read ``reads``)."""
-    plan = Plan()
-    tracked = [r for r in reads if ":" not in r]
-    keys = list(dict.fromkeys(tracked))
-    state = load_state(graph, ds.name)
-    # Without a usable earlier refresh only the plan's signature is needed (walking it costs).
-    shape = analyze(df, len(tracked), deep=state is not None and not full and not expectations)
-    if len(keys) != len(tracked):
-        shape.issues.append("reads the same table more than once")
-    plan.sources = [describe_source(graph, k, graph.qualified(graph.registry.datasets[k])) for k in keys]
-    reasons = plan.reasons
-    if full:
-        reasons.append("a full refresh was requested")
-    if expectations:
-        reasons.append("the view has expectations (their counts cover every row)")
-    if state is None:
-        reasons.append("no earlier refresh is recorded")
-    else:
-        plan.previous = dict(state.sources)
-        if state.signature != shape.signature:
-            reasons.append("the view's definition changed")
-        elif state.schema != df.schema.json():
-            reasons.append("the view's schema changed")
-        if set(state.sources) != set(keys):
-            reasons.append("the view's sources changed")
-        target = graph.qualified(ds)
-        location = describe_source(graph, ds.name.lower(), target).location
-        if location is None or latest_version(location) != state.target_version:
-            reasons.append("the view's table was changed outside the pipeline")
-    reasons.extend(shape.issues)
-    if any(t in f.dataType.simpleString() for f in df.schema.fields for t in _UNCOMPARABLE) \
-            and shape.kind == "rows":
-        reasons.append("a map or variant column cannot be compared")
-    if reasons:
-        return plan, shape, state
-    for src in plan.sources:
-        before = plan.previous[src.key]
-        if src.location is None:
-            reasons.append(f"source {src.table} is not on a local file system")
-        elif not src.cdf:
-            reasons.append(f"source {src.table} has no change data feed ({CDF_PROPERTY})")
-        elif src.version < before:
-            reasons.append(f"source {src.table} was recreated")
-        elif src.version > before:
-            changes = changes_between(src.location, before, src.version)
-            if changes.problem:
-                reasons.append(f"source {src.table}: {changes.problem}")
-            plan.inserts_only &= changes.inserts_only
-            plan.changed.append(src.key)
-    if reasons:
-        return plan, shape, state
-    if not plan.changed:
-        plan.technique = "NO_OP"
-    elif shape.kind == "rows":
-        if plan.inserts_only:
-            plan.technique = "APPEND_ONLY"
-        elif len(plan.sources) == 1:
-            plan.technique = "ROW_BASED"
-        else:
-            reasons.append("updates or deletes in a joined source")
-    elif plan.inserts_only and shape.combinable:
-        plan.technique = "INCREMENTAL_AGGREGATE"
-    elif len(plan.sources) == 1 and shape.source_keys:
-        plan.technique = "GROUP_AGGREGATE"
-    else:
-        reasons.append("the aggregation's groups cannot be traced to source columns"
-                       if len(plan.sources) == 1 else "an aggregation over a join with updates or deletes")
-    return plan, shape, state
 
 
 class Refresher:
@@ -227,6 +129,9 @@ class Refresher:
             delta = (delta.groupBy(*[_q(k) for k in keys]).agg(*aggs) if keys else delta.agg(*aggs))
             delta = delta.select(*[_q(c) for c in terms[0].columns])
         types = dict((f.name, f.dataType.simpleString()) for f in terms[0].schema.fields)
+        if not self.ds.cluster_by and not read_by_other_views(self.graph, self.ds.name):
+            self._overwrite_combined(delta, types)
+            return
         sets = {}
         for o in self.shape.outputs:
             if o.is_key:
@@ -238,6 +143,23 @@ class Refresher:
         on = " AND ".join(f"t.{_q(k)} <=> s.{_q(k)}" for k in keys) or "true"
         (DeltaTable.forName(self.session, self.target).alias("t").merge(delta.alias("s"), on)
          .whenMatchedUpdate(set=sets).whenNotMatchedInsertAll().execute())
+
+    def _overwrite_combined(self, delta: DataFrame, types: dict[str, str]) -> None:
+        """The stored groups and the new rows' groups combined (``count``/``sum`` added,
+        ``min``/``max`` taken; null keys form one group, as ``<=>`` matches them) and written
+        over the view in one commit: what the MERGE gives, in one job instead of several."""
+        from pyspark.sql import functions as F
+
+        from lakeloom.runtime.spark_patches import unpatched
+
+        view = unpatched("read_table")(self.session.read, self.target)
+        combine = {"count": F.sum, "sum": F.sum, "min": F.min, "max": F.max}
+        aggs = [combine[o.func](_q(o.name)).cast(types[o.name]).alias(o.name)  # type: ignore[index]
+                for o in self.shape.outputs if not o.is_key]
+        both = view.unionByName(delta)
+        keys = [_q(k) for k in self.shape.keys]
+        out = both.groupBy(*keys).agg(*aggs) if keys else both.agg(*aggs)
+        out.select(*[_q(c) for c in view.columns]).writeTo(self.target).overwrite(F.lit(True))
 
     def _group_aggregate(self) -> None:
         from delta.tables import DeltaTable
@@ -312,8 +234,14 @@ def record(graph: UpdateGraph, ds: Dataset, plan: Plan, shape: PlanShape, df: Da
     view = describe_source(graph, ds.name.lower(), graph.qualified(ds), fresh=replaced)
     if view.location is None:
         return
+    for src in plan.sources:  # a setting taken from the last refresh that this one did not confirm
+        if src.table in plan.reused and src.table not in plan.verified:
+            describe_source(graph, src.key, src.table, fresh=True)
+    tables = [s.table for s in plan.sources] + [view.table]
     save_state(graph, ds.name, ViewState(shape.signature, df.schema.json(), view.version,
-                                         {s.key: s.version for s in plan.sources}))
+                                         {s.key: s.version for s in plan.sources},
+                                         shape.to_record() if shape.kind != "unknown" else None,
+                                         recorded_details(graph, tables)))
 
 
 def enable_change_feed(graph: UpdateGraph, plan: Plan) -> None:
@@ -345,7 +273,8 @@ def refresh_materialized_view(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df
     if plan.technique not in ("COMPLETE_RECOMPUTE", "NO_OP"):
         try:
             Refresher(graph, ds, flow, plan, shape, query).apply()  # type: ignore[arg-type]
-            metrics = last_commit_metrics(graph, graph.qualified(ds))
+            view = graph.details.get(graph.qualified(ds), (None, False))[0]
+            metrics = last_commit_metrics(graph, graph.qualified(ds), str(view) if view is not None else None)
             rows = sum(int(metrics.get(k) or 0) for k in ("numTargetRowsInserted", "numTargetRowsUpdated",
                                                             "numTargetRowsDeleted")) \
                 or int(metrics.get("numOutputRows") or 0)

@@ -42,6 +42,11 @@ class ViewState:
     schema: str
     target_version: int
     sources: dict[str, int] = field(default_factory=dict)
+    #: The query's analysis (:meth:`PlanShape.to_record`), reused while the plan is the same.
+    shape: dict[str, Any] | None = None
+    #: Table name -> [local folder, change feed on] of the sources and the view, as of the
+    #: recorded versions (commits after them are read anyway: a property change shows there).
+    tables: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,10 +77,44 @@ def latest_version(location: Path) -> int:
     return newest
 
 
+def reuse_details(graph: UpdateGraph, state: ViewState) -> list[str]:
+    """Take the tables' locations and change feed settings from the view's last refresh
+    instead of asking Spark (``DESCRIBE DETAIL`` runs a Spark job per table), for the tables
+    the workspace's catalog still keeps at the recorded location; returns those tables."""
+    from lakeloom.catalog.listing import get_table
+
+    reused: list[str] = []
+    if graph.workspace is None:
+        return reused
+    for table, (location, cdf) in state.tables.items():
+        if table in graph.details or location is None:
+            continue
+        try:
+            info = get_table(graph.workspace, table)
+        except ValueError:
+            continue
+        found = local_dir(info.storage_location) if info is not None and info.storage_location else None
+        if found is not None and found == Path(location):
+            graph.details.setdefault(table, (found, bool(cdf)))
+            reused.append(table)
+    return reused
+
+
+def recorded_details(graph: UpdateGraph, tables: list[str]) -> dict[str, list[Any]]:
+    """What :func:`reuse_details` takes back next time, for ``tables`` described in this update."""
+    out: dict[str, list[Any]] = {}
+    for table in tables:
+        known = graph.details.get(table)
+        if known is not None and known[0] is not None:
+            out[table] = [str(known[0]), known[1]]
+    return out
+
+
 def describe_source(graph: UpdateGraph, key: str, table: str, *, fresh: bool = False) -> SourceTable:
     """Location, current version and CDF setting of a source table. The location and
     properties come from one ``DESCRIBE DETAIL`` per table and update (``fresh`` asks again:
-    after a table was replaced or altered); the version from its ``_delta_log`` listing."""
+    after a table was replaced or altered) unless :func:`reuse_details` knew them; the version
+    from its ``_delta_log`` listing."""
     cached = None if fresh else graph.details.get(table)
     if cached is None:
         detail = graph.raw_sql(f"DESCRIBE DETAIL {table}").first()
@@ -139,3 +178,21 @@ def save_state(graph: UpdateGraph, view: str, state: ViewState) -> None:
 
 def forget_state(graph: UpdateGraph, view: str) -> None:
     state_path(graph, view).unlink(missing_ok=True)
+
+
+def read_by_other_views(graph: UpdateGraph, view: str) -> bool:
+    """Whether another view of the pipeline recorded ``view`` as one of its sources (it then
+    reads this view's change feed: its changes must stay row changes, not an overwrite)."""
+    folder = graph.storage / "mv_state"
+    key = view.lower()
+    try:
+        names = [p for p in folder.glob("*.json") if p.stem != key]
+    except OSError:
+        return False
+    for path in names:
+        try:
+            if key in json.loads(path.read_text()).get("sources", {}):
+                return True
+        except (OSError, ValueError, AttributeError):
+            return True  # unreadable: assume it does
+    return False

@@ -1,0 +1,206 @@
+"""Where one pipeline update spends its time: the pipeline of ``pipeline_vs_sdp.py`` on one driver.
+
+A full update, then ``--updates`` times: land a file with 1% more rows and run the next
+update, all on one SparkSession in this process (no JVM start in the figures). For every
+update it prints the update's seconds, and per dataset: the flow's own seconds, how a view
+was refreshed, the Spark jobs its thread started and the py4j calls it made (Python -> JVM
+round trips; with their seconds).
+
+    .venv/bin/python benchmarks/pipeline_profile.py [--rows 20000] [--updates 3] [--jobs]
+
+``--jobs`` also lists each update's Spark jobs (description and seconds).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline_vs_sdp import FILES, land, lakeloom_workspace  # benchmarks/ is on sys.path when run as a script
+
+_local = threading.local()
+_calls: collections.Counter[str] = collections.Counter()
+_seconds: collections.Counter[str] = collections.Counter()
+
+
+def _current() -> str:
+    stack = getattr(_local, "stack", None)
+    return stack[-1] if stack else "(update)"
+
+
+def _count_py4j() -> None:
+    """Count py4j commands per dataset being built on the calling thread."""
+    from py4j import clientserver, java_gateway
+
+    for cls in (clientserver.ClientServerConnection, java_gateway.GatewayConnection):
+        original = cls.send_command
+
+        def send(self: Any, command: str, _original: Any = original) -> Any:
+            t = time.perf_counter()
+            try:
+                return _original(self, command)
+            finally:
+                key = _current()
+                _calls[key] += 1
+                _seconds[key] += time.perf_counter() - t
+
+        cls.send_command = send  # type: ignore[method-assign]
+
+
+def _attribute_builds() -> None:
+    """Jobs and py4j calls made while a dataset is built are that dataset's."""
+    from lakeloom.pipelines import runner
+
+    original = runner._Update.build
+
+    def build(self: Any, ds: Any) -> None:
+        stack = getattr(_local, "stack", None)
+        if stack is None:
+            stack = _local.stack = []
+        stack.append(ds.name.lower())
+        sc = self.graph.session.sparkContext
+        try:
+            sc.setLocalProperty("spark.jobGroup.id", f"profile:{ds.name.lower()}")
+            original(self, ds)
+        finally:
+            stack.pop()
+            sc.setLocalProperty("spark.jobGroup.id", f"profile:{stack[-1]}" if stack else None)  # type: ignore[arg-type]
+
+    runner._Update.build = build  # type: ignore[method-assign]
+
+
+_stages: dict[str, list[str]] = collections.defaultdict(list)
+
+
+def _time_stages() -> None:
+    """Seconds of the steps of a view refresh and of a streaming flow, per dataset."""
+    from lakeloom.pipelines import flows, mv_refresh
+
+    def timed(module: Any, name: str, label: str) -> None:
+        original = getattr(module, name)
+
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return original(*a, **k)
+            finally:
+                _stages[_current()].append(f"{label} {time.perf_counter() - t:.2f}")
+
+        setattr(module, name, wrapper)
+
+    timed(mv_refresh, "plan_refresh", "plan")
+    timed(mv_refresh.Refresher, "apply", "apply")
+    timed(mv_refresh, "record", "record")
+    timed(mv_refresh, "enable_change_feed", "cdf")
+    timed(flows, "last_commit_metrics", "metrics")
+    timed(flows, "create_table", "create")
+    timed(flows, "await_query", "stream")
+
+
+def _jobs(spark: Any, since: int) -> list[tuple[int, str, str, float]]:
+    """(job id, group, description, seconds) of the jobs after id ``since``, from the driver's
+    status store (the UI may be off)."""
+    store = spark.sparkContext._jsc.sc().statusStore()
+    jobs = store.jobsList(None)
+    out = []
+    for i in range(jobs.size()):
+        j = jobs.apply(i)
+        if j.jobId() <= since:
+            continue
+        start, end = j.submissionTime(), j.completionTime()
+        secs = (end.get().getTime() - start.get().getTime()) / 1000 if start.isDefined() and end.isDefined() else 0.0
+        group = j.jobGroup().get() if j.jobGroup().isDefined() else ""
+        desc = j.description().get() if j.description().isDefined() else j.name()
+        out.append((int(j.jobId()), str(group), str(desc)[:100], secs))
+    return sorted(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=20_000)
+    ap.add_argument("--updates", type=int, default=3)
+    ap.add_argument("--jobs", action="store_true")
+    ap.add_argument("--serial", action="store_true", help="one flow at a time (each flow's own cost)")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+
+    from lakeloom.config import load_workspace
+    from lakeloom.pipelines.runner import run_update
+    from lakeloom.pipelines.spec import load_pipeline
+    from lakeloom.plugin_manager import build_plugin_manager
+    from lakeloom.runtime.spark import SparkSessionProvider
+
+    root = Path(tempfile.mkdtemp(prefix="lakeloom-pipeline-profile-"))
+    landing = root / "landing"
+    for i in range(FILES):
+        land(landing, i, args.rows // FILES)
+    ws_dir = lakeloom_workspace(root, 0, landing)
+    spec = ws_dir / "pipelines" / "bench" / "bench.pipeline.yml"
+    if args.serial:
+        import yaml
+
+        doc = yaml.safe_load(spec.read_text())
+        doc["configuration"] = {"lakeloom.pipelines.maxConcurrentFlows": "1"}
+        spec.write_text(yaml.safe_dump(doc))
+    ws = load_workspace(ws_dir, None)
+    ws.ensure_state_dir()
+    conf: dict[str, str] = {}
+    for part in build_plugin_manager(ws.disabled_plugins).hook.lakeloom_spark_conf(workspace=ws):
+        conf.update(part or {})
+    provider = SparkSessionProvider(ws, plugin_conf=conf, app_name="lakeloom-pipeline-profile")
+    t0 = time.perf_counter()
+    spark = provider.get()
+    print(f"session in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
+    _count_py4j()
+    _attribute_builds()
+    _time_stages()
+    last_job = -1
+    try:
+        for u in range(args.updates + 1):
+            if u:
+                land(landing, FILES + u, args.rows // 100)
+            loaded = load_pipeline(str(spec), base_dir=ws_dir, workspace=ws)
+            _calls.clear()
+            _stages.clear()
+            _seconds.clear()
+            t = time.perf_counter()
+            result = run_update(spark, loaded, ws)
+            wall = time.perf_counter() - t
+            calls, seconds = collections.Counter(_calls), collections.Counter(_seconds)
+            jobs = _jobs(spark, last_job)
+            last_job = max([j[0] for j in jobs], default=last_job)
+            per_group = collections.Counter(j[1].removeprefix("profile:") for j in jobs)
+            print(f"\n{'full' if u == 0 else f'+1% #{u}'} update: {wall:.1f} s, {len(jobs)} Spark jobs, "
+                  f"{sum(calls.values())} py4j calls ({sum(seconds.values()):.1f} s); "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+            techniques = {}
+            for e in result.events:
+                if e["event_type"] == "planning_information":
+                    techniques[e["dataset"].lower()] = e["message"].split(" as ", 1)[-1].split(" ")[0].rstrip(".")
+            for key, d in result.datasets.items():
+                own = sum(f.seconds for f in d.flows)
+                print(f"  {key:<20} {own:6.2f} s  {techniques.get(key, d.kind):<22} jobs {per_group.get(key, 0):3d}  "
+                      f"py4j {calls.get(key, 0):5d} ({seconds.get(key, 0.0):.2f} s)  {', '.join(_stages.get(key, []))}",
+                      flush=True)
+            print(f"  {'(outside datasets)':<20} py4j {calls.get('(update)', 0)} "
+                  f"({seconds.get('(update)', 0.0):.2f} s), jobs {per_group.get('', 0)}", flush=True)
+            if args.jobs:
+                for j in jobs:
+                    print(f"    job {j[0]:4d} {j[3]:6.2f} s  [{j[1].removeprefix('profile:')}] {j[2]}")
+    finally:
+        provider.stop()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"kept {root}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
