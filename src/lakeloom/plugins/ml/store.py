@@ -98,6 +98,10 @@ def prepare(workspace: Workspace) -> str:
 
                 SqlAlchemyStore(uri, artifact_root(workspace)).engine.dispose()
                 RegistryStore(uri).engine.dispose()
+        # Task code calling mlflow.autolog() itself runs in a thread beside other tasks too.
+        from lakeloom.plugins.ml import mlflow_compat
+
+        mlflow_compat.install()
         _prepared.add(uri)
     return uri
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
 from lakeloom.plugin_api import TaskOutput
+from lakeloom.plugins.ml import mlflow_compat
 from lakeloom.plugins.ml import store as ws_store
 from lakeloom.plugins.ml.experiments import TAG_RUN_ID, TAG_TASK_KEY, experiment_id_for, run_tags
 from lakeloom.plugins.ml.promotion import MlTaskError, register_and_promote
@@ -40,7 +41,8 @@ def _training_session(autolog: bool) -> Iterator[None]:
 
     with _training_lock:
         if autolog:
-            if not _autolog_on:  # Spark datasource autologging needs a JAR lakeloom does not ship
+            if not _autolog_on:
+                mlflow_compat.install()  # else autolog can deadlock with another task's imports  # Spark datasource autologging needs a JAR lakeloom does not ship
                 mlflow.autolog(silent=True, exclude_flavors=["spark"])
                 _autolog_on = True
             yield
