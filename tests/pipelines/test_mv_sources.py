@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lakeloom.pipelines.mv_plan import ANALYSIS_VERSION, AggregateOutput, PlanShape
-from lakeloom.pipelines.mv_state import ViewState, changes_between, latest_version, local_dir
+from lakeloom.pipelines.mv_state import ViewState, change_feed_from_log, changes_between, latest_version, local_dir
 from lakeloom.pipelines.sql_tables import replace_tables
 
 
@@ -80,3 +80,19 @@ def test_a_recorded_analysis_is_reused_only_for_the_same_plan() -> None:
 def test_view_states_of_older_versions_still_load() -> None:
     old = ViewState(**{"signature": "s", "schema": "{}", "target_version": 3, "sources": {"orders": 7}})
     assert old.shape is None and old.tables == {}
+
+
+def test_change_feed_setting_is_read_from_the_newest_metadata_commit(tmp_path: Path) -> None:
+    def meta(cdf: str | None) -> dict:
+        return {"metaData": {"id": "t", "configuration": {} if cdf is None else {"delta.enableChangeDataFeed": cdf}}}
+
+    table = tmp_path / "t"
+    _commit(table, 0, _info("CREATE TABLE"), meta("true"))
+    _commit(table, 1, _info("WRITE", mode="Append"), {"add": {"path": "a.parquet", "dataChange": True}})
+    assert change_feed_from_log(table) is True
+    _commit(table, 2, _info("SET TBLPROPERTIES"), meta("false"))
+    _commit(table, 3, _info("WRITE", mode="Append"), {"add": {"path": "b.parquet", "dataChange": True}})
+    assert change_feed_from_log(table) is False
+    assert change_feed_from_log(table, limit=1) is None  # not among the newest commits: Spark is asked
+    (table / "_delta_log" / f"{2:020d}.json").unlink()
+    assert change_feed_from_log(table) is None  # a commit is gone (log cleanup)

@@ -25,7 +25,7 @@ from lakeloom.pipelines.expectations import (
     violation_message,
 )
 from lakeloom.pipelines.model import Dataset, FlowDef, PipelineDefinitionError
-from lakeloom.pipelines.mv_state import CDF_PROPERTY
+from lakeloom.pipelines.mv_state import CDF_PROPERTY, catalog_location
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -264,7 +264,11 @@ def last_commit_rows(graph: UpdateGraph, target: str, location: str | None = Non
 
 def last_commit_metrics(graph: UpdateGraph, target: str, location: str | None = None) -> dict[str, Any]:
     """``operationMetrics`` of the table's latest Delta commit; with the table's ``location``
-    straight from its last commit file, without a Spark query."""
+    (or the one the catalog store records) straight from its last commit file, without a
+    Spark query."""
+    if location is None:
+        found = catalog_location(graph, target)
+        location = str(found) if found is not None and (found / "_delta_log").is_dir() else None
     if location is not None:
         import json
 

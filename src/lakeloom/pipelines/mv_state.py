@@ -77,23 +77,48 @@ def latest_version(location: Path) -> int:
     return newest
 
 
-def reuse_details(graph: UpdateGraph, state: ViewState) -> list[str]:
-    """Take the tables' locations and change feed settings from the view's last refresh
-    instead of asking Spark (``DESCRIBE DETAIL`` runs a Spark job per table), for the tables
-    the workspace's catalog still keeps at the recorded location; returns those tables."""
+def catalog_location(graph: UpdateGraph, table: str) -> Path | None:
+    """The table's local folder as the workspace's catalog store records it (a file read)."""
     from lakeloom.catalog.listing import get_table
 
-    reused: list[str] = []
     if graph.workspace is None:
-        return reused
+        return None
+    try:
+        info = get_table(graph.workspace, table)
+    except ValueError:
+        return None
+    return local_dir(info.storage_location) if info is not None and info.storage_location else None
+
+
+def change_feed_from_log(location: Path, limit: int = 100) -> bool | None:
+    """Whether the newest ``metaData`` action turns the change data feed on, read from the
+    newest JSON commits backwards; None when it is not among the last ``limit`` of them or a
+    commit file is gone (then Spark is asked)."""
+    log = location / "_delta_log"
+    newest = latest_version(location)
+    for version in range(newest, max(newest - limit, -1), -1):
+        try:
+            lines = (log / f"{version:020d}.json").read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            if '"metaData"' not in line:
+                continue
+            meta = json.loads(line).get("metaData")
+            if meta is not None:
+                return str((meta.get("configuration") or {}).get(CDF_PROPERTY, "")).lower() == "true"
+    return None
+
+
+def reuse_details(graph: UpdateGraph, state: ViewState) -> list[str]:
+    """Take the tables' locations and change feed settings from the view's last refresh
+    (sparing even the log read of :func:`describe_source`), for the tables the workspace's
+    catalog still keeps at the recorded location; returns those tables."""
+    reused: list[str] = []
     for table, (location, cdf) in state.tables.items():
         if table in graph.details or location is None:
             continue
-        try:
-            info = get_table(graph.workspace, table)
-        except ValueError:
-            continue
-        found = local_dir(info.storage_location) if info is not None and info.storage_location else None
+        found = catalog_location(graph, table)
         if found is not None and found == Path(location):
             graph.details.setdefault(table, (found, bool(cdf)))
             reused.append(table)
@@ -111,11 +136,18 @@ def recorded_details(graph: UpdateGraph, tables: list[str]) -> dict[str, list[An
 
 
 def describe_source(graph: UpdateGraph, key: str, table: str, *, fresh: bool = False) -> SourceTable:
-    """Location, current version and CDF setting of a source table. The location and
-    properties come from one ``DESCRIBE DETAIL`` per table and update (``fresh`` asks again:
-    after a table was replaced or altered) unless :func:`reuse_details` knew them; the version
-    from its ``_delta_log`` listing."""
+    """Location, current version and CDF setting of a source table, the version from its
+    ``_delta_log`` listing. The location and setting are looked up once per table and update
+    (``fresh`` looks again: after a table was replaced or altered) unless
+    :func:`reuse_details` knew them: from the catalog store and the table's newest ``metaData``
+    commit (files), else with ``DESCRIBE DETAIL`` (a Spark job)."""
     cached = None if fresh else graph.details.get(table)
+    if cached is None:
+        location = catalog_location(graph, table)
+        cdf = change_feed_from_log(location) if location is not None and (location / "_delta_log").is_dir() \
+            else None
+        if location is not None and cdf is not None:
+            cached = graph.details[table] = (location, cdf)
     if cached is None:
         detail = graph.raw_sql(f"DESCRIBE DETAIL {table}").first()
         location = local_dir(str(detail.location)) if detail is not None and detail.location else None
