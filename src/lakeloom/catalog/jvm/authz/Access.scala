@@ -49,15 +49,15 @@ class Access(val dir: Path) {
     case None => admin(user)
   }
 
-  // Within one statement's check (Access.statement) the identity file is read once per user.
+  // Within one statement's check (Access.statement) the identity file is read once.
   private def admin(user: String): Boolean = statementMemo.get match {
     case null => Identity.isAdmin(user)
-    case m => m.admins.getOrElseUpdate(user, Identity.isAdmin(user))
+    case m => m.admins.getOrElseUpdate(user, Identity.isAdmin(user, m.identity))
   }
 
   private def principals(user: String): Set[String] = statementMemo.get match {
     case null => Identity.principalsOf(user)
-    case m => m.principals.getOrElseUpdate(user, Identity.principalsOf(user))
+    case m => m.principals.getOrElseUpdate(user, Identity.principalsOf(user, m.identity))
   }
 
   private def granted(principals: Set[String], snap: GrantSnapshot, privilege: String, s: Securable): Boolean = {
@@ -105,6 +105,7 @@ object Access {
   /** One statement's view: the grant store and identity read once, each decision taken once. */
   private final class StatementMemo {
     var snapshot: Option[GrantSnapshot] = None
+    lazy val identity: IdentitySettings = Identity.settings
     val admins = scala.collection.mutable.HashMap.empty[String, Boolean]
     val principals = scala.collection.mutable.HashMap.empty[String, Set[String]]
     val decisions = scala.collection.mutable.HashMap.empty[(String, String, Securable), Boolean]

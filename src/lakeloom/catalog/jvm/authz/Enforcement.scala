@@ -24,12 +24,13 @@ object Enforcement {
 
   private def checkStatement(access: Access, plan: LogicalPlan): Unit = {
     val user = Identity.currentUser()
-    val found = new PlanRequests(access.ownerOf, internal = insideExecution)
+    val internal = insideExecution
+    val found = new PlanRequests(access.ownerOf, internal = internal)
     found.visit(plan, user)
     if (found.requests.isEmpty && found.paths.isEmpty || AuthzInternals.insideViewResolution) return
     // Inside a running statement, writes are the statement's own (CTAS writing its new table,
     // Delta rewriting files for MERGE); they were checked when the statement was analyzed.
-    val checked = if (insideExecution) found.requests.filter(_.privilege == Privileges.Select) else found.requests
+    val checked = if (internal) found.requests.filter(_.privilege == Privileges.Select) else found.requests
     checked.foreach { r =>
       try access.require(r.user, r.privilege, r.securable)
       catch {
@@ -44,7 +45,7 @@ object Enforcement {
         audit(access, user, r, 200, None, immediate = false)
       }
     }
-    if (found.paths.nonEmpty && !insideExecution) found.paths.foreach(p => checkPath(access, user, p))
+    if (found.paths.nonEmpty && !internal) found.paths.foreach(p => checkPath(access, user, p))
   }
 
   // Delta runs its own reads and writes of a table's files (MERGE's scans, OPTIMIZE, log replay)

@@ -13,6 +13,7 @@ object Governance {
   def install(extensions: SparkSessionExtensions): Unit = {
     extensions.injectCheckRule(spark => new AuthorizationCheck(spark))
     extensions.injectResolutionRule(_ => CurrentUserRule)
+    extensions.injectResolutionRule(_ => org.apache.spark.sql.lakeloom.authz.AuthzInternals.NoteViewBodies)
     Seq("current_user", "session_user", "user").foreach { name =>
       extensions.injectFunction((FunctionIdentifier(name), info(name), (_: Seq[Expression]) =>
         Literal(Identity.currentUser())))

@@ -65,20 +65,24 @@ object Identity {
   /** Turn enforcement off or on in this JVM (benchmarks compare both in one run). */
   def setEnabled(on: Boolean): Unit = switchedOn = on
 
-  private def settings: IdentitySettings = governanceDir.map(IdentitySettings.load).getOrElse(IdentitySettings.Empty)
+  private[authz] def settings: IdentitySettings =
+    governanceDir.map(IdentitySettings.load).getOrElse(IdentitySettings.Empty)
 
   /** Groups `user` belongs to: every configured group listing it, plus `users` and `account users`. */
-  def groupsOf(user: String): Set[String] = EveryoneGroups ++ settings.groupsOf(user)
+  def groupsOf(user: String): Set[String] = groupsOf(user, settings)
+  private[authz] def groupsOf(user: String, s: IdentitySettings): Set[String] = EveryoneGroups ++ s.groupsOf(user)
 
   def isMember(group: String): Boolean = isMember(currentUser(), group)
   def isMember(user: String, group: String): Boolean = groupsOf(user).contains(group) || group == user
 
   def isAdmin: Boolean = isAdmin(currentUser())
-  def isAdmin(user: String): Boolean =
-    user == Admins || settings.admins.contains(user) || settings.groupsOf(user).contains(AdminsGroup)
+  def isAdmin(user: String): Boolean = isAdmin(user, settings)
+  private[authz] def isAdmin(user: String, s: IdentitySettings): Boolean =
+    user == Admins || s.admins.contains(user) || s.groupsOf(user).contains(AdminsGroup)
 
   /** The user and every group it is in: the principals whose grants it holds. */
   def principalsOf(user: String): Set[String] = groupsOf(user) + user
+  private[authz] def principalsOf(user: String, s: IdentitySettings): Set[String] = groupsOf(user, s) + user
 
   def javaGroupsOf(user: String): java.util.List[String] = groupsOf(user).toSeq.sorted.asJava
 }

@@ -23,7 +23,15 @@ import org.apache.spark.sql.execution.streaming.runtime.StreamingRelation
 import org.apache.spark.sql.internal.SQLConf
 
 /** One privilege a statement needs: `user` is whose rights are used (a view's owner inside a view). */
-case class Request(privilege: String, securable: Securable, user: String, node: LogicalPlan)
+case class Request(privilege: String, securable: Securable, user: String, node: LogicalPlan) {
+  // The same node object, not an equal plan: a relation's structural hash walks its whole table
+  // metadata (Delta's CatalogTable, schema, properties), more than the rest of the check costs.
+  override def hashCode: Int = (privilege, securable, user, System.identityHashCode(node)).hashCode
+  override def equals(other: Any): Boolean = other match {
+    case r: Request => (r.node eq node) && r.privilege == privilege && r.securable == securable && r.user == user
+    case _ => false
+  }
+}
 
 /** A path the statement reads or writes directly (not through a table name). */
 case class PathAccess(path: String, write: Boolean)
