@@ -72,11 +72,13 @@ class Access(val dir: Path) {
   }
 
   private def decide(user: String, privilege: String, s: Securable, snap: GrantSnapshot): Boolean = {
-    if (admin(user) || isOwner(user, s)) return true
+    if (admin(user)) return true
+    // Grants first: they are in the statement's snapshot, while ownership costs a metadata file stat.
     val principals = this.principals(user)
     val inherits = privilege != Privileges.UseCatalog
     if (granted(principals, snap, privilege, s)) return true
     if (inherits && s.ancestors.exists(a => granted(principals, snap, privilege, a))) return true
+    if (isOwner(user, s)) return true
     privilege == Privileges.Manage && s.ancestors.exists(a => isOwner(user, a))
   }
 
