@@ -6,9 +6,12 @@ update it prints the update's seconds, and per dataset: the flow's own seconds, 
 was refreshed, the Spark jobs its thread started and the py4j calls it made (Python -> JVM
 round trips; with their seconds).
 
-    .venv/bin/python benchmarks/pipeline_profile.py [--rows 20000] [--updates 3] [--jobs]
+    .venv/bin/python benchmarks/pipeline_profile.py [--rows 20000] [--updates 3] [--jobs] [--serial]
+    .venv/bin/python benchmarks/pipeline_profile.py --updates 0 --keep      # then, in a fresh driver:
+    .venv/bin/python benchmarks/pipeline_profile.py --updates 1 --resume ROOT
 
-``--jobs`` also lists each update's Spark jobs (description and seconds).
+``--jobs`` also lists each update's Spark jobs (description and seconds); ``--serial`` runs one
+flow at a time (each flow's own cost). py4j seconds include the JVM work a call waits for.
 """
 from __future__ import annotations
 
@@ -118,7 +121,7 @@ def _jobs(spark: Any, since: int) -> list[tuple[int, str, str, float]]:
         secs = (end.get().getTime() - start.get().getTime()) / 1000 if start.isDefined() and end.isDefined() else 0.0
         group = j.jobGroup().get() if j.jobGroup().isDefined() else ""
         desc = j.description().get() if j.description().isDefined() else j.name()
-        out.append((int(j.jobId()), str(group), str(desc)[:100], secs))
+        out.append((int(j.jobId()), str(group), " ".join(str(desc).split())[:100], secs))
     return sorted(out)
 
 
@@ -129,6 +132,8 @@ def main() -> None:
     ap.add_argument("--jobs", action="store_true")
     ap.add_argument("--serial", action="store_true", help="one flow at a time (each flow's own cost)")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--resume", metavar="ROOT", help="a folder kept by --keep: skip the full update (so the "
+                    "+1%% updates run in a fresh driver, as a cold `lakeloom pipeline run` does)")
     args = ap.parse_args()
 
     from lakeloom.config import load_workspace
@@ -137,10 +142,11 @@ def main() -> None:
     from lakeloom.plugin_manager import build_plugin_manager
     from lakeloom.runtime.spark import SparkSessionProvider
 
-    root = Path(tempfile.mkdtemp(prefix="lakeloom-pipeline-profile-"))
+    root = Path(args.resume) if args.resume else Path(tempfile.mkdtemp(prefix="lakeloom-pipeline-profile-"))
     landing = root / "landing"
-    for i in range(FILES):
-        land(landing, i, args.rows // FILES)
+    if not args.resume:
+        for i in range(FILES):
+            land(landing, i, args.rows // FILES)
     ws_dir = lakeloom_workspace(root, 0, landing)
     spec = ws_dir / "pipelines" / "bench" / "bench.pipeline.yml"
     if args.serial:
@@ -163,9 +169,11 @@ def main() -> None:
     _time_stages()
     last_job = -1
     try:
-        for u in range(args.updates + 1):
+        first = 1 if args.resume else 0
+        landed = len(list(landing.glob("*.json")))
+        for u in range(first, args.updates + 1):
             if u:
-                land(landing, FILES + u, args.rows // 100)
+                land(landing, landed + u, args.rows // 100)
             loaded = load_pipeline(str(spec), base_dir=ws_dir, workspace=ws)
             _calls.clear()
             _stages.clear()
@@ -196,7 +204,7 @@ def main() -> None:
                     print(f"    job {j[0]:4d} {j[3]:6.2f} s  [{j[1].removeprefix('profile:')}] {j[2]}")
     finally:
         provider.stop()
-        if not args.keep:
+        if not args.keep and not args.resume:
             shutil.rmtree(root, ignore_errors=True)
         else:
             print(f"kept {root}", file=sys.stderr)
