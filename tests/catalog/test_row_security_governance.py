@@ -89,6 +89,8 @@ def test_setting_policies_creating_and_calling_functions_is_governed(spark: Any,
         _denied(lambda: spark.sql("DROP FUNCTION main.rsg.tail4"), _insufficient("MANAGE", "Function 'main.rsg.tail4'"))
     assert not spark.catalog.tableExists("main.rsg.alices2")  # nothing half-created
     assert spark.sql("SHOW USER FUNCTIONS IN main.rsg LIKE 'mine'").collect() == []
+    with pytest.raises(Exception, match=r"\[ROUTINE_NOT_FOUND\].*`main`\.`rsg`\.`nope`"):
+        spark.sql("GRANT EXECUTE ON FUNCTION main.rsg.nope TO analysts")  # as in Unity Catalog
     spark.sql("GRANT EXECUTE ON FUNCTION main.rsg.us_only TO analysts")
     spark.sql("GRANT EXECUTE ON FUNCTION main.rsg.tail4 TO analysts")
     spark.sql("GRANT CREATE FUNCTION ON SCHEMA main.rsg TO analysts")

@@ -61,6 +61,9 @@ object GrantSql {
     }
     val s = Securable.of(kind, parts)
     val exists = if (system) SystemSecurables.exists(s) else Owners.exists(workspaceAccess.dir, s)
+    if (kind == "FUNCTION" && !exists) {
+      throw org.apache.spark.sql.lakeloom.rowsec.FunctionStatements.notFound(parts.mkString("."))
+    }
     if (Set("CATALOG", "SCHEMA", "TABLE", "VOLUME")(kind) && !exists) {
       val cls = kind match {
         case "TABLE" => "TABLE_OR_VIEW_NOT_FOUND"
