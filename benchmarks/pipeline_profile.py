@@ -139,7 +139,7 @@ def main() -> None:
     from lakeloom.config import load_workspace
     from lakeloom.pipelines.runner import run_update
     from lakeloom.pipelines.spec import load_pipeline
-    from lakeloom.plugin_manager import build_plugin_manager
+    from lakeloom.plugin_manager import plugin_spark_conf
     from lakeloom.runtime.spark import SparkSessionProvider
 
     root = Path(args.resume) if args.resume else Path(tempfile.mkdtemp(prefix="lakeloom-pipeline-profile-"))
@@ -157,10 +157,7 @@ def main() -> None:
         spec.write_text(yaml.safe_dump(doc))
     ws = load_workspace(ws_dir, None)
     ws.ensure_state_dir()
-    conf: dict[str, str] = {}
-    for part in build_plugin_manager(ws.disabled_plugins).hook.lakeloom_spark_conf(workspace=ws):
-        conf.update(part or {})
-    provider = SparkSessionProvider(ws, plugin_conf=conf, app_name="lakeloom-pipeline-profile")
+    provider = SparkSessionProvider(ws, plugin_conf=plugin_spark_conf(ws), app_name="lakeloom-pipeline-profile")
     t0 = time.perf_counter()
     spark = provider.get()
     print(f"session in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f}", flush=True)

@@ -33,16 +33,14 @@ def main() -> None:
     from lakeloom.cli.daemon.host import _invoke
     from lakeloom.cli.daemon.process import warm_driver
     from lakeloom.config import load_workspace
-    from lakeloom.plugin_manager import build_plugin_manager
+    from lakeloom.plugin_manager import plugin_spark_conf
     from lakeloom.runtime.derived_session import DerivedSession
     from lakeloom.runtime.spark import SparkSessionProvider
 
     root = Path(args.workspace).resolve()
     ws = load_workspace(root, None)
     ws.ensure_state_dir()
-    conf: dict[str, str] = {}
-    for part in build_plugin_manager(ws.disabled_plugins).hook.lakeloom_spark_conf(workspace=ws):
-        conf.update(part or {})
+    conf = plugin_spark_conf(ws)
     conf.update(dict(kv.split("=", 1) for kv in args.conf))
     provider = SparkSessionProvider(ws, plugin_conf=conf, app_name="lakeloom-warm-profile")
     t0 = time.perf_counter()

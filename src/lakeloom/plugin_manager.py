@@ -16,6 +16,7 @@ import pluggy
 from lakeloom import hookspecs
 
 if TYPE_CHECKING:
+    from lakeloom.config import Workspace
     from lakeloom.plugin_api import TaskType
 
 ENTRY_POINT_GROUP = "lakeloom"
@@ -152,3 +153,21 @@ def build_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: boo
     for plugin in extra_plugins:
         pm.register(plugin)
     return pm
+
+
+def plugin_spark_conf(workspace: Workspace, pm: LakeloomPluginManager | None = None) -> dict[str, str]:
+    """The Spark settings the plugins of ``workspace`` ask for (``lakeloom_spark_conf``), merged.
+
+    ``pm`` defaults to a manager built for the workspace's ``disabled_plugins``. The answers
+    are applied in pluggy's call order (the last registered plugin is called first), each
+    replacing the keys it shares with those before it, so for a key two plugins both set, the
+    one registered first wins; a plugin returning ``None`` adds nothing. The result is the
+    ``plugin_conf`` of :func:`lakeloom.runtime.spark.spark_conf`, below the workspace's own
+    ``spark.conf`` and a job cluster's settings.
+    """
+    if pm is None:
+        pm = build_plugin_manager(workspace.disabled_plugins)
+    conf: dict[str, str] = {}
+    for part in pm.hook.lakeloom_spark_conf(workspace=workspace):
+        conf.update(part or {})
+    return conf

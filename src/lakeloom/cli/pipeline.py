@@ -45,19 +45,15 @@ def _update(ctx: click.Context, ref: str, options: UpdateOptions, no_daemon: boo
     if code is not None:
         ctx.exit(code)
     from lakeloom.pipelines.runner import PipelineUpdateFailed, iter_results, run_update
-    from lakeloom.plugin_manager import build_plugin_manager
+    from lakeloom.plugin_manager import plugin_spark_conf
     from lakeloom.runtime.spark import SparkSessionProvider
 
     ws, loaded = _load(ctx, ref)
-    pm = build_plugin_manager(ws.disabled_plugins)
-    conf: dict[str, str] = {}
-    for part in pm.hook.lakeloom_spark_conf(workspace=ws):
-        conf.update(part or {})
     from lakeloom.cli import warm
 
     command = warm.current()
     provider = command.spark if command is not None else SparkSessionProvider(
-        ws, plugin_conf=conf, app_name=f"lakeloom-pipeline-{loaded.spec.name}")
+        ws, plugin_conf=plugin_spark_conf(ws), app_name=f"lakeloom-pipeline-{loaded.spec.name}")
     verb = "dry run" if options.dry_run else "update"
     click.echo(f"pipeline {loaded.spec.name} ({loaded.label}) -> {loaded.spec.catalog}.{loaded.spec.schema_name}")
     try:

@@ -52,14 +52,12 @@ class Service:
 
     def _driver_conf(self) -> dict[str, str]:
         """The settings the engine's Spark session has or will have (asking starts no JVM)."""
+        from lakeloom.plugin_manager import plugin_spark_conf
         from lakeloom.runtime.spark import spark_conf
 
         if self.engine.spark_provider is not None:
             return dict(self.engine.spark_provider.conf())
-        conf: dict[str, str] = {}
-        for part in self.engine.pm.hook.lakeloom_spark_conf(workspace=self.engine.workspace):
-            conf.update(part or {})
-        return spark_conf(self.engine.workspace, conf)
+        return spark_conf(self.engine.workspace, plugin_spark_conf(self.engine.workspace, self.engine.pm))
 
     def start(self) -> None:
         if self.warm_spark:

@@ -74,12 +74,11 @@ class Engine:
 
     def _provider(self) -> Any:
         if self.spark_provider is None:
+            from lakeloom.plugin_manager import plugin_spark_conf
             from lakeloom.runtime.spark import SparkSessionProvider
 
-            conf: dict[str, str] = {}
-            for part in self.pm.hook.lakeloom_spark_conf(workspace=self.workspace):
-                conf.update(part or {})
-            self.spark_provider = SparkSessionProvider(self.workspace, plugin_conf=conf)
+            self.spark_provider = SparkSessionProvider(
+                self.workspace, plugin_conf=plugin_spark_conf(self.workspace, self.pm))
         return self.spark_provider
 
     def spark(self) -> Any:

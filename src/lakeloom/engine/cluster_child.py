@@ -99,16 +99,13 @@ class _ForwardingServices:
 
 def _session(init: ChildInit, channel: _Channel) -> tuple[RunSession, Any]:
     from lakeloom.engine.session import RunSession
-    from lakeloom.plugin_manager import build_plugin_manager
+    from lakeloom.plugin_manager import build_plugin_manager, plugin_spark_conf
     from lakeloom.runtime.spark import SparkSessionProvider
     from lakeloom.store.store import open_store
 
     ws = init.workspace
     pm = build_plugin_manager(ws.disabled_plugins)
-    plugin_conf: dict[str, str] = {}
-    for part in pm.hook.lakeloom_spark_conf(workspace=ws):
-        plugin_conf.update(part or {})
-    provider = SparkSessionProvider(ws, plugin_conf, app_name=init.app_name, master=init.cluster.master,
+    provider = SparkSessionProvider(ws, plugin_spark_conf(ws, pm), app_name=init.app_name, master=init.cluster.master,
                                     overrides=init.cluster.conf)
     session = RunSession(
         workspace=ws, pm=pm, store=open_store(ws.store_url), job=init.job, job_id=init.job_id, run_id=init.run_id,

@@ -236,14 +236,11 @@ class WarmHost:
 
     def _wanted_conf(self, target: str | None) -> dict[str, str] | None:
         from lakeloom.config import load_workspace
-        from lakeloom.plugin_manager import build_plugin_manager
+        from lakeloom.plugin_manager import plugin_spark_conf
         from lakeloom.runtime.spark import spark_conf
 
         ws = load_workspace(self.workspace.root, target)
-        conf: dict[str, str] = {}
-        for part in build_plugin_manager(ws.disabled_plugins).hook.lakeloom_spark_conf(workspace=ws):
-            conf.update(part or {})
-        return {k: v for k, v in spark_conf(ws, conf).items() if k != "spark.app.name"}
+        return {k: v for k, v in spark_conf(ws, plugin_spark_conf(ws)).items() if k != "spark.app.name"}
 
     def _admit(self, thread: threading.Thread) -> str | None:
         """Register a command thread, dropping changed user code first; a reason to refuse."""

@@ -53,15 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from lakeloom.config import load_workspace
-    from lakeloom.plugin_manager import build_plugin_manager
+    from lakeloom.plugin_manager import plugin_spark_conf
     from lakeloom.runtime.spark import SparkSessionProvider
 
     ws = load_workspace(args.workspace, args.target)
     ws.ensure_state_dir()
-    conf: dict[str, str] = {}
-    for part in build_plugin_manager(ws.disabled_plugins).hook.lakeloom_spark_conf(workspace=ws):
-        conf.update(part or {})
-    provider = SparkSessionProvider(ws, plugin_conf=conf, app_name="lakeloom-daemon")
+    provider = SparkSessionProvider(ws, plugin_conf=plugin_spark_conf(ws), app_name="lakeloom-daemon")
     driver_conf = provider.conf()
     stop = threading.Event()
     host = WarmHost(ws, kind="daemon", warm_session=provider.get, spark_started=lambda: provider.started,
