@@ -195,3 +195,65 @@ def test_real_spark_python_task_shares_the_session(h: Harness, tmp_path: Path,
         h.engine.stop_spark()
     assert run["state"]["result_state"] == "SUCCESS", run["tasks"][0]["state"]
     assert json.loads(out.read_text()) == 7
+
+
+# --- task modules of the same name in different folders ---------------------------------
+
+GATE = """
+import threading
+a_started, release = threading.Event(), threading.Event()
+"""
+
+HOLDING_TASKS = """
+import mend_gate
+from .names import NAME
+from pkg.names import NAME as ABSOLUTE
+
+def which():
+    mend_gate.a_started.set()
+    mend_gate.release.wait(10)   # a's module stays loaded (its run goes on) while b's job runs
+    return [NAME, ABSOLUTE, __file__]
+"""
+
+QUICK_TASKS = """
+from .names import NAME
+from pkg.names import NAME as ABSOLUTE
+
+def which():
+    return [NAME, ABSOLUTE, __file__]
+"""
+
+
+def test_same_named_task_modules_of_two_folders_each_load_their_own_file(h: Harness, tmp_path: Path) -> None:
+    """Two bundles with a package ``pkg`` (relative and absolute imports inside) in one
+    process, as in serve or the warm daemon: while a's run still holds its module, b's
+    task gets b's files, and a's run goes on with a's."""
+    import threading
+
+    (tmp_path / "pkgs" / "mend_gate.py").write_text(GATE)
+    paths = {}
+    for name, tasks in (("a", HOLDING_TASKS), ("b", QUICK_TASKS)):
+        pkg = h.root / f"bundle_{name}" / "pkg"
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        (pkg / "names.py").write_text(f"NAME = {name!r}\n")
+        (pkg / "tasks.py").write_text(tasks)
+        paths[name] = h.write_job_file(h.root / f"bundle_{name}" / "job.yml", [
+            {"task_key": "t", "python_task": {"function": "pkg.tasks:which"}}], name=f"job_{name}")
+    import mend_gate
+
+    runs: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: runs.update(a=h.engine.submit(str(paths["a"]))))
+    first.start()
+    try:
+        assert mend_gate.a_started.wait(60), "a's task never started"
+        runs["b"] = h.engine.submit(str(paths["b"]))
+    finally:
+        mend_gate.release.set()
+        first.join(60)
+    for name in ("a", "b"):
+        assert runs[name]["state"]["result_state"] == "SUCCESS", runs[name]["state"]
+        got = _output(h, runs[name], "t")["result"]
+        assert got == [name, name, str(h.root / f"bundle_{name}" / "pkg" / "tasks.py")], (name, got)
+    assert "pkg" not in sys.modules  # each run's scope forgot its package when it ended
+    sys.modules.pop("mend_gate", None)

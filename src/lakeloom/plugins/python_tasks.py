@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugin_api import SpecIssue, TaskContext, TaskOutput, TaskType
 from lakeloom.runtime.dbutils import namespace_globals
-from lakeloom.runtime.imports import current_scope, task_file_scope
+from lakeloom.runtime.imports import current_scope, import_task_module, task_file_scope
 from lakeloom.spec.models import Strict
 
 
@@ -48,8 +48,10 @@ class PythonWheelTask(Strict):
 
 
 def load_callable(spec: str) -> Callable[..., Any]:
+    """The callable ``module:attr`` names, from the files the running task's folders resolve
+    ``module`` to (see :func:`~lakeloom.runtime.imports.import_task_module`)."""
     module_name, _, attr = spec.partition(":")
-    obj: Any = importlib.import_module(module_name)
+    obj: Any = import_task_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
     if not callable(obj):

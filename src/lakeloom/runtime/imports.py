@@ -11,22 +11,29 @@ threads of one process, so ``sys.path`` cannot differ per task. Instead a task r
   after it, so sibling modules import without shadowing installed packages.
 
 Only tasks in the scope find these modules. Top-level modules a scope imported are
-removed from ``sys.modules`` when it ends, so the next task imports its own copies (two
-tasks of different folders that import a same-named sibling at the same moment still
-share the first one loaded: ``sys.modules`` is one per process). Spark's Python workers
-get the same folders through ``PYTHONPATH`` (see :class:`TaskAwareEnvironment`).
+removed from ``sys.modules`` when it ends, so the next task imports its own copies. A
+python_task's own module is imported with :func:`import_task_module`, which also replaces a
+same-named module of another folder that a run still going on (serve, the warm daemon)
+holds. ``sys.modules`` is one per process, so modules imported *by* task modules are not
+checked: two runs at once whose tasks import same-named siblings of different folders
+share the first one loaded. Spark's Python workers get the same folders through
+``PYTHONPATH`` (see :class:`TaskAwareEnvironment`).
 """
 from __future__ import annotations
 
 import contextvars
+import functools
+import importlib
 import importlib.abc
 import importlib.machinery
 import os
 import sys
+import sysconfig
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Iterator, Sequence
 
 BUNDLE_FILES = ("databricks.yml", "databricks.yaml", "bundle.yml", "bundle.yaml")
@@ -50,6 +57,7 @@ class ImportScope:
 
 _scope: contextvars.ContextVar[ImportScope | None] = contextvars.ContextVar("lakeloom_import_scope", default=None)
 _install_lock = threading.Lock()
+_task_import_lock = threading.Lock()
 
 
 class _ScopeFinder(importlib.abc.MetaPathFinder):
@@ -131,6 +139,51 @@ def evict(names: set[str], roots: Sequence[str]) -> None:
             if module is not None and _inside(module, roots):
                 sys.modules.pop(key, None)
     importlib.invalidate_caches()
+
+
+def _origin(name: str) -> str | None:
+    """The file the import system would load for top-level ``name`` if nothing were loaded
+    yet: the scope's front folders, ``sys.path``, then its back folders."""
+    scope = _scope.get()
+    front, back = (scope.front, scope.back) if scope is not None else ((), ())
+    for dirs in (list(front), None, list(back)):
+        if dirs == []:
+            continue
+        spec = importlib.machinery.PathFinder.find_spec(name, dirs)
+        if spec is not None:
+            return spec.origin if spec.has_location else None
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_roots() -> tuple[str, ...]:
+    return tuple({sysconfig.get_path(key).rstrip(os.sep) + os.sep
+                  for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def _installed(path: str) -> bool:
+    return path.startswith(_installed_roots())
+
+
+def import_task_module(name: str) -> ModuleType:
+    """Import ``name`` (``pkg.module`` or ``module``) from the files the running task's folders
+    resolve it to. If ``sys.modules`` holds a same-named top-level module of another file (a
+    task of another folder still running loaded it), that module and its submodules are
+    dropped from ``sys.modules`` first (the other run keeps the objects it already has) and
+    this task's file is imported under the same name, so relative and absolute imports
+    inside a package, and Spark's pickling of its functions by reference, work as usual.
+    Installed packages (the interpreter's stdlib and site-packages) are never dropped."""
+    top = name.partition(".")[0]
+    with _task_import_lock:
+        loaded = sys.modules.get(top)
+        have = getattr(getattr(loaded, "__spec__", None), "origin", None) if loaded is not None else None
+        if have and not _installed(have):
+            want = _origin(top)
+            if want is not None and os.path.realpath(want) != os.path.realpath(have):
+                for key in [k for k in sys.modules if k == top or k.startswith(top + ".")]:
+                    sys.modules.pop(key, None)
+                importlib.invalidate_caches()
+        return importlib.import_module(name)
 
 
 def bundle_root(start: Path) -> Path | None:
