@@ -304,3 +304,26 @@ def test_serve_is_the_warm_driver_while_it_runs(tmp_path: Path) -> None:
         serve.terminate()
         serve.wait(60)
     assert not (tmp_path / ".lakeloom" / "daemon" / "daemon.json").exists()
+
+
+def test_a_task_module_resolves_in_the_daemon_as_in_a_cold_run(tmp_path: Path) -> None:
+    """The daemon runs in the workspace root; a job of a sub-folder still gets its own
+    ``same_name.py``, not the root's, as a cold run does (no PYTHONPATH here)."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "lakeloom.yml").write_text("daemon: {warm_spark: false}\n")
+    for folder in (tmp_path, tmp_path / "sub"):
+        folder.mkdir(exist_ok=True)
+        (folder / "same_name.py").write_text(f"def which():\n    print('module of {folder.name}')\n")
+    (tmp_path / "sub" / "job.yml").write_text(
+        "name: sub_job\ntasks:\n  - task_key: v\n    python_task: {function: 'same_name:which'}\n")
+    env = {**os.environ, "LAKELOOM_DAEMON": "1"}
+    env.pop("PYTHONPATH", None)
+    try:
+        res = _lakeloom(tmp_path, "daemon", "start", "--no-wait", env=env)
+        assert res.returncode == 0, res.stderr
+        warm = _log_of(tmp_path, _lakeloom(tmp_path, "run", "sub/job.yml", "--json", env=env))
+        assert _status(tmp_path, env)["commands"] == 1  # it ran in the daemon
+        cold = _log_of(tmp_path, _lakeloom(tmp_path, "run", "sub/job.yml", "--json", "--no-daemon", env=env))
+        assert warm == cold == "module of sub\n"
+    finally:
+        _stop(tmp_path)

@@ -175,7 +175,9 @@ def start_daemon(workspace: Workspace, target: str | None, *, quiet: bool = Fals
 
 def _spawn(workspace: Workspace, target: str | None, folder: Path, quiet: bool) -> protocol.DriverInfo | None:
     log_path = folder / "daemon.log"
-    cmd = [sys.executable, "-m", "lakeloom.cli.daemon.process", "--workspace", str(workspace.root)]
+    # -P: `-m` would put the working directory (the workspace root) first on sys.path, where a
+    # cold `lakeloom run` has none: a task's module would be the root's file of that name.
+    cmd = [sys.executable, "-P", "-m", "lakeloom.cli.daemon.process", "--workspace", str(workspace.root)]
     if target:
         cmd += ["--target", target]
     with open(log_path, "ab") as log_file:
