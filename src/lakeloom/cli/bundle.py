@@ -133,10 +133,16 @@ def deploy(state: Any, bundle_path: str | None, bundle_target: str | None, varia
 @click.option("--params", "params", multiple=True, help="Job parameters: --params k1=v1,k2=v2 (repeatable).")
 @click.option("--full-refresh-all", is_flag=True, help="For a pipeline: full refresh of every dataset.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final run as JSON on stdout.")
+@click.option("--no-daemon", is_flag=True, help="Start Spark in this process instead of using a warm driver.")
 @click.pass_obj
 def run(state: Any, key: str, bundle_path: str | None, bundle_target: str | None, variables: tuple[str, ...],
-        params: tuple[str, ...], full_refresh_all: bool, as_json: bool) -> None:
+        params: tuple[str, ...], full_refresh_all: bool, as_json: bool, no_daemon: bool) -> None:
     """Deploy the bundle locally and run job (or pipeline) KEY, waiting for it to finish."""
+    from lakeloom.cli.daemon.client import forward
+
+    code = forward(state, no_daemon)
+    if code is not None:
+        sys.exit(code)
     from lakeloom.bundle.state import RESOLVED_FILE, state_dir
     from lakeloom.cli.bundle_deploy import deploy_bundle
     from lakeloom.cli.progress import run_with_progress

@@ -180,6 +180,36 @@ def test_warm_run_prints_and_exits_as_a_cold_one(ws: Path) -> None:
     assert shown["tasks"][0]["state"]["result_state"] == "SUCCESS"
 
 
+BUNDLE = """
+bundle: {name: warm_bundle}
+resources:
+  jobs:
+    greet:
+      name: greet
+      tasks:
+        - task_key: hello
+          python_task: {function: 'warm_tasks:hello', parameters: {greeting: "${var.greeting}"}}
+variables:
+  greeting: {default: hi}
+"""
+
+
+def test_bundle_run_is_warm_unless_no_daemon(ws: Path) -> None:
+    (ws / "bun").mkdir(exist_ok=True)
+    (ws / "bun" / "databricks.yml").write_text(BUNDLE)
+    served = _status(ws)["commands"]
+    warm = _lakeloom(ws, "bundle", "run", "greet", "--bundle", "bun", "--var", "greeting=ahoy", "--json")
+    assert _status(ws)["commands"] == served + 1  # it ran in the daemon
+    cold = _lakeloom(ws, "bundle", "run", "greet", "--bundle", "bun", "--var", "greeting=ahoy", "--json",
+                     "--no-daemon")
+    assert _status(ws)["commands"] == served + 1  # --no-daemon ran here
+    assert (warm.returncode, cold.returncode) == (0, 0), warm.stderr + cold.stderr
+    for res in (warm, cold):
+        run_id = json.loads(res.stdout)["run_id"]
+        assert (ws / ".lakeloom" / "logs" / str(run_id) / "hello" / "0.log").read_text() == "ahoy from a task\n"
+    assert _normal(warm.stderr) == _normal(cold.stderr)
+
+
 def test_failing_job_exits_1_and_the_daemon_goes_on(ws: Path) -> None:
     warm = _lakeloom(ws, "run", "boom.yml")
     cold = _lakeloom(ws, "run", "boom.yml", "--no-daemon")

@@ -1,6 +1,6 @@
 """The client side of warm runs: hand a command to the workspace's warm driver.
 
-``lakeloom run``, ``lakeloom pipeline run`` and ``pipeline dry-run`` call :func:`forward`
+``lakeloom run``, ``bundle run``, ``pipeline run`` and ``pipeline dry-run`` call :func:`forward`
 first. When warm runs are on (``--no-daemon``, ``LAKELOOM_DAEMON`` and ``daemon.enabled``
 decide; off by default when ``CI`` is set) and the driver accepts the command, the command
 runs there and this process only relays its output and exit code; a daemon is started on
