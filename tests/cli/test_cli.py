@@ -136,3 +136,25 @@ def test_disable_plugin_by_env(ws: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     """))
     code, _, err = invoke("validate", str(job))
     assert code == 2 and "unknown task kind 'condition_task'" in err
+
+
+def test_workspace_option_picks_its_jobs_from_any_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--workspace DIR run NAME` from the folder of another workspace with a job of the same
+    name (and a task module of the same name) runs DIR's job, in DIR's store."""
+    for name in ("here", "there"):
+        (tmp_path / name / "jobs").mkdir(parents=True)
+        (tmp_path / name / "jobs" / "same_tasks.py").write_text(f"def which():\n    print('job of {name}')\n")
+        (tmp_path / name / "jobs" / "same.yml").write_text(
+            "name: same\ntasks:\n  - task_key: t\n    python_task: {function: 'same_tasks:which'}\n")
+    monkeypatch.delenv("LAKELOOM_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path / "here")
+    for option in (str(tmp_path / "there"), "../there"):
+        code, out, err = invoke("--workspace", option, "run", "same", "--json")
+        assert code == 0, err
+        run_id = json.loads(out)["run_id"]
+        assert (tmp_path / "there" / ".lakeloom" / "logs" / str(run_id) / "t" / "0.log").read_text() == "job of there\n"
+    assert not (tmp_path / "here" / ".lakeloom").exists()
+    code, out, err = invoke("run", "same", "--json")  # and the cwd's workspace without the option
+    assert code == 0, err
+    run_id = json.loads(out)["run_id"]
+    assert (tmp_path / "here" / ".lakeloom" / "logs" / str(run_id) / "t" / "0.log").read_text() == "job of here\n"
