@@ -5,11 +5,13 @@ from lakeloom.runtime.cloud_hints import with_cloud_hint
 
 
 def test_sample_catalog_and_datasets_are_named_as_cloud_only() -> None:
-    spark_error = ("AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] The table or view `samples`.`nyctaxi`.`trips` "
+    spark_error = ("AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] The table or view `samples`.`bakehouse`.`sales` "
                    "cannot be found.")
     hinted = with_cloud_hint(spark_error)
     assert hinted.startswith(spark_error)
-    assert "(cloud-only: `samples` is Databricks' sample-data catalog" in hinted
+    assert "(cloud-only: lakeloom's `samples` catalog has generated stand-ins for nyctaxi only" in hinted
+    # nyctaxi is served locally (lakeloom.catalog.samples_conf): its errors get no cloud hint.
+    assert with_cloud_hint("[TABLE_OR_VIEW_NOT_FOUND] `samples`.`nyctaxi`.`zones`").endswith("`zones`")
     assert "cloud-only: /databricks-datasets" in with_cloud_hint(
         "Path does not exist: dbfs:/databricks-datasets/nyctaxi/tripdata")
     assert "model serving" in with_cloud_hint("[UNRESOLVED_ROUTINE] Cannot resolve routine `ai_query`")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from lakeloom.catalog.build import build_catalog_jar, build_fs_jar, catalog_jar_path, fs_jar_path
 from lakeloom.catalog.names import validate_catalog_name
+from lakeloom.catalog.samples_conf import samples_spark_conf
 from lakeloom.catalog.system_conf import system_spark_conf
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def catalog_spark_conf(workspace: Workspace, *, build: bool = True) -> dict[str,
     Includes the catalog jar in ``spark.jars`` (compiled on first use when ``build`` is true),
     the Delta and lakeloom SQL extensions, ``spark_catalog`` as Delta's catalog,
     ``spark.sql.defaultCatalog``, one ``spark.sql.catalog.<name>`` block per catalog, and the
-    lineage listener and ``system`` catalog (:mod:`lakeloom.catalog.system_conf`). The Delta and
+    lineage listener and ``system`` catalog (:mod:`lakeloom.catalog.system_conf`) and the read-only
+    ``samples`` catalog (:mod:`lakeloom.catalog.samples_conf`). The Delta and
     JDBC jars themselves are not included (see ``lakeloom.runtime.delta_jars``).
     """
     jar = build_catalog_jar() if build else catalog_jar_path()
@@ -63,7 +65,7 @@ def catalog_spark_conf(workspace: Workspace, *, build: bool = True) -> dict[str,
         conf[f"{prefix}.default-schema"] = (
             workspace.default_schema.lower() if name == workspace.default_catalog else "default"
         )
-    return merge_conf(conf, system_spark_conf(workspace))
+    return merge_conf(conf, system_spark_conf(workspace), samples_spark_conf(workspace))
 
 
 def path_mapping_conf(workspace: Workspace, *, build: bool = True) -> dict[str, str]:

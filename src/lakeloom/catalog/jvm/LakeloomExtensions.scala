@@ -1,6 +1,6 @@
 // Session extension: Databricks SQL that Spark 4.2 does not parse, rewritten before parsing
 // (USE CATALOG) or planned as lakeloom commands (volumes, CREATE CATALOG: LakeloomVolumes; SQL
-// functions, row filters and column masks: rowsec/).
+// functions, row filters and column masks: rowsec/; the read-only samples catalog: samples/).
 // Registered in spark.sql.extensions after Delta's, so it wraps Delta's parser (which wraps
 // Spark's) and every SQL entry point -- spark.sql, expr, SQL files -- sees the rewrite.
 package io.lakeloom.catalog
@@ -18,6 +18,7 @@ class LakeloomSparkExtensions extends (SparkSessionExtensions => Unit) {
     extensions.injectParser((_, parser) => new LakeloomParser(parser))
     RowSecurityExtensions.inject(extensions)
     io.lakeloom.catalog.authz.Governance.install(extensions)
+    org.apache.spark.sql.lakeloom.samples.SamplesRules.install(extensions)
   }
 }
 

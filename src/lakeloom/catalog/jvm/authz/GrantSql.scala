@@ -54,6 +54,7 @@ object GrantSql {
   /** The securable a statement names, completed from the current catalog and schema. */
   def securable(spark: SparkSession, kind: String, name: Seq[String]): Securable = {
     val parts = LakeloomVolumes.qualify(spark, name, Depth.getOrElse(kind, 3))
+    io.lakeloom.samples.SamplesCatalog.refuseGrants(parts)
     val system = SystemSecurables.isSystemCatalog(parts.head)
     if (!system && !PlanRequests.governed(parts.head)) {
       throw new IllegalArgumentException(s"catalog '${parts.head}' is not a lakeloom catalog: grants apply to the " +
