@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,30 @@ def test_publish_mirrors_the_config_for_the_jvm(tmp_path: Path) -> None:
     before = path.stat().st_ino
     identity.publish(ws)  # unchanged: not rewritten
     assert path.stat().st_ino == before
+
+
+def test_publish_from_several_threads_at_once(tmp_path: Path) -> None:
+    # The first tasks of a run start Spark together; each publishes before the session exists.
+    errors: list[BaseException] = []
+    for round_ in range(5):  # a changed config each round, so every round writes the file
+        ws = _ws(tmp_path, governance={"groups": {"analysts": [f"user{round_}"]}})
+        barrier = threading.Barrier(8)
+
+        def publish(ws: Workspace = ws, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                identity.publish(ws)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=publish) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        published = json.loads((ws.catalog_dir / identity.IDENTITY_FILE).read_text())
+        assert published["groups"] == {"analysts": [f"user{round_}"]}
 
 
 @pytest.fixture(scope="module")

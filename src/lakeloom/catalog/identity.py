@@ -25,6 +25,7 @@ import getpass
 import json
 import os
 import pwd
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,7 +135,8 @@ def publish(workspace: Workspace, store_dir: Path | None = None) -> Path:
     except FileNotFoundError:
         pass
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    # One temporary name per thread: the first tasks of a run can start Spark (and publish) at once.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(body)
     os.replace(tmp, target)
     return target
