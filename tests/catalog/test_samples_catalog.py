@@ -11,7 +11,7 @@ import pytest
 
 from lakeloom.catalog.conf import catalog_spark_conf
 from lakeloom.catalog.identity import as_principal
-from lakeloom.catalog.samples_conf import SAMPLES_CATALOG_CLASS, samples_cache_dir
+from lakeloom.catalog.samples_conf import SAMPLES_CATALOG_CLASS, SAMPLES_TABLES, samples_cache_dir
 from lakeloom.config import Workspace
 
 pytestmark = pytest.mark.spark
@@ -23,6 +23,7 @@ TRIPS_SCHEMA = [("tpep_pickup_datetime", "timestamp"), ("tpep_dropoff_datetime",
 CHECKSUM_SQL = ("SELECT count(*) AS n, bit_xor(xxhash64(tpep_pickup_datetime, tpep_dropoff_datetime, trip_distance, "
                 "fare_amount, pickup_zip, dropoff_zip)) AS checksum FROM {table}")
 TRIPS_ROWS, TRIPS_CHECKSUM = 21932, 8603220726610427665
+TPCH_LINEITEMS, TPCH_LINEITEM_CHECKSUM = 59969, 6903988187985711004
 READ_ONLY = "[UC_COMMAND_NOT_SUPPORTED.WITHOUT_RECOMMENDATION]"
 
 
@@ -37,8 +38,9 @@ def test_registered_for_every_workspace_unless_it_has_its_own(tmp_path: Path) ->
 
 def test_listed_and_read_by_name_with_databricks_schema(spark: Any) -> None:
     assert "samples" in [r.catalog for r in spark.sql("SHOW CATALOGS").collect()]
-    assert [r.namespace for r in spark.sql("SHOW SCHEMAS IN samples").collect()] == ["nyctaxi"]
-    assert [r.tableName for r in spark.sql("SHOW TABLES IN samples.nyctaxi").collect()] == ["trips"]
+    assert [r.namespace for r in spark.sql("SHOW SCHEMAS IN samples").collect()] == sorted(SAMPLES_TABLES)
+    for schema, tables in SAMPLES_TABLES.items():
+        assert tuple(r.tableName for r in spark.sql(f"SHOW TABLES IN samples.{schema}").collect()) == tables
     assert spark.read.table(TRIPS).dtypes == TRIPS_SCHEMA
     row = spark.sql(CHECKSUM_SQL.format(table=TRIPS)).first()
     assert (row.n, row.checksum) == (TRIPS_ROWS, TRIPS_CHECKSUM)
@@ -49,6 +51,27 @@ def test_listed_and_read_by_name_with_databricks_schema(spark: Any) -> None:
                                  bool_and(pickup_zip BETWEEN 7000 AND 11499) AS nyc_zips
                           FROM {TRIPS}""").first()
     assert facts.from_jan and facts.to_feb and facts.dropoff_after and facts.nyc_zips and facts.corr > 0.9
+
+
+def test_tpch_tables_join_on_every_key_and_hold_the_same_rows(spark: Any) -> None:
+    counts = {t: spark.table(f"samples.tpch.{t}").count() for t in SAMPLES_TABLES["tpch"]}
+    assert counts == {"customer": 1500, "lineitem": TPCH_LINEITEMS, "nation": 25, "orders": 15000, "part": 2000,
+                      "partsupp": 8000, "region": 5, "supplier": 100}
+    assert dict(spark.table("samples.tpch.lineitem").dtypes)["l_extendedprice"] == "decimal(18,2)"
+    broken = spark.sql("""SELECT
+        (SELECT count(*) FROM samples.tpch.lineitem l LEFT ANTI JOIN samples.tpch.partsupp ps
+           ON l.l_partkey = ps.ps_partkey AND l.l_suppkey = ps.ps_suppkey) AS lines_without_supply,
+        (SELECT count(*) FROM samples.tpch.orders o LEFT ANTI JOIN samples.tpch.customer c
+           ON o.o_custkey = c.c_custkey) AS orders_without_customer,
+        (SELECT count(*) FROM samples.tpch.supplier s LEFT ANTI JOIN samples.tpch.nation n
+           ON s.s_nationkey = n.n_nationkey) AS suppliers_without_nation,
+        (SELECT count(*) FROM samples.tpch.orders o JOIN (
+           SELECT l_orderkey, sum(l_extendedprice * (1 + l_tax) * (1 - l_discount)) AS total
+           FROM samples.tpch.lineitem GROUP BY l_orderkey) x ON o.o_orderkey = x.l_orderkey
+         WHERE abs(o.o_totalprice - x.total) > 0.05) AS orders_not_their_lines_total""").first()
+    assert tuple(broken) == (0, 0, 0, 0)
+    checksum = spark.sql("SELECT bit_xor(xxhash64(*)) FROM samples.tpch.lineitem").first()[0]
+    assert checksum == TPCH_LINEITEM_CHECKSUM
 
 
 def test_streaming_read_takes_every_row(spark: Any, tmp_path: Path) -> None:

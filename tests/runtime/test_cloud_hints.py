@@ -9,8 +9,8 @@ def test_sample_catalog_and_datasets_are_named_as_cloud_only() -> None:
                    "cannot be found.")
     hinted = with_cloud_hint(spark_error)
     assert hinted.startswith(spark_error)
-    assert "(cloud-only: lakeloom's `samples` catalog has generated stand-ins for nyctaxi only" in hinted
-    # nyctaxi is served locally (lakeloom.catalog.samples_conf): its errors get no cloud hint.
+    assert "(cloud-only: lakeloom's `samples` catalog has generated stand-ins for nyctaxi and tpch only" in hinted
+    # nyctaxi and tpch are served locally (lakeloom.catalog.samples_conf): their errors get no cloud hint.
     assert with_cloud_hint("[TABLE_OR_VIEW_NOT_FOUND] `samples`.`nyctaxi`.`zones`").endswith("`zones`")
     assert "cloud-only: /databricks-datasets" in with_cloud_hint(
         "Path does not exist: dbfs:/databricks-datasets/nyctaxi/tripdata")

@@ -2,8 +2,9 @@
 
 Every Databricks workspace has a ``samples`` catalog that every user can read, and Databricks'
 own bundle templates read ``samples.nyctaxi.trips``. The real data is not reachable from a
-laptop or CI, so lakeloom serves generated stand-ins with the real schemas and row counts
-(``jvm/samples/SampleTables.scala``): deterministic, the same rows on every machine.
+laptop or CI, so lakeloom serves generated stand-ins (``jvm/samples/``), deterministic, the same
+rows on every machine: ``nyctaxi.trips`` with the real schema and row count, and the eight
+``tpch`` tables with TPC-H's columns at scale factor 0.01 (Databricks' copy is far larger).
 
 A table is materialized as a Delta table the first time a session loads it (a few seconds,
 once), under the per-user cache next to the catalog jar, ``~/.cache/lakeloom/samples/<version>/``
@@ -31,6 +32,7 @@ SAMPLES_CATALOG_CLASS = "io.lakeloom.samples.SamplesCatalog"
 #: The samples catalog's schemas and tables (``jvm/samples/SampleTables.scala`` defines them).
 SAMPLES_TABLES: dict[str, tuple[str, ...]] = {
     "nyctaxi": ("trips",),
+    "tpch": ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"),
 }
 
 

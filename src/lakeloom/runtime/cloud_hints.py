@@ -7,11 +7,10 @@ from __future__ import annotations
 import re
 
 _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?:`samples`\.`|\bsamples\.)(tpch|tpcds|bakehouse|wanderbricks|accuweather|healthverity)",
-                re.I),
-     "lakeloom's `samples` catalog has generated stand-ins for nyctaxi only; the other datasets of Databricks' "
-     "sample-data catalog exist only in a Databricks workspace: load the data into a local table (or point the "
-     "job at one) to run this locally"),
+    (re.compile(r"(?:`samples`\.`|\bsamples\.)(tpcds|bakehouse|wanderbricks|accuweather|healthverity)", re.I),
+     "lakeloom's `samples` catalog has generated stand-ins for nyctaxi and tpch only; the other datasets of "
+     "Databricks' sample-data catalog exist only in a Databricks workspace: load the data into a local table (or "
+     "point the job at one) to run this locally"),
     (re.compile(r"dbfs:/databricks-datasets|/databricks-datasets/", re.I),
      "/databricks-datasets is Databricks' sample-data mount, which exists only in a Databricks workspace"),
     (re.compile(r"UNRESOLVED_ROUTINE.*`?(ai_query|ai_parse_document|ai_extract|ai_classify|ai_gen|vector_search)`?",

@@ -44,9 +44,12 @@ object SampleData {
     dir
   }
 
-  /** The table's rows as a DataFrame (`id` 0 until rows, then each stage's select list). */
+  /** The table's rows as a DataFrame (`id` 0 until rows, then each stage: a select list or one WHERE). */
   def frame(spark: SparkSession, t: SampleTable): DataFrame =
-    t.stages.foldLeft(spark.range(0L, t.rows, 1L, 1).toDF())((df, stage) => df.selectExpr(stage: _*))
+    t.stages.foldLeft(spark.range(0L, t.rows, 1L, 1).toDF()) {
+      case (df, Seq(where)) if where.startsWith("WHERE ") => df.where(where.stripPrefix("WHERE "))
+      case (df, stage) => df.selectExpr(stage: _*)
+    }
 
   private def generate(root: Path, t: SampleTable, dir: Path): Unit = {
     val spark = SparkSession.active

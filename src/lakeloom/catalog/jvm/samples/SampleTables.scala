@@ -8,7 +8,10 @@ package io.lakeloom.samples
 
 import org.apache.spark.sql.types._
 
-/** One sample table: its schema, row count and the SQL that makes its rows from `id` (0 until rows). */
+/**
+ * One sample table: its schema, and the SQL that makes its rows from `id` (0 until `rows`): select
+ * lists applied in turn, or a one-element stage "WHERE <condition>" that drops ids.
+ */
 case class SampleTable(schema: String, name: String, columns: StructType, rows: Long, stages: Seq[Seq[String]],
                        comment: String) {
   def fullName(catalog: String): String = s"$catalog.$schema.$name"
@@ -74,7 +77,7 @@ object SampleTables {
     comment = "Generated stand-in for Databricks' samples.nyctaxi.trips: the same schema and row count " +
       "(21,932 Yellow Cab trips, January-February 2016); values are synthetic and deterministic.")
 
-  val All: Seq[SampleTable] = Seq(NycTaxiTrips)
+  val All: Seq[SampleTable] = Seq(NycTaxiTrips) ++ TpchTables.All
 
   val Schemas: Map[String, Seq[SampleTable]] = All.groupBy(_.schema)
 
