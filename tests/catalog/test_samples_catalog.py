@@ -34,6 +34,10 @@ def test_registered_for_every_workspace_unless_it_has_its_own(tmp_path: Path) ->
     own = catalog_spark_conf(Workspace(root=tmp_path, settings={"catalog": {"catalogs": ["main", "samples"]}}),
                              build=False)
     assert own["spark.sql.catalog.samples"] != SAMPLES_CATALOG_CLASS
+    # Shared storage of a cluster: the tables go where every executor sees them.
+    shared = Workspace(root=tmp_path, settings={"storage": {"root": (tmp_path / "mnt lake").as_uri()}})
+    assert catalog_spark_conf(shared, build=False)["spark.sql.catalog.samples.cache-dir"] == str(
+        tmp_path / "mnt lake" / "samples")
 
 
 def test_listed_and_read_by_name_with_databricks_schema(spark: Any) -> None:
@@ -139,6 +143,7 @@ def test_every_change_is_refused_and_changes_nothing(spark: Any) -> None:
             change()
         assert READ_ONLY in str(info.value) and "read-only `samples` catalog" in str(info.value)
     assert spark.sql(f"DESCRIBE HISTORY {TRIPS}").count() == 1
+    assert spark.sql(f"SELECT count(*) FROM {TRIPS} VERSION AS OF 0").first()[0] == TRIPS_ROWS
     row = spark.sql(CHECKSUM_SQL.format(table=TRIPS)).first()
     assert (row.n, row.checksum) == (TRIPS_ROWS, TRIPS_CHECKSUM)
 

@@ -9,8 +9,10 @@ rows on every machine: ``nyctaxi.trips`` with the real schema and row count, and
 A table is materialized as a Delta table the first time a session loads it (a few seconds,
 once), under the per-user cache next to the catalog jar, ``~/.cache/lakeloom/samples/<version>/``
 (``$LAKELOOM_CACHE_DIR`` or ``$XDG_CACHE_HOME`` move it): the data is the same for every workspace,
-so one copy serves them all. Threads queue on a monitor and processes on a file lock; a table
-folder only ever appears complete. Nothing is read or written at session start.
+so one copy serves them all. A workspace whose ``storage.root`` is a ``file:`` mount (a cluster's
+shared storage) keeps them in ``<storage.root>/samples/`` instead, where every executor sees them.
+Threads queue on a monitor and processes on a file lock; a table folder only ever appears
+complete. Nothing is read or written at session start.
 
 The catalog is read-only for everyone and readable by everyone: reading needs no grant, and any
 change (INSERT, UPDATE, DELETE, MERGE, CREATE, DROP, ALTER, OPTIMIZE, VACUUM, GRANT, a write by
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 from lakeloom.catalog.build import cache_dir
 
@@ -36,8 +39,12 @@ SAMPLES_TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def samples_cache_dir() -> Path:
-    """Where the materialized sample tables live (one sub-folder per data version)."""
+def samples_cache_dir(workspace: Workspace | None = None) -> Path:
+    """Where the materialized sample tables live (one sub-folder per data version): the per-user
+    cache, or ``<storage.root>/samples`` when the workspace's storage root is a ``file:`` mount."""
+    root = workspace.storage_root if workspace is not None else None
+    if root is not None and root.startswith("file:"):
+        return Path(unquote(urlsplit(root).path)) / "samples"
     return cache_dir() / "samples"
 
 
@@ -46,4 +53,4 @@ def samples_spark_conf(workspace: Workspace) -> dict[str, str]:
     if SAMPLES_CATALOG in workspace.catalogs:
         return {}
     prefix = f"spark.sql.catalog.{SAMPLES_CATALOG}"
-    return {prefix: SAMPLES_CATALOG_CLASS, f"{prefix}.cache-dir": str(samples_cache_dir().resolve())}
+    return {prefix: SAMPLES_CATALOG_CLASS, f"{prefix}.cache-dir": str(samples_cache_dir(workspace).resolve())}

@@ -124,6 +124,8 @@ class SamplesCatalog extends TableCatalog with SupportsNamespaces {
     tablesOf(namespace).map(t => Identifier.of(Array(t.schema), t.name)).toArray
 
   override def loadTable(ident: Identifier): Table = delta.loadTable(ident)
+  override def loadTable(ident: Identifier, version: String): Table = delta.loadTable(ident, version)
+  override def loadTable(ident: Identifier, timestamp: Long): Table = delta.loadTable(ident, timestamp)
 
   override def loadTable(ident: Identifier, writePrivileges: util.Set[TableWritePrivilege]): Table =
     refuse(writePrivileges.asScala.map(_.toString).toSeq.sorted.mkString(", "), fullName(ident))
