@@ -116,7 +116,7 @@ def test_first_use_from_several_threads_materializes_once_the_same_rows(spark: A
     assert not any((tmp_path / ".staging").iterdir())
 
 
-def test_every_change_is_refused_and_changes_nothing(spark: Any) -> None:
+def test_every_change_is_refused_and_changes_nothing(spark: Any, tmp_path: Path) -> None:
     from delta.tables import DeltaTable
 
     location = spark.sql(f"DESCRIBE DETAIL {TRIPS}").first().location
@@ -137,6 +137,8 @@ def test_every_change_is_refused_and_changes_nothing(spark: Any) -> None:
         lambda: DeltaTable.forName(spark, TRIPS).delete("fare_amount > 10"),
         lambda: spark.range(1).write.mode("append").saveAsTable(TRIPS),
         lambda: spark.table(TRIPS).limit(1).write.format("delta").mode("append").save(location),
+        lambda: spark.readStream.table(TRIPS).writeStream.option("checkpointLocation", str(tmp_path / "cp"))
+        .trigger(availableNow=True).toTable(TRIPS),
     ]
     for change in changes:
         with pytest.raises(Exception) as info:

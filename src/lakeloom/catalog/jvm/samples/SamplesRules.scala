@@ -38,7 +38,14 @@ object SamplesWriteGuard extends (LogicalPlan => Unit) {
     "VacuumTableCommand" -> "VACUUM", "DeltaReorgTableCommand" -> "REORG TABLE", "RestoreTableCommand" -> "RESTORE",
     "DeltaGenerateCommand" -> "GENERATE")
 
-  override def apply(plan: LogicalPlan): Unit = plan.foreach {
+  // Writes are statements of their own (commands, a stream's sink) at the root of a plan: queries
+  // are not walked, so a read pays one type test.
+  override def apply(plan: LogicalPlan): Unit = plan match {
+    case _: Command | _: WriteToStream => plan.foreach(check)
+    case _ =>
+  }
+
+  private def check(node: LogicalPlan): Unit = node match {
     case w: V2WriteCommand => refuseIf(command(w), w.table)
     case t: TruncateTable => refuseIf("TRUNCATE TABLE", t.table)
     case d: DeleteFromTable => refuseIf("DELETE", d.table)
