@@ -116,6 +116,19 @@ def test_first_use_from_several_threads_materializes_once_the_same_rows(spark: A
     assert not any((tmp_path / ".staging").iterdir())
 
 
+def test_an_unwritable_cache_folder_is_named_in_the_error(spark: Any, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    spark.conf.set("spark.sql.catalog.blocked_samples", SAMPLES_CATALOG_CLASS)
+    spark.conf.set("spark.sql.catalog.blocked_samples.cache-dir", str(blocked))
+    try:
+        with pytest.raises(Exception, match="could not materialize the sample table nyctaxi.trips under") as info:
+            spark.table("blocked_samples.nyctaxi.trips")
+        assert str(blocked) in str(info.value) and "LAKELOOM_CACHE_DIR" in str(info.value)
+    finally:
+        spark.conf.unset("spark.sql.catalog.blocked_samples")
+
+
 def test_every_change_is_refused_and_changes_nothing(spark: Any, tmp_path: Path) -> None:
     from delta.tables import DeltaTable
 

@@ -28,21 +28,26 @@ object SampleData {
   /** The table's folder, generating it first if no process has yet. */
   def ensure(root: Path, t: SampleTable): Path = {
     val dir = tableDir(root, t)
-    if (!ready(dir)) {
-      monitors.computeIfAbsent(dir.toString, _ => new Object).synchronized {
-        if (!ready(dir)) {
-          Files.createDirectories(dir.getParent)
-          val channel = FileChannel.open(dir.getParent.resolve(s".${t.name}.lock"),
-            StandardOpenOption.CREATE, StandardOpenOption.WRITE)
-          try {
-            val lock = channel.lock()
-            try if (!ready(dir)) generate(root, t, dir) finally lock.release()
-          } finally channel.close()
-        }
-      }
+    if (!ready(dir)) try materialize(root, t, dir) catch {
+      case e: java.io.IOException => throw new IllegalStateException(
+        s"could not materialize the sample table ${t.schema}.${t.name} under $root ($e): the folder must be " +
+          "writable (LAKELOOM_CACHE_DIR moves lakeloom's cache, storage.root a workspace's shared storage)", e)
     }
     dir
   }
+
+  private def materialize(root: Path, t: SampleTable, dir: Path): Unit =
+    monitors.computeIfAbsent(dir.toString, _ => new Object).synchronized {
+      if (!ready(dir)) {
+        Files.createDirectories(dir.getParent)
+        val channel = FileChannel.open(dir.getParent.resolve(s".${t.name}.lock"),
+          StandardOpenOption.CREATE, StandardOpenOption.WRITE)
+        try {
+          val lock = channel.lock()
+          try if (!ready(dir)) generate(root, t, dir) finally lock.release()
+        } finally channel.close()
+      }
+    }
 
   /** The table's rows as a DataFrame (`id` 0 until rows, then each stage: a select list or one WHERE). */
   def frame(spark: SparkSession, t: SampleTable): DataFrame =
