@@ -222,12 +222,23 @@ def tables(state: State, catalog: str | None, schema: str | None, as_json: bool)
 
 @cli.command()
 @pass_state
-def setup(state: State) -> None:
-    """Fetch the Delta Lake jars and build the table-catalog jar (idempotent)."""
-    from lakeloom.runtime.spark import prepare
+@click.option("--no-cds", is_flag=True, help="Do not build the driver's class-data sharing archive.")
+def setup(state: State, no_cds: bool) -> None:
+    """Fetch the Delta Lake jars, build the table-catalog jar and the driver's class-data
+    sharing archive (idempotent; the archive takes about a minute the first time)."""
+    from lakeloom.plugin_manager import plugin_spark_conf
+    from lakeloom.runtime import jvm_cds
+    from lakeloom.runtime.spark import prepare, spark_conf
 
-    for line in prepare(state.workspace()) or []:
+    workspace = state.workspace()
+    for line in prepare(workspace) or []:
         click.echo(line)
+    if not no_cds:
+        plugin_conf = plugin_spark_conf(workspace)
+        key = jvm_cds.archive_key(spark_conf(workspace, plugin_conf))
+        if jvm_cds.enabled() and key is not None and not jvm_cds.archive_path(key).is_file():
+            click.echo(jvm_cds.train())
+        click.echo(jvm_cds.status(spark_conf(workspace, plugin_conf)))
 
 
 def _register_commands() -> None:

@@ -25,6 +25,7 @@ from lakeloom.runtime import spark_patches
 from lakeloom.runtime.cluster_conf import cluster_conf, storage_connector_conf
 from lakeloom.runtime.delta_jars import ensure_delta_jars, ensure_sqlite_jdbc_jar
 from lakeloom.runtime.imports import make_environment_task_aware
+from lakeloom.runtime.jvm_cds import with_driver_options
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -99,8 +100,10 @@ def spark_conf(
         defaults.update(path_mapping_conf(workspace))
     else:
         defaults = merge_conf(defaults, cluster_conf(workspace, master))
-    return merge_conf(defaults, catalog_spark_conf(workspace), storage_connector_conf(workspace),
+    conf = merge_conf(defaults, catalog_spark_conf(workspace), storage_connector_conf(workspace),
                       plugin_conf or {}, workspace.spark_conf, overrides or {})
+    # Last: the archive must match the final spark.jars and driver class path.
+    return with_driver_options(conf)
 
 
 def prepare(workspace: Workspace) -> list[Path]:
