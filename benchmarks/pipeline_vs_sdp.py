@@ -14,6 +14,10 @@ Goals (issue 16): lakeloom full / SDP full <= 1.0; lakeloom +1% / lakeloom full 
 200,000 rows (<= 0.1 at 10,000,000, ``--large``). Ratios are medians of per-round ratios.
 
     .venv/bin/python benchmarks/pipeline_vs_sdp.py [--rows 200000] [--repeat 3] [--large] [--keep]
+                                                   [--no-cds-baseline]
+
+``--no-cds-baseline`` also runs lakeloom's full update with ``LAKELOOM_CDS=0`` in each round: the
+cold driver without the class-data sharing archive that ``lakeloom setup`` builds.
 """
 from __future__ import annotations
 
@@ -127,13 +131,13 @@ def lakeloom_workspace(root: Path, round_no: int, landing: Path) -> Path:
     return ws
 
 
-def run_lakeloom(ws: Path, *extra: str) -> tuple[float, float, str]:
+def run_lakeloom(ws: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall seconds of the whole process, the update's own seconds, and its output.
 
     Cold, like ``spark-pipelines``: ``--no-daemon``, so the process starts its own JVM (without
     it the first command of each round's workspace would leave a warm daemon behind, and the
     +1% update would run on it)."""
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", **(env or {})}
     t = time.perf_counter()
     proc = subprocess.run([str(BIN / "lakeloom"), "-w", str(ws), "pipeline", "run", "--no-daemon",
                            str(ws / "pipelines" / "bench" / "bench.pipeline.yml"), *extra],
@@ -171,6 +175,8 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="10,000,000 rows (same as --rows 10000000)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-sdp", action="store_true", help="lakeloom only (profiling)")
+    parser.add_argument("--no-cds-baseline", action="store_true",
+                        help="each round also runs lakeloom's full update without the class-data sharing archive")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     rows = 10_000_000 if args.large else args.rows
@@ -182,16 +188,21 @@ def main() -> None:
         land(landing, i, rows // FILES)
     print(f"landed {FILES} files, {rows:,} rows in {time.perf_counter() - t:.1f}s under {root}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    sdp, full, inc, full_inner, inc_inner = [], [], [], [], []
+    sdp, full, inc, full_inner, inc_inner, plain = [], [], [], [], [], []
     try:
         for r in range(args.repeat):
             round_landing = root / f"landing-{r}"
             shutil.copytree(landing, round_landing)
             ws = lakeloom_workspace(root, r, round_landing)
             order = ["sdp", "lakeloom"] if r % 2 == 0 else ["lakeloom", "sdp"]
+            if args.no_cds_baseline:
+                order.insert(1, "plain")
             for who in order:
                 if who == "sdp" and not args.skip_sdp:
                     sdp.append(run_sdp(root, landing, r))
+                elif who == "plain":
+                    plain.append(run_lakeloom(lakeloom_workspace(root, 100 + r, round_landing),
+                                              env={"LAKELOOM_CDS": "0"})[0])
                 elif who == "lakeloom":
                     wall, inner, _ = run_lakeloom(ws)
                     full.append(wall)
@@ -204,6 +215,7 @@ def main() -> None:
             print(f"  lakeloom +1%, per flow: {flow_profile(ws)}", flush=True)
             line = (f"round {r + 1} (load {os.getloadavg()[0]:.1f}): "
                     + (f"SDP full {sdp[-1]:.1f}s, " if sdp else "")
+                    + (f"lakeloom full without CDS {plain[-1]:.1f}s, " if plain else "")
                     + f"lakeloom full {full[-1]:.1f}s (update {full_inner[-1]:.1f}s), "
                     f"+1% {inc[-1]:.1f}s (update {inc_inner[-1]:.1f}s)")
             print(line, flush=True)
@@ -220,6 +232,10 @@ def main() -> None:
         print(f"  lakeloom full update        {med(full):7.1f} s   lakeloom/SDP = {med(ratios):.2f} (goal <= 1.0)")
     else:
         print(f"  lakeloom full update        {med(full):7.1f} s")
+    if plain:
+        print(f"  lakeloom full, no CDS       {med(plain):7.1f} s   with/without the archive = "
+              f"{med(f / p for f, p in zip(full, plain)):.2f}"
+              + (f"; without it lakeloom/SDP = {med(p / s for p, s in zip(plain, sdp)):.2f}" if sdp else ""))
     goal = 0.1 if rows >= 10_000_000 else 0.3
     print(f"  lakeloom update after +1%   {med(inc):7.1f} s   +1%/full = {med(i / f for i, f in zip(inc, full)):.2f} "
           f"(goal <= {goal})")

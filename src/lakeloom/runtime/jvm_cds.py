@@ -130,7 +130,7 @@ def with_driver_options(conf: dict[str, str]) -> dict[str, str]:
     return conf
 
 
-def train(*, timeout: float = 900) -> str:
+def train(*, timeout: float = 300) -> str:
     """Build the archive of the default set-up unless it exists; returns a line saying what happened.
 
     Runs :mod:`lakeloom.runtime.cds_training` in a child process whose driver dumps its classes
