@@ -14,8 +14,10 @@ Goals (issue 16): lakeloom full / SDP full <= 1.0; lakeloom +1% / lakeloom full 
 200,000 rows (<= 0.1 at 10,000,000, ``--large``). Ratios are medians of per-round ratios.
 
     .venv/bin/python benchmarks/pipeline_vs_sdp.py [--rows 200000] [--repeat 3] [--large] [--keep]
-                                                   [--no-cds-baseline]
+                                                   [--no-cds-baseline] [--warm]
 
+``--warm`` runs lakeloom's updates in the workspace's ``lakeloom daemon`` (started before each
+round, untimed; the default when warm runs are on), so both updates run on a started driver.
 ``--no-cds-baseline`` also runs lakeloom's full update with ``LAKELOOM_CDS=0`` in each round: the
 cold driver without the class-data sharing archive that ``lakeloom setup`` builds.
 """
@@ -131,6 +133,11 @@ def lakeloom_workspace(root: Path, round_no: int, landing: Path) -> Path:
     return ws
 
 
+WARM = False
+"""``--warm``: lakeloom's commands run in the workspace's ``lakeloom daemon`` (started before the
+round's full update, untimed) instead of ``--no-daemon``."""
+
+
 def run_lakeloom(ws: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall seconds of the whole process, the update's own seconds, and its output.
 
@@ -138,8 +145,12 @@ def run_lakeloom(ws: Path, *extra: str, env: dict[str, str] | None = None) -> tu
     it the first command of each round's workspace would leave a warm daemon behind, and the
     +1% update would run on it)."""
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", **(env or {})}
+    if WARM:
+        env.pop("CI", None)
+        env.pop("LAKELOOM_DAEMON", None)
     t = time.perf_counter()
-    proc = subprocess.run([str(BIN / "lakeloom"), "-w", str(ws), "pipeline", "run", "--no-daemon",
+    mode = [] if WARM else ["--no-daemon"]
+    proc = subprocess.run([str(BIN / "lakeloom"), "-w", str(ws), "pipeline", "run", *mode,
                            str(ws / "pipelines" / "bench" / "bench.pipeline.yml"), *extra],
                           cwd=ws, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t
@@ -147,6 +158,15 @@ def run_lakeloom(ws: Path, *extra: str, env: dict[str, str] | None = None) -> tu
     if proc.returncode != 0 or m is None:
         sys.exit(f"lakeloom pipeline run failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return seconds, float(m.group(1)), proc.stdout
+
+
+def daemon(ws: Path, action: str) -> None:
+    """Start (waits until Spark is up) or stop the workspace's warm driver."""
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    env.pop("CI", None)
+    env.pop("LAKELOOM_DAEMON", None)
+    subprocess.run([str(BIN / "lakeloom"), "-w", str(ws), "daemon", action], cwd=ws, env=env,
+                   capture_output=True, text=True, check=True)
 
 
 def flow_profile(ws: Path) -> str:
@@ -175,11 +195,15 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="10,000,000 rows (same as --rows 10000000)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-sdp", action="store_true", help="lakeloom only (profiling)")
+    parser.add_argument("--warm", action="store_true",
+                        help="lakeloom's full and +1%% updates both in a started `lakeloom daemon` (warm driver)")
     parser.add_argument("--no-cds-baseline", action="store_true",
                         help="each round also runs lakeloom's full update without the class-data sharing archive")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     rows = 10_000_000 if args.large else args.rows
+    global WARM
+    WARM = args.warm
 
     root = Path(tempfile.mkdtemp(prefix="lakeloom-vs-sdp-"))
     landing = root / "landing"
@@ -197,6 +221,8 @@ def main() -> None:
             order = ["sdp", "lakeloom"] if r % 2 == 0 else ["lakeloom", "sdp"]
             if args.no_cds_baseline:
                 order.insert(1, "plain")
+            if WARM:
+                daemon(ws, "start")
             for who in order:
                 if who == "sdp" and not args.skip_sdp:
                     sdp.append(run_sdp(root, landing, r))
@@ -213,6 +239,8 @@ def main() -> None:
             inc.append(wall)
             inc_inner.append(inner)
             print(f"  lakeloom +1%, per flow: {flow_profile(ws)}", flush=True)
+            if WARM:
+                daemon(ws, "stop")
             line = (f"round {r + 1} (load {os.getloadavg()[0]:.1f}): "
                     + (f"SDP full {sdp[-1]:.1f}s, " if sdp else "")
                     + (f"lakeloom full without CDS {plain[-1]:.1f}s, " if plain else "")
