@@ -90,3 +90,16 @@ def test_the_session_maps_the_archive_lakeloom_setup_built(spark, spark_workspac
     shared = int(line.split("(")[1].split()[0])
     assert shared > 5000, line
     assert os.path.getsize(archive) > 50 * 2**20
+
+
+def test_a_driver_without_pyspark_jars_gets_no_archive(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The driver spark-submit starts imports pyspark from pyspark.zip: no jars folder, no key.
+    from lakeloom.catalog.build import CatalogBuildError
+
+    def no_jars() -> Path:
+        raise CatalogBuildError("pyspark.zip has no jars folder")
+
+    monkeypatch.setattr(jvm_cds, "pyspark_jars_dir", no_jars)
+    assert jvm_cds.archive_key({}) is None
+    assert jvm_cds.with_driver_options({"spark.driver.extraJavaOptions": "-Dx=1"}) == {
+        "spark.driver.extraJavaOptions": "-Dx=1"}

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from lakeloom.catalog.build import cache_dir, pyspark_jars_dir
+from lakeloom.catalog.build import CatalogBuildError, cache_dir, pyspark_jars_dir
 
 CDS_ENV = "LAKELOOM_CDS"
 """``0``/``false`` disables the archive (neither built by ``lakeloom setup`` nor used)."""
@@ -70,16 +70,21 @@ def _describe(path: Path) -> str:
 def archive_key(conf: Mapping[str, str]) -> str | None:
     """Hash of everything the archive depends on, for the session ``conf`` will start.
 
-    ``None`` when there is no ``java`` to start (nothing to share).
+    ``None`` when there is no ``java`` to start or no ``pyspark/jars`` folder (a driver that
+    ``spark-submit`` started imports pyspark from ``pyspark.zip``): nothing to share.
     """
     java = java_binary()
+    try:
+        jars_dir = pyspark_jars_dir()
+    except CatalogBuildError:
+        return None
     if java is None:
         return None
     h = hashlib.sha256()
     parts: Iterable[str] = [
         _describe(java),
         _describe(java.parent.parent / "lib" / "server" / "libjvm.so"),
-        *sorted(_describe(p) for p in pyspark_jars_dir().glob("*.jar")),
+        *sorted(_describe(p) for p in jars_dir.glob("*.jar")),
         *(_describe(Path(e.removeprefix("file:"))) for e in _entries(conf.get("spark.jars", ""), ",")),
         *(_describe(Path(e)) for e in _entries(conf.get("spark.driver.extraClassPath", ""), os.pathsep)),
     ]
