@@ -10,8 +10,11 @@ round trips; with their seconds).
     .venv/bin/python benchmarks/pipeline_profile.py --updates 0 --keep      # then, in a fresh driver:
     .venv/bin/python benchmarks/pipeline_profile.py --updates 1 --resume ROOT
 
-``--jobs`` also lists each update's Spark jobs (description and seconds); ``--serial`` runs one
-flow at a time (each flow's own cost). py4j seconds include the JVM work a call waits for.
+``--jobs`` also lists each update's Spark jobs (description and seconds), ``--plans`` with it
+the SQL execution each job belongs to and its physical plan (which query or Delta step ran
+it); ``--serial`` runs one flow at a time (each flow's own cost); ``--fine`` times the parts of
+a view refresh's apply step; ``--conf KEY=VALUE`` tries a Spark setting. py4j seconds include
+the JVM work a call waits for.
 """
 from __future__ import annotations
 
@@ -82,7 +85,7 @@ def _attribute_builds() -> None:
 _stages: dict[str, list[str]] = collections.defaultdict(list)
 
 
-def _time_stages() -> None:
+def _time_stages(fine: bool = False) -> None:
     """Seconds of the steps of a view refresh and of a streaming flow, per dataset."""
     from lakeloom.pipelines import flows, mv_refresh
 
@@ -99,6 +102,13 @@ def _time_stages() -> None:
         setattr(module, name, wrapper)
 
     timed(mv_refresh, "plan_refresh", "plan")
+    if fine:  # where a view refresh's apply step goes: its reads and queries, then the write
+        from pyspark.sql import readwriter
+
+        timed(mv_refresh.Refresher, "insert_terms", "terms")
+        timed(mv_refresh.Refresher, "_overwrite_combined", "combine")
+        timed(readwriter.DataFrameWriterV2, "overwrite", "write")
+        timed(readwriter.DataFrameWriterV2, "append", "write")
     timed(mv_refresh.Refresher, "apply", "apply")
     timed(mv_refresh, "record", "record")
     timed(mv_refresh, "enable_change_feed", "cdf")
@@ -125,12 +135,32 @@ def _jobs(spark: Any, since: int) -> list[tuple[int, str, str, float]]:
     return sorted(out)
 
 
+def _executions(spark: Any) -> dict[int, tuple[int, str, str]]:
+    """Job id -> (SQL execution id, its description, the first lines of its physical plan)."""
+    store = spark._jsparkSession.sharedState().statusStore()
+    out: dict[int, tuple[int, str, str]] = {}
+    execs = store.executionsList()
+    for i in range(execs.size()):
+        e = execs.apply(i)
+        plan = str(e.physicalPlanDescription())
+        tree = plan.split("== Physical Plan ==", 1)[-1].strip().splitlines()[:12]
+        ids = e.jobs().keys().toSeq()
+        for k in range(ids.size()):
+            out[int(ids.apply(k))] = (int(e.executionId()), " ".join(str(e.description()).split())[:120],
+                                      "\n".join(tree))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--updates", type=int, default=3)
     ap.add_argument("--jobs", action="store_true")
+    ap.add_argument("--fine", action="store_true", help="also time the parts of a view refresh's apply step")
+    ap.add_argument("--plans", action="store_true", help="with --jobs: each job's SQL execution and plan")
     ap.add_argument("--serial", action="store_true", help="one flow at a time (each flow's own cost)")
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="a Spark setting for the driver (the workspace's spark.conf), to try a change")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--resume", metavar="ROOT", help="a folder kept by --keep: skip the full update (so the "
                     "+1%% updates run in a fresh driver, as a cold `lakeloom pipeline run` does)")
@@ -155,6 +185,13 @@ def main() -> None:
         doc = yaml.safe_load(spec.read_text())
         doc["configuration"] = {"lakeloom.pipelines.maxConcurrentFlows": "1"}
         spec.write_text(yaml.safe_dump(doc))
+    if args.conf:
+        import yaml
+
+        conf_file = ws_dir / "conf" / "lakeloom.yml"
+        settings = yaml.safe_load(conf_file.read_text())
+        settings["spark"]["conf"] = dict(kv.split("=", 1) for kv in args.conf)
+        conf_file.write_text(yaml.safe_dump(settings))
     ws = load_workspace(ws_dir, None)
     ws.ensure_state_dir()
     provider = SparkSessionProvider(ws, plugin_conf=plugin_spark_conf(ws), app_name="lakeloom-pipeline-profile")
@@ -163,7 +200,7 @@ def main() -> None:
     print(f"session in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
     _count_py4j()
     _attribute_builds()
-    _time_stages()
+    _time_stages(args.fine)
     last_job = -1
     try:
         first = 1 if args.resume else 0
@@ -197,8 +234,12 @@ def main() -> None:
             print(f"  {'(outside datasets)':<20} py4j {calls.get('(update)', 0)} "
                   f"({seconds.get('(update)', 0.0):.2f} s), jobs {per_group.get('', 0)}", flush=True)
             if args.jobs:
+                executions = _executions(spark) if args.plans else {}
                 for j in jobs:
                     print(f"    job {j[0]:4d} {j[3]:6.2f} s  [{j[1].removeprefix('profile:')}] {j[2]}")
+                    if args.plans and j[0] in executions:
+                        ex = executions[j[0]]
+                        print(f"      sql {ex[0]}: {ex[1]}\n        " + ex[2].replace("\n", "\n        "))
     finally:
         provider.stop()
         if not args.keep and not args.resume:
