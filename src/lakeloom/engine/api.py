@@ -57,6 +57,7 @@ class Engine:
     spark_provider: Any = None  # lakeloom.runtime.spark.SparkSessionProvider, created lazily
     #: Coordinators of the runs this process is driving, by run id (for cancel and for_each).
     active: dict[int, Coordinator] = field(default_factory=dict, repr=False)
+    _provider_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def open(cls, workspace: Workspace | None = None, pm: LakeloomPluginManager | None = None) -> Engine:
@@ -73,12 +74,16 @@ class Engine:
     # --- Spark ---------------------------------------------------------------------
 
     def _provider(self) -> Any:
+        # Tasks of concurrent runs (serve, the daemon) ask at once: one provider, so one owner
+        # that stops the session it created.
         if self.spark_provider is None:
-            from lakeloom.plugin_manager import plugin_spark_conf
-            from lakeloom.runtime.spark import SparkSessionProvider
+            with self._provider_lock:
+                if self.spark_provider is None:
+                    from lakeloom.plugin_manager import plugin_spark_conf
+                    from lakeloom.runtime.spark import SparkSessionProvider
 
-            self.spark_provider = SparkSessionProvider(
-                self.workspace, plugin_conf=plugin_spark_conf(self.workspace, self.pm))
+                    self.spark_provider = SparkSessionProvider(
+                        self.workspace, plugin_conf=plugin_spark_conf(self.workspace, self.pm))
         return self.spark_provider
 
     def spark(self) -> Any:
