@@ -180,9 +180,7 @@ def import_task_module(name: str) -> ModuleType:
         if have and not _installed(have):
             want = _origin(top)
             if want is not None and os.path.realpath(want) != os.path.realpath(have):
-                for key in [k for k in sys.modules if k == top or k.startswith(top + ".")]:
-                    sys.modules.pop(key, None)
-                importlib.invalidate_caches()
+                evict({top}, [os.path.dirname(have)])
         return importlib.import_module(name)
 
 
