@@ -54,7 +54,7 @@ def test_switch_and_user_choices_are_respected(cache: Path, monkeypatch: pytest.
     assert jvm_cds.with_driver_options(dict(mine)) == mine
     monkeypatch.setenv(jvm_cds.CDS_ENV, "0")
     assert jvm_cds.with_driver_options(dict(conf)) == conf
-    assert "off" in jvm_cds.train() and "off" in jvm_cds.status(conf)
+    assert "off" in jvm_cds.train() and jvm_cds.ensure(conf) == [f"class-data sharing: off ({jvm_cds.CDS_ENV}=0)"]
 
 
 def test_training_child_gets_the_dump_option(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -234,11 +234,8 @@ def setup(state: State, no_cds: bool) -> None:
     for line in prepare(workspace) or []:
         click.echo(line)
     if not no_cds:
-        plugin_conf = plugin_spark_conf(workspace)
-        key = jvm_cds.archive_key(spark_conf(workspace, plugin_conf))
-        if jvm_cds.enabled() and key is not None and not jvm_cds.archive_path(key).is_file():
-            click.echo(jvm_cds.train())
-        click.echo(jvm_cds.status(spark_conf(workspace, plugin_conf)))
+        for line in jvm_cds.ensure(spark_conf(workspace, plugin_spark_conf(workspace))):
+            click.echo(line)
 
 
 def _register_commands() -> None:

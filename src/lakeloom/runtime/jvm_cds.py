@@ -170,18 +170,22 @@ def train(*, timeout: float = 300) -> str:
     return f"class-data sharing: built {final} ({size:.0f} MiB) in {time.monotonic() - started:.0f} s"
 
 
-def status(conf: Mapping[str, str]) -> str:
-    """One line for ``lakeloom setup``: whether a session started with ``conf`` maps an archive."""
+def ensure(conf: Mapping[str, str]) -> list[str]:
+    """``lakeloom setup``'s step: build the archive (:func:`train`) unless a session started with
+    ``conf`` already has one; the lines saying what happened and which archive it will map."""
     if not enabled():
-        return f"class-data sharing: off ({CDS_ENV}=0)"
+        return [f"class-data sharing: off ({CDS_ENV}=0)"]
     key = archive_key(conf)
     if key is None:
-        return "class-data sharing: skipped (no java on PATH or JAVA_HOME)"
+        return ["class-data sharing: skipped (no java on PATH or JAVA_HOME, or no pyspark/jars)"]
     path = archive_path(key)
+    lines = [] if path.is_file() else [train()]
     if path.is_file():
-        return f"class-data sharing: {path}"
-    return ("class-data sharing: none for this workspace's class path (its spark.jars or driver class "
-            "path differ from the default set-up's); its sessions start without an archive")
+        lines.append(f"class-data sharing: {path}")
+    else:
+        lines.append("class-data sharing: none for this workspace's class path (its spark.jars or driver "
+                     "class path differ from the default set-up's); its sessions start without an archive")
+    return lines
 
 
 def _prune(keep: Path) -> None:
