@@ -25,6 +25,28 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap
 import io.lakeloom.catalog.authz.Enforcement
 import io.unitycatalog.lakeloom.LakeloomStore
 
+object LakeloomCatalog {
+  /** Delta's DeltaCatalog, instantiated reflectively, with `entries` as its delegate and
+   *  initialized as catalog `name`: Delta then turns the entries into DeltaTableV2. `who` names
+   *  the catalog in the error when Delta is not on spark.jars. */
+  def deltaInFrontOf(entries: TableCatalog, name: String, options: CaseInsensitiveStringMap, who: String): TableCatalog = {
+    val deltaCatalog = try {
+      Class.forName("org.apache.spark.sql.delta.catalog.DeltaCatalog").getDeclaredConstructor().newInstance()
+    } catch {
+      case e: ClassNotFoundException => throw new IllegalStateException(
+        s"$who needs Delta Lake: io.delta:delta-spark is not on spark.jars", e)
+    }
+    deltaCatalog.asInstanceOf[DelegatingCatalogExtension].setDelegateCatalog(entries)
+    val delta = deltaCatalog.asInstanceOf[TableCatalog]
+    // Delta 4.4.0 treats our entries as Unity Catalog and, unless told otherwise, routes table
+    // operations through a UC REST client (deltaRestApi.enabled defaults to true).
+    val deltaOptions = new util.HashMap[String, String](options.asCaseSensitiveMap())
+    deltaOptions.put("deltaRestApi.enabled", "false")
+    delta.initialize(name, new CaseInsensitiveStringMap(deltaOptions))
+    delta
+  }
+}
+
 class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with RelationCatalog with FunctionCatalog {
 
   private var store: LakeloomStore = _
@@ -35,19 +57,8 @@ class LakeloomCatalog extends StagingTableCatalog with SupportsNamespaces with R
     store = new LakeloomStore()
     store.initialize(name, options)
     functions = new CatalogFunctions(name, options)
-    val deltaCatalog = try {
-      Class.forName("org.apache.spark.sql.delta.catalog.DeltaCatalog").getDeclaredConstructor().newInstance()
-    } catch {
-      case e: ClassNotFoundException => throw new IllegalStateException(
-        s"lakeloom catalog '$name' needs Delta Lake: io.delta:delta-spark is not on spark.jars", e)
-    }
-    deltaCatalog.asInstanceOf[DelegatingCatalogExtension].setDelegateCatalog(store)
-    delta = deltaCatalog.asInstanceOf[StagingTableCatalog]
-    // Delta 4.4.0 treats our store as Unity Catalog and, unless told otherwise, routes table
-    // operations through a UC REST client (deltaRestApi.enabled defaults to true).
-    val deltaOptions = new util.HashMap[String, String](options.asCaseSensitiveMap())
-    deltaOptions.put("deltaRestApi.enabled", "false")
-    delta.initialize(name, new CaseInsensitiveStringMap(deltaOptions))
+    delta = LakeloomCatalog.deltaInFrontOf(store, name, options, s"lakeloom catalog '$name'")
+      .asInstanceOf[StagingTableCatalog]
   }
 
   override def name(): String = store.name()

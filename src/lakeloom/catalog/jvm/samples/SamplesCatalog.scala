@@ -24,6 +24,8 @@ import org.apache.spark.sql.lakeloom.SparkInternals
 import org.apache.spark.sql.types.StructType
 import org.apache.spark.sql.util.CaseInsensitiveStringMap
 
+import io.lakeloom.catalog.LakeloomCatalog
+
 /** Databricks' error for a command Unity Catalog does not run, here: a change to `samples`. */
 class SamplesReadOnlyException(message: String)
     extends AnalysisException(message, None, None, None, Some(SamplesCatalog.ErrorClass), Map.empty[String, String],
@@ -101,17 +103,7 @@ class SamplesCatalog extends TableCatalog with SupportsNamespaces {
   override def initialize(name: String, options: CaseInsensitiveStringMap): Unit = {
     catalogName = name
     val root = SampleData.root(Option(options.get("cache-dir")).filter(_.nonEmpty).getOrElse(SamplesCatalog.defaultCacheDir))
-    val deltaCatalog = try {
-      Class.forName("org.apache.spark.sql.delta.catalog.DeltaCatalog").getDeclaredConstructor().newInstance()
-    } catch {
-      case e: ClassNotFoundException => throw new IllegalStateException(
-        s"the samples catalog '$name' needs Delta Lake: io.delta:delta-spark is not on spark.jars", e)
-    }
-    deltaCatalog.asInstanceOf[DelegatingCatalogExtension].setDelegateCatalog(new SampleEntries(name, root))
-    delta = deltaCatalog.asInstanceOf[TableCatalog]
-    val deltaOptions = new util.HashMap[String, String](options.asCaseSensitiveMap())
-    deltaOptions.put("deltaRestApi.enabled", "false") // as in LakeloomCatalog: no Unity Catalog REST client
-    delta.initialize(name, new CaseInsensitiveStringMap(deltaOptions))
+    delta = LakeloomCatalog.deltaInFrontOf(new SampleEntries(name, root), name, options, s"the samples catalog '$name'")
   }
 
   override def name(): String = catalogName
