@@ -13,7 +13,8 @@ round trips; with their seconds).
 ``--jobs`` also lists each update's Spark jobs (description and seconds), ``--plans`` with it
 the SQL execution each job belongs to and its physical plan (which query or Delta step ran
 it); ``--serial`` runs one flow at a time (each flow's own cost); ``--fine`` times the parts of
-a view refresh's apply step; ``--conf KEY=VALUE`` tries a Spark setting. py4j seconds include
+a view refresh's apply step; ``--conf KEY=VALUE`` tries a Spark setting; ``--warm-state`` builds the written tables' Delta state
+after each update, as a warm driver does, and times it apart. py4j seconds include
 the JVM work a call waits for.
 """
 from __future__ import annotations
@@ -161,6 +162,9 @@ def main() -> None:
     ap.add_argument("--serial", action="store_true", help="one flow at a time (each flow's own cost)")
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                     help="a Spark setting for the driver (the workspace's spark.conf), to try a change")
+    ap.add_argument("--warm-state", action="store_true",
+                    help="as a warm driver does: build the written tables' Delta state after each update "
+                    "(lakeloom.runtime.delta_warmup), timed apart from the update")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--resume", metavar="ROOT", help="a folder kept by --keep: skip the full update (so the "
                     "+1%% updates run in a fresh driver, as a cold `lakeloom pipeline run` does)")
@@ -198,6 +202,10 @@ def main() -> None:
     t0 = time.perf_counter()
     spark = provider.get()
     print(f"session in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
+    if args.warm_state:
+        from lakeloom.runtime import delta_warmup
+
+        delta_warmup.keep_warm()
     _count_py4j()
     _attribute_builds()
     _time_stages(args.fine)
@@ -240,6 +248,13 @@ def main() -> None:
                     if args.plans and j[0] in executions:
                         ex = executions[j[0]]
                         print(f"      sql {ex[0]}: {ex[1]}\n        " + ex[2].replace("\n", "\n        "))
+            if args.warm_state:
+                tw = time.perf_counter()
+                delta_warmup.wait_idle(300)
+                jobs = _jobs(spark, last_job)
+                last_job = max([j[0] for j in jobs], default=last_job)
+                print(f"  then the tables' Delta state: {time.perf_counter() - tw:.2f} s after the update, "
+                      f"{len(jobs)} Spark jobs", flush=True)
     finally:
         provider.stop()
         if not args.keep and not args.resume:

@@ -141,3 +141,31 @@ def test_several_flows_feed_one_streaming_table(spark, spark_workspace: Workspac
     flows = {f.flow: (f.status, f.rows_written) for f in again.datasets["all_orders"].flows}
     assert flows == {"from_web": ("COMPLETED", 0), "backfill": ("SKIPPED", 0), "from_store": ("COMPLETED", 4)}
     assert spark.table("main.multi.all_orders").count() == 12
+
+
+def test_a_warm_driver_builds_the_written_tables_state_after_the_update(spark, spark_workspace: Workspace,
+                                                                      tmp_path: Path) -> None:
+    from lakeloom.catalog.listing import get_table
+    from lakeloom.pipelines.mv_state import local_dir
+    from lakeloom.runtime import delta_warmup
+
+    landing = tmp_path / "landing"
+    land_json(landing / "d1", "orders.json", _orders(0, 4))
+    loaded = write_pipeline(tmp_path / "p", "warmed", INGEST, configuration={"test.landing": str(landing)})
+    delta_warmup.keep_warm()
+    try:
+        for batch in range(2):  # the second update starts from the first one's warmed state
+            if batch:
+                land_json(landing / "d2", "orders.json", _orders(100, 3))
+            run_update(spark, loaded, spark_workspace)
+            assert delta_warmup.wait_idle(120)
+            for table in ("bronze_orders", "silver_orders", "revenue_by_region"):
+                location = local_dir(get_table(spark_workspace, f"main.warmed.{table}").storage_location)
+                snapshot = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(
+                    spark._jsparkSession, str(location)).unsafeVolatileSnapshot()
+                newest = max(int(p.name[:20]) for p in (location / "_delta_log").glob("*.json"))
+                assert (table, snapshot.version(), snapshot.stateReconstructionTriggered()) == (table, newest, True)
+    finally:
+        delta_warmup.keep_warm(False)
+    totals = {r.region: r.orders for r in spark.table("main.warmed.revenue_by_region").collect()}
+    assert totals == {"emea": 4, "amer": 3}

@@ -379,10 +379,34 @@ def run_update(spark: SparkSession, loaded: LoadedPipeline, workspace: Workspace
                 update.events.flush(spark)
             except Exception as e:  # noqa: BLE001 - never hide the update's own outcome
                 log.error("pipeline %s: could not write the event log: %s", loaded.spec.name, e)
+            _warm_written(spark, update)
     if result.status != "COMPLETED":
         raise PipelineUpdateFailed(f"pipeline {loaded.spec.name!r} update {result.update_id} {result.status}: "
                                    f"{result.error}", result)
     return result
+
+
+def _warm_written(spark: SparkSession, update: _Update) -> None:
+    """On a driver that outlives the command, build the new snapshots' state of the tables
+    this update wrote, in the background (see :mod:`lakeloom.runtime.delta_warmup`)."""
+    from lakeloom.runtime import delta_warmup
+
+    graph, registry = update.graph, update.registry
+    if not delta_warmup.enabled() or graph is None or registry is None:
+        return
+    from lakeloom.pipelines.mv_state import catalog_location
+
+    locations = []
+    try:
+        for key, res in update.result.datasets.items():
+            ds = registry.datasets.get(key)
+            if ds is not None and ds.stored and res.status == "COMPLETED":
+                found = catalog_location(graph, graph.qualified(ds))
+                if found is not None:
+                    locations.append(str(found))
+    except Exception as e:  # noqa: BLE001 - an optimization must never fail the update
+        log.debug("pipeline %s: not warming its tables: %s", update.spec.name, e)
+    delta_warmup.warm_later(spark, locations)
 
 
 def _prepare_session(session: SparkSession, loaded: LoadedPipeline, *, dry_run: bool) -> None:
