@@ -18,7 +18,8 @@ Goals (issue 16): lakeloom full / SDP full <= 1.0; lakeloom +1% / lakeloom full 
 
 ``--warm`` runs lakeloom's updates in the workspace's ``lakeloom daemon`` (started before each
 round, untimed; the default when warm runs are on), so both updates run on a started driver.
-``--no-cds-baseline`` also runs lakeloom's full update with ``LAKELOOM_CDS=0`` in each round: the
+``--gap S`` lands the +1% file S seconds after lakeloom's full update ended (by default at once;
+with SDP in the round, every other round runs SDP in between). ``--no-cds-baseline`` also runs lakeloom's full update with ``LAKELOOM_CDS=0`` in each round: the
 cold driver without the class-data sharing archive that ``lakeloom setup`` builds.
 """
 from __future__ import annotations
@@ -199,6 +200,9 @@ def main() -> None:
                         help="lakeloom's full and +1%% updates both in a started `lakeloom daemon` (warm driver)")
     parser.add_argument("--no-cds-baseline", action="store_true",
                         help="each round also runs lakeloom's full update without the class-data sharing archive")
+    parser.add_argument("--gap", type=float, default=0.0, metavar="SECONDS",
+                        help="seconds between lakeloom's full update and the +1%% file landing (new input "
+                        "arrives later; a warm driver builds the written tables' Delta state meanwhile)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     rows = 10_000_000 if args.large else args.rows
@@ -234,6 +238,7 @@ def main() -> None:
                     full.append(wall)
                     full_inner.append(inner)
                     print(f"  lakeloom full, per flow: {flow_profile(ws)}", flush=True)
+            time.sleep(args.gap)
             land(round_landing, FILES + r, rows // 100)
             wall, inner, out = run_lakeloom(ws)
             inc.append(wall)
@@ -253,7 +258,8 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     med = statistics.median
-    print(f"\nmedians over {args.repeat} rounds, {rows:,} rows:")
+    print(f"\nmedians over {args.repeat} rounds, {rows:,} rows"
+          + (f", +1% file landed {args.gap:g} s after the full update" if args.gap else "") + ":")
     if sdp:
         ratios = [f / s for f, s in zip(full, sdp)]
         print(f"  SDP full update             {med(sdp):7.1f} s")

@@ -34,10 +34,14 @@ log = logging.getLogger("lakeloom.delta_warmup")
 #: The FAIR scheduler pool of the background jobs (same share as any other pool).
 POOL = "lakeloom-background"
 
+#: Tables built at once: a table's state is a few small Spark jobs that keep one core busy
+#: at most, so two at a time finish sooner on an idle driver.
+WORKERS = 2
+
 _enabled = False
 _queue: queue.Queue[tuple[Any, str]] = queue.Queue()
-_worker: threading.Thread | None = None
-_worker_lock = threading.Lock()
+_workers: list[threading.Thread] = []
+_workers_lock = threading.Lock()
 
 
 def keep_warm(enabled: bool = True) -> None:
@@ -63,7 +67,7 @@ def warm_later(spark: Any, locations: Iterable[str]) -> int:
         _queue.put((spark, location))
         queued += 1
     if queued:
-        _ensure_worker()
+        _ensure_workers()
     return queued
 
 
@@ -79,12 +83,13 @@ def wait_idle(timeout: float) -> bool:
     return True
 
 
-def _ensure_worker() -> None:
-    global _worker
-    with _worker_lock:
-        if _worker is None or not _worker.is_alive():
-            _worker = threading.Thread(target=_work, name="lakeloom-delta-warmup", daemon=True)
-            _worker.start()
+def _ensure_workers() -> None:
+    with _workers_lock:
+        _workers[:] = [w for w in _workers if w.is_alive()]
+        while len(_workers) < WORKERS:
+            worker = threading.Thread(target=_work, name=f"lakeloom-delta-warmup-{len(_workers)}", daemon=True)
+            worker.start()
+            _workers.append(worker)
 
 
 def _work() -> None:
