@@ -53,6 +53,19 @@ def tier():
     import os
     assert os.environ.get("WARM_TEST_TIER") == "gold", "the job cluster's environment is missing"
 
+def delta_state_built(pattern):
+    import glob
+    spark = context().spark
+    [location] = glob.glob(pattern)
+    log = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, location)
+    for _ in range(600):  # the daemon builds it in the background once the update has ended
+        snapshot = log.unsafeVolatileSnapshot()
+        if snapshot.stateReconstructionTriggered():
+            print("delta state built for version", snapshot.version(), flush=True)
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the daemon did not build the Delta state of {location}")
+
 def stuck():
     print("stuck task started", flush=True)
     for _ in range(600):
@@ -248,6 +261,16 @@ def test_pipeline_run_on_the_warm_driver(ws: Path) -> None:
     lines = [ln.split() for ln in res.stdout.splitlines() if ln.startswith("  ")]
     assert [(ln[0], ln[2], ln[3]) for ln in lines] == [("totals", "COMPLETED", "2")]
     assert res.stdout.startswith("pipeline warm_pipe (")
+
+
+def test_the_daemon_builds_the_delta_state_of_the_tables_an_update_wrote(ws: Path) -> None:
+    res = _lakeloom(ws, "pipeline", "run", "pipe/warm.pipeline.yml")
+    assert res.returncode == 0, res.stdout + res.stderr
+    pattern = ws / ".lakeloom" / "warehouse" / "main" / "warm_pipe" / "totals-*"
+    (ws / "state.yml").write_text("name: state\ntasks:\n  - task_key: s\n    python_task: {function: "
+                                  f"'warm_tasks:delta_state_built', parameters: {{pattern: '{pattern}'}}}}\n")
+    res = _lakeloom(ws, "run", "state.yml")  # the task fails unless the state gets built
+    assert res.returncode == 0 and "SUCCESS" in res.stdout + res.stderr, res.stdout + res.stderr
 
 
 def test_changed_code_is_imported_again(ws: Path) -> None:
