@@ -120,8 +120,10 @@ class ClusterProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # Tasks' output goes to their own logs; what else the process and its JVM print goes here.
         with open(self.log_path, "ab") as out:
+            # -P: `-m` would put the working directory on sys.path, which the parent's has not
+            # (the child gets the parent's sys.path): a module there would import only here.
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "lakeloom.engine.cluster_child", f"{host}:{port}"],
+                [sys.executable, "-P", "-m", "lakeloom.engine.cluster_child", f"{host}:{port}"],
                 env=env, cwd=os.getcwd(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         accepted: list[Connection] = []
         errors: list[BaseException] = []
