@@ -12,13 +12,14 @@
 // exclude each other), read, change and publish by atomic rename.
 package io.lakeloom.catalog.authz
 
-import java.nio.channels.FileChannel
-import java.nio.file.{Files, Path, StandardOpenOption}
+import java.nio.file.Path
 
 import scala.jdk.CollectionConverters._
 
 import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
+
+import io.lakeloom.catalog.FileLocks
 
 case class GrantSnapshot(grants: Map[String, Map[String, Set[String]]], owners: Map[String, String]) {
   def on(s: Securable): Map[String, Set[String]] = grants.getOrElse(s.key, Map.empty)
@@ -32,20 +33,15 @@ class GrantStore(val dir: Path) {
 
   /** Change the grants under the store's lock; `change` gets the current file and edits it in place. */
   def update(change: ObjectNode => Unit): Unit = GrantStore.synchronized {
-    Files.createDirectories(lockFile.getParent)
-    val channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)
-    try {
-      val lock = channel.lock()
-      try {
-        val node = JsonFiles.read(file).getOrElse {
-          val n = JsonFiles.Mapper.createObjectNode()
-          n.put("format_version", 1)
-          n
-        }
-        change(node)
-        JsonFiles.write(file, node)
-      } finally lock.release()
-    } finally channel.close()
+    FileLocks.withFileLock(lockFile) {
+      val node = JsonFiles.read(file).getOrElse {
+        val n = JsonFiles.Mapper.createObjectNode()
+        n.put("format_version", 1)
+        n
+      }
+      change(node)
+      JsonFiles.write(file, node)
+    }
   }
 
   def grant(s: Securable, principal: String, privileges: Seq[String]): Unit = update { node =>

@@ -7,12 +7,13 @@
 // on a file lock, and whoever comes second finds the table there.
 package io.lakeloom.samples
 
-import java.nio.channels.FileChannel
-import java.nio.file.{Files, Path, Paths, StandardCopyOption, StandardOpenOption}
+import java.nio.file.{Files, Path, Paths, StandardCopyOption}
 import java.util.UUID
 import java.util.concurrent.ConcurrentHashMap
 
 import org.apache.spark.sql.{DataFrame, SparkSession}
+
+import io.lakeloom.catalog.FileLocks
 
 object SampleData {
   private val monitors = new ConcurrentHashMap[String, AnyRef]()
@@ -39,13 +40,9 @@ object SampleData {
   private def materialize(root: Path, t: SampleTable, dir: Path): Unit =
     monitors.computeIfAbsent(dir.toString, _ => new Object).synchronized {
       if (!ready(dir)) {
-        Files.createDirectories(dir.getParent)
-        val channel = FileChannel.open(dir.getParent.resolve(s".${t.name}.lock"),
-          StandardOpenOption.CREATE, StandardOpenOption.WRITE)
-        try {
-          val lock = channel.lock()
-          try if (!ready(dir)) generate(root, t, dir) finally lock.release()
-        } finally channel.close()
+        FileLocks.withFileLock(dir.getParent.resolve(s".${t.name}.lock")) {
+          if (!ready(dir)) generate(root, t, dir)
+        }
       }
     }
 
