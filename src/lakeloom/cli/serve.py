@@ -60,6 +60,9 @@ class Service:
         return spark_conf(self.engine.workspace, plugin_spark_conf(self.engine.workspace, self.engine.pm))
 
     def start(self) -> None:
+        from lakeloom.runtime import delta_warmup
+
+        delta_warmup.keep_warm()  # the engine's Spark session outlives each scheduled run
         if self.warm_spark:
             threading.Thread(target=self._warm, name="lakeloom-spark-warmup", daemon=True).start()
         if self.warm_host is not None:
@@ -101,6 +104,9 @@ class Service:
             return
         self._stopped = True
         self._beating.set()
+        from lakeloom.runtime import delta_warmup
+
+        delta_warmup.keep_warm(False)
         if self.warm_host is not None:
             self.warm_host.close()
             self.warm_host.interrupt_all()
