@@ -89,3 +89,15 @@ def test_a_process_that_exits_after_its_command_queues_nothing(spark, tmp_path: 
     assert delta_warmup.warm_later(spark, [str(path)]) == 0
     assert delta_warmup.wait_idle(1)
     assert not _snapshot(spark, path).stateReconstructionTriggered()
+
+
+def test_the_environment_can_turn_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKELOOM_DELTA_WARMUP", "0")
+    delta_warmup.keep_warm()
+    assert not delta_warmup.enabled()
+    monkeypatch.delenv("LAKELOOM_DELTA_WARMUP")
+    delta_warmup.keep_warm()
+    try:
+        assert delta_warmup.enabled()
+    finally:
+        delta_warmup.keep_warm(False)

@@ -23,6 +23,7 @@ builds it itself.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -46,9 +47,10 @@ _workers_lock = threading.Lock()
 
 def keep_warm(enabled: bool = True) -> None:
     """Declare that this process keeps its Spark driver after a command ends (the daemon and
-    ``serve`` call this), so the tables that updates write are warmed afterwards."""
+    ``serve`` call this), so the tables that updates write are warmed afterwards.
+    ``LAKELOOM_DELTA_WARMUP=0`` in the environment keeps it off."""
     global _enabled
-    _enabled = enabled
+    _enabled = enabled and os.environ.get("LAKELOOM_DELTA_WARMUP", "1") != "0"
 
 
 def enabled() -> bool:
