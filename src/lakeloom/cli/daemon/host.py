@@ -124,10 +124,9 @@ class WarmHost:
 
     def start(self) -> protocol.DriverInfo:
         """Listen on 127.0.0.1 and record the driver in the workspace."""
-        from lakeloom.runtime import delta_warmup, logcapture
+        from lakeloom.runtime import logcapture
 
         logcapture.install()
-        delta_warmup.keep_warm()  # this driver outlives its commands
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -142,9 +141,6 @@ class WarmHost:
 
     def close(self) -> None:
         """Stop listening and forget the record (running commands are left to the caller)."""
-        from lakeloom.runtime import delta_warmup
-
-        delta_warmup.keep_warm(False)
         sock, self._sock = self._sock, None
         if sock is not None:
             try:

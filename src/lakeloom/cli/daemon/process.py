@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from lakeloom.config import load_workspace
     from lakeloom.plugin_manager import plugin_spark_conf
+    from lakeloom.runtime import delta_warmup
     from lakeloom.runtime.spark import SparkSessionProvider
 
+    delta_warmup.keep_warm()  # this driver outlives its commands
     ws = load_workspace(args.workspace, args.target)
     ws.ensure_state_dir()
     provider = SparkSessionProvider(ws, plugin_conf=plugin_spark_conf(ws), app_name="lakeloom-daemon")
