@@ -3,6 +3,7 @@ name in batch, streaming and SQL, the same generated rows everywhere, materializ
 concurrent first use, and refusing every change."""
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,9 @@ def test_every_change_is_refused_and_changes_nothing(spark: Any, tmp_path: Path)
         lambda: spark.sql(f"TRUNCATE TABLE {TRIPS}"),
         lambda: spark.sql(f"OPTIMIZE {TRIPS}"),
         lambda: spark.sql(f"VACUUM {TRIPS} RETAIN 0 HOURS"),
+        # to the current version: Delta's analysis would make it a no-op before any check rule
+        lambda: spark.sql(f"RESTORE TABLE {TRIPS} TO VERSION AS OF 0"),
+        lambda: spark.sql(f"RESTORE TABLE delta.`{location}` TO VERSION AS OF 0"),
         lambda: spark.sql(f"GRANT SELECT ON TABLE {TRIPS} TO `carol`"),
         lambda: DeltaTable.forName(spark, TRIPS).delete("fare_amount > 10"),
         lambda: spark.range(1).write.mode("append").saveAsTable(TRIPS),
@@ -157,6 +161,13 @@ def test_every_change_is_refused_and_changes_nothing(spark: Any, tmp_path: Path)
         with pytest.raises(Exception) as info:
             change()
         assert READ_ONLY in str(info.value) and "read-only `samples` catalog" in str(info.value)
+    catalog, schema = spark.catalog.currentCatalog(), spark.catalog.currentDatabase()
+    spark.sql("USE CATALOG samples")
+    try:  # a name the current catalog completes
+        with pytest.raises(Exception, match=re.escape(READ_ONLY)):
+            spark.sql("RESTORE TABLE nyctaxi.trips TO VERSION AS OF 0")
+    finally:
+        spark.sql(f"USE {catalog}.{schema}")
     assert spark.sql(f"DESCRIBE HISTORY {TRIPS}").count() == 1
     assert spark.sql(f"SELECT count(*) FROM {TRIPS} VERSION AS OF 0").first()[0] == TRIPS_ROWS
     row = spark.sql(CHECKSUM_SQL.format(table=TRIPS)).first()

@@ -15,7 +15,7 @@ Threads queue on a monitor and processes on a file lock; a table folder only eve
 complete. Nothing is read or written at session start.
 
 The catalog is read-only for everyone and readable by everyone: reading needs no grant, and any
-change (INSERT, UPDATE, DELETE, MERGE, CREATE, DROP, ALTER, OPTIMIZE, VACUUM, GRANT, a write by
+change (INSERT, UPDATE, DELETE, MERGE, CREATE, DROP, ALTER, OPTIMIZE, VACUUM, RESTORE, GRANT, a write by
 path into the cache folder) fails with ``UC_COMMAND_NOT_SUPPORTED.WITHOUT_RECOMMENDATION``.
 A workspace that lists its own catalog named ``samples`` under ``catalog.catalogs`` keeps it.
 """

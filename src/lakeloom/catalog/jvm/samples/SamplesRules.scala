@@ -3,6 +3,8 @@
 //     through the catalog's own write entry points: Delta's commands (OPTIMIZE, VACUUM, RESTORE,
 //     REORG, TRUNCATE, the DeltaTable API's delete/update/merge) and writes by path into the
 //     folder the tables are materialized in;
+//   - SamplesRestoreGuard, refusing RESTORE of a sample table before Delta's analysis turns a
+//     restore to the current version into an empty relation that no check rule would see;
 //   - ListConfiguredCatalogs: SHOW CATALOGS lists every configured catalog, as Databricks lists
 //     every catalog of the metastore (Spark lists only the catalogs a session has used so far).
 package org.apache.spark.sql.lakeloom.samples
@@ -11,12 +13,12 @@ import java.nio.file.Paths
 
 import org.apache.hadoop.fs.Path
 import org.apache.spark.sql.{SparkSession, SparkSessionExtensions}
-import org.apache.spark.sql.catalyst.analysis.ResolvedTable
+import org.apache.spark.sql.catalyst.analysis.{ResolvedTable, UnresolvedRelation}
 import org.apache.spark.sql.catalyst.catalog.CatalogTable
 import org.apache.spark.sql.catalyst.plans.logical._
 import org.apache.spark.sql.catalyst.rules.Rule
 import org.apache.spark.sql.catalyst.streaming.WriteToStream
-import org.apache.spark.sql.connector.catalog.{CatalogPlugin, Identifier}
+import org.apache.spark.sql.connector.catalog.{CatalogManager, CatalogPlugin, Identifier, LookupCatalog}
 import org.apache.spark.sql.execution.datasources.{HadoopFsRelation, LogicalRelation, SaveIntoDataSourceCommand}
 import org.apache.spark.sql.execution.datasources.v2.DataSourceV2Relation
 import org.apache.spark.sql.internal.SQLConf
@@ -26,6 +28,7 @@ import io.lakeloom.samples.{SampleData, SamplesCatalog}
 object SamplesRules {
   def install(extensions: SparkSessionExtensions): Unit = {
     extensions.injectCheckRule(_ => SamplesWriteGuard)
+    extensions.injectHintResolutionRule(spark => new SamplesRestoreGuard(spark))
     extensions.injectResolutionRule(spark => new ListConfiguredCatalogs(spark))
   }
 }
@@ -96,7 +99,7 @@ object SamplesWriteGuard extends (LogicalPlan => Unit) {
     case _ => None
   }
 
-  private def isSamples(c: CatalogPlugin): Boolean = c.getClass.getName == SamplesCatalog.ClassName
+  private[samples] def isSamples(c: CatalogPlugin): Boolean = c.getClass.getName == SamplesCatalog.ClassName
 
   private def isDelta(obj: Any): Boolean = obj.getClass.getName.startsWith("org.apache.spark.sql.delta.")
 
@@ -119,6 +122,40 @@ object SamplesWriteGuard extends (LogicalPlan => Unit) {
   private def call(obj: Any, name: String): Option[AnyRef] =
     try Option(obj.getClass.getMethod(name).invoke(obj))
     catch { case _: NoSuchMethodException => None }
+}
+
+/**
+ * Refuses `RESTORE TABLE <sample table> TO ...`. Delta's analysis rule replaces a restore to the
+ * table's current version with an empty LocalRelation (a no-op) before any check rule runs, so
+ * SamplesWriteGuard never sees that one; Databricks refuses every RESTORE of a read-only table.
+ * It runs in the analyzer's hint batch, before relations are resolved, so it looks at the name.
+ */
+class SamplesRestoreGuard(spark: SparkSession) extends Rule[LogicalPlan] with LookupCatalog {
+  override protected lazy val catalogManager: CatalogManager =
+    spark.asInstanceOf[org.apache.spark.sql.classic.SparkSession].sessionState.catalogManager
+
+  // RESTORE is a statement of its own: only the plan's root is looked at, so a query pays one test.
+  override def apply(plan: LogicalPlan): LogicalPlan = {
+    if (plan.getClass.getSimpleName == "RestoreTableStatement") plan.children.foreach(restored(_).foreach { name =>
+      throw SamplesCatalog.readOnly("RESTORE", name)
+    })
+    plan
+  }
+
+  /** The sample table a restore's target (Delta's TimeTravel node around the relation) names. */
+  private def restored(target: LogicalPlan): Option[String] = target.productIterator.collectFirst {
+    case u: UnresolvedRelation => u.multipartIdentifier
+  }.flatMap { parts =>
+    val byPath = parts match {
+      case Seq(format, path) if format.equalsIgnoreCase("delta") => SamplesWriteGuard.sampleTable(path)
+      case _ => None
+    }
+    byPath.orElse(try parts match {
+      case CatalogAndIdentifier(catalog, ident) if SamplesWriteGuard.isSamples(catalog) =>
+        Some((catalog.name() +: ident.namespace().toSeq :+ ident.name()).mkString("."))
+      case _ => None
+    } catch { case _: Exception => None }) // an unknown catalog fails later, where Spark resolves it
+  }
 }
 
 /** Loads every catalog configured as spark.sql.catalog.<name> before SHOW CATALOGS lists them. */
