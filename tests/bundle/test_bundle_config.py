@@ -303,3 +303,35 @@ def test_variables_reference_each_other_and_cycles_are_errors(tmp_path: Path) ->
         load_bundle(root)  # as in the CLI, a cycle is an error even where nothing uses it
     assert _errors(exc)[0] == (f"{root / 'databricks.yml'}:3: cycle detected in field resolution: "
                                "${variables.b.value} -> ${variables.a.value} -> ${variables.b.value}")
+
+
+def test_current_user_has_the_fields_of_the_clis_scim_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Databricks' own examples name schemas "snapshots_${workspace.current_user.id}".
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: me}
+        variables:
+          schema: {default: "snapshots_${workspace.current_user.id}"}
+        resources:
+          jobs:
+            j:
+              tasks:
+                - task_key: t
+                  notebook_task:
+                    notebook_path: ./n.py
+                    base_parameters:
+                      schema: ${var.schema}
+                      user: ${workspace.current_user.userName}
+                      short: ${workspace.current_user.short_name}
+                      app: ${workspace.current_user.domain_friendly_name}
+                      name: ${workspace.current_user.displayName}
+        """, "n.py": "# Databricks notebook source\n"})
+    params = load_bundle(root).config["resources"]["jobs"]["j"]["tasks"][0]["notebook_task"]["base_parameters"]
+    user_id = params["schema"].removeprefix("snapshots_")
+    assert user_id.isdigit() and 0 < len(user_id) <= 16
+    assert params == {"schema": f"snapshots_{user_id}", "user": "Ada.Lovelace@example.com", "short": "ada_lovelace",
+                      "app": "ada-lovelace", "name": "Ada.Lovelace@example.com"}
+    # the same user gets the same id on every load; another user another id
+    assert load_bundle(root).config["resources"]["jobs"]["j"]["tasks"][0]["notebook_task"]["base_parameters"] == params
+    monkeypatch.setenv("LAKELOOM_USER_NAME", "grace@example.com")
+    other = load_bundle(root).config["resources"]["jobs"]["j"]["tasks"][0]["notebook_task"]["base_parameters"]
+    assert other["schema"] != params["schema"] and other["app"] == "grace"

@@ -9,8 +9,10 @@ where deploy keeps its state. The current user is ``LAKELOOM_USER_NAME`` or the 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +26,32 @@ def normalize(name: str) -> str:
     return re.sub(r"_+", "_", s).strip("_")
 
 
-def current_user() -> dict[str, str]:
-    """``workspace.current_user``: ``userName`` and ``short_name`` (the part before ``@``, normalised)."""
+def domain_friendly(short_name: str) -> str:
+    """The CLI's ``GetShortUserDomainFriendlyName``: the short name with accents dropped and every
+    other non-alphanumeric character a ``-`` (for names that end up in URLs, e.g. apps)."""
+    plain = "".join(c for c in unicodedata.normalize("NFD", short_name) if not unicodedata.combining(c))
+    return re.sub(r"[^a-zA-Z0-9]", "-", plain).lower()
+
+
+def user_id(user_name: str) -> str:
+    """A stable numeric SCIM id for ``user_name`` (Databricks' ids are decimal strings of up to
+    16 digits): bundles name schemas and folders with ``${workspace.current_user.id}``."""
+    return str(int(hashlib.sha256(user_name.encode()).hexdigest()[:13], 16))
+
+
+def current_user() -> dict[str, Any]:
+    """``workspace.current_user``: the SCIM ``Me`` user the CLI resolves (``id``, ``userName``,
+    ``displayName``, ``active``, ``emails``) plus the CLI's ``short_name`` (the part before ``@``,
+    normalised) and ``domain_friendly_name``."""
     try:
         login = getpass.getuser()
     except (KeyError, OSError):
         login = "lakeloom"
     user = os.environ.get("LAKELOOM_USER_NAME") or login
-    return {"userName": user, "short_name": normalize(user.split("@", 1)[0]), "displayName": user}
+    short = normalize(user.split("@", 1)[0])
+    return {"id": user_id(user), "userName": user, "displayName": user, "active": True,
+            "emails": [{"value": user, "type": "work", "primary": True}],
+            "short_name": short, "domain_friendly_name": domain_friendly(short)}
 
 
 def populate(config: dict[str, Any], root: Path, target: str) -> None:
