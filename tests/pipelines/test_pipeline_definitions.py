@@ -188,3 +188,41 @@ def test_sql_comments_and_properties_in_either_quote_style() -> None:
     assert reg.datasets["big"].comment == 'customers over "10"'
     assert reg.datasets["big"].table_properties == {"quality": "gold", "owner": "ops"}
     assert reg.datasets["small"].comment == "it's small"
+
+
+def test_auto_cdc_from_snapshot_definitions(tmp_path: Path) -> None:
+    reg = _collect(tmp_path / "ok", {"src/a.py": """
+        import dlt
+        from pyspark import pipelines as dp
+
+        def next_snapshot(latest):
+            return None
+
+        dp.create_streaming_table("t1")
+        dp.create_auto_cdc_from_snapshot_flow(target="t1", source="main.s.src", keys=["k"])
+        dlt.create_streaming_table(name="t2")
+        dlt.apply_changes_from_snapshot(target="t2", snapshot_and_version=next_snapshot, keys=["k", "j"],
+                                        stored_as_scd_type="2", track_history_except_column_list=["v"])
+    """})
+    s1, s2 = reg.flows["t1"].snapshot, reg.flows["t2"].snapshot
+    assert (s1.source, s1.keys, s1.stored_as_scd_type, s1.once) == ("main.s.src", ["k"], 1, False)
+    assert (callable(s2.source), s2.keys, s2.stored_as_scd_type, s2.track_history_except_column_list) == (
+        True, ["k", "j"], 2, ["v"])
+    assert reg.flows["t1"].cdc is None
+    errors = {
+        "track_history_column_list=['v']": "into 't': track_history_\\* needs stored_as_scd_type=2",
+        "source=3": "into 't': source must be a table or view name or a function",
+        "source='s', snapshot_and_version='s'": "into 't': give source or snapshot_and_version, not both",
+        "keys=[]": "into 't': at least one key is required",
+    }
+    for i, (args, message) in enumerate(errors.items()):
+        call = f"dp.create_auto_cdc_from_snapshot_flow(target='t', {args}" + (", keys=['k']" if "keys" not in args
+                                                                               else "")
+        if "source" not in args:
+            call += ", source='s'"
+        with pytest.raises(PipelineDefinitionError, match=message):
+            _collect(tmp_path / str(i), {"src/a.py": f"""
+                from pyspark import pipelines as dp
+                dp.create_streaming_table("t")
+                {call})
+            """})

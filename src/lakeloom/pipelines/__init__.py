@@ -3,7 +3,7 @@
 Pipeline source written for ``from pyspark import pipelines as dp`` or legacy ``import dlt``
 (and SQL definitions) runs unmodified: datasets land as Delta tables in the pipeline's
 ``catalog.schema``, streaming tables update incrementally, expectations are enforced and
-counted, Auto CDC applies change events, and every update is recorded in an event log.
+counted, Auto CDC applies change events and successive snapshots, and every update is recorded in an event log.
 
 Code that wants an explicit import of the Databricks additions uses::
 
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from lakeloom.pipelines.api import (
     apply_changes,
+    apply_changes_from_snapshot,
     create_auto_cdc_flow,
+    create_auto_cdc_from_snapshot_flow,
     expect,
     expect_all,
     expect_all_or_drop,
@@ -36,7 +38,9 @@ __all__ = [
     "PipelineDefinitionError",
     "PipelineSpec",
     "apply_changes",
+    "apply_changes_from_snapshot",
     "create_auto_cdc_flow",
+    "create_auto_cdc_from_snapshot_flow",
     "expect",
     "expect_all",
     "expect_all_or_drop",

@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from lakeloom.pipelines.expectations import Expectation, checked, from_mapping
-from lakeloom.pipelines.model import CdcSpec, FlowDef, PipelineDefinitionError, column_expr, column_names
+from lakeloom.pipelines.model import (
+    CdcSpec,
+    FlowDef,
+    PipelineDefinitionError,
+    SnapshotCdcSpec,
+    column_expr,
+    column_names,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -133,6 +140,62 @@ def create_auto_cdc_flow(target: str, source: str, keys: list[Any], sequence_by:
 apply_changes = create_auto_cdc_flow
 
 
+def create_auto_cdc_from_snapshot_flow(target: str, source: Any = None, keys: list[Any] | None = None,
+                                       stored_as_scd_type: int | str | None = 1,
+                                       track_history_column_list: list[Any] | None = None,
+                                       track_history_except_column_list: list[Any] | None = None,
+                                       once: bool = False, *, snapshot_and_version: Any = None) -> None:
+    """Apply successive full snapshots of ``source`` to the streaming table ``target`` (Auto CDC
+    from snapshot): each snapshot is compared with the target on ``keys``; new keys are inserted,
+    rows whose values changed are updated, and keys the snapshot no longer has are deleted (SCD
+    type 1) or closed with ``__END_AT`` (type 2, where ``__START_AT``/``__END_AT`` hold snapshot
+    versions).
+
+    ``source`` is a table or view name, snapshotted anew on every update (the update's start time
+    is the version), or a function ``f(latest_version) -> (DataFrame, version) | None`` that the
+    update calls with the last processed version (``None`` at first) until it returns ``None``,
+    processing each snapshot in turn. Versions must grow. ``once=True`` processes snapshots only
+    in the first update (and after a full refresh). ``snapshot_and_version`` is the legacy
+    ``apply_changes_from_snapshot`` name of ``source``.
+    """
+    reg = active_registry("create_auto_cdc_from_snapshot_flow")
+    where = f"create_auto_cdc_from_snapshot_flow into {target!r}"
+    if source is not None and snapshot_and_version is not None:
+        raise PipelineDefinitionError(f"{where}: give source or snapshot_and_version, not both")
+    source = snapshot_and_version if source is None else source
+    if source is None:
+        raise PipelineDefinitionError(f"{where}: source is required (a table name or a function returning "
+                                      "(DataFrame, version) or None)")
+    if not (isinstance(source, str) or callable(source) or _is_snapshot_pair(source)):
+        raise PipelineDefinitionError(f"{where}: source must be a table or view name or a function returning "
+                                      f"(DataFrame, version) or None, got {type(source).__name__}")
+    scd = int(str(stored_as_scd_type or 1))
+    if scd not in (1, 2):
+        raise PipelineDefinitionError(f"{where}: stored_as_scd_type must be 1 or 2")
+    if track_history_column_list is not None and track_history_except_column_list is not None:
+        raise PipelineDefinitionError(f"{where}: give track_history_column_list or "
+                                      "track_history_except_column_list, not both")
+    if (track_history_column_list or track_history_except_column_list) and scd != 2:
+        raise PipelineDefinitionError(f"{where}: track_history_* needs stored_as_scd_type=2")
+    key_names = column_names(keys, "keys") or []
+    if not key_names:
+        raise PipelineDefinitionError(f"{where}: at least one key is required")
+    spec = SnapshotCdcSpec(
+        source=source, keys=key_names, stored_as_scd_type=scd,
+        track_history_column_list=column_names(track_history_column_list, "track_history_column_list"),
+        track_history_except_column_list=column_names(track_history_except_column_list,
+                                                      "track_history_except_column_list"),
+        once=bool(once))
+    reg.add_flow(FlowDef(name=target, target=target, snapshot=spec, location=reg.caller_location()))
+
+
+apply_changes_from_snapshot = create_auto_cdc_from_snapshot_flow
+
+
+def _is_snapshot_pair(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and hasattr(value[0], "schema")
+
+
 def read(name: str) -> DataFrame:
     """Legacy ``dlt.read``: a batch read of a pipeline dataset (or any table)."""
     from pyspark.sql import SparkSession
@@ -151,8 +214,10 @@ EXTRAS: dict[str, Callable[..., Any]] = {
     "expect": expect, "expect_or_drop": expect_or_drop, "expect_or_fail": expect_or_fail,
     "expect_all": expect_all, "expect_all_or_drop": expect_all_or_drop, "expect_all_or_fail": expect_all_or_fail,
     "create_auto_cdc_flow": create_auto_cdc_flow,
+    "create_auto_cdc_from_snapshot_flow": create_auto_cdc_from_snapshot_flow,
 }
 """Names set on ``pyspark.pipelines`` while lakeloom loads pipeline code."""
 
-__all__ = ["apply_changes", "create_auto_cdc_flow", "expect", "expect_all", "expect_all_or_drop",
-           "expect_all_or_fail", "expect_or_drop", "expect_or_fail", "read", "read_stream"]
+__all__ = ["apply_changes", "apply_changes_from_snapshot", "create_auto_cdc_flow", "create_auto_cdc_from_snapshot_flow",
+           "expect", "expect_all", "expect_all_or_drop", "expect_all_or_fail", "expect_or_drop", "expect_or_fail",
+           "read", "read_stream"]

@@ -12,7 +12,9 @@ from typing import Any, Callable
 from lakeloom.pipelines.api import (
     active_registry,
     apply_changes,
+    apply_changes_from_snapshot,
     create_auto_cdc_flow,
+    create_auto_cdc_from_snapshot_flow,
     dataset_expectations,
     expect,
     expect_all,
@@ -120,7 +122,8 @@ def create_sink(name: str, format: str, options: dict[str, str] | None = None) -
     reg.add_dataset(Dataset(name, "sink", reg.caller_location(), format=format, sink_options=dict(options or {})))
 
 
-__all__ = ["append_flow", "apply_changes", "create_auto_cdc_flow", "create_sink", "create_streaming_table",
+__all__ = ["append_flow", "apply_changes", "apply_changes_from_snapshot", "create_auto_cdc_flow",
+           "create_auto_cdc_from_snapshot_flow", "create_sink", "create_streaming_table",
            "create_target_table", "expect", "expect_all", "expect_all_or_drop", "expect_all_or_fail",
            "expect_or_drop", "expect_or_fail", "materialized_view", "read", "read_stream", "table",
            "temporary_view", "view"]

@@ -15,6 +15,7 @@ runs a pipeline update.
 """
 from __future__ import annotations
 
+import datetime
 import itertools
 import re
 import threading
@@ -76,6 +77,8 @@ class UpdateGraph:
     pool_prefix: str | None = None
     #: ``DESCRIBE DETAIL`` answers (local folder, change feed on) per table, for this update.
     details: dict[str, tuple[Path | None, bool]] = field(default_factory=dict)
+    #: When the update started (UTC): the version of snapshots taken of a table in this update.
+    started: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc))
     _done: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: Datasets being built: key -> (builder thread id, event set when it is done or failed).

@@ -73,6 +73,22 @@ class CdcSpec:
 
 
 @dataclass
+class SnapshotCdcSpec:
+    """An Auto CDC from snapshot flow's settings (``create_auto_cdc_from_snapshot_flow``).
+
+    ``source`` is a table or view name (a new snapshot of it each update), a function of the
+    last processed snapshot version returning ``(DataFrame, version)`` or ``None``, or (the
+    legacy ``snapshot_and_version=`` form) one ``(DataFrame, version)`` pair."""
+
+    source: Any
+    keys: list[str]
+    stored_as_scd_type: int = 1
+    track_history_column_list: list[str] | None = None
+    track_history_except_column_list: list[str] | None = None
+    once: bool = False
+
+
+@dataclass
 class FlowDef:
     """A flow: a query (Python function or SQL) appended or applied to its target."""
 
@@ -83,6 +99,7 @@ class FlowDef:
     spark_conf: dict[str, str] = field(default_factory=dict)
     expectations: list[Expectation] = field(default_factory=list)
     cdc: CdcSpec | None = None
+    snapshot: SnapshotCdcSpec | None = None
     once: bool = False
     sql: str | None = None
 

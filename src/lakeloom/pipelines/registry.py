@@ -135,10 +135,10 @@ class PipelineRegistry(GraphElementRegistry):
             if ds is None:
                 problems.append(f"{f.location or self.label}: {f.label} targets {f.target!r}, which is not "
                                 "defined (create it with create_streaming_table or a dataset decorator)")
-            elif f.cdc is not None and ds.kind not in ("streaming_table", "table"):
+            elif (f.cdc or f.snapshot) is not None and ds.kind not in ("streaming_table", "table"):
                 problems.append(f"{f.location}: Auto CDC {f.label} needs a streaming table target; "
                                 f"{ds.label} is not one")
-            elif f.cdc is not None and len(self.flows_into(ds)) > 1:
+            elif (f.cdc or f.snapshot) is not None and len(self.flows_into(ds)) > 1:
                 problems.append(f"{f.location}: {ds.label} has an Auto CDC flow and other flows; "
                                 "an Auto CDC target takes a single flow")
         for ds in self.datasets.values():

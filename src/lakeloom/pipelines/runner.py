@@ -190,6 +190,10 @@ class _Update:
             return FlowResult(flow.name, ds.name, mode="VIEW")
         if flow.cdc is not None:
             return run_cdc(graph, ds, flow, self.cancel)
+        if flow.snapshot is not None:
+            from lakeloom.pipelines.cdc_snapshot import run_snapshot_cdc
+
+            return run_snapshot_cdc(graph, ds, flow, self.cancel)
         with graph.tracking_reads() as reads:
             df = query_dataframe(graph, ds, flow)
         if ds.kind == "sink":
@@ -224,6 +228,13 @@ class _Update:
                     source = graph.session.readStream.table(flow.cdc.source)
                     plan = CdcPlan.build(flow.cdc, source.columns, f"{flow.location}: Auto CDC {flow.label}")
                     frames.append(graph.session.createDataFrame([], plan.target_schema(source)))
+                    continue
+                if flow.snapshot is not None:
+                    from lakeloom.pipelines.cdc_snapshot import planned_schema
+
+                    schema = planned_schema(graph, ds, flow)
+                    if schema is not None:
+                        frames.append(graph.session.createDataFrame([], schema))
                     continue
                 df = conform(graph, ds, query_dataframe(graph, ds, flow))
                 exps = ds.expectations + flow.expectations
@@ -303,7 +314,7 @@ class _Update:
                              details={"flow_definition": {"output_dataset": flow.target,
                                                           "input_datasets": self.graph.edges.get(flow.target.lower(), []),
                                                           "source": flow.location,
-                                                          "kind": "AUTO_CDC" if flow.cdc else "SQL" if flow.sql else "PYTHON"}})
+                                                          "kind": _flow_kind(flow)}})
         self.result.order = [self.result.datasets[k].name for k in self.graph.order if k in self.result.datasets]
         return self.result
 
@@ -422,3 +433,12 @@ def _prepare_session(session: SparkSession, loaded: LoadedPipeline, *, dry_run: 
     if dry_run and not session.catalog.databaseExists(f"{catalog}.{schema}"):
         return
     session.catalog.setCurrentDatabase(schema)
+
+
+def _flow_kind(flow: Any) -> str:
+    """The flow's kind in ``flow_definition`` events."""
+    if flow.cdc is not None:
+        return "AUTO_CDC"
+    if flow.snapshot is not None:
+        return "AUTO_CDC_FROM_SNAPSHOT"
+    return "SQL" if flow.sql else "PYTHON"
