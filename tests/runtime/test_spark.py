@@ -106,6 +106,20 @@ def test_python_udf_workers_run_this_interpreter(spark) -> None:
     assert spark.range(1).select(interpreter("id")).first()[0] == sys.executable
 
 
+def test_a_udf_of_a_method_without_arguments_is_a_plain_udf(spark) -> None:
+    # Databricks' DLT CDC generator does F.udf(fake.first_name); pyspark 4.2 alone makes it a
+    # grouped aggregate and the query fails with MISSING_GROUP_BY.
+    from pyspark.sql import functions as F
+
+    class Names:  # defined here: the Python workers unpickle it by value
+        def first_name(self) -> str:  # as Faker's providers: a bound method, no argument, a return hint
+            return "Ann"
+
+    first_name = F.udf(Names().first_name)
+    rows = spark.range(3).withColumn("name", first_name()).collect()
+    assert [(r.id, r.name) for r in rows] == [(0, "Ann"), (1, "Ann"), (2, "Ann")]
+
+
 @pytest.mark.spark
 def test_delta_path_tables_work_without_the_catalog(spark, tmp_path: Path) -> None:
     path = str(tmp_path / "t")

@@ -342,13 +342,18 @@ def _message(e: BaseException, ds: Dataset, flow: str) -> str:
 
 def _pipeline_environment(loaded: LoadedPipeline, workspace: Workspace,
                           cancel: threading.Event | None) -> contextlib.AbstractContextManager[object]:
-    """The pipeline's ``environment.dependencies``, importable by its source and UDFs."""
+    """The pipeline's ``environment.dependencies`` and its notebooks' ``%pip install`` lines,
+    importable by its source and UDFs."""
     from lakeloom.runtime.environments import DependencyLine, dependencies_scope
+
+    from lakeloom.pipelines.notebook_pip import pip_install_dependencies
 
     deps = loaded.spec.environment.dependencies if loaded.spec.environment else []
     name = loaded.key or loaded.spec.name
     lines = [DependencyLine(d, f"pipeline {name!r} environment.dependencies[{i}]", loaded.base_dir)
              for i, d in enumerate(deps)]
+    for path in loaded.library_files():  # a notebook's %pip install is for the whole pipeline
+        lines += pip_install_dependencies(path)
     return dependencies_scope(lines, workspace.state_dir, label=f"pipeline {name!r} environment",
                               cancelled=cancel.is_set if cancel is not None else (lambda: False))
 

@@ -11,7 +11,9 @@ task what Databricks code expects:
   (:func:`routed`). Declarative pipelines register their update graph this way, to build a
   dataset before it is read;
 - ``DataFrame.display`` (Databricks' ``df.display()``);
-- ``delta.tables.DeltaTable.forName`` qualifies 1- and 2-part names as SQL does.
+- ``delta.tables.DeltaTable.forName`` qualifies 1- and 2-part names as SQL does;
+- ``pyspark.sql.functions.udf`` of a callable that takes no argument is a plain Python UDF
+  (pyspark 4.2 counts a bound method's ``self`` and may infer an aggregate from its type hints).
 
 Without a router, a patched call does what pyspark does. Importing this module does not
 import pyspark.
@@ -88,6 +90,7 @@ def install() -> None:
         _patch_cloudfiles()
         _patch_dataframe_display()
         _patch_delta_for_name()
+        _patch_udf_type_inference()
 
 
 def _sql_outside_router(session: Any, query: str, args: Any, kwargs: dict[str, Any]) -> DataFrame:
@@ -135,6 +138,31 @@ def _patch_table_reads_and_sql() -> None:
                                (SparkSession, "sql", "sql", sql)):
         fn.__doc__, fn.__wrapped__ = _originals[key].__doc__, _originals[key]  # type: ignore[attr-defined]
         setattr(cls, name, fn)
+
+
+def _patch_udf_type_inference() -> None:
+    """pyspark 4.2's ``udf`` infers an eval type from type hints and, through ``getfullargspec``,
+    counts a bound method's ``self`` as an argument: ``F.udf(fake.first_name)`` (Faker, no
+    argument, ``-> str``) becomes a grouped aggregate UDF and its query fails with
+    ``MISSING_GROUP_BY``. SPARK-53671 meant every callable without arguments to stay a plain UDF."""
+    import inspect
+
+    from pyspark.sql.pandas import typehints
+
+    original = typehints.infer_eval_type_for_udf
+    _originals["infer_eval_type_for_udf"] = original
+
+    def infer_eval_type_for_udf(f: Any) -> Any:
+        try:
+            if not inspect.signature(f).parameters:
+                return None
+        except (TypeError, ValueError):  # no signature to read: leave it to pyspark
+            pass
+        return original(f)
+
+    infer_eval_type_for_udf.__doc__, infer_eval_type_for_udf.__wrapped__ = (  # type: ignore[attr-defined]
+        original.__doc__, original)
+    typehints.infer_eval_type_for_udf = infer_eval_type_for_udf
 
 
 def _patch_cloudfiles() -> None:

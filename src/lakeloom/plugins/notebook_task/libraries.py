@@ -17,16 +17,11 @@ from typing import TYPE_CHECKING
 
 from lakeloom.runtime.environments import (
     TASK_ENVIRONMENT_KEY, DependencyLine, Environment, ensure_environment, environment_scope, envs_dir, resolve)
+from lakeloom.runtime.environments.requirements import DependencyError, pip_install_lines
 from lakeloom.runtime.imports import current_scope, evict
 
 if TYPE_CHECKING:
     from lakeloom.plugins.notebook_task.executor import NotebookRunner
-
-#: pip options that change nothing about what ends up installed here.
-_IGNORED_FLAGS = {"-q", "--quiet", "-U", "--upgrade", "--force-reinstall", "--no-cache-dir", "--user",
-                  "--disable-pip-version-check", "--no-warn-script-location", "-v", "--verbose"}
-_VALUE_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-c", "--constraint", "--trusted-host"}
-
 
 class PipMagicError(RuntimeError):
     """A ``%pip`` line lakeloom cannot carry out; the message names it."""
@@ -34,25 +29,10 @@ class PipMagicError(RuntimeError):
 
 def install_lines(args: str, origin: str, cwd: Path) -> list[DependencyLine]:
     """The dependency lines of ``%pip install <args>`` (paths relative to ``cwd``)."""
-    words = shlex.split(args)
-    lines: list[DependencyLine] = []
-    i = 0
-    while i < len(words):
-        w = words[i]
-        if w in _IGNORED_FLAGS:
-            i += 1
-        elif w in ("-r", "--requirement", "-e", "--editable") and i + 1 < len(words):
-            lines.append(DependencyLine(f"{w} {words[i + 1]}", origin, cwd))
-            i += 2
-        elif w in _VALUE_OPTIONS and i + 1 < len(words):
-            lines.append(DependencyLine(f"{w} {words[i + 1]}", origin, cwd))
-            i += 2
-        else:
-            lines.append(DependencyLine(w, origin, cwd))
-            i += 1
-    if not lines:
-        raise PipMagicError(f"{origin}: %pip install needs at least one requirement")
-    return lines
+    try:
+        return pip_install_lines(args, origin, cwd)
+    except DependencyError as e:
+        raise PipMagicError(str(e)) from e
 
 
 class NotebookLibraries:

@@ -43,6 +43,35 @@ class DependencyLine:
     base_dir: Path
 
 
+#: pip options that change nothing about what ends up installed here.
+_IGNORED_FLAGS = {"-q", "--quiet", "-U", "--upgrade", "--force-reinstall", "--no-cache-dir", "--user",
+                  "--disable-pip-version-check", "--no-warn-script-location", "-v", "--verbose"}
+_VALUE_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-c", "--constraint", "--trusted-host"}
+
+
+def pip_install_lines(args: str, origin: str, cwd: Path) -> list[DependencyLine]:
+    """The dependency lines of ``%pip install <args>`` (paths relative to ``cwd``)."""
+    words = shlex.split(args)
+    lines: list[DependencyLine] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _IGNORED_FLAGS:
+            i += 1
+        elif w in ("-r", "--requirement", "-e", "--editable") and i + 1 < len(words):
+            lines.append(DependencyLine(f"{w} {words[i + 1]}", origin, cwd))
+            i += 2
+        elif w in _VALUE_OPTIONS and i + 1 < len(words):
+            lines.append(DependencyLine(f"{w} {words[i + 1]}", origin, cwd))
+            i += 2
+        else:
+            lines.append(DependencyLine(w, origin, cwd))
+            i += 1
+    if not lines:
+        raise DependencyError(f"{origin}: %pip install needs at least one requirement")
+    return lines
+
+
 @dataclass
 class ResolvedDependencies:
     """The pip arguments of a dependency set and its fingerprint."""
