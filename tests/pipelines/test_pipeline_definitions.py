@@ -226,3 +226,17 @@ def test_auto_cdc_from_snapshot_definitions(tmp_path: Path) -> None:
                 dp.create_streaming_table("t")
                 {call})
             """})
+
+
+def test_sql_set_without_a_value_only_shows_and_changes_nothing(tmp_path: Path) -> None:
+    # Databricks' DLT CDC example (SQL) starts with "SET spark.source;"
+    reg = _collect(tmp_path, {"src/a.sql": """
+        SET spark.source;
+        SET;
+        SET -v;
+        SET pipelines.x = 'y';
+        CREATE OR REFRESH MATERIALIZED VIEW m AS SELECT 1 AS a;
+    """})
+    assert reg.sql_conf == {"pipelines.x": "y"} and list(reg.datasets) == ["m"]
+    with pytest.raises(PipelineDefinitionError, match="unsupported statement in a pipeline SQL file: 'SET a b'"):
+        _collect(tmp_path / "bad", {"src/a.sql": "SET a b;\nCREATE MATERIALIZED VIEW m AS SELECT 1"})

@@ -8,7 +8,7 @@ Supported statements (Databricks Lakeflow / Spark Declarative Pipelines SQL)::
     CREATE [OR REPLACE] TEMPORARY [LIVE] VIEW name [(constraints)] [COMMENT '...'] AS query
     CREATE FLOW name [COMMENT '...'] AS INSERT INTO [ONCE] target [BY NAME] query
     CREATE FLOW name AS AUTO CDC INTO ... | [CREATE FLOW name AS] APPLY CHANGES INTO ... | AUTO CDC INTO ...
-    SET key = value
+    SET key = value         (SET, SET -v and SET key, which only show settings, change nothing)
 
 Queries keep Spark SQL; ``STREAM(x)``, ``STREAM x``, ``[STREAM] read_files(...)`` and the
 legacy ``LIVE.`` prefix are resolved when the query runs (:mod:`lakeloom.pipelines.graph`).
@@ -36,6 +36,8 @@ _FLOW = re.compile(r"^CREATE\s+FLOW\s+" + _NAME + r"\s+(?:COMMENT\s+'(?:[^']|'')
 _INSERT = re.compile(r"^INSERT\s+INTO\s+(?P<once>ONCE\s+)?" + _NAME + r"\s+(?:BY\s+NAME\s+)?", re.IGNORECASE | re.DOTALL)
 _CDC = re.compile(r"^(?:AUTO\s+CDC|APPLY\s+CHANGES)\s+INTO\s+" + _NAME + r"\s+", re.IGNORECASE | re.DOTALL)
 _SET = re.compile(r"^SET\s+(?P<k>[^=\s]+)\s*=\s*(?P<v>.*)$", re.IGNORECASE | re.DOTALL)
+#: ``SET``, ``SET -v`` and ``SET key`` show settings in a notebook; in a pipeline they change nothing.
+_SHOW_SET = re.compile(r"^SET(?:\s+-v)?(?:\s+[^=\s]+)?\s*$", re.IGNORECASE)
 
 
 def register_sql_text(reg: PipelineRegistry, text: str, file: str) -> None:
@@ -71,6 +73,8 @@ def _register_statement(reg: PipelineRegistry, stmt: str, where: str) -> None:
     m = _SET.match(stmt)
     if m:
         reg.sql_conf[m.group("k")] = m.group("v").strip().strip("'\"")
+        return
+    if _SHOW_SET.match(stmt):
         return
     first = " ".join(stmt.split()[:3])
     raise PipelineDefinitionError(f"{where}: unsupported statement in a pipeline SQL file: {first!r} (expected "
