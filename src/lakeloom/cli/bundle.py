@@ -165,6 +165,10 @@ def run(state: Any, key: str, bundle_path: str | None, bundle_target: str | None
             target = _jobs_from_state(b, folder)[str(b.job(key).key)]
         final = run_with_progress(engine, target, job_key=None, params=_pairs(params, "--params"), only=None,
                                   quiet=as_json)
+        if not as_json:
+            from lakeloom.cli.run_output import job_output_text
+
+            click.echo(job_output_text(engine.store, final, engine.workspace.resolve_stored), nl=False)
     except JobSpecError as e:
         exit_invalid(e)
     finally:
