@@ -361,3 +361,20 @@ def test_current_user_has_the_fields_of_the_clis_scim_user(tmp_path: Path, monke
     monkeypatch.setenv("LAKELOOM_USER_NAME", "grace@example.com")
     other = load_bundle(root).config["resources"]["jobs"]["j"]["tasks"][0]["notebook_task"]["base_parameters"]
     assert other["schema"] != params["schema"] and other["app"] == "grace"
+
+
+def test_run_keys_may_name_the_resource_type(tmp_path: Path) -> None:
+    """``databricks bundle run jobs.job`` finds resource ``job`` as ``bundle run job`` does."""
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: keys}
+        resources:
+          jobs:
+            job: {tasks: [{task_key: t, spark_python_task: {python_file: a.py}}]}
+          pipelines:
+            p: {name: p, libraries: [{file: {path: p.sql}}]}
+        """})
+    b = load_bundle(root)
+    assert [b.resource_key(k) for k in ("job", "jobs.job", "pipelines.p", "p", "jobs.p", "nope")] == \
+        ["job", "job", "p", "p", "jobs.p", "nope"]
+    with pytest.raises(JobSpecError, match="no job or pipeline with key 'jobs.p'"):
+        b.job(b.resource_key("jobs.p"))

@@ -156,6 +156,7 @@ def run(state: Any, key: str, bundle_path: str | None, bundle_target: str | None
             if "warning" in line.lower():
                 click.echo(line, err=True)
         folder = state_dir(b, engine.workspace.state_dir)
+        key = b.resource_key(key)
         if key not in b.jobs and key in b.pipelines:
             task = {"task_key": key, "pipeline_task": {"pipeline_id": f"{folder / RESOLVED_FILE}::{key}",
                                                        "full_refresh": full_refresh_all}}
