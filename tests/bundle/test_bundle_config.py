@@ -170,9 +170,10 @@ def test_yaml_as_the_cli_reads_it(tmp_path: Path) -> None:
     task = b.jobs["j"].job.tasks[0]
     assert task.task_key == "yes" and task.max_retries == 2 and task.timeout_seconds == 777
     assert b.config["variables"]["flags"]["default"] == {"flag": "yes", "other": "on", "real": True}
-    # Unknown top-level keys are dropped after a warning, as the CLI does: a reference that only
-    # occurs inside one is never resolved (it failed the bundle before).
-    assert any(w.message == "unknown field: x-defaults" for w in b.warnings)
+    # Unknown top-level keys are dropped, as the CLI does: a reference that only occurs inside one
+    # is never resolved (it failed the bundle before). One that only holds an anchored block is
+    # dropped silently, as the CLI's normalisation does (libs/dyn/convert isAnchorContainer).
+    assert [w.message for w in b.warnings if w.message.startswith("unknown field")] == ["unknown field: x-unused"]
     assert "x-defaults" not in b.config and "x-unused" not in b.config
 
     (root / "databricks.yml").write_text("bundle: {name: a}\nresources:\n  jobs:\n    j: {}\n    j: {}\n")
@@ -183,6 +184,31 @@ def test_yaml_as_the_cli_reads_it(tmp_path: Path) -> None:
     with pytest.raises(JobSpecError) as exc:
         load_bundle(root)
     assert _errors(exc)[0].startswith(f"{root / 'databricks.yml'}:3: invalid YAML")
+
+
+def test_anchor_only_keys_are_dropped_without_a_warning(tmp_path: Path) -> None:
+    """bundle-examples' target_includes: each included file keeps its job under an anchored
+    top-level key and aliases it into the targets that deploy it."""
+    root = write(tmp_path, {
+        "databricks.yml": "bundle: {name: ti}\ninclude: [resources/*.yml]\ntargets: {dev: {default: true}, prod: {}}\n",
+        "resources/job.yml": """
+            job-config: &job-config
+              only-dev:
+                name: "only dev - ${bundle.target}"
+                tasks: [{task_key: t, spark_python_task: {python_file: ../a.py}}]
+            shared: [&one {a: 1}, *one]
+            not-anchored: {b: 2}
+            targets:
+              dev:
+                resources:
+                  jobs:
+                    <<: *job-config
+                x-dev-only: *job-config
+            """})
+    b = load_bundle(root)
+    assert b.jobs["only-dev"].job.name == "only dev - dev"
+    assert sorted(w.message for w in b.warnings) == ["unknown field: not-anchored"]
+    assert list(load_bundle(root, target="prod").jobs) == []
 
 
 def test_includes_targets_and_root_file_rules(tmp_path: Path) -> None:
@@ -335,3 +361,20 @@ def test_current_user_has_the_fields_of_the_clis_scim_user(tmp_path: Path, monke
     monkeypatch.setenv("LAKELOOM_USER_NAME", "grace@example.com")
     other = load_bundle(root).config["resources"]["jobs"]["j"]["tasks"][0]["notebook_task"]["base_parameters"]
     assert other["schema"] != params["schema"] and other["app"] == "grace"
+
+
+def test_run_keys_may_name_the_resource_type(tmp_path: Path) -> None:
+    """``databricks bundle run jobs.job`` finds resource ``job`` as ``bundle run job`` does."""
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: keys}
+        resources:
+          jobs:
+            job: {tasks: [{task_key: t, spark_python_task: {python_file: a.py}}]}
+          pipelines:
+            p: {name: p, libraries: [{file: {path: p.sql}}]}
+        """})
+    b = load_bundle(root)
+    assert [b.resource_key(k) for k in ("job", "jobs.job", "pipelines.p", "p", "jobs.p", "nope")] == \
+        ["job", "job", "p", "p", "jobs.p", "nope"]
+    with pytest.raises(JobSpecError, match="no job or pipeline with key 'jobs.p'"):
+        b.job(b.resource_key("jobs.p"))

@@ -132,6 +132,11 @@ def print_lines(ctx: Any, tag: str, n: int) -> None:
     logging.getLogger("ll_tasks").warning("%s logged", tag)
 
 
+def say(text: str) -> None:
+    """Write ``text`` (a script's stdout), nothing else."""
+    print(text)
+
+
 def record_input(ctx: Any, value: str, extra: str = "") -> dict[str, str]:
     if value == "bad":
         raise DataError("bad input")

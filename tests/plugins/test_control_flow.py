@@ -213,3 +213,30 @@ def test_run_job_task_by_job_id(harness: Harness) -> None:
     assert run["state"]["result_state"] == "SUCCESS"
     child = run_shape(harness.store, attempts(run, "call")[0]["run_job_output"]["run_id"])
     assert child is not None and child["job_id"] == first["job_id"] and child["parent_run_id"] == run["run_id"]
+
+
+def test_run_job_task_pushes_the_parent_job_parameters_down(harness: Harness) -> None:
+    """Databricks pushes job parameters down to key-value tasks, Run Job included: a leaf job
+    that declares ``input`` gets the parent's value; undeclared ones are left out."""
+    import yaml
+
+    bundle = harness.root / "elsewhere" / "jobs.yml"
+    bundle.parent.mkdir()
+    leaf = {"parameters": [{"name": "input", "default": ""}],
+            "tasks": [task("leaf", "echo", params={"got": "{{ job.parameters.[input] }}"})]}
+    bundle.write_text(yaml.safe_dump({"resources": {"jobs": {
+        "primary": {"name": "primary job",
+                    "parameters": [{"name": "input", "default": "test_propagation"},
+                                   {"name": "only_here", "default": "x"}],
+                    "tasks": [{"task_key": "run_leaf1", "run_job_task": {"job_id": "${resources.jobs.leaf1.id}"}},
+                              {"task_key": "run_quiet", "run_job_task": {"job_id": "${resources.jobs.quiet.id}"}}]},
+        "leaf1": {"name": "leaf job 1", **leaf},
+        "quiet": {"name": "no parameters", "tasks": [task("q", "echo")]},
+    }}}))
+    run = harness.engine.submit(str(bundle), job_key="primary", params={"input": "from_cli"})
+    assert results(run) == {"run_leaf1": "SUCCESS", "run_quiet": "SUCCESS"}
+    child = run_shape(harness.store, attempts(run, "run_leaf1")[0]["run_job_output"]["run_id"])
+    assert child is not None
+    assert child["job_parameters"] == [{"name": "input", "default": "", "value": "from_cli"}]
+    out = task_output(harness.store, attempts(child, "leaf")[0]["run_id"])
+    assert out is not None and out["result"] == {"got": "from_cli"}

@@ -67,6 +67,16 @@ class Bundle:
         """``artifacts`` with ``path`` (absolute, default: the bundle folder) on each."""
         return dict(self.config.get("artifacts") or {})
 
+    def resource_key(self, key: str) -> str:
+        """``key`` as a job or pipeline key: as ``databricks bundle run`` does, a key that names
+        no resource may name one with its type, ``jobs.<key>`` or ``pipelines.<key>``."""
+        if key in self.jobs or key in self.pipelines:
+            return key
+        kind, _, rest = key.partition(".")
+        if (kind == "jobs" and rest in self.jobs) or (kind == "pipelines" and rest in self.pipelines):
+            return rest
+        return key
+
     def job(self, key: str) -> LoadedJob:
         """A job by key (or by its name); raises with the keys there are."""
         if key in self.jobs:

@@ -70,8 +70,9 @@ def _check_top_level(data: dict[str, Any], source: Path, locs: Locations, warnin
     # (e.g. a key that only holds a YAML anchor) are never resolved.
     for key in [k for k in data if k not in TOP_LEVEL_KEYS]:
         where = locs.of(data, key)
-        warnings.append(SpecError(str(source), where.line if where else None, f"unknown field: {key}",
-                                  severity="warning"))
+        if not locs.only_anchors(data[key]):
+            warnings.append(SpecError(str(source), where.line if where else None, f"unknown field: {key}",
+                                      severity="warning"))
         del data[key]
 
 

@@ -73,7 +73,7 @@ def apply_target(config: dict[str, Any], locs: Locations, source: str, name: str
         raise _error(locs, config.get("targets"), name, source, f"target {name!r} must be a mapping")
     errors: list[SpecError] = []
     for key in target:
-        if key not in TARGET_KEYS:
+        if key not in TARGET_KEYS and not locs.only_anchors(target[key]):
             where = locs.of(target, key)
             errors.append(SpecError(where.file if where else source, where.line if where else None,
                                     f"unknown field: {key}", field=f"targets.{name}.{key}", severity="warning"))

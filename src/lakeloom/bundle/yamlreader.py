@@ -47,6 +47,8 @@ class Locations:
         self._alive: list[Any] = []
         #: ids of resources (Python-defined) whose relative paths start at the bundle folder.
         self.relative_to_root: set[int] = set()
+        #: ids of values built from an anchored YAML node (``key: &name ...``, or ``*name``).
+        self.anchored: set[int] = set()
 
     def mark(self, container: Any, loc: Loc) -> None:
         if id(container) not in self._own:
@@ -82,6 +84,16 @@ class Locations:
         self._entries.update(other._entries)
         self._alive.extend(other._alive)
         self.relative_to_root |= other.relative_to_root
+        self.anchored |= other.anchored
+
+    def only_anchors(self, value: Any) -> bool:
+        """Whether ``value`` is an anchored block, or a non-empty container of nothing but such
+        blocks: the CLI drops an unknown key holding one without a warning (it is there to be
+        aliased, e.g. ``job-config: &job-config ...`` then ``<<: *job-config``)."""
+        if id(value) in self.anchored:
+            return True
+        items = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else []
+        return bool(items) and all(self.only_anchors(v) for v in items)
 
 
 _BOOL = re.compile(r"^(?:true|false)$", re.I)
@@ -139,10 +151,11 @@ def _error(where: Loc, message: str) -> JobSpecError:
 
 
 class _Builder:
-    def __init__(self, source: str, locs: Locations) -> None:
+    def __init__(self, source: str, locs: Locations, anchors: set[tuple[int, int]] | None = None) -> None:
         self.source = source
         self.locs = locs
         self.active: set[int] = set()
+        self.anchors = anchors or set()  # (line, column) where an anchored collection starts
 
     def loc(self, node: yaml.Node) -> Loc:
         return Loc(self.source, node.start_mark.line + 1)
@@ -160,8 +173,12 @@ class _Builder:
                 for i, item in enumerate(node.value):
                     self.locs.mark_entry(out_list, i, self.loc(item))
                     out_list.append(self.build(item))
-                return out_list
-            return self.mapping(node)
+                built: Any = out_list
+            else:
+                built = self.mapping(node)
+            if (node.start_mark.line, node.start_mark.column) in self.anchors:
+                self.locs.anchored.add(id(built))
+            return built
         finally:
             self.active.discard(id(node))
 
@@ -220,7 +237,10 @@ def parse_yaml(text: str, source: str, locs: Locations | None = None) -> tuple[A
         raise JobSpecError([SpecError(source, line, message)]) from None
     if node is None:
         return None, locs
-    return _Builder(source, locs).build(node), locs
+    # Composed nodes do not keep their anchor (the C composer forgets it), so find them in the events.
+    anchors = {(e.start_mark.line, e.start_mark.column) for e in yaml.parse(text, Loader=_BundleLoader)
+               if isinstance(e, (yaml.MappingStartEvent, yaml.SequenceStartEvent)) and e.anchor}
+    return _Builder(source, locs, anchors).build(node), locs
 
 
 def read_yaml(path: Path, locs: Locations | None = None) -> tuple[Any, Locations]:

@@ -156,6 +156,7 @@ def run(state: Any, key: str, bundle_path: str | None, bundle_target: str | None
             if "warning" in line.lower():
                 click.echo(line, err=True)
         folder = state_dir(b, engine.workspace.state_dir)
+        key = b.resource_key(key)
         if key not in b.jobs and key in b.pipelines:
             task = {"task_key": key, "pipeline_task": {"pipeline_id": f"{folder / RESOLVED_FILE}::{key}",
                                                        "full_refresh": full_refresh_all}}
@@ -165,6 +166,10 @@ def run(state: Any, key: str, bundle_path: str | None, bundle_target: str | None
             target = _jobs_from_state(b, folder)[str(b.job(key).key)]
         final = run_with_progress(engine, target, job_key=None, params=_pairs(params, "--params"), only=None,
                                   quiet=as_json)
+        if not as_json:
+            from lakeloom.cli.run_output import job_output_text
+
+            click.echo(job_output_text(engine.store, final, engine.workspace.resolve_stored), nl=False)
     except JobSpecError as e:
         exit_invalid(e)
     finally:

@@ -108,6 +108,10 @@ def update_secret_scopes(ws: Workspace, add: list[str], remove: list[str]) -> No
     atomic_write(path, yaml.safe_dump(scopes, sort_keys=True))
 
 
+#: Why jobs do not miss a resource kind that no plugin deploys (default: they will fail).
+_NOT_NEEDED = {"sql_warehouses": "SQL tasks run on lakeloom's Spark session and ignore warehouse_id"}
+
+
 def hand_to_plugins(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) -> tuple[list[str], list[str]]:
     """Offer each resource lakeloom does not run to the plugins; (taken, warnings)."""
     taken: list[str] = []
@@ -120,8 +124,9 @@ def hand_to_plugins(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) ->
                                                 bundle_root=bundle.root, workspace=ws):
                 taken.append(label)
             else:
+                why = _NOT_NEEDED.get(kind, "jobs that need it will fail")
                 warnings.append(f"{where or bundle.root_file}: warning: {label}: no installed plugin deploys "
-                                f"{kind}; it is not deployed (jobs that need it will fail)")
+                                f"{kind}; it is not deployed ({why})")
     return taken, warnings
 
 

@@ -83,11 +83,11 @@ def _live_table(engine: Engine, run_id: int) -> Any:
     from lakeloom.store.run_shape import run_shape
 
     run = run_shape(engine.store, run_id) or {"tasks": []}
-    t = Table(title=f"run {run_id} · {run.get('run_name', '')}", title_justify="left")
+    t = Table(title=render.plain(f"run {run_id} · {run.get('run_name', '')}"), title_justify="left")
     for c in ("task", "attempt", "state", "duration"):
         t.add_column(c)
     for row in render.task_rows(run):
-        t.add_row(*row[:4])
+        t.add_row(*(render.plain(cell) for cell in row[:4]))
     return t
 
 

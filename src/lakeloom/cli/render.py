@@ -66,12 +66,17 @@ def fmt_duration(start: int | None, end: int | None) -> str:
     return f"{s:.1f} s" if s < 60 else f"{int(s // 60)}m{int(s % 60):02d}s"
 
 
+def plain(value: Any) -> Any:
+    """``value`` as literal text: job names such as ``[dev alice] etl`` are not rich markup."""
+    return Text(value) if isinstance(value, str) else value
+
+
 def table(title: str, columns: list[str], rows: list[list[Any]], target: Console | None = None) -> None:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=plain(title), title_justify="left")
     for c in columns:
         t.add_column(c)
     for r in rows:
-        t.add_row(*r)
+        t.add_row(*(plain(cell) for cell in r))
     (target or out_console()).print(t)
 
 

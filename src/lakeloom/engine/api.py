@@ -106,12 +106,15 @@ class Engine:
     def prepare(self, target: str | Path | LoadedJob | Job, *, params: dict[str, str] | None = None,
                 only: list[str] | None = None, job_key: str | None = None, base_dir: Path | None = None,
                 trigger: RunTrigger = RunTrigger(), parent: TaskContext | None = None,
-                parent_principal: str | None = None, timeout_seconds: int | None = None) -> PreparedRun:
+                parent_principal: str | None = None, timeout_seconds: int | None = None,
+                pushed_down: dict[str, str] | None = None) -> PreparedRun:
         """Resolve, validate and record a run of ``target``; execute it with :meth:`execute`.
 
         ``target`` is a job file, a job name, a job id or a model. ``parent`` makes it a
         child run of that task (``run_job_task``, notebook workflows); ``timeout_seconds``
-        replaces the job's own timeout. Raises JobSpecError before anything is recorded.
+        replaces the job's own timeout; ``pushed_down`` (a parent's job parameters) sets the
+        job's parameters of those names, over ``params``. Raises JobSpecError before anything
+        is recorded.
 
         A child run of a stored job belongs to that job. When the parent runs as
         ``parent_principal``, that principal needs CAN_MANAGE_RUN on the child job
@@ -119,7 +122,7 @@ class Engine:
         child job's ``run_as``, else its owner, else the parent's principal.
         """
         loaded = resolve_job(target, self.workspace, self.pm, job_key=job_key, store=self.store, base_dir=base_dir)
-        plan = plan_run(loaded, self.pm, params=params, only=only, workspace=self.workspace)
+        plan = plan_run(loaded, self.pm, params=params, only=only, workspace=self.workspace, pushed_down=pushed_down)
         by_reference = not isinstance(target, (Job, LoadedJob))
         stored = stored_job(self.store, target, loaded) if parent is not None and by_reference else None
         if parent_principal and by_reference:

@@ -89,11 +89,12 @@ class _ForwardingServices:
 
     def run_child_job(self, ctx: TaskContext, job: Job | str | int, parameters: dict[str, str], *,
                       run_type: str = "JOB_RUN", timeout_seconds: int = 0,
-                      base_dir: Path | None = None) -> ChildRunResult:
+                      base_dir: Path | None = None, pushed_down: dict[str, str] | None = None) -> ChildRunResult:
         job_group = str(getattr(ctx.spark_provider, "job_group", ""))  # the attempt's, as the parent knows it
         return self._channel.call(job_group, "run_child_job",
                                   {"job": job, "parameters": parameters, "run_type": run_type,
                                    "timeout_seconds": timeout_seconds, "base_dir": base_dir,
+                                   "pushed_down": pushed_down,
                                    "ctx_base_dir": ctx.base_dir})
 
 

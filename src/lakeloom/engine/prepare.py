@@ -140,20 +140,27 @@ def stored_loaded_job(stored: StoredJob, workspace_root: Path) -> LoadedJob:
     return loaded_job(stored.job, source=stored.source, job_key=stored.job_key, base_dir=workspace_root)
 
 
-def merged_parameters(job: Job, overrides: dict[str, str], loaded: LoadedJob | None = None) -> dict[str, str]:
-    """Job parameter defaults overridden by run-time values; unknown names are an error."""
+def merged_parameters(job: Job, overrides: dict[str, str], loaded: LoadedJob | None = None,
+                      pushed_down: dict[str, str] | None = None) -> dict[str, str]:
+    """Job parameter defaults overridden by run-time values; unknown names are an error.
+
+    ``pushed_down`` are a parent run's job parameters (a ``run_job_task``): as for every
+    key-value task on Databricks they win over the task's own values of the same name; those
+    the job does not declare are left out.
+    """
     declared = job.parameter_defaults
     unknown = [k for k in overrides if k not in declared]
     if unknown:
         src = str(loaded.source) if loaded else job.name
         raise JobSpecError([SpecError(src, None, f"unknown job parameter(s) {', '.join(unknown)}; "
                                       f"declared: {', '.join(declared) or 'none'}", field="parameters")])
-    return {**declared, **{k: str(v) for k, v in overrides.items()}}
+    inherited = {k: str(v) for k, v in (pushed_down or {}).items() if k in declared}
+    return {**declared, **{k: str(v) for k, v in overrides.items()}, **inherited}
 
 
 def plan_run(loaded: LoadedJob, pm: LakeloomPluginManager, *, params: dict[str, str] | None = None,
              only: list[str] | None = None, defer_problems: bool = False,
-             workspace: Workspace | None = None) -> RunPlan:
+             workspace: Workspace | None = None, pushed_down: dict[str, str] | None = None) -> RunPlan:
     """Validate ``loaded`` (its compute against ``workspace``'s config when given) and resolve
     its parameters and ``only`` selection.
 
@@ -169,7 +176,7 @@ def plan_run(loaded: LoadedJob, pm: LakeloomPluginManager, *, params: dict[str, 
             raise
         problem = e
     job = loaded.job
-    job_params = merged_parameters(job, params or {}, loaded)
+    job_params = merged_parameters(job, params or {}, loaded, pushed_down)
     selected = select_only(job, only) if only else None
     settings = job.model_dump(mode="json", exclude_none=True, by_alias=True)
     return RunPlan(loaded, job_params, selected, settings, problem)

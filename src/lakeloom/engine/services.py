@@ -34,11 +34,12 @@ class EngineServices:
 
     def run_child_job(self, ctx: TaskContext, job: Job | str | int, parameters: dict[str, str], *,
                       run_type: str = "JOB_RUN", timeout_seconds: int = 0,
-                      base_dir: Path | None = None) -> ChildRunResult:
+                      base_dir: Path | None = None, pushed_down: dict[str, str] | None = None) -> ChildRunResult:
         from lakeloom.engine.prepare import RunTrigger
 
         parent = self.engine.store.get_run(ctx.run_id)
         prepared = self.engine.prepare(job if not isinstance(job, int) else str(job), params=parameters,
+                                       pushed_down=pushed_down,
                                        trigger=RunTrigger("RUN_JOB_TASK", run_type=run_type), parent=ctx,
                                        parent_principal=parent.run_as if parent else None,
                                        timeout_seconds=timeout_seconds or None, base_dir=base_dir or ctx.base_dir)

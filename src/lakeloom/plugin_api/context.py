@@ -39,7 +39,12 @@ class RunServices(Protocol):
 
     def run_child_job(self, ctx: TaskContext, job: Job | str | int, parameters: dict[str, str], *,
                       run_type: str = "JOB_RUN", timeout_seconds: int = 0,
-                      base_dir: Path | None = None) -> ChildRunResult: ...
+                      base_dir: Path | None = None, pushed_down: dict[str, str] | None = None) -> ChildRunResult:
+        """Run ``job`` as a child run of ``ctx``'s task and wait for it. ``parameters`` are its
+        job parameters (an undeclared name is an error); ``pushed_down`` are the parent's job
+        parameters, which set the child's parameters of the same name and win over
+        ``parameters`` (the others are dropped)."""
+        ...
 
 
 @dataclass

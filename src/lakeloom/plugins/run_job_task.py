@@ -4,7 +4,9 @@
 with that key in the running job's own file, else in the workspace.
 
 The child job runs as a separate run linked both ways (its ``parent_run_id`` is this
-run; this task's output has ``run_job_output.run_id``), sharing the Spark session.
+run; this task's output has ``run_job_output.run_id``), sharing the Spark session. As for
+every key-value task on Databricks, the running job's parameters are pushed down: they set the
+child job's parameters of the same names (over ``job_parameters``).
 """
 from __future__ import annotations
 
@@ -70,7 +72,7 @@ def _run(ctx: TaskContext, settings: RunJobTask) -> TaskOutput:
         ref = _same_file_job(ctx, key) or key
     else:
         ref = int(settings.job_id or 0)
-    child = ctx.services.run_child_job(ctx, ref, settings.job_parameters)
+    child = ctx.services.run_child_job(ctx, ref, settings.job_parameters, pushed_down=dict(ctx.job_parameters))
     label = settings.job_name or settings.job_id
     print(f"child run {child.run_id} of {label!r} ended {child.result_state}")
     output = {"run_job_output": {"run_id": child.run_id}}
