@@ -46,7 +46,15 @@ def _ensure_parameter_binding(spark: Any) -> None:
 
 def run_sql(ctx: TaskContext, statement: str, args: Mapping[str, Any] | None = None) -> DataFrame:
     """Execute one statement in ``ctx``'s session with ``args`` bound to its ``:name``
-    markers by Spark (values are never spliced into the text). Returns the DataFrame."""
+    markers by Spark (values are never spliced into the text). Returns the DataFrame.
+
+    A standalone ``CREATE ... STREAMING TABLE | MATERIALIZED VIEW`` runs as a one-dataset
+    pipeline update, as on a Databricks SQL warehouse (:mod:`.datasets`)."""
+    from lakeloom.plugins.sql_task.datasets import pipeline_dataset, run_pipeline_dataset
+
+    dataset = pipeline_dataset(statement)
+    if dataset is not None:
+        return run_pipeline_dataset(ctx, statement, dataset, args)
     spark = ctx.spark
     if args:
         _ensure_parameter_binding(spark)
