@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lakeloom.config import load_workspace
+from lakeloom.config import Workspace, load_workspace
 from lakeloom.engine.api import Engine
 from lakeloom.plugin_manager import build_plugin_manager
+from lakeloom.plugins.sql_task import validate_sql_settings
 from lakeloom.plugins.sql_task.datasets import bind_literals, pipeline_dataset
 
 JOB = """
@@ -68,9 +69,16 @@ def test_recognises_only_pipeline_dataset_statements() -> None:
     m = pipeline_dataset("-- c\n/* x */ create or replace materialized view main.s.`v w` AS SELECT 1")
     assert m is not None and m.group("or").upper() == "REPLACE" and m.group("name") == "main.s.`v w`"
     assert pipeline_dataset("CREATE STREAMING TABLE IF NOT EXISTS t AS SELECT 1").group("ine")  # type: ignore[union-attr]
+    assert pipeline_dataset("REFRESH MATERIALIZED VIEW s.v FULL").group("full")  # type: ignore[union-attr]
     for other in ("CREATE OR REPLACE VIEW v AS SELECT 1", "CREATE TABLE t (a INT)",
-                  "SELECT 'CREATE MATERIALIZED VIEW x'", "REFRESH MATERIALIZED VIEW v"):
+                  "SELECT 'CREATE MATERIALIZED VIEW x'", "REFRESH TABLE t"):
         assert pipeline_dataset(other) is None, other
+
+
+def test_validate_accepts_the_statements(tmp_path: Path) -> None:
+    (tmp_path / "a.sql").write_text(RAW + ";\n" + DAILY + ";\nREFRESH MATERIALIZED VIEW orders_daily FULL;\n"
+                                    "REFRESH STREAMING TABLE main.sqlds.orders_raw")
+    assert validate_sql_settings({"file": {"path": "a.sql"}}, tmp_path) == []
 
 
 def test_markers_become_escaped_literals_outside_strings() -> None:
@@ -89,7 +97,16 @@ def test_default_sql_shaped_job_creates_and_refreshes_its_datasets(spark, tmp_pa
     (tmp_path / "orders_daily.sql").write_text(DAILY)
     ws = load_workspace(tmp_path)
     engine = Engine.open(ws, build_plugin_manager(ws.disabled_plugins))
+    current = spark.catalog.currentCatalog(), spark.catalog.currentDatabase()
+    try:
+        _run_job(engine, ws, tmp_path, landing)
+    finally:  # the job's USE statements ran on the suite's shared session
+        spark.catalog.setCurrentCatalog(current[0])
+        spark.catalog.setCurrentDatabase(current[1])
+        spark.sql("DROP SCHEMA IF EXISTS main.sqlds CASCADE")
 
+
+def _run_job(engine: Engine, ws: Workspace, tmp_path: Path, landing: Path) -> None:
     def run(**params: str) -> dict[str, int]:
         r = engine.submit(str(tmp_path / "orders.job.yml"), params=params or None)
         rows = {t.task_key: t for t in engine.store.task_runs(r["run_id"])}
@@ -107,4 +124,14 @@ def test_default_sql_shaped_job_creates_and_refreshes_its_datasets(spark, tmp_pa
     r = engine.submit(str(tmp_path / "orders.job.yml"), only=["orders_daily"])
     (task,) = engine.store.task_runs(r["run_id"])
     assert task.result_state == "FAILED" and "main.sqlds.orders_daily already exists" in task.state_message
-    spark.sql("DROP SCHEMA main.sqlds CASCADE")
+
+    # REFRESH re-runs the stored definitions (the streaming table reads only the new file)
+    (tmp_path / "orders_daily.sql").write_text("USE CATALOG {{catalog}};\nUSE IDENTIFIER({{schema}});\n"
+                                               "REFRESH STREAMING TABLE orders_raw;\n"
+                                               "REFRESH MATERIALIZED VIEW main.sqlds.orders_daily FULL")
+    _land(landing, "c.json", ["2019-08-02"])
+    r = engine.submit(str(tmp_path / "orders.job.yml"), only=["orders_daily+"])
+    rows = {t.task_key: t for t in engine.store.task_runs(r["run_id"])}
+    assert rows["orders_daily"].result_state == "SUCCESS", rows["orders_daily"].state_message
+    got = {row["d"]: row["n"] for row in rows["check"].output["sql_output"]["rows"]}
+    assert got == {"2019-07-31": 1, "2019-08-01": 2, "2019-08-02": 2, "2019-09-03": 1, "raw": 6}

@@ -12,6 +12,7 @@ time, as on Databricks. ``:name`` markers are bound as SQL literals into the sto
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from lakeloom.plugins.sql_task.splitter import _MARKER, scan
@@ -28,14 +29,20 @@ _CREATE = re.compile(
     r"(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>" + _PART + r"(?:\s*\.\s*" + _PART + r"){0,2})", re.IGNORECASE)
 
 
+_REFRESH = re.compile(
+    r"REFRESH\s+(?P<kind>MATERIALIZED\s+VIEW|STREAMING\s+TABLE)\s+(?P<name>" + _PART + r"(?:\s*\.\s*" + _PART
+    + r"){0,2})(?:\s+(?P<full>FULL))?\s*$", re.IGNORECASE)
+
+
 class PipelineDatasetError(RuntimeError):
     """A standalone streaming table or materialized view could not be created or refreshed."""
 
 
 def pipeline_dataset(statement: str) -> re.Match[str] | None:
-    """The match of a ``CREATE ... STREAMING TABLE | MATERIALIZED VIEW`` statement, else None."""
+    """The match of a ``CREATE ... | REFRESH STREAMING TABLE | MATERIALIZED VIEW`` statement, else None."""
     start = _LEADING_COMMENTS.match(statement)
-    return _CREATE.match(statement, start.end() if start else 0)
+    at = start.end() if start else 0
+    return _CREATE.match(statement, at) or _REFRESH.match(statement, at)
 
 
 def _parts(name: str) -> list[str]:
@@ -66,13 +73,10 @@ def bind_literals(sql: str, args: Mapping[str, Any]) -> str:
 
 def run_pipeline_dataset(ctx: TaskContext, statement: str, match: re.Match[str],
                          args: Mapping[str, Any] | None = None) -> DataFrame:
-    """Create or refresh the dataset ``statement`` defines through a one-dataset pipeline update
-    in ``ctx``'s session, and return an empty result (what the statement returns on Databricks)."""
+    """Create or refresh the dataset ``statement`` defines (or ``REFRESH [FULL]`` one created so)
+    through a one-dataset pipeline update in ``ctx``'s session, and return an empty result (what
+    the statement returns on Databricks)."""
     from pyspark.sql.types import StructType
-
-    from lakeloom.pipelines.runner import PipelineUpdateFailed, UpdateOptions, iter_results, run_update
-    from lakeloom.pipelines.spec import LoadedPipeline, PipelineSpec
-    from lakeloom.spec.loader import LineMap
 
     spark = ctx.spark
     parts = _parts(match.group("name"))
@@ -81,6 +85,14 @@ def run_pipeline_dataset(ctx: TaskContext, statement: str, match: re.Match[str],
     table = parts[-1]
     full = f"{catalog}.{schema}.{table}".lower()
     empty = spark.createDataFrame([], StructType([]))
+    folder = ctx.workspace.state_dir / "sql_datasets" / full
+    source = folder / "definition.sql"
+    kind = " ".join(match.group("kind").upper().split())
+    if match.re is _REFRESH:
+        if not source.exists():
+            raise PipelineDatasetError(f"REFRESH {kind} {full}: it was not created by a CREATE {kind} statement "
+                                       "in this workspace (no stored definition)")
+        return _update(ctx, full, catalog, schema, source, kind, full_refresh=bool(match.group("full")))
     exists = spark.catalog.tableExists(f"`{catalog}`.`{schema}`.`{table}`")
     if exists and not match.group("or"):
         if match.group("ine"):
@@ -88,21 +100,31 @@ def run_pipeline_dataset(ctx: TaskContext, statement: str, match: re.Match[str],
         raise PipelineDatasetError(f"[TABLE_OR_VIEW_ALREADY_EXISTS] {full} already exists: use CREATE OR "
                                    f"{'REFRESH' if 'STREAMING' in match.group('kind').upper() else 'REPLACE'} "
                                    "to update it")
-    kind = " ".join(match.group("kind").upper().split())
     definition = (f"CREATE {kind} `{table.replace('`', '``')}`"
                   + bind_literals(statement[match.end():], args or {}))
-    folder = ctx.workspace.state_dir / "sql_datasets" / full
     folder.mkdir(parents=True, exist_ok=True)
-    source = folder / "definition.sql"
     source.write_text(definition + "\n", encoding="utf-8")
+    return _update(ctx, full, catalog, schema, source, kind,
+                   full_refresh=(match.group("or") or "").upper() == "REPLACE")
+
+
+def _update(ctx: TaskContext, full: str, catalog: str, schema: str, source: Path, kind: str, *,
+            full_refresh: bool) -> DataFrame:
+    from pyspark.sql.types import StructType
+
+    from lakeloom.pipelines.runner import PipelineUpdateFailed, UpdateOptions, iter_results, run_update
+    from lakeloom.pipelines.spec import LoadedPipeline, PipelineSpec
+    from lakeloom.spec.loader import LineMap
+
+    spark = ctx.spark
     spec = PipelineSpec.model_validate({"name": full, "catalog": catalog, "schema": schema,
                                         "libraries": [{"file": {"path": str(source)}}]})
     loaded = LoadedPipeline(spec, source, f"sql_dataset_{full}", LineMap())
-    options = UpdateOptions(full_refresh=(match.group("or") or "").upper() == "REPLACE")
     try:
-        result = run_update(spark, loaded, ctx.workspace, options, cancel=ctx.cancel_event)
+        result = run_update(spark, loaded, ctx.workspace, UpdateOptions(full_refresh=full_refresh),
+                            cancel=ctx.cancel_event)
     except PipelineUpdateFailed as e:
         raise PipelineDatasetError(str(e)) from None
     for d in iter_results(result):
         print(f"{kind.lower()} {full}: {d.status}, {d.rows_written} rows written")
-    return empty
+    return spark.createDataFrame([], StructType([]))

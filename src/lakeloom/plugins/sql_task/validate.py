@@ -10,10 +10,11 @@ from lakeloom.plugins.sql_task.placeholders import expand_placeholders
 from lakeloom.plugins.sql_task.splitter import SqlSyntaxError, scan, split_statements, strip_comments
 
 
-#: Delta commands Spark parses but sqlglot does not: left for Spark to check at run time
-#: rather than reported as syntax errors.
-_SPARK_ONLY = re.compile(r"^(DESC(RIBE)?\s+(DETAIL|HISTORY)\b|RESTORE\s|CONVERT\s+TO\s+DELTA\b|GENERATE\s|FSCK\s|REORG\s)",
-                         re.IGNORECASE)
+#: Delta commands Spark parses but sqlglot does not, and Databricks SQL's REFRESH of a
+#: streaming table or materialized view: left to be checked at run time rather than reported
+#: as syntax errors.
+_SPARK_ONLY = re.compile(r"^(DESC(RIBE)?\s+(DETAIL|HISTORY)\b|RESTORE\s|CONVERT\s+TO\s+DELTA\b|GENERATE\s|FSCK\s|REORG\s"
+                         r"|REFRESH\s+(MATERIALIZED\s+VIEW|STREAMING\s+TABLE)\s)", re.IGNORECASE)
 
 
 def _mask_bodies(sql: str) -> str:
