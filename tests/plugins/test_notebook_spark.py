@@ -39,6 +39,18 @@ def test_sql_cell_without_its_parameter_fails_naming_it(spark, tmp_path: Path) -
         run(ctx, "sql_cells.py")
 
 
+def test_a_java_error_keeps_its_message_and_loses_its_jvm_frames(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    # An unknown catalog reaches Python as a raw Py4JJavaError carrying the whole JVM stack.
+    (tmp_path / "nb.py").write_text("# Databricks notebook source\n# Set the catalog\n"
+                                    "spark.sql('USE CATALOG lakeloom_no_such_catalog')\n")
+    ctx = make_ctx(Workspace(root=tmp_path), spark=spark, base_dir=tmp_path)
+    with pytest.raises(NotebookCellError) as info:
+        run(ctx, "nb.py")
+    message = str(info.value)
+    assert "Py4JJavaError" in message and "[CATALOG_NOT_FOUND]" in message and "lakeloom_no_such_catalog" in message
+    assert "\tat org.apache.spark" not in message and len(message) < 4000
+
+
 def test_sql_cells_substitute_legacy_widget_references(spark, tmp_path: Path) -> None:  # noqa: ANN001
     ctx = make_ctx(Workspace(root=tmp_path), spark=spark, base_dir=NOTEBOOKS)
     out = run(ctx, "sql_legacy_widgets.py", min_id="3", view_name="nb_legacy_v")

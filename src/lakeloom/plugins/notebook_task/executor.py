@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import builtins
 import linecache
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -78,16 +79,26 @@ class NotebookResult:
     duration_s: float = 0.0
 
 
+#: A JVM stack frame line (``\tat org.apache...(X.scala:1)``) or its ``... 12 more`` tail.
+_JVM_FRAME = re.compile(r"^\s+(?:at [\w$.<>/]+\(.*\)|\.\.\. \d+ more)\s*$")
+
+
 def _cell_traceback(e: BaseException, filename: str) -> str:
-    """The traceback from the first frame in the cell's code on (executor frames dropped)."""
+    """The traceback from the first frame in the cell's code on (executor frames dropped).
+
+    JVM stack frames (an unconverted ``Py4JJavaError`` carries hundreds) are left out: they
+    would push the Java exception's own message past the 4,000 characters a task's
+    ``state_message`` keeps. The task log still has the whole trace."""
     if isinstance(e, SyntaxError):
         return "".join(traceback.format_exception_only(type(e), e))
     tb = e.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != filename:
         tb = tb.tb_next
     if tb is None:
-        return "".join(traceback.format_exception_only(type(e), e))
-    return "".join(traceback.format_exception(type(e), e, tb))
+        text = "".join(traceback.format_exception_only(type(e), e))
+    else:
+        text = "".join(traceback.format_exception(type(e), e, tb))
+    return "".join(line for line in text.splitlines(keepends=True) if not _JVM_FRAME.match(line))
 
 
 class NotebookRunner:
