@@ -61,6 +61,41 @@ def test_sink_receives_a_stream_incrementally(spark, spark_workspace: Workspace,
     assert sorted(r.id for r in spark.read.format("delta").load(str(sink)).collect()) == [0, 1, 2, 10, 11]
 
 
+FOREACH = {
+    "src/sink.py": """
+        import json
+        import dlt
+
+        @dlt.foreach_batch_sink(name="audit")
+        def audit(df, batch_id):
+            rows = sorted(r.id for r in df.collect())
+            with open(spark.conf.get("test.audit"), "a") as f:
+                f.write(json.dumps({"batch": batch_id, "ids": rows}) + "\\n")
+
+        @dlt.append_flow(target="audit")
+        def to_audit():
+            return (spark.readStream.format("cloudFiles").option("cloudFiles.format", "json")
+                    .option("cloudFiles.schemaHints", "id BIGINT, amount DOUBLE")
+                    .load(spark.conf.get("test.landing")))
+    """,
+}
+
+
+def test_foreach_batch_sink_gets_each_micro_batch_once(spark, spark_workspace: Workspace, tmp_path: Path) -> None:
+    landing, audit = tmp_path / "landing", tmp_path / "audit.jsonl"
+    land_json(landing, "a.json", _rows(0, 3))
+    loaded = write_pipeline(tmp_path / "p", "foreach", FOREACH,
+                            configuration={"test.landing": str(landing), "test.audit": str(audit)})
+    first = run_update(spark, loaded, spark_workspace)
+    assert first.datasets["audit"].kind == "sink" and first.datasets["audit"].rows_written == 3
+    land_json(landing, "b.json", _rows(10, 2))
+    assert run_update(spark, loaded, spark_workspace).datasets["audit"].rows_written == 2
+    run_update(spark, loaded, spark_workspace)  # nothing new: the function is not called
+    batches = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert batches == [{"batch": 0, "ids": [0, 1, 2]}, {"batch": 1, "ids": [10, 11]}]
+    assert not spark.catalog.tableExists("main.foreach.audit")
+
+
 SELECT = {
     "src/sel.py": """
         from pyspark import pipelines as dp

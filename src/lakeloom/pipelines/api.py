@@ -192,6 +192,22 @@ def create_auto_cdc_from_snapshot_flow(target: str, source: Any = None, keys: li
 apply_changes_from_snapshot = create_auto_cdc_from_snapshot_flow
 
 
+def foreach_batch_sink(name: str | None = None) -> Callable[[F], F]:
+    """``@foreach_batch_sink(name=...)``: a sink whose function ``f(df, batch_id)`` receives every
+    micro-batch of the append flows that target it (each flow keeps its own checkpoint)."""
+    from lakeloom.pipelines.model import Dataset
+
+    def outer(func: F) -> F:
+        reg = active_registry("foreach_batch_sink")
+        if not callable(func):
+            raise PipelineDefinitionError(f"{reg.caller_location()}: @foreach_batch_sink must decorate a function "
+                                          "(df, batch_id)")
+        reg.add_dataset(Dataset(name or func.__name__, "sink", reg.caller_location(), sink_function=func))
+        return func
+
+    return outer
+
+
 def _is_snapshot_pair(value: Any) -> bool:
     return isinstance(value, tuple) and len(value) == 2 and hasattr(value[0], "schema")
 
@@ -215,9 +231,10 @@ EXTRAS: dict[str, Callable[..., Any]] = {
     "expect_all": expect_all, "expect_all_or_drop": expect_all_or_drop, "expect_all_or_fail": expect_all_or_fail,
     "create_auto_cdc_flow": create_auto_cdc_flow,
     "create_auto_cdc_from_snapshot_flow": create_auto_cdc_from_snapshot_flow,
+    "foreach_batch_sink": foreach_batch_sink,
 }
 """Names set on ``pyspark.pipelines`` while lakeloom loads pipeline code."""
 
 __all__ = ["apply_changes", "apply_changes_from_snapshot", "create_auto_cdc_flow", "create_auto_cdc_from_snapshot_flow",
            "expect", "expect_all", "expect_all_or_drop", "expect_all_or_fail", "expect_or_drop", "expect_or_fail",
-           "read", "read_stream"]
+           "foreach_batch_sink", "read", "read_stream"]

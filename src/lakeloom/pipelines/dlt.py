@@ -22,6 +22,7 @@ from lakeloom.pipelines.api import (
     expect_all_or_fail,
     expect_or_drop,
     expect_or_fail,
+    foreach_batch_sink,
     read,
     read_stream,
 )
@@ -125,5 +126,5 @@ def create_sink(name: str, format: str, options: dict[str, str] | None = None) -
 __all__ = ["append_flow", "apply_changes", "apply_changes_from_snapshot", "create_auto_cdc_flow",
            "create_auto_cdc_from_snapshot_flow", "create_sink", "create_streaming_table",
            "create_target_table", "expect", "expect_all", "expect_all_or_drop", "expect_all_or_fail",
-           "expect_or_drop", "expect_or_fail", "materialized_view", "read", "read_stream", "table",
-           "temporary_view", "view"]
+           "expect_or_drop", "expect_or_fail", "foreach_batch_sink", "materialized_view", "read", "read_stream",
+           "table", "temporary_view", "view"]

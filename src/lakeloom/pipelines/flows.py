@@ -316,9 +316,16 @@ def append_once(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame) -
 
 def write_sink(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame,
                cancel: threading.Event | None) -> FlowResult:
-    """A streaming flow into an external sink (any streaming format, with the sink's options)."""
+    """A streaming flow into an external sink (any streaming format, with the sink's options), or
+    into a ``foreach_batch_sink``'s function."""
     if not df.isStreaming:
         raise PipelineDefinitionError(f"{flow.location}: {flow.label} into sink {ds.name!r} must be a streaming query")
+    if ds.sink_function is not None:
+        query = (df.writeStream.foreachBatch(ds.sink_function)
+                 .option("checkpointLocation", str(checkpoint_dir(graph.storage, ds, flow)))
+                 .trigger(availableNow=True).start())
+        rows, _ = await_query(query, cancel, obs_name(flow.name), [])
+        return FlowResult(flow.name, ds.name, rows_written=rows, mode="FOREACH_BATCH")
     options = dict(ds.sink_options)
     writer = (df.writeStream.format(ds.format or "delta").options(**options)
               .option("checkpointLocation", str(checkpoint_dir(graph.storage, ds, flow))).trigger(availableNow=True))

@@ -42,6 +42,8 @@ class Dataset:
     format: str | None = None
     expectations: list[Expectation] = field(default_factory=list)
     sink_options: dict[str, str] = field(default_factory=dict)
+    #: A ``foreach_batch_sink``'s handler, ``f(batch_df, batch_id)``, called for every micro-batch.
+    sink_function: Callable[[Any, int], Any] | None = None
     spark_conf: dict[str, str] = field(default_factory=dict)
 
     @property
