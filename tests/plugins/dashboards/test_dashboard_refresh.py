@@ -149,6 +149,23 @@ def test_snapshots_are_immutable_and_rows_capped(spark: Any, refreshed: dict[str
     assert [v for v in spark.catalog.listTables() if v.name.startswith("__lakeloom_dash")] == []
 
 
+def test_aggregates_stay_exact_when_filter_groups_pass_the_row_cap(spark: Any, refreshed: dict[str, Any]) -> None:
+    # The region filter splits each counter into 3 groups; with a cap of 2 the sum of the kept
+    # groups would be short (Databricks' counter shows the whole total)
+    dash = load(refreshed["root"] / "dashboards" / "sales.lvdash.json")
+    snap = refresh(spark, dash, row_cap=2).snapshot
+    (count,) = snap["widgets"]["orders_n"]["queries"]
+    assert count["filter_groups_cut"] is True and count["truncated"] is False
+    assert _rows(snap, "orders_n") == [{"count(*)": 60}]
+    assert _rows(snap, "total") == [{"sum(amount)": 2 * sum(d + r + 0.5 for d in range(10) for r in range(3))}]
+    # a widget that returns the filtered column itself keeps filtering on it
+    (by_region,) = snap["widgets"]["by_region"]["queries"]
+    assert by_region["filter_columns"] == {"region": "region"} and "filter_groups_cut" not in by_region
+    # under the cap nothing changes: one group per region for the browser
+    (uncut,) = refresh(spark, dash, row_cap=5).snapshot["widgets"]["orders_n"]["queries"]
+    assert "filter_groups_cut" not in uncut and len(uncut["rows"]) == 3
+
+
 def test_cli_lists_and_refreshes_by_key(refreshed: dict[str, Any]) -> None:
     runner = CliRunner()
     base = ["-w", str(refreshed["root"]), "dashboards"]

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from lakeloom.plugins.dashboards.model import ASSOCIATIVITY_COLUMN, Dashboard, Widget
 from lakeloom.plugins.dashboards.parameters import bind, defaults
-from lakeloom.plugins.dashboards.widget_sql import ExpressionError, build, quote
+from lakeloom.plugins.dashboards.widget_sql import FILTER_COLUMN_PREFIX, ExpressionError, WidgetSql, build, quote
 
 #: Rows kept per widget in a snapshot (a table widget over a big dataset is cut here).
 DEFAULT_ROW_CAP = 1000
@@ -196,15 +196,33 @@ def _run_query(spark: Any, widget: Widget, q: Any, view: str, filters: list[str]
             sql = f"SELECT DISTINCT {select} FROM {view} ORDER BY 1 LIMIT {row_cap + 1}"
             meta: dict[str, Any] = {"columns": [f.name for f in fields], "filter_columns": {}, "rollups": {},
                                     "count_columns": {}, "aggregated": False}
+            rows = spark.sql(sql).collect()
         else:
             built = build(q, view, filters, row_cap + 1)
+            rows = spark.sql(built.sql).collect()
+            cut_by_filters = False
+            if len(rows) > row_cap and built.aggregated and _adds_filter_groups(built):
+                # Grouping by the filter columns split the aggregates into more groups than the
+                # snapshot keeps: summing what is left would show a wrong total (a counter of
+                # 1,000 instead of 20,000). Keep the exact unfiltered aggregates instead; a
+                # filter on the dropped columns then needs the live session.
+                cut_by_filters = True
+                built = build(q, view, [n for n, c in built.filter_columns.items()
+                                        if not c.startswith(FILTER_COLUMN_PREFIX)], row_cap + 1)
+                rows = spark.sql(built.sql).collect()
             sql = built.sql
             meta = {"columns": built.columns, "filter_columns": built.filter_columns, "rollups": built.rollups,
                     "count_columns": built.count_columns, "aggregated": built.aggregated}
-        rows = spark.sql(sql).collect()
+            if cut_by_filters:
+                meta["filter_groups_cut"] = True
     except ExpressionError as e:
         return {**base, "error": f"widget {widget.name!r}: expression does not parse: {e}"}
     except Exception as e:  # an expression Spark rejects fails this widget only
         return {**base, "error": f"widget {widget.name!r}: {_first_line(e)}"}
     return {**base, **meta, "sql": sql, "truncated": len(rows) > row_cap,
             "rows": [[jsonable(v) for v in row] for row in rows[:row_cap]], "error": None}
+
+
+def _adds_filter_groups(built: WidgetSql) -> bool:
+    """Whether the statement groups by columns only filter widgets asked for."""
+    return any(c.startswith(FILTER_COLUMN_PREFIX) for c in built.filter_columns.values())

@@ -313,11 +313,12 @@
   }
 
   /* Field filters narrow the stored rows at once; when some widget's rows were cut at the
-     snapshot's row cap, the exact answer needs the live session too. */
+     snapshot's row cap (or its filter groups dropped to keep its aggregates exact), the exact
+     answer needs the live session too. */
   function filtersChanged() {
     redraw();
     var truncated = Object.keys(snap.widgets || {}).some(function (name) {
-      return ((snap.widgets[name] || {}).queries || []).some(function (q) { return q.truncated; });
+      return ((snap.widgets[name] || {}).queries || []).some(function (q) { return q.truncated || q.filter_groups_cut; });
     });
     if (truncated) liveQuery("filter");
   }
