@@ -84,6 +84,16 @@ class Bundle:
         by_name = [j for j in self.jobs.values() if j.job.name == key]
         if len(by_name) == 1:
             return by_name[0]
+        kinds = [kind for kind, entries in self.resources.items()
+                 if kind not in ("jobs", "pipelines") and isinstance(entries, dict) and key in entries]
+        if kinds:
+            where = self.locs.of(self.resources[kinds[0]], key)
+            what = f"resources.{kinds[0]}.{key} is not a job or pipeline: lakeloom bundle run runs jobs and " \
+                   "pipeline updates"
+            raise JobSpecError([SpecError(str(where.file) if where else str(self.root_file),
+                                          where.line if where else None,
+                                          f"{what} (jobs: {', '.join(self.jobs) or 'none'}; pipelines: "
+                                          f"{', '.join(self.pipelines) or 'none'})", field=f"resources.{kinds[0]}.{key}")])
         raise JobSpecError([SpecError(str(self.root_file), None, f"no job or pipeline with key {key!r} in bundle "
                                       f"{self.name!r} (jobs: {', '.join(self.jobs) or 'none'}; pipelines: "
                                       f"{', '.join(self.pipelines) or 'none'})")])

@@ -30,7 +30,8 @@ RESOURCE_TYPES = (
     "jobs", "pipelines", "schemas", "volumes", "secret_scopes", "dashboards", "registered_models",
     "experiments", "model_serving_endpoints", "models", "quality_monitors", "clusters", "apps",
     "database_instances", "database_catalogs", "synced_database_tables", "alerts", "sql_warehouses",
-    "genie_spaces", "postgres_projects", "postgres_branches", "postgres_endpoints",
+    "genie_spaces", "postgres_projects", "postgres_branches", "postgres_endpoints", "postgres_catalogs",
+    "postgres_databases", "postgres_roles", "postgres_synced_tables",
 )
 
 

@@ -25,7 +25,22 @@ from lakeloom.spec.parameters import coerce_param
 RUN_HERE = ("jobs", "pipelines", "schemas", "volumes", "secret_scopes")
 HANDED_TO_PLUGINS = ("dashboards", "registered_models", "experiments", "model_serving_endpoints", "models",
                      "quality_monitors", "clusters", "apps", "alerts", "sql_warehouses", "genie_spaces",
-                     "database_instances", "database_catalogs", "synced_database_tables")
+                     "database_instances", "database_catalogs", "synced_database_tables", "postgres_projects",
+                     "postgres_branches", "postgres_endpoints", "postgres_catalogs", "postgres_databases",
+                     "postgres_roles", "postgres_synced_tables")
+#: Lakebase (managed PostgreSQL) resources: they need a Databricks workspace.
+LAKEBASE = frozenset({"database_instances", "database_catalogs", "synced_database_tables", "postgres_projects",
+                      "postgres_branches", "postgres_endpoints", "postgres_catalogs", "postgres_databases",
+                      "postgres_roles", "postgres_synced_tables"})
+
+
+def not_deployed_reason(kind: str) -> str:
+    """Why a resource of ``kind`` that no plugin took is not deployed (for deploy and validate)."""
+    if kind in LAKEBASE:
+        return (f"Lakebase ({kind}) is a managed PostgreSQL service of a Databricks workspace, which lakeloom "
+                "does not have: it is not deployed (no database or catalog is created; jobs that connect "
+                "to it will fail)")
+    return f"no installed plugin deploys {kind}; it is not deployed (jobs that need it will fail)"
 
 
 def _computed_id(kind: str, key: str, entry: dict[str, Any]) -> Any:

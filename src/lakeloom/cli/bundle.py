@@ -63,12 +63,14 @@ def bundle() -> None:
 def validate(state: Any, bundle_path: str | None, bundle_target: str | None, variables: tuple[str, ...],
              output: str) -> None:
     """Resolve the bundle and check everything that would fail at run time because of it."""
-    from lakeloom.cli.bundle_deploy import checked_jobs
+    from lakeloom.cli.bundle_deploy import checked_jobs, cloud_only_resources
     from lakeloom.plugin_manager import build_plugin_manager
 
     b = _load(bundle_path, bundle_target, variables)
     ws = state.workspace()
-    _, problems = checked_jobs(b, ws, build_plugin_manager(ws.disabled_plugins))
+    pm = build_plugin_manager(ws.disabled_plugins)
+    _, problems = checked_jobs(b, ws, pm)
+    problems += cloud_only_resources(b, pm)
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:
         click.echo(f"{'Error' if p.severity == 'error' else 'Warning'}: {p.format()}", err=True)
@@ -150,6 +152,11 @@ def run(state: Any, key: str, bundle_path: str | None, bundle_target: str | None
     from lakeloom.spec.models import Job
 
     b = _load(bundle_path, bundle_target, variables)
+    if key not in b.pipelines:
+        try:
+            b.job(key)  # a key that is no job names what it is before anything deploys
+        except JobSpecError as e:
+            exit_invalid(e)
     engine = state.engine()
     try:
         for line in deploy_bundle(b, engine, record_jobs=False):

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakeloom.bundle.resources import HANDED_TO_PLUGINS
+from lakeloom.bundle.resources import HANDED_TO_PLUGINS, LAKEBASE, not_deployed_reason
 from lakeloom.bundle.state import deployed_jobs, map_back, read_deployed, state_dir, write_deployed
 from lakeloom.spec.loader import JobSpecError, LoadedJob, SpecError
 
@@ -64,6 +64,21 @@ def checked_plugin_resources(bundle: Bundle, pm: LakeloomPluginManager) -> list[
     return problems
 
 
+def cloud_only_resources(bundle: Bundle, pm: LakeloomPluginManager) -> list[SpecError]:
+    """For ``bundle validate``: a warning on each Lakebase resource no plugin checks (so none
+    deploys it), the one deploy prints when it leaves the resource out."""
+    problems: list[SpecError] = []
+    for kind in sorted(LAKEBASE):
+        for key, settings in (bundle.resources.get(kind) or {}).items():
+            if pm.hook.lakeloom_check_bundle_resource(kind=kind, key=str(key), settings=settings,
+                                                      bundle_root=bundle.root):
+                continue
+            where = bundle.locs.of(bundle.resources[kind], key)
+            problems.append(SpecError(str(where.file) if where else str(bundle.root_file), where.line if where else None,
+                                      not_deployed_reason(kind), field=f"resources.{kind}.{key}", severity="warning"))
+    return problems
+
+
 def create_catalog_resources(bundle: Bundle, spark: Any) -> list[str]:
     """``CREATE SCHEMA``/``CREATE VOLUME IF NOT EXISTS`` for the bundle's schemas and volumes."""
     lines: list[str] = []
@@ -108,10 +123,6 @@ def update_secret_scopes(ws: Workspace, add: list[str], remove: list[str]) -> No
     atomic_write(path, yaml.safe_dump(scopes, sort_keys=True))
 
 
-#: Why jobs do not miss a resource kind that no plugin deploys (default: they will fail).
-_NOT_NEEDED = {"sql_warehouses": "SQL tasks run on lakeloom's Spark session and ignore warehouse_id"}
-
-
 def hand_to_plugins(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) -> tuple[list[str], list[str]]:
     """Offer each resource lakeloom does not run to the plugins; (taken, warnings)."""
     taken: list[str] = []
@@ -124,9 +135,7 @@ def hand_to_plugins(bundle: Bundle, ws: Workspace, pm: LakeloomPluginManager) ->
                                                 bundle_root=bundle.root, workspace=ws):
                 taken.append(label)
             else:
-                why = _NOT_NEEDED.get(kind, "jobs that need it will fail")
-                warnings.append(f"{where or bundle.root_file}: warning: {label}: no installed plugin deploys "
-                                f"{kind}; it is not deployed ({why})")
+                warnings.append(f"{where or bundle.root_file}: warning: {label}: {not_deployed_reason(kind)}")
     return taken, warnings
 
 
