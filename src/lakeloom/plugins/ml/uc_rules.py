@@ -66,20 +66,46 @@ def check_signature(model_uri_or_path: str) -> None:
         raise _error(problem)
 
 
+def uc_shaped(result: Any) -> Any:
+    """``result`` as Unity Catalog's REST store returns it: a model or version without a
+    description has ``""`` (the protobuf default), not None, so Databricks code that does
+    ``description += ...`` after ``if description != ""`` works."""
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+
+    if isinstance(result, (ModelVersion, RegisteredModel)):
+        if result.description is None:
+            result._description = ""
+        for version in getattr(result, "latest_versions", None) or []:
+            uc_shaped(version)
+    elif isinstance(result, list):  # search results (PagedList)
+        for item in result:
+            uc_shaped(item)
+    return result
+
+
 class UnityCatalogRegistry:
     """A model-registry store applying Unity Catalog's rules, backed by ``local()`` (the
-    current workspace's SQLite registry). Every other method is the local store's."""
+    current workspace's SQLite registry). Every other method is the local store's; the models
+    and versions they return are shaped as Unity Catalog's (:func:`uc_shaped`)."""
 
     def __init__(self, local: Callable[[], Any]) -> None:
         self._local = local
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._local(), name)
+        attr = getattr(self._local(), name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return uc_shaped(attr(*args, **kwargs))
+
+        return call
 
     def create_registered_model(self, name: str, tags: Any = None, description: str | None = None,
                                 deployment_job_id: str | None = None) -> Any:
         check_model_name(name)
-        return self._local().create_registered_model(name, tags, description, deployment_job_id=deployment_job_id)
+        return uc_shaped(self._local().create_registered_model(name, tags, description,
+                                                               deployment_job_id=deployment_job_id))
 
     def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
                              run_link: str | None = None, description: str | None = None,
@@ -93,8 +119,8 @@ class UnityCatalogRegistry:
             local.get_registered_model(name)
         except Exception:  # Unity Catalog creates the model with its first version
             local.create_registered_model(name)
-        return local.create_model_version(name, source, run_id=run_id, tags=tags, description=description,
-                                          local_model_path=local_model_path, model_id=model_id)
+        return uc_shaped(local.create_model_version(name, source, run_id=run_id, tags=tags, description=description,
+                                                    local_model_path=local_model_path, model_id=model_id))
 
     def transition_model_version_stage(self, name: str, version: Any, stage: str,
                                        archive_existing_versions: bool = False) -> Any:
