@@ -108,6 +108,27 @@ def test_lookup_without_default_is_an_error_naming_the_variable(tmp_path: Path) 
     assert "lookup of cluster_policy 'Team policy' needs a Databricks workspace" in msg and "--var" in msg
 
 
+def test_a_warehouse_lookup_without_a_value_resolves_with_a_warning(tmp_path: Path) -> None:
+    """Databricks' dashboard and alert examples look their warehouse up by name; lakeloom ignores
+    warehouse ids, so the bundle runs as written (a --var still wins)."""
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: b}
+        variables:
+          warehouse_id:
+            lookup: {warehouse: Shared Serverless}
+        resources:
+          jobs:
+            j: {tasks: [{task_key: t, sql_task: {warehouse_id: "${var.warehouse_id}", query: {query_id: q}}}]}
+        """})
+    b = load_bundle(root)
+    assert b.config["resources"]["jobs"]["j"]["tasks"][0]["sql_task"]["warehouse_id"] == "lakeloom-local"
+    (warning,) = [w.format() for w in b.warnings if "lookup" in w.format()]
+    assert warning.startswith(f"{root / 'databricks.yml'}:3: field 'variables.warehouse_id.lookup': warning: ")
+    assert "lookup of warehouse 'Shared Serverless' needs a Databricks workspace; using 'lakeloom-local'" in warning
+    given = load_bundle(root, variables={"warehouse_id": "abc123"})
+    assert given.config["resources"]["jobs"]["j"]["tasks"][0]["sql_task"]["warehouse_id"] == "abc123"
+
+
 def test_unresolved_references_are_file_line_errors(shop: Path) -> None:
     job = shop / "resources" / "nightly.yml"
     job.write_text(job.read_text().replace("${var.label}", "${var.lable}").replace(

@@ -8,7 +8,9 @@ given neither on the command line nor in the environment.
 
 ``lookup`` turns a workspace object's name into its id, which needs a Databricks workspace:
 lakeloom warns and uses the variable's ``default`` when there is one, else it is an error
-naming the variable and how to give it a value.
+naming the variable and how to give it a value. A ``warehouse`` lookup is the exception: every
+``warehouse_id`` is ignored locally (the run's Spark session is the warehouse), so without a
+value it becomes :data:`LOCAL_WAREHOUSE_ID`, with a warning.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from typing import Any
 from lakeloom.bundle.yamlreader import Locations
 from lakeloom.spec.loader import JobSpecError, SpecError
 
+#: The value of a ``warehouse`` lookup that has no other value (warehouse ids are ignored locally).
+LOCAL_WAREHOUSE_ID = "lakeloom-local"
 VARIABLE_KEYS = frozenset({"default", "description", "type", "lookup"})
 LOOKUP_KINDS = frozenset({
     "alert", "cluster_policy", "cluster", "dashboard", "instance_pool", "job", "metastore",
@@ -121,6 +125,13 @@ def assign_values(config: dict[str, Any], locs: Locations, source: str, root: Pa
                 warnings.append(SpecError(file, line, f"variable {name}: lookup of {kind} {what!r} needs a "
                                                       f"Databricks workspace; using its default {value!r}",
                                           field=f"variables.{name}.lookup", severity="warning"))
+        elif var.get("lookup") is not None and next(iter(var["lookup"])) == "warehouse":
+            value = LOCAL_WAREHOUSE_ID
+            warnings.append(SpecError(file, line, f"variable {name}: lookup of warehouse "
+                                                  f"{var['lookup']['warehouse']!r} needs a Databricks workspace; "
+                                                  f"using {value!r} (lakeloom ignores warehouse ids: the run's "
+                                                  "Spark session runs the SQL)",
+                                      field=f"variables.{name}.lookup", severity="warning"))
         elif var.get("lookup") is not None:
             kind, what = next(iter(var["lookup"].items()))
             errors.append(SpecError(file, line, f"variable {name}: lookup of {kind} {what!r} needs a Databricks "
