@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeloom.hookspecs import hookimpl
 from lakeloom.plugins.ml.settings import MlTrainingTask, ModelInferenceTask, validate_training
-from lakeloom.plugin_api import TaskOutput, TaskType
+from lakeloom.plugin_api import StashKey, TaskOutput, TaskType
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from lakeloom.config import Workspace
     from lakeloom.plugin_api import RunView, TaskContext
     from lakeloom.spec.models import Job
+
+
+#: Set on runs whose start made ``databricks-uc`` the default registry.
+DEFAULT_REGISTRY = StashKey[bool]()
 
 
 def _mlflow_installed() -> bool:
@@ -57,12 +61,24 @@ def lakeloom_task_types() -> list[TaskType]:
 
 @hookimpl
 def lakeloom_before_run(run: dict[str, Any], job: Job, handle: RunView) -> None:
-    """Point ``MLFLOW_TRACKING_URI`` at the workspace store for every task of the run, when
-    MLflow is installed (laying out the folder only: mlflow is not imported here)."""
+    """Point ``MLFLOW_TRACKING_URI`` at the workspace store for every task of the run, with
+    ``databricks-uc`` as the default registry while the run lasts, when MLflow is installed
+    (laying out the folder only: mlflow is not imported here)."""
     if _mlflow_installed():
-        from lakeloom.plugins.ml.store import activate
+        from lakeloom.plugins.ml.store import activate, use_default_registry
 
         activate(handle.workspace, create=False)
+        use_default_registry()
+        handle.stash[DEFAULT_REGISTRY] = True
+
+
+@hookimpl
+def lakeloom_after_run(run: dict[str, Any], job: Job, handle: RunView) -> None:
+    """The run no longer needs the default registry (see ``lakeloom_before_run``)."""
+    if handle.stash.get(DEFAULT_REGISTRY, False):
+        from lakeloom.plugins.ml.store import release_default_registry
+
+        release_default_registry()
 
 
 @hookimpl

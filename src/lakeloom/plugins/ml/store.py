@@ -26,6 +26,8 @@ ARTIFACTS_DIR = "artifacts"
 #: (artifacts beside it) from any other SQLite MLflow database (left to MLflow's defaults).
 MARKER = ".lakeloom-mlflow-store"
 BUSY_TIMEOUT_SECONDS = 120
+#: The registry of task code that names none, as on Databricks (this store, see ``stores``).
+DEFAULT_REGISTRY_URI = "databricks-uc"
 
 _prepared: set[str] = set()
 _lock = threading.Lock()
@@ -123,6 +125,36 @@ def activate(workspace: Workspace, *, create: bool = True) -> str:
     _active = workspace
     os.environ["MLFLOW_TRACKING_URI"] = uri
     return uri
+
+
+_registry_users = 0
+_registry_owned = False
+
+
+def use_default_registry() -> None:
+    """While a run is active, code that names no registry uses ``databricks-uc``, as on
+    Databricks (whose tracking URI ``databricks`` implies it): Unity Catalog's rules over this
+    store. ``MLFLOW_REGISTRY_URI`` set by the user is left alone. Pair with
+    :func:`release_default_registry`; the variable goes when the last active run ends, so code
+    of this process outside runs keeps MLflow's own default."""
+    global _registry_users, _registry_owned
+    with _lock:
+        if _registry_users == 0:
+            _registry_owned = "MLFLOW_REGISTRY_URI" not in os.environ
+            if _registry_owned:
+                os.environ["MLFLOW_REGISTRY_URI"] = DEFAULT_REGISTRY_URI
+        _registry_users += 1
+
+
+def release_default_registry() -> None:
+    """One run that called :func:`use_default_registry` has ended."""
+    global _registry_users, _registry_owned
+    with _lock:
+        _registry_users = max(0, _registry_users - 1)
+        if _registry_users == 0:
+            if _registry_owned and os.environ.get("MLFLOW_REGISTRY_URI") == DEFAULT_REGISTRY_URI:
+                del os.environ["MLFLOW_REGISTRY_URI"]
+            _registry_owned = False
 
 
 def current_workspace() -> Workspace:
