@@ -24,6 +24,10 @@ import org.apache.spark.sql.SparkSession;
 public class WriteNumbers {
     public static void main(String[] args) {
         SparkSession spark = SparkSession.builder().getOrCreate();
+        System.out.println("writing " + args[0]);
+        Thread helper = new Thread(() -> System.err.println("helper of " + args[0]));
+        helper.start();
+        try { helper.join(); } catch (InterruptedException e) { throw new RuntimeException(e); }
         if (args.length > 2) {
             throw new IllegalStateException("refusing to write " + args[0]);
         }
@@ -75,3 +79,8 @@ def test_spark_jar_task_runs_main_in_the_run_session(spark, jar: Path, tmp_path:
     assert ("io.lakeloom.example.WriteNumbers.main failed: java.lang.IllegalStateException: refusing to write "
             "main.default.jar_other") in rows["refuse"].state_message
     assert "class io.lakeloom.example.Nope not found in numbers-1.0.jar" in rows["missing"].state_message
+    # what main and the threads it starts print is in its own task's log (the two ran at once)
+    logs = {key: (tmp_path / "ws" / rows[key].log_path).read_text() for key in ("write", "refuse")}
+    assert "writing main.default.jar_numbers\nhelper of main.default.jar_numbers\n" in logs["write"]
+    assert "writing main.default.jar_other\nhelper of main.default.jar_other\n" in logs["refuse"]
+    assert "jar_other" not in logs["write"] and "jar_numbers" not in logs["refuse"]

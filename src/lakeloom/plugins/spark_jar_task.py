@@ -10,12 +10,14 @@ artifact's files land there) or the deprecated ``jar_uri``. The jars are loaded 
 loader of this task's own (two tasks may ship different versions of a class) and added to
 the executors; ``main`` runs on the task's JVM thread, whose active session is the run's,
 so ``SparkSession.builder().getOrCreate()`` in the class returns the run's session, as on a
-Databricks cluster.
+Databricks cluster. What ``main`` (and the threads it starts) prints to ``System.out`` and
+``System.err`` goes to the task's log (``TaskOutput.scala``), not to the driver's own stdout.
 """
 from __future__ import annotations
 
 import glob
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +107,18 @@ def _run_jar(ctx: TaskContext, settings: SparkJarTask) -> TaskOutput:
     invoke_args = gateway.new_array(jvm.java.lang.Object, 1)
     invoke_args[0] = args
     thread.setContextClassLoader(loader)
+    output = jvm.io.lakeloom.tasks.TaskOutput
+    output.begin()  # main's System.out/err go to the task log, as to the run's output on Databricks
     try:
         cls.getMethod("main", signature).invoke(None, invoke_args)
     except Exception as e:
         raise JarTaskError(f"{settings.main_class_name}.main failed: {_java_cause(e)}") from None
     finally:
         thread.setContextClassLoader(previous)
+        printed = str(output.end())
+        if printed:
+            sys.stdout.write(printed)
+            sys.stdout.flush()
     return TaskOutput()
 
 
