@@ -13,6 +13,11 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
      "point the job at one) to run this locally"),
     (re.compile(r"dbfs:/databricks-datasets|/databricks-datasets/", re.I),
      "/databricks-datasets is Databricks' sample-data mount, which exists only in a Databricks workspace"),
+    (re.compile(r"INVALID_METRIC_VIEW_YAML.*(Invalid YAML version|Unsupported version|Unrecognized field)",
+                re.S),
+     "metric views run on Apache Spark's own support here, which reads the YAML of version 0.1 (source, "
+     "filter, dimensions and measures with name and expr); later versions of the spec (1.x, with "
+     "comments, display names, formats, ...) need a Databricks Runtime"),
     (re.compile(r"UNRESOLVED_ROUTINE.*`?(ai_query|ai_parse_document|ai_extract|ai_classify|ai_gen|vector_search)`?",
                 re.I | re.S),
      "Databricks AI functions run on Databricks model serving, which lakeloom does not have"),
