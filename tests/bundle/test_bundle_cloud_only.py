@@ -1,4 +1,4 @@
-"""Bundle resources that need a Databricks workspace (Lakebase, SQL alerts): `bundle validate`
+"""Bundle resources that need a Databricks workspace (Lakebase, SQL alerts, clusters): `bundle validate`
 and `deploy` say by key that they are not deployed, and `bundle run` of one names what it is
 instead of failing on the deployed file. No JVM."""
 from __future__ import annotations
@@ -28,6 +28,8 @@ LAKEBASE = {
               query_text: SELECT 1 AS amount
               evaluation: {comparison_operator: GREATER_THAN, source: {name: amount},
                            threshold: {value: {double_value: 0}}}
+          clusters:
+            dev_cluster: {cluster_name: Dev, spark_version: 15.4.x-scala2.12, num_workers: 0}
         """,
 }
 
@@ -57,6 +59,9 @@ def test_validate_and_deploy_say_lakebase_is_not_deployed(lakebase: tuple[Path, 
     assert code == 0, out
     assert "warning: resources.postgres_catalogs.app_catalog: Lakebase (postgres_catalogs)" in out, out
     assert "warning: resources.alerts.revenue: no installed plugin deploys alerts" in out, out
+    # an all-purpose cluster is no failure to come: tasks naming it run on the run's session
+    assert ("warning: resources.clusters.dev_cluster: no installed plugin deploys clusters; it is not started "
+            "(tasks that name it as their existing cluster run on an entry of compute.clusters") in out, out
 
 
 @pytest.mark.parametrize(("key", "kind", "line"), [("app_catalog", "postgres_catalogs", 6), ("revenue", "alerts", 11)])

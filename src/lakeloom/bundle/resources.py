@@ -40,6 +40,13 @@ def not_deployed_reason(kind: str) -> str:
         return (f"Lakebase ({kind}) is a managed PostgreSQL service of a Databricks workspace, which lakeloom "
                 "does not have: it is not deployed (no database or catalog is created; jobs that connect "
                 "to it will fail)")
+    if kind == "clusters":
+        return ("no installed plugin deploys clusters; it is not started (tasks that name it as their existing "
+                "cluster run on an entry of compute.clusters in conf/lakeloom.yml with its key, else on the run's "
+                "Spark session)")
+    if kind == "sql_warehouses":
+        return ("no installed plugin deploys sql_warehouses; it is not started (warehouse ids are ignored: the "
+                "run's Spark session runs the SQL)")
     return f"no installed plugin deploys {kind}; it is not deployed (jobs that need it will fail)"
 
 
