@@ -27,5 +27,5 @@ def test_a_sql_warehouse_is_not_deployed_and_no_job_needs_it(tmp_path: Path, mon
     assert taken == []
     assert sorted(w.split(": warning: ", 1)[1] for w in warnings) == [
         "resources.apps.web: no installed plugin deploys apps; it is not deployed (jobs that need it will fail)",
-        "resources.sql_warehouses.twoxs: no installed plugin deploys sql_warehouses; it is not deployed (SQL tasks "
-        "run on lakeloom's Spark session and ignore warehouse_id)"]
+        "resources.sql_warehouses.twoxs: no installed plugin deploys sql_warehouses; it is not started (warehouse "
+        "ids are ignored: the run's Spark session runs the SQL)"]
