@@ -109,3 +109,37 @@ def test_retail_demo_dashboard_is_valid_and_contributed_by_its_package() -> None
     dash = load(path)
     types = sorted(w.widget_type for w in dash.widgets())
     assert types == ["bar", "counter", "counter", "counter", "filter-multi-select", "line", "table", "text"]
+
+
+def test_relative_date_defaults_bind_and_a_bad_default_is_a_reported_problem(tmp_path: Path) -> None:
+    # The LakeFlow system-tables dashboard's shape: DATE parameters defaulting to now-60d/d and now/d.
+    import datetime as dt
+
+    from lakeloom.plugins.dashboards.model import parse
+    from lakeloom.plugins.dashboards.parameters import relative_time
+
+    now = dt.datetime(2026, 3, 31, 15, 42, 7)
+    assert relative_time("now-60d/d", now) == dt.datetime(2026, 1, 30)
+    assert relative_time("now/d", now) == dt.datetime(2026, 3, 31)
+    assert relative_time("now-1M/M", now) == dt.datetime(2026, 2, 1)
+    assert relative_time("now-1M", now) == dt.datetime(2026, 2, 28, 15, 42, 7)
+    assert relative_time("now-2w/w", now) == dt.datetime(2026, 3, 16)
+    assert relative_time("now+3h/h", now) == dt.datetime(2026, 3, 31, 18)
+    assert relative_time("2026-01-01", now) is None
+
+    def date_param(keyword: str, value: str) -> dict:
+        return {"displayName": keyword, "keyword": keyword, "dataType": "DATE", "defaultSelection": {
+            "values": {"dataType": "DATE", "values": [{"value": value}]}}}
+
+    data = dashboard()
+    data["datasets"][1]["queryLines"] = ["SELECT order_date, amount FROM t WHERE order_date BETWEEN :d_from AND :d_to"]
+    data["datasets"][1]["parameters"] = [date_param("d_from", "now-60d/d"), date_param("d_to", "now/d")]
+    _, args = bind(parse(data, "rel").datasets["big"])
+    today = dt.date.today()
+    assert args["d_to"] in (today, today + dt.timedelta(days=1)) and (args["d_to"] - args["d_from"]).days == 60
+    assert validate_dashboard_file(write(tmp_path, "rel", data)) == []
+
+    data["datasets"][1]["parameters"][0] = date_param("d_from", "sixty days ago")
+    problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "bad_default", data))}
+    assert problems == {"datasets[1].parameters":
+                        "dataset 'big': a parameter's default value: 'sixty days ago' is not a DATE"}

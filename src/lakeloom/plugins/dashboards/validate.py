@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeloom.plugins.dashboards.model import ASSOCIATIVITY_COLUMN, DashboardFileError, encoded_fields, read_json
-from lakeloom.plugins.dashboards.parameters import bind
+from lakeloom.plugins.dashboards.parameters import ParameterError, bind
 from lakeloom.plugins.dashboards.widget_sql import ExpressionError, _parse
 from lakeloom.spec.loader import SpecError
 
@@ -47,7 +47,13 @@ def validate_dashboard(raw: dict[str, Any], source: str) -> list[SpecError]:
             err(f"{where}.query", f"dataset {item['name']!r} has no query (query or queryLines)")
             continue
         ds = dash.datasets[str(item["name"])]
-        columns[ds.name] = _output_columns(ds.query and bind(ds)[0], err, f"{where}.query", ds.name)
+        try:
+            sql = ds.query and bind(ds)[0]
+        except ParameterError as e:
+            err(f"{where}.parameters", f"dataset {ds.name!r}: a parameter's default value: {e}")
+            columns[ds.name] = None  # its columns are unknown; widgets on it are still checked
+            continue
+        columns[ds.name] = _output_columns(sql, err, f"{where}.query", ds.name)
     for p, page in enumerate(raw.get("pages") or []):
         for j, item in enumerate((page or {}).get("layout") or [] if isinstance(page, dict) else []):
             _check_widget(item, f"pages[{p}].layout[{j}]", columns, err)
