@@ -143,3 +143,16 @@ def test_relative_date_defaults_bind_and_a_bad_default_is_a_reported_problem(tmp
     problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "bad_default", data))}
     assert problems == {"datasets[1].parameters":
                         "dataset 'big': a parameter's default value: 'sixty days ago' is not a DATE"}
+
+
+def test_widgets_on_unaliased_expression_columns_are_not_flagged(tmp_path: Path) -> None:
+    # The Jobs system-tables dashboard's shape: "select ..., any_value(dbr_Version) from ... group by 1"
+    # with a widget field "`any_value(dbr_Version)`", the name Spark gives the column.
+    data = dashboard()
+    data["datasets"][1]["queryLines"] = ["SELECT order_date, any_value(amount) FROM t GROUP BY 1"]
+    data["pages"][0]["layout"][3]["widget"]["queries"][0]["query"]["fields"][0]["expression"] = \
+        "`any_value(amount)`"
+    assert validate_dashboard_file(write(tmp_path, "unaliased", data)) == []
+    data["datasets"][1]["queryLines"] = ["SELECT order_date, any_value(amount) AS amount FROM t GROUP BY 1"]
+    problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "aliased", data))}
+    assert "reads column 'any_value(amount)'" in problems["pages[0].layout[3].widget.queries[0].query.fields[0].expression"]

@@ -75,7 +75,10 @@ def _output_columns(sql: str, err: Any, path: str, name: str) -> set[str] | None
         return None
     if not isinstance(tree, exp.Query) or any(isinstance(s, exp.Star) or s.is_star for s in tree.selects):
         return None
-    return {s.alias_or_name for s in tree.selects}
+    names = {s.alias_or_name for s in tree.selects}
+    # An unaliased expression (``any_value(x)``, ``sum(a * b)``) gets a name Spark makes up from
+    # the expression text, which sqlglot does not reproduce: the columns are then unknown.
+    return None if "" in names else names
 
 
 def _check_widget(item: Any, where: str, columns: dict[str, set[str] | None], err: Any) -> None:
