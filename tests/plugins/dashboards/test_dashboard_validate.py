@@ -156,3 +156,16 @@ def test_widgets_on_unaliased_expression_columns_are_not_flagged(tmp_path: Path)
     data["datasets"][1]["queryLines"] = ["SELECT order_date, any_value(amount) AS amount FROM t GROUP BY 1"]
     problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "aliased", data))}
     assert "reads column 'any_value(amount)'" in problems["pages[0].layout[3].widget.queries[0].query.fields[0].expression"]
+
+
+def test_grid_v1_pages_are_twelve_columns_wide(tmp_path: Path) -> None:
+    # The Genie usage dashboard's shape: pages saved with layoutVersion GRID_V1, widgets up to width 12.
+    data = dashboard()
+    data["pages"][0]["layout"][3]["position"] = {"x": 0, "y": 0, "width": 12, "height": 4}
+    problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "six", data))}
+    assert problems == {"pages[0].layout[3].position": "x=0 width=12 leaves the 6-column grid"}
+    data["pages"][0]["layoutVersion"] = "GRID_V1"
+    assert validate_dashboard_file(write(tmp_path, "twelve", data)) == []
+    data["pages"][0]["layout"][3]["position"]["x"] = 3
+    problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "over", data))}
+    assert problems == {"pages[0].layout[3].position": "x=3 width=12 leaves the 12-column grid"}
