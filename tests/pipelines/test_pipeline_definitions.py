@@ -240,3 +240,42 @@ def test_sql_set_without_a_value_only_shows_and_changes_nothing(tmp_path: Path) 
     assert reg.sql_conf == {"pipelines.x": "y"} and list(reg.datasets) == ["m"]
     with pytest.raises(PipelineDefinitionError, match="unsupported statement in a pipeline SQL file: 'SET a b'"):
         _collect(tmp_path / "bad", {"src/a.sql": "SET a b;\nCREATE MATERIALIZED VIEW m AS SELECT 1"})
+
+
+def test_spark_pipeline_yml_is_found_like_spark_pipelines_and_names_its_schema_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from lakeloom.cli.main import cli
+    from lakeloom.pipelines.spec import find_spark_pipeline_spec
+
+    # OSS-SDP-HelloWorld's shape: spark-pipeline.yaml with name, storage and a glob; `database`
+    # is Apache Spark's name for the schema.
+    _write(tmp_path, {
+        "spark-pipeline.yaml": """
+            name: sdp_example
+            database: events_db
+            storage: file:///tmp/sdp_example/pipeline-storage
+            libraries:
+              - glob:
+                  include: transformations/**
+        """,
+        "transformations/aggregate.sql": "CREATE MATERIALIZED VIEW c AS SELECT 1 AS n;\n",
+    })
+    (tmp_path / "transformations" / "deeper").mkdir()
+    assert find_spark_pipeline_spec(tmp_path / "transformations" / "deeper") == tmp_path / "spark-pipeline.yaml"
+    loaded = load_pipeline(find_spark_pipeline_spec(tmp_path))
+    assert (loaded.spec.name, loaded.spec.catalog, loaded.spec.schema_name) == ("sdp_example", "main", "events_db")
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["-w", str(tmp_path / "ws"), "pipeline", "runs"])
+    assert res.exit_code == 0, res.output
+    assert "Updates of sdp_example" in res.output
+
+    (tmp_path / "spark-pipeline.yml").write_text("name: other\nstorage: /tmp/x\nlibraries: []\n")
+    with pytest.raises(JobSpecError, match="both spark-pipeline.yaml and spark-pipeline.yml"):
+        find_spark_pipeline_spec(tmp_path)
+    empty = tmp_path.parent / f"{tmp_path.name}-empty"
+    empty.mkdir()
+    with pytest.raises(JobSpecError, match="no pipeline given, and no spark-pipeline.yaml"):
+        find_spark_pipeline_spec(empty)

@@ -169,3 +169,38 @@ def test_a_warm_driver_builds_the_written_tables_state_after_the_update(spark, s
         delta_warmup.keep_warm(False)
     totals = {r.region: r.orders for r in spark.table("main.warmed.revenue_by_region").collect()}
     assert totals == {"emea": 4, "amer": 3}
+
+
+FILTERED = {
+    # The NY-taxi shape: a streaming table that filters what its streaming source reads.
+    "src/flagged.sql": """
+        CREATE OR REFRESH STREAMING TABLE raw_orders
+        (CONSTRAINT positive EXPECT (amount > 0) ON VIOLATION DROP ROW)
+        AS SELECT * FROM STREAM(read_files('${test.landing}', format => 'json'));
+
+        CREATE OR REFRESH STREAMING TABLE big_orders
+        AS SELECT order_id, amount FROM STREAM(raw_orders) WHERE amount >= 14;
+
+        CREATE OR REFRESH STREAMING TABLE big_emea
+        (CONSTRAINT not_first EXPECT (order_id > 0) ON VIOLATION DROP ROW)
+        AS SELECT order_id, amount FROM STREAM(raw_orders) WHERE amount >= 14 AND region = 'emea';
+    """,
+}
+
+
+def test_streaming_rows_written_counts_the_flows_output_not_its_input(spark, spark_workspace: Workspace,
+                                                                      tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    land_json(landing, "orders.json", _orders(0, 6, bad=1))  # amounts -1, 11, ..., 15
+    loaded = write_pipeline(tmp_path / "p", "filtered", FILTERED, configuration={"test.landing": str(landing)})
+
+    result = run_update(spark, loaded, spark_workspace)
+    assert result.status == "COMPLETED"
+    assert spark.table("main.filtered.big_orders").count() == 2
+    assert spark.table("main.filtered.big_emea").count() == 1
+    assert {k: d.rows_written for k, d in result.datasets.items()} == {
+        "raw_orders": 5, "big_orders": 2, "big_emea": 1}
+    events = read_events(tmp_path / "p" / "storage")
+    written = {e["dataset"]: json.loads(e["details"])["flow_progress"]["metrics"]["num_output_rows"]
+               for e in events if e["event_type"] == "flow_progress" and e["status"] == "COMPLETED"}
+    assert written == {"raw_orders": 5, "big_orders": 2, "big_emea": 1}

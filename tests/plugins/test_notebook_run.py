@@ -156,3 +156,38 @@ def test_validate_reports_syntax_errors_missing_run_targets_and_conda(tmp_path: 
     assert "cycle" in validate_notebook_settings({"notebook_path": "nb/lib/cycle_a"}, tmp_path)[0].message
     assert "%conda is not supported" in validate_notebook_settings({"notebook_path": "nb/conda"},
                                                                    tmp_path)[0].message
+
+
+ENV_NOTEBOOK = '''# Databricks notebook source
+# DBTITLE 1,Hello from a serverless world
+print("hello", spark is not None)
+
+# COMMAND ----------
+
+# MAGIC %environment
+# MAGIC "client": "1"
+# MAGIC "base_environment": ""
+'''
+
+
+def test_environment_cell_of_a_serverless_export_is_settings_not_code(ws: Workspace, tmp_path: Path) -> None:
+    from lakeloom.plugins.notebook_task.checks import check_notebook
+    from lakeloom.plugins.notebook_task.parser import environment_dependencies, parse_notebook
+
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "Hello - Serverless.py").write_text(ENV_NOTEBOOK)
+    assert check_notebook("Hello - Serverless", tmp_path / "nb") == []
+    ctx = make_ctx(ws, base_dir=tmp_path / "nb")
+    run(ctx, "Hello - Serverless")
+    cells = saved(ctx)["cells"]
+    assert [c["metadata"]["lakeloom"]["status"] for c in cells] == ["ok", "ok"]
+    assert cells[1]["source"].startswith("%environment\n")
+
+    with_deps = tmp_path / "deps.py"
+    with_deps.write_text(ENV_NOTEBOOK + '# MAGIC "dependencies":\n# MAGIC   - "pyyaml>=6"\n# MAGIC   - "-e ./lib"\n')
+    assert environment_dependencies(parse_notebook(with_deps)) == ["pyyaml>=6", "-e ./lib"]
+    bad = tmp_path / "bad.py"
+    bad.write_text(ENV_NOTEBOOK + '# MAGIC "dependencies": "pyyaml"\n')
+    issues = check_notebook("bad.py", tmp_path)
+    assert [i.message for i in issues] == [
+        f"{bad}:7: cell 2 (%environment): field 'dependencies' must be a list of pip requirement strings"]

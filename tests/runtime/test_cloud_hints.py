@@ -26,3 +26,17 @@ def test_sample_catalog_and_datasets_are_named_as_cloud_only() -> None:
 def test_other_errors_are_left_alone() -> None:
     for text in ("ValueError: bad input", "[TABLE_OR_VIEW_NOT_FOUND] `main`.`samples_copy`.`trips`"):
         assert with_cloud_hint(text) == text
+
+
+def test_system_tables_lakeloom_does_not_serve_are_named_as_cloud_only() -> None:
+    # System-Tables-Demo's queries: system.query.history and system.billing.usage next to the
+    # system.access / system.lakeflow tables lakeloom serves.
+    hinted = with_cloud_hint("AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] The table or view "
+                             "`system`.`query`.`history` cannot be found.")
+    assert "(cloud-only: system.query.history is a Databricks system table that only a Databricks workspace " \
+           "fills; lakeloom serves system.access.{audit,column_lineage,table_lineage}, system.lakeflow." \
+           "{job_run_timeline,job_task_run_timeline,job_tasks,jobs}" in hinted
+    assert "system.billing.usage is a Databricks" in with_cloud_hint(
+        "dashboard 'x': dataset 'a' ([TABLE_OR_VIEW_NOT_FOUND] The table or view `system`.`billing`.`usage` ...)")
+    served = "[TABLE_OR_VIEW_NOT_FOUND] The table or view `system`.`lakeflow`.`jobs` cannot be found."
+    assert with_cloud_hint(served) == served

@@ -107,3 +107,25 @@ def test_files_tasks_run_in_their_folder_and_import_their_siblings(spark, bundle
     # sibling modules do not leak into the process after the task
     assert not {"helper_nb", "helper_jobs", "tasks", "shared_lib"} & set(sys.modules)
 
+
+
+def test_notebook_in_a_git_folder_imports_the_repos_top_level_packages(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    # The notebook-best-practices shape: notebooks/ imports a package at the repo root, and the
+    # job file lives outside the repo (as a job with git_source does).
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    _write(repo / "analysis" / "__init__.py", "")
+    _write(repo / "analysis" / "transforms.py", "def double(x):\n    return 2 * x\n")
+    _write(repo / "notebooks" / "eda.py", NB + """\
+from analysis.transforms import *
+dbutils.jobs.taskValues.set("doubled", double(21))
+""")
+    outside = tmp_path / "jobs"
+    _write(outside / "job.yml", yaml.safe_dump({"name": "git-folder", "tasks": [
+        {"task_key": "eda", "notebook_task": {"notebook_path": str(repo / "notebooks" / "eda")}}]}))
+    engine = Engine.open(load_workspace(tmp_path / "ws"), build_plugin_manager(()))
+    run = engine.submit(str(outside / "job.yml"))
+    rows = _values(engine, run["run_id"])
+    assert run["state"]["result_state"] == "SUCCESS", {k: r.state_message for k, r in rows.items()}
+    assert engine.store.task_values(run["run_id"])["eda"]["doubled"] == 42
+    assert "analysis" not in sys.modules

@@ -20,14 +20,18 @@ def _workspace(ctx: click.Context) -> Any:
     return state.workspace()
 
 
-def _load(ctx: click.Context, ref: str) -> tuple[Any, LoadedPipeline]:
+def _load(ctx: click.Context, ref: str | None) -> tuple[Any, LoadedPipeline]:
+    """The pipeline REF; without one, the ``spark-pipeline.yaml|yml`` that ``spark-pipelines``
+    would run from here (this folder or the nearest ancestor with one)."""
     from pathlib import Path
 
-    from lakeloom.pipelines.spec import load_pipeline
+    from lakeloom.pipelines.spec import find_spark_pipeline_spec, load_pipeline
     from lakeloom.spec.loader import JobSpecError
 
     ws = _workspace(ctx)
     try:
+        if ref is None:
+            ref = str(find_spark_pipeline_spec(Path.cwd()))
         return ws, load_pipeline(ref, base_dir=Path.cwd(), workspace=ws)
     except JobSpecError as e:
         raise click.ClickException(str(e)) from None
@@ -38,7 +42,7 @@ def pipeline() -> None:
     """Declarative Delta pipelines (pyspark.pipelines, legacy dlt, SQL)."""
 
 
-def _update(ctx: click.Context, ref: str, options: UpdateOptions, no_daemon: bool) -> None:
+def _update(ctx: click.Context, ref: str | None, options: UpdateOptions, no_daemon: bool) -> None:
     from lakeloom.cli.daemon.client import forward
 
     code = forward(ctx.find_root().obj, no_daemon)
@@ -75,15 +79,16 @@ def _update(ctx: click.Context, ref: str, options: UpdateOptions, no_daemon: boo
 
 
 @pipeline.command("run")
-@click.argument("ref")
+@click.argument("ref", required=False)
 @click.option("--full-refresh", is_flag=True, help="Truncate every streaming table and reset its checkpoints.")
 @click.option("--refresh", "refresh", metavar="A,B", help="Update only these datasets.")
 @click.option("--full-refresh-selection", metavar="A,B", help="Fully refresh only these datasets.")
 @click.option("--no-daemon", is_flag=True, help="Start Spark in this process instead of using a warm driver.")
 @click.pass_context
-def run_cmd(ctx: click.Context, ref: str, full_refresh: bool, refresh: str | None,
+def run_cmd(ctx: click.Context, ref: str | None, full_refresh: bool, refresh: str | None,
             full_refresh_selection: str | None, no_daemon: bool) -> None:
-    """Run one update of the pipeline REF (a *.pipeline.yml, bundle.yml::key, or a pipeline name)."""
+    """Run one update of the pipeline REF (a *.pipeline.yml, bundle.yml::key, or a pipeline name;
+    by default the spark-pipeline.yaml|yml of this folder or above, as spark-pipelines does)."""
     from lakeloom.pipelines.runner import UpdateOptions
 
     if full_refresh and full_refresh_selection:
@@ -93,10 +98,10 @@ def run_cmd(ctx: click.Context, ref: str, full_refresh: bool, refresh: str | Non
 
 
 @pipeline.command("dry-run")
-@click.argument("ref")
+@click.argument("ref", required=False)
 @click.option("--no-daemon", is_flag=True, help="Start Spark in this process instead of using a warm driver.")
 @click.pass_context
-def dry_run_cmd(ctx: click.Context, ref: str, no_daemon: bool) -> None:
+def dry_run_cmd(ctx: click.Context, ref: str | None, no_daemon: bool) -> None:
     """Build and validate the graph of REF and resolve every dataset's schema; write nothing."""
     from lakeloom.pipelines.runner import UpdateOptions
 
@@ -104,11 +109,11 @@ def dry_run_cmd(ctx: click.Context, ref: str, no_daemon: bool) -> None:
 
 
 @pipeline.command("runs")
-@click.argument("ref")
+@click.argument("ref", required=False)
 @click.option("--limit", default=20, show_default=True, help="Show the most recent N updates.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def runs_cmd(ctx: click.Context, ref: str, limit: int, as_json: bool) -> None:
+def runs_cmd(ctx: click.Context, ref: str | None, limit: int, as_json: bool) -> None:
     """Updates of the pipeline REF from its event log (no JVM is started)."""
     import json
     from pathlib import Path
@@ -119,6 +124,8 @@ def runs_cmd(ctx: click.Context, ref: str, limit: int, as_json: bool) -> None:
         ws, loaded = _load(ctx, ref)
         storage = loaded.storage_dir(ws)
     except click.ClickException:
+        if ref is None:
+            raise
         ws = _workspace(ctx)
         storage = ws.state_dir / "pipelines" / ref
         if not storage.is_dir() and not Path(ref).is_dir():
@@ -134,14 +141,14 @@ def runs_cmd(ctx: click.Context, ref: str, limit: int, as_json: bool) -> None:
         return
     from lakeloom.cli.render import table
 
-    table(f"Updates of {ref}", ["update", "started", "seconds", "status", "datasets", "rows", "dropped",
+    table(f"Updates of {ref or loaded.spec.name}", ["update", "started", "seconds", "status", "datasets", "rows", "dropped",
                                 "failed expect.", "error"],
           [[u.update_id, _ts(u.started), f"{(u.ended - u.started).total_seconds():.1f}" if u.ended else "",
             u.status, str(u.datasets), str(u.rows_written), str(u.dropped_records), str(u.failed_records),
             (u.error or "")[:80]] for u in updates])
     checks = [(u, x) for u in updates for x in u.expectations]
     if checks:
-        table(f"Expectations of {ref}", ["update", "dataset", "expectation", "action", "passed", "failed",
+        table(f"Expectations of {ref or loaded.spec.name}", ["update", "dataset", "expectation", "action", "passed", "failed",
                                          "dropped"],
               [[u.update_id, x["dataset"], x["name"], x["action"], str(x["passed_records"]),
                 str(x["failed_records"]), str(x["dropped_records"])] for u, x in checks])

@@ -110,14 +110,18 @@ def check_expectations(df: DataFrame, expectations: list[Expectation], *, datase
                                  f"{_first_line(err)}") from None
 
 
-def apply_expectations(df: DataFrame, expectations: list[Expectation], *, dataset: str, flow: str) -> DataFrame:
+def apply_expectations(df: DataFrame, expectations: list[Expectation], *, dataset: str, flow: str,
+                       observe_rows: bool = False) -> DataFrame:
     """``df`` with every expectation enforced in the same pass as the write (streaming flows).
 
     Metrics are observed under the name :func:`obs_name` (read back from the query progress);
-    a ``fail`` expectation makes the write job raise, so nothing is committed.
+    a ``fail`` expectation makes the write job raise, so nothing is committed. Without
+    expectations ``df`` is returned as is, unless ``observe_rows`` asks for its row count anyway.
     """
     from pyspark.sql import functions as F
 
+    if not expectations and not observe_rows:
+        return df
     check_expectations(df, expectations, dataset=dataset, flow=flow)
     out = df.observe(obs_name(flow), *_metric_exprs(expectations))
     for e in expectations:

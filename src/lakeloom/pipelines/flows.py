@@ -287,14 +287,16 @@ def append_stream(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame,
     """Run a streaming flow into its table until the available input is processed."""
     expectations = ds.expectations + flow.expectations
     df = conform(graph, ds, df)
-    out = apply_expectations(df, expectations, dataset=ds.name, flow=flow.name) if expectations else df
+    # Rows are counted on the flow's own output (after its filters, joins, aggregations), not
+    # on what its sources read, so ``num_output_rows`` is what the table received.
+    out = apply_expectations(df, expectations, dataset=ds.name, flow=flow.name, observe_rows=True)
     create_table(graph, ds, out.schema)
     writer = (out.writeStream.format("delta").outputMode("append")
               .option("checkpointLocation", str(checkpoint_dir(graph.storage, ds, flow)))
               .option("mergeSchema", "true").trigger(availableNow=True))
     query = writer.toTable(graph.qualified(ds))
-    rows, metrics = await_query(query, cancel, obs_name(flow.name), expectations)
-    return FlowResult(flow.name, ds.name, rows_written=rows - metrics.dropped, mode="APPEND",
+    _, metrics = await_query(query, cancel, obs_name(flow.name), expectations)
+    return FlowResult(flow.name, ds.name, rows_written=metrics.rows - metrics.dropped, mode="APPEND",
                       metrics=metrics if expectations else None, expectations=expectations)
 
 
@@ -327,12 +329,13 @@ def write_sink(graph: UpdateGraph, ds: Dataset, flow: FlowDef, df: DataFrame,
         rows, _ = await_query(query, cancel, obs_name(flow.name), [])
         return FlowResult(flow.name, ds.name, rows_written=rows, mode="FOREACH_BATCH")
     options = dict(ds.sink_options)
-    writer = (df.writeStream.format(ds.format or "delta").options(**options)
+    out = apply_expectations(df, [], dataset=ds.name, flow=flow.name, observe_rows=True)
+    writer = (out.writeStream.format(ds.format or "delta").options(**options)
               .option("checkpointLocation", str(checkpoint_dir(graph.storage, ds, flow))).trigger(availableNow=True))
     table = options.pop("tableName", None)
     query = writer.toTable(table) if table else writer.start()
-    rows, _ = await_query(query, cancel, obs_name(flow.name), [])
-    return FlowResult(flow.name, ds.name, rows_written=rows, mode="APPEND")
+    _, metrics = await_query(query, cancel, obs_name(flow.name), [])
+    return FlowResult(flow.name, ds.name, rows_written=metrics.rows, mode="APPEND")
 
 
 def await_query(query: StreamingQuery, cancel: threading.Event | None, observed: str,

@@ -85,16 +85,19 @@ class PipelineSpec(_IgnoringDatabricksOnly):
 
     @classmethod
     def _extra_key_ok(cls, key: str) -> bool:
-        return key in ("schema", "target")
+        return key in ("schema", "target", "database")
 
     @model_validator(mode="before")
     @classmethod
     def _target_alias(cls, data: Any) -> Any:
-        # Legacy pipelines name the schema `target`.
+        # Legacy pipelines name the schema `target`; Apache Spark's spark-pipeline.yml names it
+        # `database` (which wins over `schema` there, as spark-pipelines reads it).
         if isinstance(data, dict) and "target" in data:
             data = dict(data)
-            target = data.pop("target")
-            data.setdefault("schema", target)
+            data.setdefault("schema", data.pop("target"))
+        if isinstance(data, dict) and "database" in data:
+            data = dict(data)
+            data["schema"] = data.pop("database")
         return data
 
     @field_validator("configuration", mode="before")
@@ -225,6 +228,25 @@ def load_pipeline_documents(path: str | Path) -> list[LoadedPipeline]:
     if errors:
         raise JobSpecError(errors)
     return out
+
+
+#: The spec files Apache Spark's ``spark-pipelines`` looks for when it is given none.
+SPARK_PIPELINE_SPEC_FILES = ("spark-pipeline.yaml", "spark-pipeline.yml")
+
+
+def find_spark_pipeline_spec(start: Path) -> Path:
+    """The ``spark-pipeline.yaml`` (or ``.yml``) of ``start`` or its nearest ancestor that has
+    one, as ``spark-pipelines run`` finds it without ``--spec``; JobSpecError when there is none
+    or a folder has both."""
+    for folder in (start, *start.parents):
+        found = [folder / n for n in SPARK_PIPELINE_SPEC_FILES if (folder / n).is_file()]
+        if len(found) > 1:
+            raise JobSpecError([SpecError(str(folder), None, "both spark-pipeline.yaml and spark-pipeline.yml "
+                                                             "are here: name the one to run")])
+        if found:
+            return found[0]
+    raise JobSpecError([SpecError(str(start), None, "no pipeline given, and no spark-pipeline.yaml or "
+                                                    "spark-pipeline.yml in this folder or above it")])
 
 
 def load_pipeline(ref: str | Path, *, base_dir: Path | None = None,

@@ -107,7 +107,7 @@ def _infer(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], infe
         opts.setdefault("primitivesAsString", "true")
     if fmt.lower() == "csv":
         opts.setdefault("inferSchema", "true" if infer_types else "false")
-    if not Path(path).exists() and "://" not in path:
+    if not _local_file(path).exists() and "://" not in path:
         raise AutoLoaderError(f"Auto Loader cannot infer a schema: {path!r} does not exist "
                               "(give a schema, or land files first)")
     try:
@@ -123,6 +123,15 @@ def _infer(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], infe
     if fmt.lower() in ("json", "csv") and RESCUED not in [f.name for f in fields]:
         fields.append(StructField(RESCUED, StringType(), True))
     return StructType(fields)
+
+
+def _local_file(path: str) -> Path:
+    """The local file a ``file:`` URI (``file:/x``, ``file:///x``) or plain path names."""
+    if path.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(path).path))
+    return Path(path)
 
 
 def _apply_hints(spark: SparkSession, fields: list[Any], hints: str) -> list[Any]:

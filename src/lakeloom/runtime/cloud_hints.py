@@ -24,9 +24,26 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+_SYSTEM_TABLE = re.compile(r"TABLE_OR_VIEW_NOT_FOUND\].*?`system`\.`(\w+)`\.`(\w+)`", re.I | re.S)
+
+
+def _system_table_hint(message: str) -> str | None:
+    """Databricks system tables lakeloom does not serve (``system.billing.usage``,
+    ``system.query.history``, ...): name them and list the ones it does."""
+    from lakeloom.catalog.system_conf import SYSTEM_TABLES
+
+    m = _SYSTEM_TABLE.search(message)
+    if m is None or m.group(2).lower() in SYSTEM_TABLES.get(m.group(1).lower(), ()):
+        return None
+    served = ", ".join(f"system.{s}.{{{','.join(t)}}}" for s, t in sorted(SYSTEM_TABLES.items()))
+    return (f"system.{m.group(1)}.{m.group(2)} is a Databricks system table that only a Databricks workspace "
+            f"fills; lakeloom serves {served} from its own runs, lineage and audit log")
+
+
 def with_cloud_hint(message: str) -> str:
     """``message`` plus a note naming the cloud-only piece it hit, if it hit one."""
     for pattern, hint in _HINTS:
         if pattern.search(message):
             return f"{message}\n(cloud-only: {hint})"
-    return message
+    system = _system_table_hint(message)
+    return f"{message}\n(cloud-only: {system})" if system else message

@@ -192,13 +192,25 @@ def bundle_root(start: Path) -> Path | None:
     return None
 
 
-def task_folders(file_folder: Path | None, base_dir: Path) -> list[Path]:
+def git_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` that is a Git checkout's root (``.git`` is a
+    folder, or a file in worktrees and submodules)."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def task_folders(file_folder: Path | None, base_dir: Path, *, git: bool = True) -> list[Path]:
     """The folders a task file imports from, as on Databricks: its own folder, the job
-    file's folder, then the bundle root."""
+    file's folder, the bundle root, then the root of the Git checkout the file is in
+    (Databricks Runtime 11.3+ puts a Git folder's root on ``sys.path``, so a notebook in
+    ``notebooks/`` imports the repo's top-level packages); ``git=False`` leaves it out."""
     folders = [f for f in (file_folder, base_dir) if f is not None]
-    root = bundle_root(file_folder or base_dir)
-    if root is not None:
-        folders.append(root)
+    start = file_folder or base_dir
+    for root in (bundle_root(start), git_root(start) if git else None):
+        if root is not None:
+            folders.append(root)
     return list(dict.fromkeys(folders))
 
 
@@ -247,7 +259,7 @@ def make_environment_task_aware(sc: Any) -> None:
 def task_file_scope(file_folder: Path | None, base_dir: Path) -> Iterator[ImportScope]:
     """How Databricks runs a notebook or Python file: the working directory is the file's
     folder (this thread only, see :mod:`lakeloom.runtime.workdir`) and the file's folder,
-    the job file's folder and the bundle root are importable."""
+    the job file's folder, the bundle root and the Git checkout's root are importable."""
     from lakeloom.runtime.workdir import working_directory
 
     with working_directory(file_folder), import_scope(back=task_folders(file_folder, base_dir)) as scope:

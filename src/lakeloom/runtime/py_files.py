@@ -52,5 +52,6 @@ def job_py_files(job_file: Path, state_dir: Path) -> list[Path]:
     """Archives of the job file's folder and its bundle root (cached under
     ``<state_dir>/cluster/py-files``), for ``--py-files``."""
     cache = state_dir / "cluster" / "py-files"
-    archives = [folder_archive(f, cache) for f in task_folders(None, job_file.resolve().parent)]
+    # Not the whole Git checkout a job file may sit in: that can be any size.
+    archives = [folder_archive(f, cache) for f in task_folders(None, job_file.resolve().parent, git=False)]
     return [a for a in archives if a is not None]

@@ -109,3 +109,63 @@ def test_retail_demo_dashboard_is_valid_and_contributed_by_its_package() -> None
     dash = load(path)
     types = sorted(w.widget_type for w in dash.widgets())
     assert types == ["bar", "counter", "counter", "counter", "filter-multi-select", "line", "table", "text"]
+
+
+def test_relative_date_defaults_bind_and_a_bad_default_is_a_reported_problem(tmp_path: Path) -> None:
+    # The LakeFlow system-tables dashboard's shape: DATE parameters defaulting to now-60d/d and now/d.
+    import datetime as dt
+
+    from lakeloom.plugins.dashboards.model import parse
+    from lakeloom.plugins.dashboards.parameters import relative_time
+
+    now = dt.datetime(2026, 3, 31, 15, 42, 7)
+    assert relative_time("now-60d/d", now) == dt.datetime(2026, 1, 30)
+    assert relative_time("now/d", now) == dt.datetime(2026, 3, 31)
+    assert relative_time("now-1M/M", now) == dt.datetime(2026, 2, 1)
+    assert relative_time("now-1M", now) == dt.datetime(2026, 2, 28, 15, 42, 7)
+    assert relative_time("now-2w/w", now) == dt.datetime(2026, 3, 16)
+    assert relative_time("now+3h/h", now) == dt.datetime(2026, 3, 31, 18)
+    assert relative_time("2026-01-01", now) is None
+
+    def date_param(keyword: str, value: str) -> dict:
+        return {"displayName": keyword, "keyword": keyword, "dataType": "DATE", "defaultSelection": {
+            "values": {"dataType": "DATE", "values": [{"value": value}]}}}
+
+    data = dashboard()
+    data["datasets"][1]["queryLines"] = ["SELECT order_date, amount FROM t WHERE order_date BETWEEN :d_from AND :d_to"]
+    data["datasets"][1]["parameters"] = [date_param("d_from", "now-60d/d"), date_param("d_to", "now/d")]
+    _, args = bind(parse(data, "rel").datasets["big"])
+    today = dt.date.today()
+    assert args["d_to"] in (today, today + dt.timedelta(days=1)) and (args["d_to"] - args["d_from"]).days == 60
+    assert validate_dashboard_file(write(tmp_path, "rel", data)) == []
+
+    data["datasets"][1]["parameters"][0] = date_param("d_from", "sixty days ago")
+    problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "bad_default", data))}
+    assert problems == {"datasets[1].parameters":
+                        "dataset 'big': a parameter's default value: 'sixty days ago' is not a DATE"}
+
+
+def test_widgets_on_unaliased_expression_columns_are_not_flagged(tmp_path: Path) -> None:
+    # The Jobs system-tables dashboard's shape: "select ..., any_value(dbr_Version) from ... group by 1"
+    # with a widget field "`any_value(dbr_Version)`", the name Spark gives the column.
+    data = dashboard()
+    data["datasets"][1]["queryLines"] = ["SELECT order_date, any_value(amount) FROM t GROUP BY 1"]
+    data["pages"][0]["layout"][3]["widget"]["queries"][0]["query"]["fields"][0]["expression"] = \
+        "`any_value(amount)`"
+    assert validate_dashboard_file(write(tmp_path, "unaliased", data)) == []
+    data["datasets"][1]["queryLines"] = ["SELECT order_date, any_value(amount) AS amount FROM t GROUP BY 1"]
+    problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "aliased", data))}
+    assert "reads column 'any_value(amount)'" in problems["pages[0].layout[3].widget.queries[0].query.fields[0].expression"]
+
+
+def test_grid_v1_pages_are_twelve_columns_wide(tmp_path: Path) -> None:
+    # The Genie usage dashboard's shape: pages saved with layoutVersion GRID_V1, widgets up to width 12.
+    data = dashboard()
+    data["pages"][0]["layout"][3]["position"] = {"x": 0, "y": 0, "width": 12, "height": 4}
+    problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "six", data))}
+    assert problems == {"pages[0].layout[3].position": "x=0 width=12 leaves the 6-column grid"}
+    data["pages"][0]["layoutVersion"] = "GRID_V1"
+    assert validate_dashboard_file(write(tmp_path, "twelve", data)) == []
+    data["pages"][0]["layout"][3]["position"]["x"] = 3
+    problems = {p.field: p.message for p in validate_dashboard_file(write(tmp_path, "over", data))}
+    assert problems == {"pages[0].layout[3].position": "x=3 width=12 leaves the 12-column grid"}

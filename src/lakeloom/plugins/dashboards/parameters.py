@@ -18,11 +18,59 @@ class ParameterError(ValueError):
     """A parameter value does not fit its ``dataType``."""
 
 
+_RELATIVE = re.compile(r"^now((?:[+-]\d+[smhdwMy])*)(?:/([smhdwMy]))?$")
+_STEP = re.compile(r"([+-])(\d+)([smhdwMy])")
+
+
+def relative_time(value: str, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Lakeview's relative date values (``now``, ``now-60d/d``, ``now/d``, ``now-1M/M``):
+    ``now`` plus or minus amounts of s/m/h/d/w/M/y, then rounded down to the start of a unit;
+    None when ``value`` is not one."""
+    m = _RELATIVE.match(value.strip())
+    if m is None:
+        return None
+    t = now or dt.datetime.now()
+    for sign, amount, unit in _STEP.findall(m.group(1)):
+        n = int(amount) * (1 if sign == "+" else -1)
+        if unit in "My":
+            months = t.year * 12 + t.month - 1 + (n if unit == "M" else 12 * n)
+            year, month = divmod(months, 12)
+            t = t.replace(year=year, month=month + 1, day=min(t.day, _days_in(year, month + 1)))
+        else:
+            t += dt.timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: n})
+    unit = m.group(2)
+    if unit:
+        t = t.replace(microsecond=0)
+        if unit != "s":
+            t = t.replace(second=0)
+        if unit not in "sm":
+            t = t.replace(minute=0)
+        if unit not in "smh":
+            t = t.replace(hour=0)
+        if unit == "w":
+            t -= dt.timedelta(days=t.weekday())
+        if unit in "My":
+            t = t.replace(day=1)
+        if unit == "y":
+            t = t.replace(month=1)
+    return t
+
+
+def _days_in(year: int, month: int) -> int:
+    nxt = dt.date(year + month // 12, month % 12 + 1, 1)
+    return (nxt - dt.timedelta(days=1)).day
+
+
 def convert(data_type: str, value: Any) -> Any:
-    """A Python value of the parameter's type (what Spark turns into a typed literal)."""
+    """A Python value of the parameter's type (what Spark turns into a typed literal); DATE
+    and DATETIME values may be relative (``now-60d/d``, see :func:`relative_time`)."""
     if value is None or not isinstance(value, str):
         return value
     kind = data_type.upper()
+    if kind in ("DATE", "DATETIME", "TIMESTAMP"):
+        moment = relative_time(value)
+        if moment is not None:
+            return moment.date() if kind == "DATE" else moment
     try:
         if kind in ("INTEGER", "BIGINT", "INT", "LONG"):
             return int(value)

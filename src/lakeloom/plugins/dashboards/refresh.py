@@ -109,8 +109,9 @@ def refresh(spark: Any, dash: Dashboard, *, run_id: int | None = None, task_key:
     try:
         for ds in dash.datasets.values():
             view = f"__lakeloom_dash_{token}_{len(views)}"
-            used: dict[str, Any] = defaults(ds)
+            used: dict[str, Any] = {}
             try:
+                used = defaults(ds)
                 _use(session, home, overrides.catalog or ds.catalog, overrides.schema or ds.schema)
                 sql, args = bind(ds, parameters)
                 used = args

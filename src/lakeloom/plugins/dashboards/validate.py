@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lakeloom.plugins.dashboards.model import ASSOCIATIVITY_COLUMN, DashboardFileError, encoded_fields, read_json
-from lakeloom.plugins.dashboards.parameters import bind
+from lakeloom.plugins.dashboards.model import (
+    ASSOCIATIVITY_COLUMN, GRID_COLUMNS, DashboardFileError, encoded_fields, read_json)
+from lakeloom.plugins.dashboards.parameters import ParameterError, bind
 from lakeloom.plugins.dashboards.widget_sql import ExpressionError, _parse
 from lakeloom.spec.loader import SpecError
 
@@ -47,10 +48,16 @@ def validate_dashboard(raw: dict[str, Any], source: str) -> list[SpecError]:
             err(f"{where}.query", f"dataset {item['name']!r} has no query (query or queryLines)")
             continue
         ds = dash.datasets[str(item["name"])]
-        columns[ds.name] = _output_columns(ds.query and bind(ds)[0], err, f"{where}.query", ds.name)
+        try:
+            sql = ds.query and bind(ds)[0]
+        except ParameterError as e:
+            err(f"{where}.parameters", f"dataset {ds.name!r}: a parameter's default value: {e}")
+            columns[ds.name] = None  # its columns are unknown; widgets on it are still checked
+            continue
+        columns[ds.name] = _output_columns(sql, err, f"{where}.query", ds.name)
     for p, page in enumerate(raw.get("pages") or []):
         for j, item in enumerate((page or {}).get("layout") or [] if isinstance(page, dict) else []):
-            _check_widget(item, f"pages[{p}].layout[{j}]", columns, err)
+            _check_widget(item, f"pages[{p}].layout[{j}]", columns, err, _grid_columns(page))
     return problems
 
 
@@ -69,18 +76,28 @@ def _output_columns(sql: str, err: Any, path: str, name: str) -> set[str] | None
         return None
     if not isinstance(tree, exp.Query) or any(isinstance(s, exp.Star) or s.is_star for s in tree.selects):
         return None
-    return {s.alias_or_name for s in tree.selects}
+    names = {s.alias_or_name for s in tree.selects}
+    # An unaliased expression (``any_value(x)``, ``sum(a * b)``) gets a name Spark makes up from
+    # the expression text, which sqlglot does not reproduce: the columns are then unknown.
+    return None if "" in names else names
 
 
-def _check_widget(item: Any, where: str, columns: dict[str, set[str] | None], err: Any) -> None:
+def _grid_columns(page: dict[str, Any]) -> int:
+    """Lakeview's canvas is 6 columns wide; pages saved with ``layoutVersion: GRID_V1`` (the
+    newer editor) lay widgets out on 12."""
+    return 12 if page.get("layoutVersion") == "GRID_V1" else GRID_COLUMNS
+
+
+def _check_widget(item: Any, where: str, columns: dict[str, set[str] | None], err: Any,
+                  grid: int = GRID_COLUMNS) -> None:
     if not isinstance(item, dict) or not isinstance(item.get("widget"), dict):
         err(f"{where}.widget", "a layout item needs a widget")
         return
     pos = item.get("position")
     if not isinstance(pos, dict) or not all(isinstance(pos.get(k), int) for k in ("x", "y", "width", "height")):
         err(f"{where}.position", "needs integer x, y, width and height")
-    elif pos["x"] < 0 or pos["width"] < 1 or pos["x"] + pos["width"] > 6:
-        err(f"{where}.position", f"x={pos['x']} width={pos['width']} leaves the 6-column grid")
+    elif pos["x"] < 0 or pos["width"] < 1 or pos["x"] + pos["width"] > grid:
+        err(f"{where}.position", f"x={pos['x']} width={pos['width']} leaves the {grid}-column grid")
     widget = item["widget"]
     wpath = f"{where}.widget"
     names: set[str] = set()

@@ -6,10 +6,11 @@ from pathlib import Path
 from lakeloom.plugin_api import SpecIssue
 from lakeloom.plugins.notebook_task.magics import CONDA_MESSAGE
 from lakeloom.plugins.notebook_task.shell import python_source
-from lakeloom.plugins.notebook_task.parser import Cell, Notebook, NotebookParseError, parse_notebook, parse_run_args
+from lakeloom.plugins.notebook_task.parser import (
+    Cell, Notebook, NotebookParseError, environment_dependencies, parse_notebook, parse_run_args)
 
 FIELD = "notebook_task.notebook_path"
-_SUPPORTED = {"python", "sql", "markdown", "run", "fs", "sh"}
+_SUPPORTED = {"python", "sql", "markdown", "run", "fs", "sh", "environment"}
 
 
 def _body_offset(nb: Notebook, cell: Cell) -> int:
@@ -59,6 +60,10 @@ def _check_file(path: Path, issues: list[SpecIssue], stack: list[Path]) -> None:
     except NotebookParseError as e:
         issues.append(SpecIssue(FIELD, str(e)))
         return
+    try:
+        environment_dependencies(nb)
+    except NotebookParseError as e:
+        issues.append(SpecIssue(FIELD, str(e)))
     stack.append(resolved)
     try:
         _check_cells(nb, issues, stack)

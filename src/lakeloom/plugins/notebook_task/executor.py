@@ -10,6 +10,7 @@ import ast
 import builtins
 import linecache
 import re
+import shlex
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from lakeloom.plugin_api import TaskCancelled
 from lakeloom.plugins.notebook_task import capture
 from lakeloom.plugins.notebook_task.libraries import NotebookLibraries
 from lakeloom.plugins.notebook_task.magics import run_magic
-from lakeloom.plugins.notebook_task.parser import Cell, Notebook, parse_notebook
+from lakeloom.plugins.notebook_task.parser import Cell, Notebook, environment_dependencies, parse_notebook
 from lakeloom.plugins.notebook_task.shell import NotebookShell, python_source
 from lakeloom.runtime.dbutils import namespace_globals
 from lakeloom.runtime.dbutils.display import DISPLAY_SINK_KEY, MimeBundle
@@ -147,6 +148,9 @@ class NotebookRunner:
         result = NotebookResult(nb, self.records)
         self.ctx.stash[RESTART_PYTHON_KEY] = self.libraries.restart_python
         try:
+            deps = environment_dependencies(nb)
+            if deps:  # as on serverless: the notebook's environment, installed before it runs
+                self.libraries.pip("install " + " ".join(shlex.quote(d) for d in deps))
             self.run_cells(nb, None)
         except NotebookExit as e:
             result.exit_value = e.value
@@ -182,7 +186,7 @@ class NotebookRunner:
 
     def _run_cell(self, nb: Notebook, cell: Cell, record: CellRecord) -> None:
         nested = record.cell is not cell
-        if cell.kind == "markdown":
+        if cell.kind in ("markdown", "environment"):  # the environment is set up before the first cell
             if not nested:
                 record.status = "ok"
             return

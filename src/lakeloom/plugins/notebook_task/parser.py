@@ -55,7 +55,10 @@ class Notebook:
 
 #: Databricks' cell-level magics (the cell's language or a command). Any other ``%name``
 #: (``%pip``, ``%time``, ``%load_ext``, ...) is IPython syntax inside a Python cell.
-CELL_MAGICS = frozenset({"md", "md-sandbox", "python", "sql", "sh", "fs", "run", "scala", "r", "conda"})
+#: ``%environment`` is not a command: it is how a source export carries the notebook's
+#: serverless environment (``client``/``environment_version``, ``dependencies``).
+CELL_MAGICS = frozenset({"md", "md-sandbox", "python", "sql", "sh", "fs", "run", "scala", "r", "conda",
+                         "environment"})
 
 
 def _classify(index: int, text: str, line: int, language: str, title: str | None, raw: str) -> Cell:
@@ -171,6 +174,30 @@ def parse_notebook(path: Path) -> Notebook:
     if suffix in (".scala", ".r") or first in ("// Databricks notebook source",):
         raise NotebookParseError(f"{path}: only Python and SQL notebooks are supported")
     return _parse_source(path, text, "python")
+
+
+def environment_dependencies(nb: Notebook) -> list[str]:
+    """The pip requirement lines of the notebook's ``%environment`` cell (Databricks' source
+    export of its serverless environment: ``"client": "1"``, ``"dependencies": [...]``, one
+    YAML mapping); empty without one. Errors name the file and the cell's line."""
+    import yaml
+
+    deps: list[str] = []
+    for cell in nb.cells:
+        if cell.kind != "environment":
+            continue
+        where = f"{nb.path}:{cell.line}: cell {cell.index} (%environment)"
+        try:
+            spec = yaml.safe_load(cell.source) if cell.source.strip() else {}
+        except yaml.YAMLError as e:
+            raise NotebookParseError(f"{where}: not a YAML mapping: {str(e).splitlines()[0]}") from None
+        if not isinstance(spec, dict):
+            raise NotebookParseError(f"{where}: not a YAML mapping of environment settings")
+        listed = spec.get("dependencies") or []
+        if not isinstance(listed, list) or not all(isinstance(d, str) for d in listed):
+            raise NotebookParseError(f"{where}: field 'dependencies' must be a list of pip requirement strings")
+        deps += [d for d in listed if d.strip()]
+    return deps
 
 
 _RUN_ARG = re.compile(r"""\$(?P<k>[\w.\-]+)\s*=\s*(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>(?:[^'\\]|\\.)*)'|(?P<bare>\S+))""")
