@@ -190,6 +190,43 @@ def test_sql_comments_and_properties_in_either_quote_style() -> None:
     assert reg.datasets["small"].comment == "it's small"
 
 
+def test_sql_notebook_cells_end_statements_without_semicolons() -> None:
+    from lakeloom.pipelines.sql import register_sql_text
+
+    reg = PipelineRegistry("cells")
+    register_sql_text(reg, textwrap.dedent('''
+        -- Databricks notebook source
+        CREATE STREAMING TABLE raw_shops
+        COMMENT "shops"
+        AS SELECT * FROM STREAM(shop.sales.shops)
+
+        -- COMMAND ----------
+
+        CREATE MATERIALIZED VIEW best
+        (CONSTRAINT has_id EXPECT (id IS NOT NULL) ON VIOLATION DROP ROW)
+        AS SELECT id FROM live.raw_shops;
+
+        -- COMMAND ----------
+
+        CREATE MATERIALIZED VIEW top_1 AS SELECT * FROM live.best LIMIT 1
+    ''').lstrip(), "shops.sql")
+    assert set(reg.datasets) == {"raw_shops", "best", "top_1"}
+    flows = {f.target: f.sql for f in reg.flows.values()}
+    assert flows["raw_shops"].strip() == "SELECT * FROM STREAM(shop.sales.shops)"
+    assert flows["top_1"].strip() == "SELECT * FROM live.best LIMIT 1"
+    assert [e.name for e in reg.datasets["best"].expectations] == ["has_id"]
+    assert reg.datasets["best"].location == "shops.sql:8"
+
+
+def test_cell_separators_outside_a_notebook_are_comments() -> None:
+    from lakeloom.pipelines.sql import register_sql_text
+
+    reg = PipelineRegistry("plain")
+    register_sql_text(reg, "CREATE MATERIALIZED VIEW a AS SELECT 1 AS x\n-- COMMAND ----------\nUNION ALL SELECT 2;\n",
+                      "plain.sql")
+    assert "UNION ALL SELECT 2" in next(iter(reg.flows.values())).sql
+
+
 def test_auto_cdc_from_snapshot_definitions(tmp_path: Path) -> None:
     reg = _collect(tmp_path / "ok", {"src/a.py": """
         import dlt

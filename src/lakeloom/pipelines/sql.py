@@ -40,8 +40,17 @@ _SET = re.compile(r"^SET\s+(?P<k>[^=\s]+)\s*=\s*(?P<v>.*)$", re.IGNORECASE | re.
 _SHOW_SET = re.compile(r"^SET(?:\s+-v)?(?:\s+[^=\s]+)?\s*$", re.IGNORECASE)
 
 
+_NOTEBOOK_HEADER = re.compile(r"\A\s*--\s*Databricks notebook source[ \t]*$", re.MULTILINE)
+_CELL_SEPARATOR = re.compile(r"^[ \t]*--[ \t]*COMMAND[ \t]*-{10,}[ \t]*$", re.MULTILINE)
+
+
 def register_sql_text(reg: PipelineRegistry, text: str, file: str) -> None:
-    """Parse every statement of ``text`` (from ``file``) into ``reg``."""
+    """Parse every statement of ``text`` (from ``file``) into ``reg``.
+
+    In a SQL source notebook (first line ``-- Databricks notebook source``) a cell separator
+    ends a statement, as on Databricks, so cells need no trailing semicolon."""
+    if _NOTEBOOK_HEADER.match(text):
+        text = _CELL_SEPARATOR.sub(";", text)
     for stmt, line in split_statements(text):
         where = f"{file}:{line}"
         try:
