@@ -92,6 +92,16 @@ def test_query_rewriting_for_stream_read_files_and_live() -> None:
     r = rewrite_query("SELECT * FROM STREAM read_files('/in/x', format => 'csv', header => true)", prefix="v")
     assert r.views == {"v_0": ("files", (True, "/in/x", {"format": "csv", "header": "true"}))}
     assert rewrite_query("SELECT stream FROM t").sql == "SELECT stream FROM t"
+    # Legacy Auto Loader SQL: always a stream, columns strings unless cloudFiles.inferColumnTypes says so.
+    r = rewrite_query("SELECT * FROM cloud_files('/in/s', 'xml', map('rowTag', 'supplier', "
+                      "'cloudFiles.inferColumnTypes', 'true')) WHERE x = 'cloud_files(y)'", prefix="v")
+    assert r.sql == "SELECT * FROM v_0 WHERE x = 'cloud_files(y)'"
+    assert r.views == {"v_0": ("files", (True, "/in/s", {"format": "xml", "inferColumnTypes": "true",
+                                                         "rowTag": "supplier"}))}
+    r = rewrite_query('SELECT * FROM cloud_files("/in/j", "json")', prefix="v")
+    assert r.views == {"v_0": ("files", (True, "/in/j", {"format": "json", "inferColumnTypes": "false"}))}
+    with pytest.raises(ValueError, match=r"cloud_files: options must be map\(key, value, ...\)"):
+        rewrite_query("SELECT * FROM cloud_files('/in/j', 'json', map('header'))")
 
 
 def _collect(tmp_path: Path, files: dict[str, str]) -> PipelineRegistry:

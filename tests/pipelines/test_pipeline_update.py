@@ -169,3 +169,23 @@ def test_a_warm_driver_builds_the_written_tables_state_after_the_update(spark, s
         delta_warmup.keep_warm(False)
     totals = {r.region: r.orders for r in spark.table("main.warmed.revenue_by_region").collect()}
     assert totals == {"emea": 4, "amer": 3}
+
+
+def test_legacy_cloud_files_streams_xml_files_as_strings(spark, spark_workspace: Workspace, tmp_path: Path) -> None:
+    landing = tmp_path / "landing" / "suppliers"
+    landing.mkdir(parents=True)
+    (landing / "a.xml").write_text("<suppliers><supplier><id>1</id><ingredient>oats</ingredient></supplier>"
+                                   "<supplier><id>2</id><ingredient>butter</ingredient></supplier></suppliers>")
+    loaded = write_pipeline(tmp_path / "p", "legacy_cf", {"src/raw.sql": """
+        -- Databricks notebook source
+        CREATE STREAMING TABLE raw_suppliers
+        AS SELECT * FROM cloud_files('${test.landing}', 'xml', map("rowTag", "supplier"))
+    """}, configuration={"test.landing": str(landing)})
+    first = run_update(spark, loaded, spark_workspace)
+    assert first.datasets["raw_suppliers"].rows_written == 2
+    rows = spark.table("main.legacy_cf.raw_suppliers").orderBy("id").collect()
+    assert [(r.id, r.ingredient) for r in rows] == [("1", "oats"), ("2", "butter")]
+    (landing / "b.xml").write_text("<suppliers><supplier><id>3</id><ingredient>salt</ingredient></supplier></suppliers>")
+    again = run_update(spark, loaded, spark_workspace)
+    assert again.datasets["raw_suppliers"].rows_written == 1
+    assert spark.table("main.legacy_cf.raw_suppliers").count() == 3
