@@ -189,3 +189,6 @@ def test_legacy_cloud_files_streams_xml_files_as_strings(spark, spark_workspace:
     again = run_update(spark, loaded, spark_workspace)
     assert again.datasets["raw_suppliers"].rows_written == 1
     assert spark.table("main.legacy_cf.raw_suppliers").count() == 3
+    full = run_update(spark, loaded, spark_workspace, UpdateOptions(full_refresh=True))
+    assert full.datasets["raw_suppliers"].rows_written == 3
+    assert spark.table("main.legacy_cf.raw_suppliers").count() == 3
