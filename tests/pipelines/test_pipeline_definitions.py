@@ -228,6 +228,16 @@ def test_sql_notebook_cells_end_statements_without_semicolons() -> None:
     assert reg.datasets["best"].location == "shops.sql:8"
 
 
+def test_legacy_temporary_streaming_live_view() -> None:
+    from lakeloom.pipelines.sql import register_sql_text
+
+    reg = PipelineRegistry("legacy")
+    register_sql_text(reg, "CREATE TEMPORARY STREAMING LIVE VIEW new_txs COMMENT 'new' "
+                           "AS SELECT * FROM stream(raw_txs);", "legacy.sql")
+    assert reg.datasets["new_txs"].kind == "view" and reg.datasets["new_txs"].comment == "new"
+    assert next(iter(reg.flows.values())).sql == "SELECT * FROM stream(raw_txs)"
+
+
 def test_cell_separators_outside_a_notebook_are_comments() -> None:
     from lakeloom.pipelines.sql import register_sql_text
 

@@ -5,7 +5,7 @@ Supported statements (Databricks Lakeflow / Spark Declarative Pipelines SQL)::
     CREATE [OR REFRESH] [PRIVATE] MATERIALIZED VIEW | [STREAMING] LIVE TABLE | STREAMING TABLE name
         [(col type, ..., CONSTRAINT c EXPECT (cond) [ON VIOLATION DROP ROW | FAIL UPDATE])]
         [COMMENT '...'] [PARTITIONED BY (..)] [CLUSTER BY (..)] [TBLPROPERTIES (..)] [AS query]
-    CREATE [OR REPLACE] TEMPORARY [LIVE] VIEW name [(constraints)] [COMMENT '...'] AS query
+    CREATE [OR REPLACE] TEMPORARY [STREAMING] [LIVE] VIEW name [(constraints)] [COMMENT '...'] AS query
     CREATE FLOW name [COMMENT '...'] AS INSERT INTO [ONCE] target [BY NAME] query
     CREATE FLOW name AS AUTO CDC INTO ... | [CREATE FLOW name AS] APPLY CHANGES INTO ... | AUTO CDC INTO ...
     SET key = value         (SET, SET -v and SET key, which only show settings, change nothing)
@@ -30,7 +30,7 @@ _TABLE = re.compile(
     r"^CREATE\s+(?:OR\s+(?:REFRESH|REPLACE)\s+)?(?:PRIVATE\s+|TEMPORARY\s+)?"
     r"(?P<kind>MATERIALIZED\s+VIEW|STREAMING\s+LIVE\s+TABLE|STREAMING\s+TABLE|INCREMENTAL\s+LIVE\s+TABLE|LIVE\s+TABLE)"
     r"\s+(?:IF\s+NOT\s+EXISTS\s+)?" + _NAME, re.IGNORECASE | re.DOTALL)
-_VIEW = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+|TEMP\s+)?(?:LIVE\s+)?VIEW\s+"
+_VIEW = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+|TEMP\s+)?(?:STREAMING\s+)?(?:LIVE\s+)?VIEW\s+"
                    r"(?:IF\s+NOT\s+EXISTS\s+)?" + _NAME, re.IGNORECASE | re.DOTALL)
 _FLOW = re.compile(r"^CREATE\s+FLOW\s+" + _NAME + r"\s+(?:COMMENT\s+'(?:[^']|'')*'\s+)?AS\s+", re.IGNORECASE | re.DOTALL)
 _INSERT = re.compile(r"^INSERT\s+INTO\s+(?P<once>ONCE\s+)?" + _NAME + r"\s+(?:BY\s+NAME\s+)?", re.IGNORECASE | re.DOTALL)
