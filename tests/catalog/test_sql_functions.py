@@ -71,6 +71,22 @@ def test_create_replace_and_drop_forms(spark, fn_schema: str) -> None:  # noqa: 
         spark.sql("SELECT main.fn.answer()").collect()
 
 
+def test_one_part_names_in_the_current_schema(spark, fn_schema: str) -> None:  # noqa: ANN001
+    # As in a Databricks SQL file: USE CATALOG/SCHEMA, then DROP FUNCTION IF EXISTS f; CREATE FUNCTION f.
+    catalog, schema = spark.catalog.currentCatalog(), spark.catalog.currentDatabase()
+    spark.sql("USE main.fn")
+    try:
+        spark.sql("DROP FUNCTION IF EXISTS describe_it")  # not there yet: nothing to do
+        with pytest.raises(Exception, match="ROUTINE_NOT_FOUND.*`main`.`fn`.`describe_it`"):
+            spark.sql("DROP FUNCTION describe_it")
+        spark.sql("CREATE FUNCTION describe_it(s STRING) RETURNS STRING RETURN concat('a ', s)")
+        assert spark.sql("SELECT main.fn.describe_it('shop') AS d").first().d == "a shop"
+        spark.sql("DROP FUNCTION IF EXISTS describe_it")
+        assert "main.fn.describe_it" not in [r.function for r in spark.sql("SHOW USER FUNCTIONS IN main.fn").collect()]
+    finally:
+        spark.sql(f"USE `{catalog}`.`{schema}`")
+
+
 def test_errors_are_clear(spark, fn_schema: str) -> None:  # noqa: ANN001
     with pytest.raises(Exception, match=r"WRONG_NUM_ARGS.*`main`.`fn`.`us_only` requires 1 parameters"):
         spark.sql("SELECT main.fn.us_only('US', 'EU')").collect()

@@ -92,6 +92,16 @@ def test_query_rewriting_for_stream_read_files_and_live() -> None:
     r = rewrite_query("SELECT * FROM STREAM read_files('/in/x', format => 'csv', header => true)", prefix="v")
     assert r.views == {"v_0": ("files", (True, "/in/x", {"format": "csv", "header": "true"}))}
     assert rewrite_query("SELECT stream FROM t").sql == "SELECT stream FROM t"
+    # Legacy Auto Loader SQL: always a stream, columns strings unless cloudFiles.inferColumnTypes says so.
+    r = rewrite_query("SELECT * FROM cloud_files('/in/s', 'xml', map('rowTag', 'supplier', "
+                      "'cloudFiles.inferColumnTypes', 'true')) WHERE x = 'cloud_files(y)'", prefix="v")
+    assert r.sql == "SELECT * FROM v_0 WHERE x = 'cloud_files(y)'"
+    assert r.views == {"v_0": ("files", (True, "/in/s", {"format": "xml", "inferColumnTypes": "true",
+                                                         "rowTag": "supplier"}))}
+    r = rewrite_query('SELECT * FROM cloud_files("/in/j", "json")', prefix="v")
+    assert r.views == {"v_0": ("files", (True, "/in/j", {"format": "json", "inferColumnTypes": "false"}))}
+    with pytest.raises(ValueError, match=r"cloud_files: options must be map\(key, value, ...\)"):
+        rewrite_query("SELECT * FROM cloud_files('/in/j', 'json', map('header'))")
 
 
 def _collect(tmp_path: Path, files: dict[str, str]) -> PipelineRegistry:
@@ -188,6 +198,53 @@ def test_sql_comments_and_properties_in_either_quote_style() -> None:
     assert reg.datasets["big"].comment == 'customers over "10"'
     assert reg.datasets["big"].table_properties == {"quality": "gold", "owner": "ops"}
     assert reg.datasets["small"].comment == "it's small"
+
+
+def test_sql_notebook_cells_end_statements_without_semicolons() -> None:
+    from lakeloom.pipelines.sql import register_sql_text
+
+    reg = PipelineRegistry("cells")
+    register_sql_text(reg, textwrap.dedent('''
+        -- Databricks notebook source
+        CREATE STREAMING TABLE raw_shops
+        COMMENT "shops"
+        AS SELECT * FROM STREAM(shop.sales.shops)
+
+        -- COMMAND ----------
+
+        CREATE MATERIALIZED VIEW best
+        (CONSTRAINT has_id EXPECT (id IS NOT NULL) ON VIOLATION DROP ROW)
+        AS SELECT id FROM live.raw_shops;
+
+        -- COMMAND ----------
+
+        CREATE MATERIALIZED VIEW top_1 AS SELECT * FROM live.best LIMIT 1
+    ''').lstrip(), "shops.sql")
+    assert set(reg.datasets) == {"raw_shops", "best", "top_1"}
+    flows = {f.target: f.sql for f in reg.flows.values()}
+    assert flows["raw_shops"].strip() == "SELECT * FROM STREAM(shop.sales.shops)"
+    assert flows["top_1"].strip() == "SELECT * FROM live.best LIMIT 1"
+    assert [e.name for e in reg.datasets["best"].expectations] == ["has_id"]
+    assert reg.datasets["best"].location == "shops.sql:8"
+
+
+def test_legacy_temporary_streaming_live_view() -> None:
+    from lakeloom.pipelines.sql import register_sql_text
+
+    reg = PipelineRegistry("legacy")
+    register_sql_text(reg, "CREATE TEMPORARY STREAMING LIVE VIEW new_txs COMMENT 'new' "
+                           "AS SELECT * FROM stream(raw_txs);", "legacy.sql")
+    assert reg.datasets["new_txs"].kind == "view" and reg.datasets["new_txs"].comment == "new"
+    assert next(iter(reg.flows.values())).sql == "SELECT * FROM stream(raw_txs)"
+
+
+def test_cell_separators_outside_a_notebook_are_comments() -> None:
+    from lakeloom.pipelines.sql import register_sql_text
+
+    reg = PipelineRegistry("plain")
+    register_sql_text(reg, "CREATE MATERIALIZED VIEW a AS SELECT 1 AS x\n-- COMMAND ----------\nUNION ALL SELECT 2;\n",
+                      "plain.sql")
+    assert "UNION ALL SELECT 2" in next(iter(reg.flows.values())).sql
 
 
 def test_auto_cdc_from_snapshot_definitions(tmp_path: Path) -> None:

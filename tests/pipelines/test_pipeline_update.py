@@ -204,3 +204,26 @@ def test_streaming_rows_written_counts_the_flows_output_not_its_input(spark, spa
     written = {e["dataset"]: json.loads(e["details"])["flow_progress"]["metrics"]["num_output_rows"]
                for e in events if e["event_type"] == "flow_progress" and e["status"] == "COMPLETED"}
     assert written == {"raw_orders": 5, "big_orders": 2, "big_emea": 1}
+
+
+def test_legacy_cloud_files_streams_xml_files_as_strings(spark, spark_workspace: Workspace, tmp_path: Path) -> None:
+    landing = tmp_path / "landing" / "suppliers"
+    landing.mkdir(parents=True)
+    (landing / "a.xml").write_text("<suppliers><supplier><id>1</id><ingredient>oats</ingredient></supplier>"
+                                   "<supplier><id>2</id><ingredient>butter</ingredient></supplier></suppliers>")
+    loaded = write_pipeline(tmp_path / "p", "legacy_cf", {"src/raw.sql": """
+        -- Databricks notebook source
+        CREATE STREAMING TABLE raw_suppliers
+        AS SELECT * FROM cloud_files('${test.landing}', 'xml', map("rowTag", "supplier"))
+    """}, configuration={"test.landing": str(landing)})
+    first = run_update(spark, loaded, spark_workspace)
+    assert first.datasets["raw_suppliers"].rows_written == 2
+    rows = spark.table("main.legacy_cf.raw_suppliers").orderBy("id").collect()
+    assert [(r.id, r.ingredient) for r in rows] == [("1", "oats"), ("2", "butter")]
+    (landing / "b.xml").write_text("<suppliers><supplier><id>3</id><ingredient>salt</ingredient></supplier></suppliers>")
+    again = run_update(spark, loaded, spark_workspace)
+    assert again.datasets["raw_suppliers"].rows_written == 1
+    assert spark.table("main.legacy_cf.raw_suppliers").count() == 3
+    full = run_update(spark, loaded, spark_workspace, UpdateOptions(full_refresh=True))
+    assert full.datasets["raw_suppliers"].rows_written == 3
+    assert spark.table("main.legacy_cf.raw_suppliers").count() == 3

@@ -5,7 +5,7 @@ Supported statements (Databricks Lakeflow / Spark Declarative Pipelines SQL)::
     CREATE [OR REFRESH] [PRIVATE] MATERIALIZED VIEW | [STREAMING] LIVE TABLE | STREAMING TABLE name
         [(col type, ..., CONSTRAINT c EXPECT (cond) [ON VIOLATION DROP ROW | FAIL UPDATE])]
         [COMMENT '...'] [PARTITIONED BY (..)] [CLUSTER BY (..)] [TBLPROPERTIES (..)] [AS query]
-    CREATE [OR REPLACE] TEMPORARY [LIVE] VIEW name [(constraints)] [COMMENT '...'] AS query
+    CREATE [OR REPLACE] TEMPORARY [STREAMING] [LIVE] VIEW name [(constraints)] [COMMENT '...'] AS query
     CREATE FLOW name [COMMENT '...'] AS INSERT INTO [ONCE] target [BY NAME] query
     CREATE FLOW name AS AUTO CDC INTO ... | [CREATE FLOW name AS] APPLY CHANGES INTO ... | AUTO CDC INTO ...
     SET key = value         (SET, SET -v and SET key, which only show settings, change nothing)
@@ -30,7 +30,7 @@ _TABLE = re.compile(
     r"^CREATE\s+(?:OR\s+(?:REFRESH|REPLACE)\s+)?(?:PRIVATE\s+|TEMPORARY\s+)?"
     r"(?P<kind>MATERIALIZED\s+VIEW|STREAMING\s+LIVE\s+TABLE|STREAMING\s+TABLE|INCREMENTAL\s+LIVE\s+TABLE|LIVE\s+TABLE)"
     r"\s+(?:IF\s+NOT\s+EXISTS\s+)?" + _NAME, re.IGNORECASE | re.DOTALL)
-_VIEW = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+|TEMP\s+)?(?:LIVE\s+)?VIEW\s+"
+_VIEW = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+|TEMP\s+)?(?:STREAMING\s+)?(?:LIVE\s+)?VIEW\s+"
                    r"(?:IF\s+NOT\s+EXISTS\s+)?" + _NAME, re.IGNORECASE | re.DOTALL)
 _FLOW = re.compile(r"^CREATE\s+FLOW\s+" + _NAME + r"\s+(?:COMMENT\s+'(?:[^']|'')*'\s+)?AS\s+", re.IGNORECASE | re.DOTALL)
 _INSERT = re.compile(r"^INSERT\s+INTO\s+(?P<once>ONCE\s+)?" + _NAME + r"\s+(?:BY\s+NAME\s+)?", re.IGNORECASE | re.DOTALL)
@@ -40,8 +40,17 @@ _SET = re.compile(r"^SET\s+(?P<k>[^=\s]+)\s*=\s*(?P<v>.*)$", re.IGNORECASE | re.
 _SHOW_SET = re.compile(r"^SET(?:\s+-v)?(?:\s+[^=\s]+)?\s*$", re.IGNORECASE)
 
 
+_NOTEBOOK_HEADER = re.compile(r"\A\s*--\s*Databricks notebook source[ \t]*$", re.MULTILINE)
+_CELL_SEPARATOR = re.compile(r"^[ \t]*--[ \t]*COMMAND[ \t]*-{10,}[ \t]*$", re.MULTILINE)
+
+
 def register_sql_text(reg: PipelineRegistry, text: str, file: str) -> None:
-    """Parse every statement of ``text`` (from ``file``) into ``reg``."""
+    """Parse every statement of ``text`` (from ``file``) into ``reg``.
+
+    In a SQL source notebook (first line ``-- Databricks notebook source``) a cell separator
+    ends a statement, as on Databricks, so cells need no trailing semicolon."""
+    if _NOTEBOOK_HEADER.match(text):
+        text = _CELL_SEPARATOR.sub(";", text)
     for stmt, line in split_statements(text):
         where = f"{file}:{line}"
         try:

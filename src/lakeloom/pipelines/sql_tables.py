@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from lakeloom.catalog.names import InvalidNameError, format_name, parse_name
-from lakeloom.runtime.sqltext import Rewritten, rewrite_read_files
+from lakeloom.runtime.sqltext import Rewritten, rewrite_cloud_files, rewrite_read_files
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -58,11 +58,13 @@ _LIVE = re.compile(r"\bLIVE\s*\.\s*", re.IGNORECASE)
 
 
 def rewrite_query(sql: str, prefix: str = "__ll_src") -> Rewritten:
-    """Replace ``[STREAM] read_files(...)``, ``STREAM(x)`` / ``STREAM x`` and ``LIVE.`` with
-    temporary view names; the caller creates the views. Text inside quotes is untouched."""
-    if not re.search(r"\b(STREAM|read_files|LIVE)\b", sql, re.IGNORECASE):
+    """Replace ``[STREAM] read_files(...)``, legacy ``cloud_files(...)``, ``STREAM(x)`` /
+    ``STREAM x`` and ``LIVE.`` with temporary view names; the caller creates the views. Text
+    inside quotes is untouched."""
+    if not re.search(r"\b(STREAM|read_files|cloud_files|LIVE)\b", sql, re.IGNORECASE):
         return Rewritten(sql)
     out = rewrite_read_files(sql, prefix)
+    rewrite_cloud_files(out, prefix)
     text = _LIVE.sub("", out.sql)
 
     def stream(m: re.Match[str]) -> str:

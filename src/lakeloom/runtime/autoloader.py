@@ -105,7 +105,7 @@ def _infer(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], infe
     opts.pop("maxBytesPerTrigger", None)
     if fmt.lower() == "json" and not infer_types:
         opts.setdefault("primitivesAsString", "true")
-    if fmt.lower() == "csv":
+    if fmt.lower() in ("csv", "xml"):  # as Auto Loader: JSON, CSV and XML columns are strings by default
         opts.setdefault("inferSchema", "true" if infer_types else "false")
     if not _local_file(path).exists() and "://" not in path:
         raise AutoLoaderError(f"Auto Loader cannot infer a schema: {path!r} does not exist "

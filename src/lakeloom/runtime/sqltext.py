@@ -167,6 +167,52 @@ def _replace_read_files(text: str, prefix: str, out: Rewritten) -> str:
     return text
 
 
+_CLOUD_FILES = re.compile(r"\bcloud_files\s*(?=\()", re.IGNORECASE)
+#: read_files option names that a ``cloud_files`` map may give with the ``cloudFiles.`` prefix.
+_CLOUD_FILES_KEYS = ("inferColumnTypes", "schemaHints", "schemaLocation", "maxFilesPerTrigger", "maxBytesPerTrigger")
+
+
+def rewrite_cloud_files(out: Rewritten, prefix: str) -> None:
+    """Replace each legacy pipeline SQL ``cloud_files(path, format[, map(k, v, ...)])`` call in
+    ``out.sql`` with a temporary view name, as a ``STREAM read_files(...)`` (Auto Loader) view.
+    As in Auto Loader, columns stay strings unless ``cloudFiles.inferColumnTypes`` is true."""
+    start = 0
+    text = out.sql
+    while True:
+        m = _CLOUD_FILES.search(text, start)
+        if not m:
+            break
+        if not _in_code(text, m.start()):
+            start = m.end()
+            continue
+        inner, rest = balanced(text[m.end():], "cloud_files")
+        path, options = parse_cloud_files_args(inner)
+        name = f"{prefix}_{len(out.views)}"
+        out.views[name] = ("files", (True, path, options))
+        text = text[:m.start()] + name + " " + rest
+    out.sql = text
+
+
+def parse_cloud_files_args(inner: str) -> tuple[str, dict[str, str]]:
+    """``'path', 'json'[, map('k', 'v', ...)]`` into (path, read_files options)."""
+    items = split_top_level(inner)
+    if len(items) < 2 or len(items) > 3:
+        raise ValueError("cloud_files needs (path, format[, map(option, value, ...)])")
+    options = {"format": _literal(items[1]), "inferColumnTypes": "false"}
+    if len(items) == 3:
+        m = re.match(r"^\s*map\s*\((?P<args>.*)\)\s*$", items[2], re.IGNORECASE | re.DOTALL)
+        pairs = split_top_level(m.group("args")) if m else []
+        if not m or len(pairs) % 2:
+            raise ValueError(f"cloud_files: options must be map(key, value, ...), got {items[2].strip()!r}")
+        for key, value in zip(pairs[::2], pairs[1::2]):
+            k = _literal(key)
+            short = k.split(".", 1)[1] if k.lower().startswith("cloudfiles.") else None
+            if short and short.lower() in (o.lower() for o in _CLOUD_FILES_KEYS):
+                k = next(o for o in _CLOUD_FILES_KEYS if o.lower() == short.lower())
+            options[k] = _literal(value)
+    return _literal(items[0]), options
+
+
 def parse_read_files_args(inner: str) -> tuple[str, dict[str, str]]:
     """``'path', format => 'json', header => true`` into (path, options)."""
     items = split_top_level(inner)

@@ -6,6 +6,7 @@ package org.apache.spark.sql.lakeloom.rowsec
 import java.util.Locale
 
 import org.apache.spark.sql.{Row, SparkSession}
+import org.apache.spark.sql.catalyst.FunctionIdentifier
 import org.apache.spark.sql.catalyst.analysis.{CurrentNamespace, UnresolvedFunctionName, UnresolvedIdentifier, UnresolvedNamespace}
 import org.apache.spark.sql.catalyst.expressions.{Alias, Attribute, AttributeReference, Cast, Literal}
 import org.apache.spark.sql.catalyst.plans.logical.{CreateUserDefinedFunction, DescribeFunction, DropFunction, LogicalPlan, OneRowRelation, Project, ShowFunctions}
@@ -101,8 +102,11 @@ case class DropCatalogFunctionCommand(parts: Seq[String], ifExists: Boolean, ori
   override def output: Seq[Attribute] = Seq.empty
 
   override def run(spark: SparkSession): Seq[Row] = {
+    // A one-part name is the current schema's function, as in Unity Catalog; only temporary
+    // and built-in functions of that name stay Spark's (whose DROP fails on a lakeloom catalog).
     val target = InlineCatalogFunctions.qualify(spark, parts).filter { case (catalog, ident) =>
-      parts.length > 1 || InlineCatalogFunctions.functionsOf(spark, catalog).load(ident).isDefined
+      parts.length > 1 || InlineCatalogFunctions.functionsOf(spark, catalog).load(ident).isDefined ||
+        !DropCatalogFunctionCommand.sessionFunction(spark, parts.head)
     }
     target match {
       case None => FunctionStatements.runOriginal(spark, original)
@@ -117,6 +121,14 @@ case class DropCatalogFunctionCommand(parts: Seq[String], ifExists: Boolean, ori
         functions.drop(ident)
         Seq.empty
     }
+  }
+}
+
+object DropCatalogFunctionCommand {
+  private[rowsec] def sessionFunction(spark: SparkSession, name: String): Boolean = {
+    val catalog = InlineCatalogFunctions.classic(spark).sessionState.catalog
+    val id = FunctionIdentifier(name)
+    catalog.isTemporaryFunction(id) || catalog.isBuiltinFunction(name)
   }
 }
 
