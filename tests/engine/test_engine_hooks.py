@@ -59,3 +59,25 @@ def test_broken_after_run_observer_does_not_change_the_result(make_harness: Any)
 
     h = make_harness(extra_plugins=(Broken(),))
     assert h.run([task("a")])["state"]["result_state"] == "SUCCESS"
+
+
+def test_a_broken_observer_does_not_keep_the_others_from_the_event(make_harness: Any) -> None:
+    """pluggy stops at the first implementation that raises; the engine calls each on its own,
+    so per-run state of other plugins (the ML plugin's default registry) is released."""
+    class Broken:
+        @hookimpl
+        def lakeloom_before_run(self, run: dict[str, Any], job: Any) -> None:
+            raise RuntimeError("observer bug")
+
+        @hookimpl
+        def lakeloom_after_run(self, run: dict[str, Any], job: Any) -> None:
+            raise RuntimeError("observer bug")
+
+        @hookimpl
+        def lakeloom_after_task(self, ctx: Any, output: Any, result_state: str) -> None:
+            raise RuntimeError("observer bug")
+
+    rec = Recorder()
+    h = make_harness(extra_plugins=(rec, Broken()))  # registered last: pluggy calls it first
+    assert h.run([task("a")])["state"]["result_state"] == "SUCCESS"
+    assert [c[0] for c in rec.calls] == ["before_run", "before_task", "after_task", "after_run"]

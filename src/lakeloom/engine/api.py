@@ -18,6 +18,7 @@ from lakeloom.engine import states as st
 from lakeloom.engine.child_access import authorize_child_run, stored_job
 from lakeloom.engine.clusters import ClusterRouter
 from lakeloom.engine.coordinator import Coordinator
+from lakeloom.engine.observers import call_each
 from lakeloom.engine.prepare import PreparedRun, RunTrigger, plan_run, record_run
 from lakeloom.engine.registry import resolve_job
 from lakeloom.engine.repair import prepare_repair
@@ -159,7 +160,7 @@ class Engine:
         run_id = prepared.run_id
         repair_id = prepared.repair.repair_id if prepared.repair else None
         before = run_shape(self.store, run_id, include_tasks=False) or {}
-        _quiet(self.pm.hook.lakeloom_before_run, run=before, job=session.job, handle=session.handle)
+        call_each(self.pm.hook.lakeloom_before_run, log, run=before, job=session.job, handle=session.handle)
         coord = Coordinator(session, prepared.tasks, initial=prepared.repair.initial if prepared.repair else None,
                             max_parallel=self.workspace.max_parallel_tasks, timeout_seconds=prepared.timeout_seconds,
                             parent_cancel=cancel_event)
@@ -168,6 +169,9 @@ class Engine:
             coord.run()
         except BaseException as e:  # record the crash before re-raising (KeyboardInterrupt included)
             self._finish(run_id, st.FAILED, f"the run coordinator failed: {type(e).__name__}: {e}", repair_id)
+            # plugins that saw the run start must see it end, or their per-run state outlives it
+            call_each(self.pm.hook.lakeloom_after_run, log, run=run_shape(self.store, run_id) or {},
+                      job=session.job, handle=session.handle)
             raise
         finally:
             self.active.pop(run_id, None)
@@ -181,7 +185,7 @@ class Engine:
             f"{len(failed)} task(s) did not succeed: {', '.join(failed)}" if failed else result.lower())
         self._finish(run_id, result, message, repair_id)
         final = run_shape(self.store, run_id) or {}
-        _quiet(self.pm.hook.lakeloom_after_run, run=final, job=session.job, handle=session.handle)
+        call_each(self.pm.hook.lakeloom_after_run, log, run=final, job=session.job, handle=session.handle)
         return final
 
     def _session(self, prepared: PreparedRun, spark_provider: SparkProvider | None) -> RunSession:
@@ -241,13 +245,6 @@ def _leaves(tasks: list[Task]) -> list[str]:
     keys = {t.task_key for t in tasks}
     has_down = {d.task_key for t in tasks for d in t.depends_on if d.task_key in keys}
     return [t.task_key for t in tasks if t.task_key not in has_down]
-
-
-def _quiet(hook: Any, **kwargs: Any) -> None:
-    try:
-        hook(**kwargs)
-    except Exception:
-        log.exception("run hook failed")
 
 
 def run_job(target: str | Path | LoadedJob | Job, *, workspace: Workspace | None = None,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.engine import states as st
+from lakeloom.engine.observers import call_each
 from lakeloom.plugin_api import TaskCancelled, TaskContext, TaskFailed, TaskOutput, TaskValues
 from lakeloom.plugin_api.context import activate, redact_value
 from lakeloom.runtime import logcapture
@@ -153,7 +154,5 @@ def _redacted(ctx: TaskContext, output: Any) -> Any:
 
 
 def _call_quietly(session: RunSession, hook: str, **kwargs: Any) -> None:
-    try:
-        getattr(session.pm.hook, hook)(**kwargs)
-    except Exception:  # a broken observer must not change the task's result
-        session.log.exception("hook %s failed", hook)
+    # a broken observer must not change the task's result, nor keep other plugins from the event
+    call_each(getattr(session.pm.hook, hook), session.log, **kwargs)

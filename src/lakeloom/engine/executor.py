@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from lakeloom.engine import states as st
+from lakeloom.engine.observers import call_each
 from lakeloom.engine.prepare import (PreparedRun, RunPlan, RunTrigger, plan_run, record_run, selected_tasks,
                                      stored_loaded_job)
 from lakeloom.engine.repair import prepare_repair
@@ -151,7 +152,7 @@ class RunExecutor:
                                self.engine.pm.hook,
                                {p["name"]: p["value"] for p in run.get("job_parameters", [])},
                                str(run.get("trigger", "ONE_TIME")))
-            self.engine.pm.hook.lakeloom_after_run(run=run, job=job, handle=handle)
+            call_each(self.engine.pm.hook.lakeloom_after_run, log, run=run, job=job, handle=handle)
         except Exception:
             log.exception("lakeloom_after_run failed for run %s", run_id)
 

@@ -26,6 +26,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, "")  # restored (removed) at teardown
         monkeypatch.delenv(name)
     monkeypatch.setattr(store, "_active", None)
+    monkeypatch.setattr(store, "_registry_users", 0)
+    monkeypatch.setattr(store, "_registry_owned", False)
     # an earlier test's mlflow.set_registry_uri/set_tracking_uri would win over the environment
     from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
