@@ -232,6 +232,45 @@ def test_anchor_only_keys_are_dropped_without_a_warning(tmp_path: Path) -> None:
     assert list(load_bundle(root, target="prod").jobs) == []
 
 
+def test_unknown_fields_in_jobs_and_pipelines_are_warned_and_dropped(tmp_path: Path) -> None:
+    """The CLI's normalisation warns "unknown field: x" at the key's line and deploys without
+    it (libs/dyn/convert/normalize.go), so a stray key does not stop a bundle; type errors do."""
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: uf}
+        resources:
+          jobs:
+            j:
+              trigger:
+                type: cron
+                periodic: {interval: 1, unit: HOURS}
+              tasks:
+                - task_key: t
+                  spark_python_task: {python_file: a.py}
+                  bogus: 3
+          pipelines:
+            p:
+              libraries: [{glob: {include: src/**}}]
+              unknown_setting: true
+        """})
+    b = load_bundle(root)
+    file = str(root / "databricks.yml")
+    assert sorted((w.file, w.line, w.task_key or "", w.message) for w in b.warnings if "unknown field" in w.message) == [
+        (file, 6, "", "job 'j': unknown field: type"),
+        (file, 11, "t", "unknown field: bogus"),
+        (file, 15, "", "pipeline 'p': unknown field: unknown_setting"),
+    ]
+    job = b.jobs["j"].job
+    assert job.trigger is not None and job.trigger.periodic is not None and job.tasks[0].task_key == "t"
+    assert "p" in b.pipelines
+
+    (root / "databricks.yml").write_text(
+        "bundle: {name: uf}\nresources:\n  jobs:\n    j:\n      bogus: 1\n      max_concurrent_runs: many\n"
+        "      tasks: [{task_key: t, spark_python_task: {python_file: a.py}}]\n")
+    with pytest.raises(JobSpecError) as exc:
+        load_bundle(root)
+    assert [e for e in _errors(exc) if "max_concurrent_runs" in e and ":6:" in e], _errors(exc)
+
+
 def test_includes_targets_and_root_file_rules(tmp_path: Path) -> None:
     root = write(tmp_path / "a", {"databricks.yml": "bundle: {name: a}\ninclude: [missing.yml]\n"})
     with pytest.raises(JobSpecError) as exc:

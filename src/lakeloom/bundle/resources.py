@@ -139,6 +139,38 @@ def _model_errors(e: ValidationError, body: dict[str, Any], locs: Locations, sou
     return errors
 
 
+def _drop_unknown_fields(e: ValidationError, body: dict[str, Any], locs: Locations, source: str,
+                         label: str) -> list[SpecError]:
+    """Remove the fields no model knows from ``body`` and return a warning for each, as the
+    Databricks CLI's normalisation does ("unknown field: x" with the file and line, and the field
+    is not deployed): a bundle with a stray or misplaced key deploys there, so it runs here."""
+    warnings = []
+    for err in e.errors():
+        if err["type"] != "extra_forbidden":
+            continue
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        parent: Any = body
+        try:
+            for part in loc[:-1]:
+                parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if not isinstance(parent, dict) or loc[-1] not in parent:
+            continue
+        where = locs.at(body, loc)
+        del parent[loc[-1]]
+        task_key = None
+        field_loc = loc
+        tasks = body.get("tasks")
+        if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int) and isinstance(tasks, list) \
+                and loc[1] < len(tasks) and isinstance(tasks[loc[1]], dict):
+            task_key, field_loc = tasks[loc[1]].get("task_key"), loc[2:]
+        message = f"unknown field: {loc[-1]}" if task_key else f"{label}: unknown field: {loc[-1]}"
+        warnings.append(SpecError(where.file if where else source, where.line if where else None, message,
+                                  task_key, _field_name(field_loc) or None, severity="warning"))
+    return warnings
+
+
 def validate_normalized(model: Any, body: dict[str, Any]) -> Any:
     """``model.model_validate(body)``, first turning numbers and booleans where the model wants a
     string into strings (in place), as the CLI's typed normalisation does: ``${var.n}`` with
@@ -222,8 +254,15 @@ def build_jobs(config: dict[str, Any], locs: Locations, source: str,
         try:
             job = validate_normalized(Job, body)
         except ValidationError as e:
-            errors.extend(_model_errors(e, body, locs, file, f"job {key!r}"))
-            continue
+            dropped = _drop_unknown_fields(e, body, locs, file, f"job {key!r}")
+            errors.extend(dropped)
+            try:
+                if not dropped:
+                    raise
+                job = validate_normalized(Job, body)
+            except ValidationError as again:
+                errors.extend(_model_errors(again, body, locs, file, f"job {key!r}"))
+                continue
         loaded = LoadedJob(job, Path(file).resolve(), str(key), line_map(body, locs))
         loaded.bundle_root = bundle_root
         out[str(key)] = loaded
@@ -247,8 +286,15 @@ def build_pipelines(config: dict[str, Any], locs: Locations, source: str) -> tup
         try:
             spec = validate_normalized(PipelineSpec, body)
         except ValidationError as e:
-            errors.extend(_model_errors(e, body, locs, file, f"pipeline {key!r}"))
-            continue
+            dropped = _drop_unknown_fields(e, body, locs, file, f"pipeline {key!r}")
+            errors.extend(dropped)
+            try:
+                if not dropped:
+                    raise
+                spec = validate_normalized(PipelineSpec, body)
+            except ValidationError as again:
+                errors.extend(_model_errors(again, body, locs, file, f"pipeline {key!r}"))
+                continue
         out[str(key)] = LoadedPipeline(spec, Path(file).resolve(), str(key), line_map(body, locs))
     return out, errors
 
