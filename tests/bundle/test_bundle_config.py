@@ -170,6 +170,29 @@ def test_job_and_pipeline_ids_stay_engine_references(tmp_path: Path) -> None:
     assert b.pipelines["etl"].spec.name == "Example of a pipeline"
 
 
+def test_ids_only_a_deployed_object_has_resolve_to_the_key(tmp_path: Path) -> None:
+    """bundle-examples' app_with_genie_space hands ``${resources.genie_spaces.<key>.space_id}`` to
+    an app; the CLI resolves it from the deployed space, lakeloom to the key as for ``.id``."""
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: ids}
+        resources:
+          genie_spaces:
+            taxi: {title: Taxi, warehouse_id: w}
+          dashboards:
+            board: {display_name: Board, file_path: b.lvdash.json, warehouse_id: w}
+          jobs:
+            j:
+              parameters: [{name: space, default: "${resources.genie_spaces.taxi.space_id}"},
+                           {name: board, default: "${resources.dashboards.board.dashboard_id}"}]
+              tasks: [{task_key: t, spark_python_task: {python_file: a.py}}]
+        """, "b.lvdash.json": "{}"})
+    b = load_bundle(root)
+    assert [p.default for p in b.jobs["j"].job.parameters] == ["taxi", "board"]
+    (root / "databricks.yml").write_text((root / "databricks.yml").read_text().replace(".space_id}", ".spaceid}"))
+    with pytest.raises(JobSpecError, match=r"reference does not exist: \$\{resources.genie_spaces.taxi.spaceid\}"):
+        load_bundle(root)
+
+
 def test_yaml_as_the_cli_reads_it(tmp_path: Path) -> None:
     root = write(tmp_path, {"databricks.yml": """
         bundle: {name: yml}

@@ -60,6 +60,11 @@ def _computed_id(kind: str, key: str, entry: dict[str, Any]) -> Any:
     return entry.get("name", key)
 
 
+#: Id fields that only the deployed object has (the CLI resolves them from its remote state):
+#: bundle-examples' app_with_genie_space names ``${resources.genie_spaces.<key>.space_id}``.
+_REMOTE_IDS = {("genie_spaces", "space_id"), ("dashboards", "dashboard_id")}
+
+
 def virtual_field(path: Path_, resolver: Resolver) -> Any:
     """Fields of ``resources.<type>.<key>`` a workspace assigns on deploy (see module doc)."""
     if len(path) != 4 or path[0] != "resources":
@@ -71,7 +76,7 @@ def virtual_field(path: Path_, resolver: Resolver) -> Any:
         return None
     if not isinstance(entry, dict):
         return None
-    if field in ("id", "endpoint_id", "scope_id", "full_name"):
+    if field in ("id", "endpoint_id", "scope_id", "full_name") or (kind, field) in _REMOTE_IDS:
         return _computed_id(kind, str(key), entry)
     if field == "name" and kind in ("jobs", "pipelines", "secret_scopes", "schemas", "volumes"):
         return key
