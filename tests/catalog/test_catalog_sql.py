@@ -86,6 +86,29 @@ def test_dataframe_api_with_three_level_names(spark) -> None:
     assert not spark.catalog.tableExists("main.df_api.nope")
 
 
+def test_a_stream_reads_a_table_by_name_after_its_schema_grew(spark, tmp_path: Path) -> None:
+    """Delta keeps the schema in its log: after a schema-merging append or ADD COLUMNS a
+    streaming read by name sees the new columns (the catalog once handed Spark the columns stored
+    at CREATE time, and the read failed with DELTA_READ_SOURCE_SCHEMA_CONFLICT)."""
+    spark.sql("CREATE SCHEMA main.grown")
+    spark.createDataFrame([(1, "a")], "id INT, name STRING").write.saveAsTable("main.grown.t")
+    spark.createDataFrame([(2, "b", "gold")], "id INT, name STRING, tier STRING").write.mode("append") \
+        .option("mergeSchema", "true").saveAsTable("main.grown.t")
+    spark.sql("ALTER TABLE main.grown.t ADD COLUMNS (score DOUBLE)")
+    stream = spark.readStream.table("main.grown.t")
+    assert stream.columns == ["id", "name", "tier", "score"]
+    query = stream.writeStream.format("memory").queryName("grown_stream") \
+        .option("checkpointLocation", str(tmp_path / "cp")).trigger(availableNow=True).start()
+    query.awaitTermination()
+    assert sorted((r.id, r.tier) for r in spark.table("grown_stream").collect()) == [(1, None), (2, "gold")]
+    spark.catalog.dropTempView("grown_stream")
+    # partitioned tables keep their partitioning (it is Delta's, not the catalog's)
+    spark.sql("CREATE TABLE main.grown.p (id INT, day STRING) USING DELTA PARTITIONED BY (day)")
+    spark.sql("INSERT INTO main.grown.p VALUES (1, 'mon')")
+    assert spark.sql("DESCRIBE DETAIL main.grown.p").first().partitionColumns == ["day"]
+    assert [c.name for c in spark.catalog.listColumns("main.grown.p") if c.isPartition] == ["day"]
+
+
 def test_use_catalog_and_use_schema(spark, restore_current) -> None:
     from delta.tables import DeltaTable
 

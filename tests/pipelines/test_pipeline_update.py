@@ -227,3 +227,37 @@ def test_legacy_cloud_files_streams_xml_files_as_strings(spark, spark_workspace:
     full = run_update(spark, loaded, spark_workspace, UpdateOptions(full_refresh=True))
     assert full.datasets["raw_suppliers"].rows_written == 3
     assert spark.table("main.legacy_cf.raw_suppliers").count() == 3
+
+
+EVOLVING = {
+    "src/bronze.py": """
+        from pyspark import pipelines as dp
+
+        @dp.table
+        def raw_customers():
+            return (spark.readStream.format("cloudFiles")
+                    .option("cloudFiles.format", "json")
+                    .load(spark.conf.get("test.landing")))
+    """,
+    "src/silver.sql": """
+        CREATE OR REFRESH STREAMING TABLE customers AS
+        SELECT * EXCEPT (_rescued_data) FROM STREAM(raw_customers);
+    """,
+}
+
+
+def test_auto_loader_adds_new_columns_within_the_update(spark, spark_workspace: Workspace, tmp_path: Path) -> None:
+    """In a pipeline a new column in new files evolves the stored schema and the tables in the
+    same update (Databricks restarts the stream itself); earlier rows read null."""
+    landing = tmp_path / "landing"
+    land_json(landing, "a.json", [{"id": 1, "name": "Ada"}])
+    loaded = write_pipeline(tmp_path / "p", "evolving", EVOLVING, configuration={"test.landing": str(landing)})
+    assert run_update(spark, loaded, spark_workspace).status == "COMPLETED"
+    land_json(landing, "b.json", [{"id": 2, "name": "Bob", "tier": "gold"}])
+    second = run_update(spark, loaded, spark_workspace)
+    assert second.status == "COMPLETED", second.as_output()
+    assert second.datasets["raw_customers"].rows_written == 1
+    # Delta's schema merge appends the new column after the table's existing ones
+    assert spark.table("main.evolving.raw_customers").columns == ["id", "name", "_rescued_data", "tier"]
+    assert sorted(tuple(r) for r in spark.table("main.evolving.customers").collect()) == [
+        ("1", "Ada", None), ("2", "Bob", "gold")]

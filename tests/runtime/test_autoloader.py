@@ -27,3 +27,84 @@ def test_a_single_file_named_by_a_file_uri_is_read(spark, tmp_path: Path) -> Non
     query.awaitTermination()
     assert sorted(r.name for r in spark.table("zoo_file_uri").collect()) == ["Kakapo", "Okapi"]
     spark.catalog.dropTempView("zoo_file_uri")
+
+
+def _land(folder: Path, name: str, rows: list[dict]) -> None:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _drain(spark, df, name: str) -> list:  # noqa: ANN001
+    query = df.writeStream.format("memory").queryName(name).trigger(availableNow=True).start()
+    query.awaitTermination()
+    rows = spark.table(name).collect()
+    spark.catalog.dropTempView(name)
+    return rows
+
+
+def test_add_new_columns_stops_the_stream_once_and_the_next_run_reads_them(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    """Auto Loader's default mode without a schema: a new column stops the stream with
+    UnknownFieldException after merging it into the stored schema; the next run reads it."""
+    from lakeloom.runtime.autoloader import UnknownFieldException
+
+    landing, schema_at = tmp_path / "landing", str(tmp_path / "schema")
+    options = {"cloudFiles.format": "json", "cloudFiles.schemaLocation": schema_at}
+    _land(landing, "a.json", [{"id": 1, "name": "x"}])
+    first = cloudfiles_stream(spark, str(landing), options)
+    assert first.columns == ["id", "name", "_rescued_data"]
+    assert cloudfiles_stream(spark, str(landing), options).columns == first.columns  # nothing new: no error
+
+    _land(landing / "later", "b.json", [{"id": 2, "name": "y", "Country": "NL"}])
+    with pytest.raises(UnknownFieldException, match="unknown fields Country"):
+        cloudfiles_stream(spark, str(landing), options)
+    again = cloudfiles_stream(spark, str(landing), options)
+    assert again.columns == ["id", "name", "Country", "_rescued_data"]  # new columns at the end
+    rows = _drain(spark, again, "al_evolved")
+    assert sorted((r.id, r.Country) for r in rows) == [("1", None), ("2", "NL")]
+
+    # a copy that keeps an old modification time is a new file too
+    import os
+
+    _land(landing, "c.json", [{"id": 3, "city": "Delft"}])
+    os.utime(landing / "c.json", (0, 0))
+    with pytest.raises(UnknownFieldException, match="city"):
+        cloudfiles_stream(spark, str(landing), options)
+
+
+def test_fail_on_new_columns_rescue_and_none_keep_the_schema(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    from lakeloom.runtime.autoloader import AutoLoaderError, UnknownFieldException
+
+    landing, schema_at = tmp_path / "landing", str(tmp_path / "schema")
+    _land(landing, "a.json", [{"id": 1}])
+    base = {"cloudFiles.format": "json", "cloudFiles.schemaLocation": schema_at}
+    cloudfiles_stream(spark, str(landing), {**base, "cloudFiles.schemaEvolutionMode": "failOnNewColumns"})
+    _land(landing, "b.json", [{"id": 2, "extra": True}])
+    for _ in range(2):  # it does not evolve, so it fails again
+        with pytest.raises(UnknownFieldException, match="new columns extra .*failOnNewColumns"):
+            cloudfiles_stream(spark, str(landing), {**base, "cloudFiles.schemaEvolutionMode": "failOnNewColumns"})
+    kept = cloudfiles_stream(spark, str(landing), {**base, "cloudFiles.schemaEvolutionMode": "rescue"})
+    assert kept.columns == ["id", "_rescued_data"]
+    given = cloudfiles_stream(spark, str(landing), base, schema="id STRING")  # a given schema: mode none
+    assert given.columns == ["id"]
+    with pytest.raises(AutoLoaderError, match="schemaEvolutionMode 'sometimes'"):
+        cloudfiles_stream(spark, str(landing), {**base, "cloudFiles.schemaEvolutionMode": "sometimes"})
+
+
+def test_csv_headers_are_checked_without_spark_and_new_ones_evolve(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    from lakeloom.runtime.autoloader import UnknownFieldException
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "a.csv").write_text("id,name\n1,x\n")
+    options = {"cloudFiles.format": "csv", "header": "true", "cloudFiles.schemaLocation": str(tmp_path / "s")}
+    assert cloudfiles_stream(spark, str(landing), options).columns == ["id", "name", "_rescued_data"]
+    (landing / "b.csv").write_text("id,name\n2,y\n")
+    assert cloudfiles_stream(spark, str(landing), options).columns == ["id", "name", "_rescued_data"]
+    (landing / "c.csv").write_text("id,name,email\n3,z,z@example.com\n")
+    with pytest.raises(UnknownFieldException, match="email"):
+        cloudfiles_stream(spark, str(landing), options)
+    rows = _drain(spark, cloudfiles_stream(spark, str(landing), options), "al_csv_evolved")
+    assert sorted((r.id, r.name, r.email) for r in rows) == [
+        ("1", "x", None), ("2", "y", None), ("3", "z", "z@example.com")]

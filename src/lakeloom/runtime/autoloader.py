@@ -9,6 +9,15 @@ JSON and CSV columns are inferred as strings unless ``cloudFiles.inferColumnType
 ``_rescued_data``. Directories are listed recursively. The file source keeps its own
 checkpointed list of processed files, which is what makes the next update incremental.
 
+Schema evolution (``cloudFiles.schemaEvolutionMode``, local files): when a stream starts, the
+files that arrived since the schema was last checked are inferred; columns the stored schema
+lacks are handled as Auto Loader's mode says. ``addNewColumns`` (the default without a given
+schema) merges them at the end of the stored schema. Inside a pipeline the update then goes on
+with the merged schema (Databricks restarts the stream itself); a notebook or script stream
+fails with ``UnknownFieldException`` naming them, as on Databricks, and the next run reads them.
+``failOnNewColumns`` fails without evolving; ``rescue`` and ``none`` (the default with a given
+schema) keep the schema. Columns never change type.
+
 Outside pipelines (notebooks, scripts) the same reader serves every task
 (:mod:`lakeloom.runtime.spark_patches` installs it with the run's Spark session), so
 ``readStream.format("cloudFiles")`` + ``trigger(availableNow=True)`` jobs run as written; the
@@ -37,6 +46,14 @@ class AutoLoaderError(ValueError):
     """An Auto Loader stream cannot be set up (bad option, no files to infer a schema from)."""
 
 
+class UnknownFieldException(AutoLoaderError):
+    """New columns in newly arrived files (``addNewColumns``: the stored schema now has them, so
+    the next run reads them; ``failOnNewColumns``: the schema is left as it was)."""
+
+
+_EVOLUTION_MODES = ("addnewcolumns", "rescue", "failonnewcolumns", "none")
+
+
 def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
                       schema: StructType | str | None = None, router: ReadRouter | None = None) -> DataFrame:
     """The streaming DataFrame for ``readStream.format("cloudFiles").options(...).load(path)``.
@@ -58,6 +75,10 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
         location = router.autoloader_schema_location()
     infer_types = cf.pop("inferColumnTypes", "false").lower() == "true"
     hints = cf.pop("schemaHints", None)
+    mode = cf.pop("schemaEvolutionMode", "none" if schema is not None else "addNewColumns").lower()
+    if mode not in _EVOLUTION_MODES:
+        raise AutoLoaderError(f"Auto Loader stream on {path!r}: cloudFiles.schemaEvolutionMode {mode!r} is not one "
+                              "of addNewColumns, rescue, failOnNewColumns, none")
     plain.setdefault("recursiveFileLookup", "true")
     for key, value in cf.items():
         if key.lower() not in _MAPPED:
@@ -65,9 +86,18 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
         if _MAPPED[key.lower()]:
             plain[_MAPPED[key.lower()]] = value
     if schema is None:
-        schema = _stored_schema(location) or _infer(spark, fmt, path, plain, infer_types, hints)
-        if location and (router is None or not router.dry_run):  # a dry run writes nothing
-            _store_schema(location, schema)
+        writes = bool(location) and (router is None or not router.dry_run)  # a dry run writes nothing
+        stored = _stored_schema(location)
+        if stored is None:
+            schema = _infer(spark, fmt, path, plain, infer_types, hints)
+            if writes:
+                _store_schema(location, schema)
+                _NewFiles(location, path).checked()
+        else:
+            schema = stored
+            if location and mode in ("addnewcolumns", "failonnewcolumns"):
+                schema = _evolve(spark, fmt, path, plain, infer_types, hints, stored, location, mode,
+                                 in_pipeline=router is not None, writes=writes)
     if fmt.lower() in ("json", "csv") and RESCUED in _field_names(spark, schema):
         plain.setdefault("columnNameOfCorruptRecord", RESCUED)
     # Not "cloudFiles": the patched reader methods pass straight through to Spark's own.
@@ -96,7 +126,7 @@ def _field_names(spark: SparkSession, schema: StructType | str) -> list[str]:
     return spark.createDataFrame([], schema).columns
 
 
-def _infer(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], infer_types: bool,
+def _infer(spark: SparkSession, fmt: str, path: str | list[str], plain: dict[str, str], infer_types: bool,
            hints: str | None) -> StructType:
     from pyspark.sql.types import StringType, StructField, StructType
 
@@ -107,7 +137,7 @@ def _infer(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], infe
         opts.setdefault("primitivesAsString", "true")
     if fmt.lower() in ("csv", "xml"):  # as Auto Loader: JSON, CSV and XML columns are strings by default
         opts.setdefault("inferSchema", "true" if infer_types else "false")
-    if not _local_file(path).exists() and "://" not in path:
+    if isinstance(path, str) and not _local_file(path).exists() and "://" not in path:
         raise AutoLoaderError(f"Auto Loader cannot infer a schema: {path!r} does not exist "
                               "(give a schema, or land files first)")
     try:
@@ -123,6 +153,130 @@ def _infer(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], infe
     if fmt.lower() in ("json", "csv") and RESCUED not in [f.name for f in fields]:
         fields.append(StructField(RESCUED, StringType(), True))
     return StructType(fields)
+
+
+def _evolve(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], infer_types: bool,
+            hints: str | None, stored: StructType, location: str, mode: str, *, in_pipeline: bool,
+            writes: bool) -> StructType:
+    """The stored schema, with the new columns of files that arrived since it was last checked
+    merged at its end (before ``_rescued_data``) when the mode allows (see the module doc)."""
+    from pyspark.sql.types import StructType
+
+    new_files = _NewFiles(location, path)
+    files = new_files.pending()
+    if not files:
+        return stored
+    known = {f.name.lower() for f in stored.fields}
+    seen = _column_names(fmt, files, plain)
+    if seen is not None and not {n.lower() for n in seen} - known:
+        added = []  # no new name: no Spark job (the common case, every update)
+    else:
+        added = [f for f in _infer(spark, fmt, files, plain, infer_types, hints).fields
+                 if f.name.lower() not in known and f.name != RESCUED]
+    if not added:
+        if writes:
+            new_files.checked(files)
+        return stored
+    names = ", ".join(f.name for f in added)
+    if mode == "failonnewcolumns":
+        raise UnknownFieldException(
+            f"Auto Loader stream on {path!r}: new columns {names} in files that arrived since the schema in "
+            f"{location} was inferred, and cloudFiles.schemaEvolutionMode is failOnNewColumns (give a schema "
+            "with them, or remove the files)")
+    rescued = [f for f in stored.fields if f.name == RESCUED]
+    merged = StructType([f for f in stored.fields if f.name != RESCUED] + added + rescued)
+    if not writes:
+        return merged
+    _store_schema(location, merged)
+    new_files.checked(files)
+    if not in_pipeline:
+        raise UnknownFieldException(
+            f"Auto Loader stream on {path!r}: encountered unknown fields {names}; the schema in {location} now has "
+            "them, so the next run of this stream reads them (as on Databricks, where the stream stops and is "
+            "restarted)")
+    return merged
+
+
+#: How much of the new files the cheap name check reads (each JSON line is parsed by Python).
+_NAME_CHECK_BYTES = 16 << 20
+
+
+def _column_names(fmt: str, files: list[str], plain: dict[str, str]) -> set[str] | None:
+    """The top-level column names in ``files`` read without Spark, or None when that cannot be
+    done cheaply here (other formats, compressed or multi-line JSON, CSV without a header): then
+    Spark infers the files' schema. JSON lines past ``_NAME_CHECK_BYTES`` in all are not read."""
+    options = {k.lower(): str(v).lower() for k, v in plain.items()}
+    fmt = fmt.lower()
+    if any(Path(f).suffix.lower() in (".gz", ".bz2", ".zst", ".snappy", ".lz4", ".zip", ".deflate") for f in files):
+        return None
+    names: set[str] = set()
+    budget = _NAME_CHECK_BYTES
+    for f in files:
+        try:
+            with open(f, encoding=plain.get("encoding") or plain.get("charset") or "utf-8", errors="replace") as fh:
+                if fmt == "csv":
+                    if options.get("header") != "true":
+                        return None
+                    import csv
+
+                    sep = plain.get("sep") or plain.get("delimiter") or ","
+                    header = next(csv.reader([fh.readline()], delimiter=sep), [])
+                    names.update(h.strip() for h in header if h.strip())
+                elif fmt == "json" and options.get("multiline") != "true":
+                    for line in fh:
+                        budget -= len(line)
+                        if budget < 0:
+                            break
+                        line = line.strip()
+                        if line.startswith("{"):
+                            try:
+                                names.update(json.loads(line))
+                            except ValueError:
+                                continue  # a malformed row goes to _rescued_data, as before
+                else:
+                    return None
+        except OSError:
+            return None
+    return names
+
+
+class _NewFiles:
+    """Which files under a stream's path arrived since its schema was last checked, by name
+    (not by modification time: copies that keep their time are new files too). The checked
+    names are kept beside the schema, one per line."""
+
+    def __init__(self, location: str, path: str) -> None:
+        self.mark = _schema_file(location).with_name("checked_files.txt")
+        self.root = _local_file(path)
+
+    def _all(self) -> list[str]:
+        if self.root.is_file():
+            return [str(self.root)]
+        if not self.root.is_dir():
+            return []
+        # as Spark's file index: names starting with _ or . are not data
+        return sorted(str(p) for p in self.root.rglob("*")
+                      if p.is_file() and not any(part.startswith(("_", ".")) for part in p.relative_to(self.root).parts))
+
+    def _checked(self) -> set[str]:
+        try:
+            return set(self.mark.read_text().splitlines())
+        except OSError:
+            return set()
+
+    def pending(self) -> list[str]:
+        """The files not yet checked (every file when nothing was recorded: a schema stored
+        before evolution was checked is compared with all of them once)."""
+        done = self._checked()
+        return [f for f in self._all() if f not in done]
+
+    def checked(self, files: list[str] | None = None) -> None:
+        """Record ``files`` (default: every file there now) as checked."""
+        names = self._checked() | set(self._all() if files is None else files)
+        self.mark.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.mark.with_suffix(".tmp")
+        tmp.write_text("".join(f"{n}\n" for n in sorted(names)))
+        tmp.replace(self.mark)
 
 
 def _local_file(path: str) -> Path:

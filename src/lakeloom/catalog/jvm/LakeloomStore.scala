@@ -200,10 +200,15 @@ class LakeloomStore extends TableCatalog with SupportsNamespaces {
   }
 
   private def toCatalogTable(e: ObjectNode): CatalogTable = {
-    val schema = Option(e.get("columns")).filterNot(_.isNull)
+    // A Delta table's schema and partitioning live in its log, which Delta reads; handing Delta
+    // the columns stored at CREATE time, as other formats need, goes stale after a schema-merging
+    // write, and a streaming read by name then fails ([DELTA_READ_SOURCE_SCHEMA_CONFLICT]: Spark
+    // passes the catalog's schema as the user's). Delta's own session catalog stores none either.
+    val isDelta = text(e, "data_source_format").exists(_.equalsIgnoreCase("delta"))
+    val schema = Option(e.get("columns")).filterNot(_.isNull).filterNot(_ => isDelta)
       .map(n => DataType.fromJson(n.toString).asInstanceOf[StructType]).getOrElse(new StructType())
-    val partitionColumns = Option(e.get("partition_columns")).map(_.elements().asScala.map(_.asText()).toSeq)
-      .getOrElse(Seq.empty)
+    val partitionColumns = Option(e.get("partition_columns")).filterNot(_ => isDelta)
+      .map(_.elements().asScala.map(_.asText()).toSeq).getOrElse(Seq.empty)
     new CatalogTable(
       identifier = TableIdentifier(e.get("name").asText(), Some(e.get("schema_name").asText()), Some(catalogName)),
       tableType = if (text(e, "table_type").contains("MANAGED")) CatalogTableType.MANAGED else CatalogTableType.EXTERNAL,
