@@ -15,6 +15,8 @@ lacks are handled as Auto Loader's mode says. ``addNewColumns`` (the default wit
 schema) merges them at the end of the stored schema. Inside a pipeline the update then goes on
 with the merged schema (Databricks restarts the stream itself); a notebook or script stream
 fails with ``UnknownFieldException`` naming them, as on Databricks, and the next run reads them.
+New JSON files are checked by parsing their lines in Python (past the first 2 MB of an update,
+one line in 20), CSV files by their header; only a new name makes Spark infer the files.
 ``failOnNewColumns`` fails without evolving; ``rescue`` and ``none`` (the default with a given
 schema) keep the schema. Columns never change type.
 
@@ -197,20 +199,23 @@ def _evolve(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], inf
     return merged
 
 
-#: How much of the new files the cheap name check reads (each JSON line is parsed by Python).
-_NAME_CHECK_BYTES = 16 << 20
+#: The cheap name check parses every JSON line of the new files up to this many bytes, then
+#: one line in ``_SAMPLE_EVERY`` (a new column that comes with new files or a new producer shows
+#: on many lines; Python's json costs about 50 ms per MB here, paid on every update).
+_FULL_CHECK_BYTES = 2 << 20
+_SAMPLE_EVERY = 20
 
 
 def _column_names(fmt: str, files: list[str], plain: dict[str, str]) -> set[str] | None:
     """The top-level column names in ``files`` read without Spark, or None when that cannot be
     done cheaply here (other formats, compressed or multi-line JSON, CSV without a header): then
-    Spark infers the files' schema. JSON lines past ``_NAME_CHECK_BYTES`` in all are not read."""
+    Spark infers the files' schema. JSON lines past ``_FULL_CHECK_BYTES`` in all are sampled."""
     options = {k.lower(): str(v).lower() for k, v in plain.items()}
     fmt = fmt.lower()
     if any(Path(f).suffix.lower() in (".gz", ".bz2", ".zst", ".snappy", ".lz4", ".zip", ".deflate") for f in files):
         return None
     names: set[str] = set()
-    budget = _NAME_CHECK_BYTES
+    read = 0
     for f in files:
         try:
             with open(f, encoding=plain.get("encoding") or plain.get("charset") or "utf-8", errors="replace") as fh:
@@ -223,10 +228,10 @@ def _column_names(fmt: str, files: list[str], plain: dict[str, str]) -> set[str]
                     header = next(csv.reader([fh.readline()], delimiter=sep), [])
                     names.update(h.strip() for h in header if h.strip())
                 elif fmt == "json" and options.get("multiline") != "true":
-                    for line in fh:
-                        budget -= len(line)
-                        if budget < 0:
-                            break
+                    for i, line in enumerate(fh):
+                        read += len(line)
+                        if read > _FULL_CHECK_BYTES and i % _SAMPLE_EVERY:
+                            continue
                         line = line.strip()
                         if line.startswith("{"):
                             try:
