@@ -193,6 +193,37 @@ def test_ids_only_a_deployed_object_has_resolve_to_the_key(tmp_path: Path) -> No
         load_bundle(root)
 
 
+def test_dependency_paths_keep_their_quotes_and_resources_without_content_are_skipped(tmp_path: Path) -> None:
+    """databricks/cli's acceptance/bundle/environments/dependencies: a quoted -r path under
+    ${workspace.file_path} is made absolute once, quotes kept; a job without tasks and a pipeline
+    without libraries validate with a warning (the CLI deploys them) and are not deployed."""
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: deps}
+        resources:
+          jobs:
+            j:
+              tasks: [{task_key: t, spark_python_task: {python_file: a.py}, environment_key: e}]
+              environments:
+                - environment_key: e
+                  spec:
+                    client: "1"
+                    dependencies:
+                      - -r "${workspace.file_path}/Path With Spaces/requirements.txt"
+                      - "-r './rel dir/requirements.txt'"
+                      - "-r ./requirements.txt"
+            empty: {name: no tasks}
+          pipelines:
+            bare: {name: no code, environment: {dependencies: [x]}}
+        """})
+    b = load_bundle(root)
+    deps = b.jobs["j"].job.environments[0].spec.dependencies
+    assert deps == [f'-r "{root}/Path With Spaces/requirements.txt"', f"-r '{root}/rel dir/requirements.txt'",
+                    f"-r {root}/requirements.txt"]
+    assert "empty" not in b.jobs and "bare" not in b.pipelines
+    assert sorted(w.message for w in b.warnings if "not deployed" in w.message) == [
+        "job 'empty' has no tasks: it is not deployed", "pipeline 'bare' has no libraries: it is not deployed"]
+
+
 def test_yaml_as_the_cli_reads_it(tmp_path: Path) -> None:
     root = write(tmp_path, {"databricks.yml": """
         bundle: {name: yml}

@@ -86,6 +86,17 @@ def test_editable_folder_without_a_python_project_installs_nothing(tmp_path: Pat
     assert resolve([DependencyLine(f"-e {project}", "x", tmp_path)]).args == ["-e", str(project.resolve())]
 
 
+def test_quoted_requirement_files_with_spaces(tmp_path: Path) -> None:
+    """The CLI's own dependency example: -r "${workspace.file_path}/Path With Spaces/requirements.txt",
+    double or single quoted, as pip's requirement-file parser reads it."""
+    folder = tmp_path / "Path With Spaces"
+    folder.mkdir()
+    (folder / "requirements.txt").write_text("delta-spark\n")
+    for quote in ('"', "'"):
+        deps = resolve([DependencyLine(f"-r {quote}{folder}/requirements.txt{quote}", "x", tmp_path)])
+        assert deps.args == ["delta-spark"]
+
+
 def test_environment_is_installed_once_per_content(wheels: dict[str, Path], tmp_path: Path) -> None:
     line = DependencyLine(f"./{wheels['1.0'].name}", "task 't' libraries[0]", wheels["1.0"].parent)
     deps = resolve([line])

@@ -67,8 +67,11 @@ class PathTranslator:
         for flag in _PIP_FLAGS:
             if dep.startswith(flag):
                 rest = dep[len(flag):].strip()
-                if is_local_path(rest):
-                    deps[i] = flag + _absolute(rest, self._base(deps, i))
+                # -r "${workspace.file_path}/Path With Spaces/requirements.txt": pip's quoting stays
+                quote = rest[0] if len(rest) > 1 and rest[0] in "'\"" and rest[-1] == rest[0] else ""
+                inner = rest[1:-1] if quote else rest
+                if is_local_path(inner):
+                    deps[i] = flag + quote + _absolute(inner, self._base(deps, i)) + quote
                 return
         if is_local_path(dep) and _looks_like_path(dep):
             deps[i] = _absolute(dep, self._base(deps, i))

@@ -254,6 +254,11 @@ def build_jobs(config: dict[str, Any], locs: Locations, source: str,
         if not isinstance(body, dict):
             errors.append(SpecError(file, where.line if where else None, f"job {key!r} must be a mapping"))
             continue
+        if not body.get("tasks"):
+            # The CLI validates and deploys a job without tasks; there is nothing here to run.
+            errors.append(SpecError(file, where.line if where else None,
+                                    f"job {key!r} has no tasks: it is not deployed", severity="warning"))
+            continue
         body.setdefault("name", key)
         normalize_strings(body)
         try:
@@ -286,6 +291,11 @@ def build_pipelines(config: dict[str, Any], locs: Locations, source: str) -> tup
         file = where.file if where else source
         if not isinstance(body, dict):
             errors.append(SpecError(file, where.line if where else None, f"pipeline {key!r} must be a mapping"))
+            continue
+        if not body.get("libraries"):
+            # The CLI deploys a pipeline without source code (its editor creates them); no update can run.
+            errors.append(SpecError(file, where.line if where else None,
+                                    f"pipeline {key!r} has no libraries: it is not deployed", severity="warning"))
             continue
         body.setdefault("name", key)
         try:

@@ -160,6 +160,8 @@ def _wheel_name_version(path: Path) -> tuple[str, str | None]:
 
 
 def _local_paths(line: DependencyLine, text: str) -> list[Path]:
+    if len(text) > 1 and text[0] in "'\"" and text[-1] == text[0]:
+        text = text[1:-1]  # -r "/path with spaces/requirements.txt", quoted as for pip's own parser
     raw = os.path.expanduser(text)
     pattern = raw if os.path.isabs(raw) else str(line.base_dir / raw)
     if glob.has_magic(pattern):
