@@ -391,6 +391,24 @@ def test_presets_permissions_run_as_sync_artifacts(tmp_path: Path) -> None:
     assert b.config["run_as"] == {"user_name": "a@b.c"}
 
 
+def test_experimental_skip_name_prefix_for_schema(tmp_path: Path) -> None:
+    """As databricks/cli's acceptance/bundle/experimental/skip_name_prefix_for_schema: the flag
+    (a variable here) keeps schema names as written in development mode and under a name_prefix."""
+    root = write(tmp_path, {"databricks.yml": """
+        bundle: {name: s}
+        variables: {skip: {default: false}}
+        resources: {schemas: {foo: {name: my_schema, catalog_name: main}}}
+        experimental: {skip_name_prefix_for_schema: "${var.skip}"}
+        targets:
+          one: {default: true, mode: development}
+          two: {presets: {name_prefix: "[custom_prefix]"}}
+        """})
+    names = {(t, skip): load_bundle(root, target=t, variables={"skip": skip}).resources["schemas"]["foo"]["name"]
+             for t in ("one", "two") for skip in ("false", "true")}
+    assert names == {("one", "false"): "dev_ada_lovelace_my_schema", ("one", "true"): "my_schema",
+                     ("two", "false"): "custom_prefix_my_schema", ("two", "true"): "my_schema"}
+
+
 def test_lakeloom_run_on_databricks_yml_resolves_the_bundle(tmp_path: Path) -> None:
     """`lakeloom run databricks.yml --job KEY` keeps working, now with variables and includes."""
     from click.testing import CliRunner

@@ -169,7 +169,10 @@ def apply_presets(config: dict[str, Any], locs: Locations, source: str) -> list[
                     entry[field] = f"{folder}/{prefix}{base}"
                 else:
                     entry[field] = prefix + str(entry[field])
+    skip_schemas = str((config.get("experimental") or {}).get("skip_name_prefix_for_schema", "")).lower() == "true"
     for kind in ("schemas", "registered_models", "model_serving_endpoints"):
+        if kind == "schemas" and skip_schemas:  # the CLI's experimental.skip_name_prefix_for_schema
+            continue
         for entry in (resources.get(kind) or {}).values():
             if isinstance(entry, dict) and entry.get("name") and uc_prefix:
                 entry["name"] = uc_prefix + str(entry["name"])
