@@ -87,6 +87,11 @@ def test_read_files_in_sql_outside_pipelines(spark, spark_workspace, tmp_path: P
               args={"min": 0})
     rows = spark.table("main.al_files.people").orderBy("id").collect()
     assert [(r.id, r.name) for r in rows] == [(1, "a"), (2, "b")]  # header used, types inferred
+    # _metadata works through read_files as on Databricks, and SELECT * does not return it
+    with_file = spark.sql("SELECT *, _metadata.file_name AS source FROM read_files('/Volumes/main/al/csv_in', "
+                          "format => 'csv', header => true)")
+    assert with_file.columns == ["id", "name", "source"]
+    assert {r.source for r in with_file.collect()} == {"a.csv"}
     # 'read_files(' inside a string literal is text, not a call.
     assert spark.sql("SELECT 'read_files(x)' AS s").first().s == "read_files(x)"
     spark.sql("DROP SCHEMA main.al_files CASCADE")

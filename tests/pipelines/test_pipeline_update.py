@@ -261,3 +261,34 @@ def test_auto_loader_adds_new_columns_within_the_update(spark, spark_workspace: 
     assert spark.table("main.evolving.raw_customers").columns == ["id", "name", "_rescued_data", "tier"]
     assert sorted(tuple(r) for r in spark.table("main.evolving.customers").collect()) == [
         ("1", "Ada", None), ("2", "Bob", "gold")]
+
+
+JHU = {
+    # delta-live-tables-notebooks' sql/JHU COVID-19.sql, on local files
+    "src/covid.sql": """
+        SET spark.databricks.cloudFiles.schemaInference.sampleSize.numFiles = 1;
+
+        CREATE OR REFRESH STREAMING TABLE covid_raw AS
+        SELECT *, _metadata.file_name AS source_file_name
+          FROM STREAM read_files("${test.landing}", format => "json", inferColumnTypes => "true",
+                                 schemaEvolutionMode => "rescue");
+
+        CREATE OR REFRESH MATERIALIZED VIEW covid_cleansed AS
+        SELECT get_json_object(_rescued_data, "$.FIPS") AS fips,
+               COALESCE(`Country/Region`, get_json_object(_rescued_data, "$.Country_Region")) AS country_region,
+               confirmed, source_file_name
+          FROM covid_raw;
+    """,
+}
+
+
+def test_rescued_data_in_sql_as_the_jhu_covid_pipeline_reads_it(spark, spark_workspace: Workspace,
+                                                                tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    land_json(landing, "01-22-2020.json", [{"Country/Region": "China", "Confirmed": 1}])
+    land_json(landing, "03-23-2020.json", [{"Country_Region": "US", "FIPS": 53033, "Confirmed": 5}])
+    loaded = write_pipeline(tmp_path / "p", "jhu", JHU, configuration={"test.landing": str(landing)})
+    assert run_update(spark, loaded, spark_workspace).status == "COMPLETED"
+    rows = sorted((tuple(r) for r in spark.table("main.jhu.covid_cleansed").collect()), key=lambda r: r[3])
+    assert rows == [(None, "China", 1, "01-22-2020.json"), ("53033", "US", 5, "03-23-2020.json")]
+    assert "_metadata" not in spark.table("main.jhu.covid_raw").columns  # SELECT * does not return it

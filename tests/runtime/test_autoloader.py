@@ -108,3 +108,50 @@ def test_csv_headers_are_checked_without_spark_and_new_ones_evolve(spark, tmp_pa
     rows = _drain(spark, cloudfiles_stream(spark, str(landing), options), "al_csv_evolved")
     assert sorted((r.id, r.name, r.email) for r in rows) == [
         ("1", "x", None), ("2", "y", None), ("3", "z", "z@example.com")]
+
+
+def test_rescue_mode_keeps_the_sampled_schema_and_rescues_the_rest(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    """delta-live-tables-notebooks' JHU COVID-19 pipeline: the schema comes from the first files
+    (sampleSize.numFiles), later files' new fields and values that do not fit land in
+    _rescued_data as JSON with _file_path, and _metadata still works."""
+    import json
+
+    from lakeloom.runtime.autoloader import SAMPLE_FILES_CONF
+
+    landing = tmp_path / "landing"
+    _land(landing, "01.json", [{"Country": "NL", "Confirmed": 1}])
+    _land(landing, "02.json", [{"Country": "BE", "Confirmed": "many", "FIPS": "53033", "Geo": {"lat": 1.5}}])
+    (landing / "02.json").write_text((landing / "02.json").read_text() + "not json\n")
+    spark.conf.set(SAMPLE_FILES_CONF, "1")
+    try:
+        df = cloudfiles_stream(spark, str(landing), {
+            "cloudFiles.format": "json", "cloudFiles.inferColumnTypes": "true",
+            "cloudFiles.schemaEvolutionMode": "rescue", "cloudFiles.schemaLocation": str(tmp_path / "s")})
+    finally:
+        spark.conf.unset(SAMPLE_FILES_CONF)
+    assert df.columns == ["Confirmed", "Country", "_rescued_data"]  # Spark sorts inferred JSON fields
+    rows = _drain(spark, df.selectExpr("*", "_metadata.file_name AS file"), "al_rescue")
+    got = {(r.file, r.Country): (r.Confirmed, r._rescued_data) for r in rows}
+    assert got[("01.json", "NL")] == (1, None)
+    confirmed, rescued = got[("02.json", "BE")]
+    assert confirmed is None
+    rescued = json.loads(rescued)
+    assert rescued["Confirmed"] == "many" and rescued["FIPS"] == "53033" and json.loads(rescued["Geo"]) == {"lat": 1.5}
+    assert rescued["_file_path"].endswith("/landing/02.json")
+    assert got[("02.json", None)] == (None, "not json")
+
+
+def test_files_past_the_inference_sample_evolve_the_schema(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    from lakeloom.runtime.autoloader import SAMPLE_FILES_CONF, UnknownFieldException
+
+    landing = tmp_path / "landing"
+    _land(landing, "a.json", [{"id": 1}])
+    _land(landing, "b.json", [{"id": 2, "late": "x"}])
+    options = {"cloudFiles.format": "json", "cloudFiles.schemaLocation": str(tmp_path / "s")}
+    spark.conf.set(SAMPLE_FILES_CONF, "1")
+    try:
+        with pytest.raises(UnknownFieldException, match="late"):  # as the first Databricks run stops
+            cloudfiles_stream(spark, str(landing), options)
+        assert cloudfiles_stream(spark, str(landing), options).columns == ["id", "late", "_rescued_data"]
+    finally:
+        spark.conf.unset(SAMPLE_FILES_CONF)

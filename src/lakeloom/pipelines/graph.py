@@ -32,7 +32,7 @@ from lakeloom.pipelines.concurrency import FlowSlots
 from lakeloom.pipelines.model import Dataset, PipelineDefinitionError
 from lakeloom.pipelines.sql_tables import VARIABLE, relation_names, rewrite_query
 from lakeloom.runtime import spark_patches
-from lakeloom.runtime.autoloader import files_dataframe
+from lakeloom.runtime.autoloader import files_dataframe, metadata_view, without_metadata
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -296,7 +296,7 @@ class UpdateGraph:
                 df = self.session.readStream.table(arg)
             else:
                 streaming, path, options = arg
-                df = files_dataframe(self.session, streaming, path, options, self)
+                df = metadata_view(files_dataframe(self.session, streaming, path, options, self), rewritten.sql)
             df.createOrReplaceTempView(view)
         subst = getattr(self._local, "subst", None)
         replaced: dict[str, str] = {}
@@ -318,7 +318,8 @@ class UpdateGraph:
             from lakeloom.pipelines.sql_tables import replace_tables
 
             sql = replace_tables(sql, replaced)
-        return spark_patches.unpatched("sql")(self.session, sql, args, **kwargs)
+        result = spark_patches.unpatched("sql")(self.session, sql, args, **kwargs)
+        return without_metadata(result) if rewritten.views else result
 
     def substitute(self, query: str) -> str:
         """``${key}`` replaced by the session conf value (the pipeline's ``configuration``), as

@@ -28,6 +28,7 @@ schema is kept under ``cloudFiles.schemaLocation`` there too.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,15 +92,24 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
         writes = bool(location) and (router is None or not router.dry_run)  # a dry run writes nothing
         stored = _stored_schema(location)
         if stored is None:
-            schema = _infer(spark, fmt, path, plain, infer_types, hints)
+            sample = _inference_sample(spark, path)
+            schema = _infer(spark, fmt, sample or path, plain, infer_types, hints)
             if writes:
                 _store_schema(location, schema)
+                _NewFiles(location, path).checked(sample)
+            if sample and location and mode in ("addnewcolumns", "failonnewcolumns"):
+                # the files past the sample: on Databricks the stream meets their new columns
+                schema = _evolve(spark, fmt, path, plain, infer_types, hints, schema, location, mode,
+                                 in_pipeline=router is not None, writes=writes)
+            elif sample and writes:
                 _NewFiles(location, path).checked()
         else:
             schema = stored
             if location and mode in ("addnewcolumns", "failonnewcolumns"):
                 schema = _evolve(spark, fmt, path, plain, infer_types, hints, stored, location, mode,
                                  in_pipeline=router is not None, writes=writes)
+    if mode == "rescue" and fmt.lower() == "json" and plain.get("multiLine", plain.get("multiline", "")).lower() != "true":
+        return _json_rescuing(spark, path, plain, schema)
     if fmt.lower() in ("json", "csv") and RESCUED in _field_names(spark, schema):
         plain.setdefault("columnNameOfCorruptRecord", RESCUED)
     # Not "cloudFiles": the patched reader methods pass straight through to Spark's own.
@@ -155,6 +165,73 @@ def _infer(spark: SparkSession, fmt: str, path: str | list[str], plain: dict[str
     if fmt.lower() in ("json", "csv") and RESCUED not in [f.name for f in fields]:
         fields.append(StructField(RESCUED, StringType(), True))
     return StructType(fields)
+
+
+#: Databricks' setting for how many files the first schema inference reads (default 1000).
+SAMPLE_FILES_CONF = "spark.databricks.cloudFiles.schemaInference.sampleSize.numFiles"
+
+
+def _inference_sample(spark: SparkSession, path: str) -> list[str] | None:
+    """The first files (by name) that the first inference reads when there are more than
+    ``SAMPLE_FILES_CONF`` of them, as Auto Loader samples; None when it reads them all."""
+    try:
+        limit = int(spark.conf.get(SAMPLE_FILES_CONF, "1000") or "1000")
+    except ValueError:
+        raise AutoLoaderError(f"{SAMPLE_FILES_CONF} must be a whole number of files") from None
+    files = _data_files(_local_file(path))
+    return files[:max(limit, 1)] if len(files) > max(limit, 1) else None
+
+
+def _json_rescuing(spark: SparkSession, path: str, plain: dict[str, str], schema: StructType | str) -> DataFrame:
+    """JSON lines read with ``schemaEvolutionMode`` ``rescue``: the schema's columns, and in
+    ``_rescued_data`` a JSON object of the fields the schema lacks or whose value does not fit
+    its type, with ``_file_path``, as Auto Loader rescues them (a line that is not a JSON object
+    is rescued whole). Read through Spark's text source, so ``_metadata`` still works."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    struct = schema if isinstance(schema, StructType) else spark.createDataFrame([], schema).schema
+    fields = [f for f in struct.fields if f.name != RESCUED]
+    data = StructType(fields)
+    options = {k: v for k, v in plain.items() if k in ("recursiveFileLookup", "maxFilesPerTrigger", "maxBytesPerTrigger",
+                                                      "maxFileAge", "pathGlobFilter", "modifiedAfter", "modifiedBefore",
+                                                      "encoding")}
+    parse = {k: v for k, v in plain.items() if k not in options and k != "columnNameOfCorruptRecord"}
+    reader = spark.readStream.format("text")
+    for k, v in options.items():
+        reader = reader.option(k, v)
+    raw = reader.load(path)
+    row, kv = F.from_json("value", data, parse), F.from_json("value", "map<string,string>")
+    parsed = raw.select(row.alias("_r"), kv.alias("_kv"), "value", F.col("_metadata.file_path").alias("_fp"))
+    known = [f.name for f in fields]
+    # each schema column as text, to find values present in the line but null once typed
+    def as_text(f: Any) -> Any:
+        value = F.col(f"_r.`{f.name}`")
+        return F.to_json(value) if isinstance(f.dataType, (StructType, ArrayType, MapType)) else value.cast("string")
+
+    typed = F.create_map(*[x for f in fields for x in (F.lit(f.name), as_text(f))]) if fields else None
+    if typed is not None:
+        rescued = F.map_filter("_kv", lambda k, v: ~k.isin(known) | (v.isNotNull() & F.element_at(typed, k).isNull()))
+    else:
+        rescued = F.col("_kv")
+    with_file = F.map_concat(rescued, F.create_map(F.lit("_file_path"), F.col("_fp")))
+    rescue = (F.when(F.col("_kv").isNull() & (F.trim("value") != ""), F.col("value"))
+              .when(F.size(rescued) > 0, F.to_json(with_file)))
+    out = [F.col(f"_r.`{n}`").alias(n) for n in known]
+    if RESCUED in struct.fieldNames():
+        out.append(rescue.alias(RESCUED))
+    return parsed.select(*out)
+
+
+def _data_files(root: Path) -> list[str]:
+    """The data files under ``root``, sorted (names starting with _ or . are not data, as for
+    Spark's file index)."""
+    if root.is_file():
+        return [str(root)]
+    if not root.is_dir():
+        return []
+    return sorted(str(p) for p in root.rglob("*")
+                  if p.is_file() and not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts))
 
 
 def _evolve(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], infer_types: bool,
@@ -255,13 +332,7 @@ class _NewFiles:
         self.root = _local_file(path)
 
     def _all(self) -> list[str]:
-        if self.root.is_file():
-            return [str(self.root)]
-        if not self.root.is_dir():
-            return []
-        # as Spark's file index: names starting with _ or . are not data
-        return sorted(str(p) for p in self.root.rglob("*")
-                      if p.is_file() and not any(part.startswith(("_", ".")) for part in p.relative_to(self.root).parts))
+        return _data_files(self.root)
 
     def _checked(self) -> set[str]:
         try:
@@ -330,6 +401,24 @@ def _store_schema(location: str, schema: StructType | str) -> None:
     f.write_text(json.dumps(schema.jsonValue()))
 
 
+_METADATA_REF = re.compile(r"(?<![\w`])`?_metadata`?\s*\.", re.IGNORECASE)
+
+
+def metadata_view(df: DataFrame, sql: str) -> DataFrame:
+    """``df`` (a ``read_files`` source about to become a temporary view of ``sql``) with its
+    ``_metadata`` column made a real one when ``sql`` reads ``_metadata.<field>``: Spark's views
+    hide metadata columns, where Databricks' ``read_files`` exposes them. Drop it from the
+    query's result with :func:`without_metadata` (``SELECT *`` does not return it there)."""
+    if _METADATA_REF.search(sql) and "_metadata" not in df.columns:
+        return df.select("*", "_metadata")
+    return df
+
+
+def without_metadata(df: DataFrame) -> DataFrame:
+    """The query result without a ``_metadata`` column that :func:`metadata_view` added."""
+    return df.drop("_metadata") if "_metadata" in df.columns else df
+
+
 def files_dataframe(spark: SparkSession, streaming: bool, path: str, options: dict[str, str],
                     router: ReadRouter | None = None) -> DataFrame:
     """``read_files(path, format => ..., ...)`` (batch) or ``STREAM read_files(...)`` (Auto Loader)."""
@@ -343,7 +432,7 @@ def files_dataframe(spark: SparkSession, streaming: bool, path: str, options: di
         raise AutoLoaderError(f"read_files({path!r}): give format => 'json' | 'csv' | 'parquet' | ...")
     if streaming:
         cf = {"cloudFiles.format": fmt, "cloudFiles.inferColumnTypes": opts.pop("inferColumnTypes", "true")}
-        for k in ("schemaHints", "schemaLocation", "maxFilesPerTrigger", "maxBytesPerTrigger"):
+        for k in ("schemaHints", "schemaLocation", "schemaEvolutionMode", "maxFilesPerTrigger", "maxBytesPerTrigger"):
             if k in opts:
                 cf[f"cloudFiles.{k}"] = opts.pop(k)
         return cloudfiles_stream(spark, path, {**cf, **opts}, schema, router)

@@ -101,12 +101,14 @@ def _sql_outside_router(session: Any, query: str, args: Any, kwargs: dict[str, A
         if is_copy_into(query):
             return run_copy_into(session, query)
     if "READ_FILES" in upper:
-        from lakeloom.runtime.autoloader import files_dataframe
+        from lakeloom.runtime.autoloader import files_dataframe, metadata_view, without_metadata
         from lakeloom.runtime.sqltext import rewrite_read_files
 
         rewritten = rewrite_read_files(query, prefix=f"__ll_read_files_{next(_files_views)}")
         for view, (_, (streaming, path, options)) in rewritten.views.items():
-            files_dataframe(session, streaming, path, options).createOrReplaceTempView(view)
+            metadata_view(files_dataframe(session, streaming, path, options), rewritten.sql).createOrReplaceTempView(view)
+        if rewritten.views:
+            return without_metadata(_originals["sql"](session, rewritten.sql, args, **kwargs))
         query = rewritten.sql
     return _originals["sql"](session, query, args, **kwargs)
 
