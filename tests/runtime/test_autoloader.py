@@ -155,3 +155,28 @@ def test_files_past_the_inference_sample_evolve_the_schema(spark, tmp_path: Path
         assert cloudfiles_stream(spark, str(landing), options).columns == ["id", "late", "_rescued_data"]
     finally:
         spark.conf.unset(SAMPLE_FILES_CONF)
+
+
+def test_clean_source_move_archives_processed_files(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    """bundle-examples' file-push template: cloudFiles.cleanSource MOVE to moveDestination (Spark
+    archives a file once the batch after the one that read it commits)."""
+    from lakeloom.runtime.autoloader import AutoLoaderError
+
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    for name in ("a.json", "b.json", "c.json"):
+        _land(landing, name, [{"id": name}])
+    options = {"cloudFiles.format": "json", "cloudFiles.schemaLocation": str(tmp_path / "s"),
+               "cloudFiles.maxFilesPerTrigger": "1", "cloudFiles.cleanSource": "MOVE",
+               "cloudFiles.cleanSource.retentionDuration": "1 day",
+               "cloudFiles.cleanSource.moveDestination": str(archive)}
+    df = cloudfiles_stream(spark, str(landing), options)
+    query = df.writeStream.format("memory").queryName("al_clean").option(
+        "checkpointLocation", str(tmp_path / "cp")).trigger(availableNow=True).start()
+    query.awaitTermination()
+    assert sorted(r.id for r in spark.table("al_clean").collect()) == ["a.json", "b.json", "c.json"]
+    spark.catalog.dropTempView("al_clean")
+    moved = sorted(p.name for p in archive.rglob("*.json"))
+    assert moved and set(moved) <= {"a.json", "b.json"}
+    assert not any((landing / name).exists() for name in moved)
+    with pytest.raises(AutoLoaderError, match="moveDestination"):
+        cloudfiles_stream(spark, str(landing), {**options, "cloudFiles.cleanSource.moveDestination": ""})

@@ -83,6 +83,7 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
         raise AutoLoaderError(f"Auto Loader stream on {path!r}: cloudFiles.schemaEvolutionMode {mode!r} is not one "
                               "of addNewColumns, rescue, failOnNewColumns, none")
     plain.setdefault("recursiveFileLookup", "true")
+    _clean_source(cf, plain, path, local if router is not None else lambda p: _local_outside_pipeline(p, write=True))
     for key, value in cf.items():
         if key.lower() not in _MAPPED:
             raise AutoLoaderError(f"Auto Loader stream on {path!r}: option cloudFiles.{key} is not supported")
@@ -117,6 +118,32 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
     for k, v in plain.items():
         reader = reader.option(k, v)
     return reader.load(path)
+
+
+def _clean_source(cf: dict[str, str], plain: dict[str, str], path: str, local: Any) -> None:
+    """``cloudFiles.cleanSource`` (``MOVE`` to ``cleanSource.moveDestination``, ``DELETE``, ``OFF``)
+    as Spark's file source option ``cleanSource`` (``archive`` to ``sourceArchiveDir``,
+    ``delete``, ``off``). Spark cleans a file once the batch after the one that read it commits;
+    ``cleanSource.retentionDuration`` (Databricks waits that long, 30 days by default) is not
+    honoured."""
+    keys = {k.lower(): k for k in cf}
+    mode = cf.pop(keys["cleansource"], None) if "cleansource" in keys else None
+    destination = cf.pop(keys["cleansource.movedestination"], None) if "cleansource.movedestination" in keys else None
+    if "cleansource.retentionduration" in keys:
+        cf.pop(keys["cleansource.retentionduration"])
+    if mode is None or mode.upper() == "OFF":
+        return
+    if mode.upper() == "DELETE":
+        plain["cleanSource"] = "delete"
+    elif mode.upper() == "MOVE":
+        if not destination:
+            raise AutoLoaderError(f"Auto Loader stream on {path!r}: cloudFiles.cleanSource MOVE needs "
+                                  "cloudFiles.cleanSource.moveDestination")
+        plain["cleanSource"] = "archive"
+        plain["sourceArchiveDir"] = local(destination)
+    else:
+        raise AutoLoaderError(f"Auto Loader stream on {path!r}: cloudFiles.cleanSource {mode!r} is not one of "
+                              "MOVE, DELETE, OFF")
 
 
 def _local_outside_pipeline(path: str, *, write: bool = False) -> str:
