@@ -32,13 +32,15 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakeloom.runtime.autoloader_files import NewFiles, column_names, data_files
+from lakeloom.runtime.autoloader_rescue import RESCUED, json_rescuing
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
     from lakeloom.runtime.spark_patches import ReadRouter
 
-RESCUED = "_rescued_data"
 _MAPPED = {"maxfilespertrigger": "maxFilesPerTrigger", "maxbytespertrigger": "maxBytesPerTrigger",
            "maxfileage": "maxFileAge", "partitioncolumns": None, "usenotifications": None,
            "includeexistingfiles": None, "validateoptions": None, "backfillinterval": None,
@@ -97,20 +99,20 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
             schema = _infer(spark, fmt, sample or path, plain, infer_types, hints)
             if writes:
                 _store_schema(location, schema)
-                _NewFiles(location, path).checked(sample)
+                _new_files(location, path).checked(sample)
             if sample and location and mode in ("addnewcolumns", "failonnewcolumns"):
                 # the files past the sample: on Databricks the stream meets their new columns
                 schema = _evolve(spark, fmt, path, plain, infer_types, hints, schema, location, mode,
                                  in_pipeline=router is not None, writes=writes)
             elif sample and writes:
-                _NewFiles(location, path).checked()
+                _new_files(location, path).checked()
         else:
             schema = stored
             if location and mode in ("addnewcolumns", "failonnewcolumns"):
                 schema = _evolve(spark, fmt, path, plain, infer_types, hints, stored, location, mode,
                                  in_pipeline=router is not None, writes=writes)
     if mode == "rescue" and fmt.lower() == "json" and plain.get("multiLine", plain.get("multiline", "")).lower() != "true":
-        return _json_rescuing(spark, path, plain, schema)
+        return json_rescuing(spark, path, plain, schema)
     if fmt.lower() in ("json", "csv") and RESCUED in _field_names(spark, schema):
         plain.setdefault("columnNameOfCorruptRecord", RESCUED)
     # Not "cloudFiles": the patched reader methods pass straight through to Spark's own.
@@ -205,60 +207,8 @@ def _inference_sample(spark: SparkSession, path: str) -> list[str] | None:
         limit = int(spark.conf.get(SAMPLE_FILES_CONF, "1000") or "1000")
     except ValueError:
         raise AutoLoaderError(f"{SAMPLE_FILES_CONF} must be a whole number of files") from None
-    files = _data_files(_local_file(path))
+    files = data_files(_local_file(path))
     return files[:max(limit, 1)] if len(files) > max(limit, 1) else None
-
-
-def _json_rescuing(spark: SparkSession, path: str, plain: dict[str, str], schema: StructType | str) -> DataFrame:
-    """JSON lines read with ``schemaEvolutionMode`` ``rescue``: the schema's columns, and in
-    ``_rescued_data`` a JSON object of the fields the schema lacks or whose value does not fit
-    its type, with ``_file_path``, as Auto Loader rescues them (a line that is not a JSON object
-    is rescued whole). Read through Spark's text source, so ``_metadata`` still works."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import ArrayType, MapType, StructType
-
-    struct = schema if isinstance(schema, StructType) else spark.createDataFrame([], schema).schema
-    fields = [f for f in struct.fields if f.name != RESCUED]
-    data = StructType(fields)
-    options = {k: v for k, v in plain.items() if k in ("recursiveFileLookup", "maxFilesPerTrigger", "maxBytesPerTrigger",
-                                                      "maxFileAge", "pathGlobFilter", "modifiedAfter", "modifiedBefore",
-                                                      "encoding")}
-    parse = {k: v for k, v in plain.items() if k not in options and k != "columnNameOfCorruptRecord"}
-    reader = spark.readStream.format("text")
-    for k, v in options.items():
-        reader = reader.option(k, v)
-    raw = reader.load(path)
-    row, kv = F.from_json("value", data, parse), F.from_json("value", "map<string,string>")
-    parsed = raw.select(row.alias("_r"), kv.alias("_kv"), "value", F.col("_metadata.file_path").alias("_fp"))
-    known = [f.name for f in fields]
-    # each schema column as text, to find values present in the line but null once typed
-    def as_text(f: Any) -> Any:
-        value = F.col(f"_r.`{f.name}`")
-        return F.to_json(value) if isinstance(f.dataType, (StructType, ArrayType, MapType)) else value.cast("string")
-
-    typed = F.create_map(*[x for f in fields for x in (F.lit(f.name), as_text(f))]) if fields else None
-    if typed is not None:
-        rescued = F.map_filter("_kv", lambda k, v: ~k.isin(known) | (v.isNotNull() & F.element_at(typed, k).isNull()))
-    else:
-        rescued = F.col("_kv")
-    with_file = F.map_concat(rescued, F.create_map(F.lit("_file_path"), F.col("_fp")))
-    rescue = (F.when(F.col("_kv").isNull() & (F.trim("value") != ""), F.col("value"))
-              .when(F.size(rescued) > 0, F.to_json(with_file)))
-    out = [F.col(f"_r.`{n}`").alias(n) for n in known]
-    if RESCUED in struct.fieldNames():
-        out.append(rescue.alias(RESCUED))
-    return parsed.select(*out)
-
-
-def _data_files(root: Path) -> list[str]:
-    """The data files under ``root``, sorted (names starting with _ or . are not data, as for
-    Spark's file index)."""
-    if root.is_file():
-        return [str(root)]
-    if not root.is_dir():
-        return []
-    return sorted(str(p) for p in root.rglob("*")
-                  if p.is_file() and not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts))
 
 
 def _evolve(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], infer_types: bool,
@@ -268,12 +218,12 @@ def _evolve(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], inf
     merged at its end (before ``_rescued_data``) when the mode allows (see the module doc)."""
     from pyspark.sql.types import StructType
 
-    new_files = _NewFiles(location, path)
+    new_files = _new_files(location, path)
     files = new_files.pending()
     if not files:
         return stored
     known = {f.name.lower() for f in stored.fields}
-    seen = _column_names(fmt, files, plain)
+    seen = column_names(fmt, files, plain)
     if seen is not None and not {n.lower() for n in seen} - known:
         added = []  # no new name: no Spark job (the common case, every update)
     else:
@@ -303,85 +253,6 @@ def _evolve(spark: SparkSession, fmt: str, path: str, plain: dict[str, str], inf
     return merged
 
 
-#: The cheap name check parses every JSON line of the new files up to this many bytes, then
-#: one line in ``_SAMPLE_EVERY`` (a new column that comes with new files or a new producer shows
-#: on many lines; Python's json costs about 50 ms per MB here, paid on every update).
-_FULL_CHECK_BYTES = 2 << 20
-_SAMPLE_EVERY = 20
-
-
-def _column_names(fmt: str, files: list[str], plain: dict[str, str]) -> set[str] | None:
-    """The top-level column names in ``files`` read without Spark, or None when that cannot be
-    done cheaply here (other formats, compressed or multi-line JSON, CSV without a header): then
-    Spark infers the files' schema. JSON lines past ``_FULL_CHECK_BYTES`` in all are sampled."""
-    options = {k.lower(): str(v).lower() for k, v in plain.items()}
-    fmt = fmt.lower()
-    if any(Path(f).suffix.lower() in (".gz", ".bz2", ".zst", ".snappy", ".lz4", ".zip", ".deflate") for f in files):
-        return None
-    names: set[str] = set()
-    read = 0
-    for f in files:
-        try:
-            with open(f, encoding=plain.get("encoding") or plain.get("charset") or "utf-8", errors="replace") as fh:
-                if fmt == "csv":
-                    if options.get("header") != "true":
-                        return None
-                    import csv
-
-                    sep = plain.get("sep") or plain.get("delimiter") or ","
-                    header = next(csv.reader([fh.readline()], delimiter=sep), [])
-                    names.update(h.strip() for h in header if h.strip())
-                elif fmt == "json" and options.get("multiline") != "true":
-                    for i, line in enumerate(fh):
-                        read += len(line)
-                        if read > _FULL_CHECK_BYTES and i % _SAMPLE_EVERY:
-                            continue
-                        line = line.strip()
-                        if line.startswith("{"):
-                            try:
-                                names.update(json.loads(line))
-                            except ValueError:
-                                continue  # a malformed row goes to _rescued_data, as before
-                else:
-                    return None
-        except OSError:
-            return None
-    return names
-
-
-class _NewFiles:
-    """Which files under a stream's path arrived since its schema was last checked, by name
-    (not by modification time: copies that keep their time are new files too). The checked
-    names are kept beside the schema, one per line."""
-
-    def __init__(self, location: str, path: str) -> None:
-        self.mark = _schema_file(location).with_name("checked_files.txt")
-        self.root = _local_file(path)
-
-    def _all(self) -> list[str]:
-        return _data_files(self.root)
-
-    def _checked(self) -> set[str]:
-        try:
-            return set(self.mark.read_text().splitlines())
-        except OSError:
-            return set()
-
-    def pending(self) -> list[str]:
-        """The files not yet checked (every file when nothing was recorded: a schema stored
-        before evolution was checked is compared with all of them once)."""
-        done = self._checked()
-        return [f for f in self._all() if f not in done]
-
-    def checked(self, files: list[str] | None = None) -> None:
-        """Record ``files`` (default: every file there now) as checked."""
-        names = self._checked() | set(self._all() if files is None else files)
-        self.mark.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.mark.with_suffix(".tmp")
-        tmp.write_text("".join(f"{n}\n" for n in sorted(names)))
-        tmp.replace(self.mark)
-
-
 def _local_file(path: str) -> Path:
     """The local file a ``file:`` URI (``file:/x``, ``file:///x``) or plain path names."""
     if path.startswith("file:"):
@@ -404,6 +275,10 @@ def _apply_hints(spark: SparkSession, fields: list[Any], hints: str) -> list[Any
         else:
             out[i] = StructField(out[i].name, h.dataType, True)
     return out
+
+
+def _new_files(location: str, path: str) -> NewFiles:
+    return NewFiles(_schema_file(location).parent, _local_file(path))
 
 
 def _schema_file(location: str) -> Path:
