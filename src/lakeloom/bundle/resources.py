@@ -126,18 +126,27 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _error_loc(err: Any) -> tuple[Any, ...]:
+    """A pydantic error's location without its validator steps (``function-after[...]``)."""
+    return tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def _task_of(body: dict[str, Any], loc: tuple[Any, ...]) -> tuple[str | None, tuple[Any, ...]]:
+    """The task key a location inside ``tasks[i]`` belongs to, and the location within the task."""
+    tasks = body.get("tasks")
+    if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int) and isinstance(tasks, list) \
+            and loc[1] < len(tasks) and isinstance(tasks[loc[1]], dict):
+        return tasks[loc[1]].get("task_key"), loc[2:]
+    return None, loc
+
+
 def _model_errors(e: ValidationError, body: dict[str, Any], locs: Locations, source: str,
                   label: str) -> list[SpecError]:
     errors = []
     for err in e.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = _error_loc(err)
         where = locs.at(body, loc)
-        task_key = None
-        field_loc = loc
-        tasks = body.get("tasks")
-        if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int) and isinstance(tasks, list) \
-                and loc[1] < len(tasks) and isinstance(tasks[loc[1]], dict):
-            task_key, field_loc = tasks[loc[1]].get("task_key"), loc[2:]
+        task_key, field_loc = _task_of(body, loc)
         msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         errors.append(SpecError(where.file if where else source, where.line if where else None,
                                 f"{label}: {msg}" if not task_key else msg, task_key, _field_name(field_loc) or None))
@@ -153,7 +162,7 @@ def _drop_unknown_fields(e: ValidationError, body: dict[str, Any], locs: Locatio
     for err in e.errors():
         if err["type"] != "extra_forbidden":
             continue
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = _error_loc(err)
         parent: Any = body
         try:
             for part in loc[:-1]:
@@ -163,13 +172,8 @@ def _drop_unknown_fields(e: ValidationError, body: dict[str, Any], locs: Locatio
         if not isinstance(parent, dict) or loc[-1] not in parent:
             continue
         where = locs.at(body, loc)
+        task_key, field_loc = _task_of(body, loc)
         del parent[loc[-1]]
-        task_key = None
-        field_loc = loc
-        tasks = body.get("tasks")
-        if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int) and isinstance(tasks, list) \
-                and loc[1] < len(tasks) and isinstance(tasks[loc[1]], dict):
-            task_key, field_loc = tasks[loc[1]].get("task_key"), loc[2:]
         message = f"unknown field: {loc[-1]}" if task_key else f"{label}: unknown field: {loc[-1]}"
         warnings.append(SpecError(where.file if where else source, where.line if where else None, message,
                                   task_key, _field_name(field_loc) or None, severity="warning"))
