@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeloom.bundle.yamlreader import Locations
+from lakeloom.runtime.environments.requirements import split_quotes
 
 _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|/|\$\{|\{\{|~)")
 _PIP_FLAGS = ("-r ", "--requirement ", "-e ", "--editable ", "-c ", "--constraint ")
@@ -68,8 +69,7 @@ class PathTranslator:
             if dep.startswith(flag):
                 rest = dep[len(flag):].strip()
                 # -r "${workspace.file_path}/Path With Spaces/requirements.txt": pip's quoting stays
-                quote = rest[0] if len(rest) > 1 and rest[0] in "'\"" and rest[-1] == rest[0] else ""
-                inner = rest[1:-1] if quote else rest
+                inner, quote = split_quotes(rest)
                 if is_local_path(inner):
                     deps[i] = flag + quote + _absolute(inner, self._base(deps, i)) + quote
                 return

@@ -246,6 +246,24 @@ def normalize_strings(job: dict[str, Any]) -> None:
         fix(job, "tags")
 
 
+def _validated(model: Any, body: dict[str, Any], locs: Locations, file: str, label: str,
+               errors: list[SpecError]) -> Any:
+    """``body`` as ``model``, or None with its problems added to ``errors``. Unknown fields are
+    warned about and dropped first (:func:`_drop_unknown_fields`), so only the rest fail."""
+    try:
+        return validate_normalized(model, body)
+    except ValidationError as e:
+        dropped = _drop_unknown_fields(e, body, locs, file, label)
+        errors.extend(dropped)
+        try:
+            if not dropped:
+                raise
+            return validate_normalized(model, body)
+        except ValidationError as again:
+            errors.extend(_model_errors(again, body, locs, file, label))
+            return None
+
+
 def build_jobs(config: dict[str, Any], locs: Locations, source: str,
                bundle_root: Path) -> tuple[dict[str, LoadedJob], list[SpecError]]:
     """Every ``resources.jobs`` entry as a validated :class:`LoadedJob` (source: its file)."""
@@ -265,18 +283,9 @@ def build_jobs(config: dict[str, Any], locs: Locations, source: str,
             continue
         body.setdefault("name", key)
         normalize_strings(body)
-        try:
-            job = validate_normalized(Job, body)
-        except ValidationError as e:
-            dropped = _drop_unknown_fields(e, body, locs, file, f"job {key!r}")
-            errors.extend(dropped)
-            try:
-                if not dropped:
-                    raise
-                job = validate_normalized(Job, body)
-            except ValidationError as again:
-                errors.extend(_model_errors(again, body, locs, file, f"job {key!r}"))
-                continue
+        job = _validated(Job, body, locs, file, f"job {key!r}", errors)
+        if job is None:
+            continue
         loaded = LoadedJob(job, Path(file).resolve(), str(key), line_map(body, locs))
         loaded.bundle_root = bundle_root
         out[str(key)] = loaded
@@ -302,18 +311,9 @@ def build_pipelines(config: dict[str, Any], locs: Locations, source: str) -> tup
                                     f"pipeline {key!r} has no libraries: it is not deployed", severity="warning"))
             continue
         body.setdefault("name", key)
-        try:
-            spec = validate_normalized(PipelineSpec, body)
-        except ValidationError as e:
-            dropped = _drop_unknown_fields(e, body, locs, file, f"pipeline {key!r}")
-            errors.extend(dropped)
-            try:
-                if not dropped:
-                    raise
-                spec = validate_normalized(PipelineSpec, body)
-            except ValidationError as again:
-                errors.extend(_model_errors(again, body, locs, file, f"pipeline {key!r}"))
-                continue
+        spec = _validated(PipelineSpec, body, locs, file, f"pipeline {key!r}", errors)
+        if spec is None:
+            continue
         out[str(key)] = LoadedPipeline(spec, Path(file).resolve(), str(key), line_map(body, locs))
     return out, errors
 

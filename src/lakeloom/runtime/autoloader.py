@@ -96,16 +96,15 @@ def cloudfiles_stream(spark: SparkSession, path: str, options: dict[str, str],
         stored = _stored_schema(location)
         if stored is None:
             sample = _inference_sample(spark, path)
+            evolving = bool(sample) and bool(location) and mode in ("addnewcolumns", "failonnewcolumns")
             schema = _infer(spark, fmt, sample or path, plain, infer_types, hints)
             if writes:
                 _store_schema(location, schema)
-                _new_files(location, path).checked(sample)
-            if sample and location and mode in ("addnewcolumns", "failonnewcolumns"):
+                _new_files(location, path).checked(sample if evolving else None)
+            if evolving:
                 # the files past the sample: on Databricks the stream meets their new columns
                 schema = _evolve(spark, fmt, path, plain, infer_types, hints, schema, location, mode,
                                  in_pipeline=router is not None, writes=writes)
-            elif sample and writes:
-                _new_files(location, path).checked()
         else:
             schema = stored
             if location and mode in ("addnewcolumns", "failonnewcolumns"):

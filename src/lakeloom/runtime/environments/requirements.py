@@ -159,9 +159,16 @@ def _wheel_name_version(path: Path) -> tuple[str, str | None]:
     return parts[0], (parts[1] if path.name.endswith(".whl") and len(parts) > 2 else None)
 
 
-def _local_paths(line: DependencyLine, text: str) -> list[Path]:
+def split_quotes(text: str) -> tuple[str, str]:
+    """A path argument without the quotes around it, and the quote character ("" if none):
+    ``-r "/path with spaces/requirements.txt"`` is quoted as for pip's own parser."""
     if len(text) > 1 and text[0] in "'\"" and text[-1] == text[0]:
-        text = text[1:-1]  # -r "/path with spaces/requirements.txt", quoted as for pip's own parser
+        return text[1:-1], text[0]
+    return text, ""
+
+
+def _local_paths(line: DependencyLine, text: str) -> list[Path]:
+    text, _ = split_quotes(text)
     raw = os.path.expanduser(text)
     pattern = raw if os.path.isabs(raw) else str(line.base_dir / raw)
     if glob.has_magic(pattern):
